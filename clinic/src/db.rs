@@ -1,0 +1,188 @@
+//! SQLite storage: the schema, the seeded clinicians and one shared connection.
+//!
+//! One connection behind a mutex is enough: every query is a few microseconds
+//! on an indexed table, and a single writer keeps the in-memory default and
+//! `--db FILE` identical. Handlers never hold the lock across an `.await`.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, params};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS patients (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    email         TEXT NOT NULL,
+    date_of_birth TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS patients_email ON patients (email COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS patients_demographics ON patients (name, date_of_birth);
+
+CREATE TABLE IF NOT EXISTS clinicians (
+    id                   TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    specialty            TEXT NOT NULL,
+    email                TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash        TEXT NOT NULL,
+    -- The consultation the clinician's console is connected to right now.
+    current_consultation TEXT
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    token      TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+
+CREATE TABLE IF NOT EXISTS appointments (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    patient_id   TEXT NOT NULL,
+    clinician_id TEXT NOT NULL,
+    slot         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS appointments_patient ON appointments (patient_id, id);
+CREATE INDEX IF NOT EXISTS appointments_clinician ON appointments (clinician_id, id);
+CREATE UNIQUE INDEX IF NOT EXISTS appointments_slot
+    ON appointments (clinician_id, slot) WHERE status = 'booked';
+
+CREATE TABLE IF NOT EXISTS consultations (
+    id             TEXT PRIMARY KEY,
+    appointment_id INTEGER NOT NULL,
+    patient_id     TEXT NOT NULL,
+    clinician_id   TEXT NOT NULL,
+    mode           TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    leg            INTEGER NOT NULL,
+    leg_started_at TEXT NOT NULL,
+    started_at     TEXT NOT NULL,
+    ended_at       TEXT
+);
+CREATE INDEX IF NOT EXISTS consultations_appointment ON consultations (appointment_id);
+CREATE INDEX IF NOT EXISTS consultations_patient ON consultations (patient_id);
+
+CREATE TABLE IF NOT EXISTS recordings (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    consultation_id  TEXT NOT NULL,
+    appointment_id   INTEGER NOT NULL,
+    patient_id       TEXT NOT NULL,
+    clinician_id     TEXT NOT NULL,
+    mode             TEXT NOT NULL,
+    leg              INTEGER NOT NULL,
+    title            TEXT NOT NULL,
+    transcript       TEXT NOT NULL,
+    duration_seconds INTEGER NOT NULL,
+    created_at       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recordings_patient ON recordings (patient_id, id);
+
+CREATE TABLE IF NOT EXISTS notes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    consultation_id TEXT NOT NULL,
+    clinician_id    TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_consultation ON notes (consultation_id);
+"#;
+
+/// A clinician created at start-up. Staging credentials, published on purpose.
+pub struct SeedClinician {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub specialty: &'static str,
+    pub email: &'static str,
+}
+
+/// The password of every seeded clinician.
+pub const CLINICIAN_PASSWORD: &str = "staging-clinician";
+
+/// The seeded clinician directory: `clinician-N@clinic.test`, N from 1.
+pub const SEED_CLINICIANS: &[SeedClinician] = &[
+    SeedClinician {
+        id: "6f1c2a9e-4a57-4d7b-9a43-0c1f6c1f0001",
+        name: "Dr Amara Okafor",
+        specialty: "general practice",
+        email: "clinician-1@clinic.test",
+    },
+    SeedClinician {
+        id: "6f1c2a9e-4a57-4d7b-9a43-0c1f6c1f0002",
+        name: "Dr Lukas Brandt",
+        specialty: "dermatology",
+        email: "clinician-2@clinic.test",
+    },
+    SeedClinician {
+        id: "6f1c2a9e-4a57-4d7b-9a43-0c1f6c1f0003",
+        name: "Dr Mei Tanaka",
+        specialty: "mental health",
+        email: "clinician-3@clinic.test",
+    },
+    SeedClinician {
+        id: "6f1c2a9e-4a57-4d7b-9a43-0c1f6c1f0004",
+        name: "Dr Sofia Marquez",
+        specialty: "paediatrics",
+        email: "clinician-4@clinic.test",
+    },
+];
+
+/// The clinic's database.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    /// Opens (and creates if needed) the database: a file, or memory.
+    pub fn open(path: Option<&Path>) -> rusqlite::Result<Self> {
+        let conn = match path {
+            Some(path) => {
+                let conn = Connection::open(path)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        let now = crate::now();
+        for seed in SEED_CLINICIANS {
+            conn.execute(
+                "INSERT OR IGNORE INTO clinicians (id, name, specialty, email, password_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    seed.id,
+                    seed.name,
+                    seed.specialty,
+                    seed.email,
+                    crate::auth::hash_password(seed.id, CLINICIAN_PASSWORD)
+                ],
+            )?;
+        }
+        // Calls in flight when a persisted clinic stopped are over.
+        conn.execute(
+            "UPDATE consultations SET state = 'ended', ended_at = ?1 WHERE state = 'active'",
+            params![now],
+        )?;
+        conn.execute("UPDATE clinicians SET current_consultation = NULL", [])?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection. A poisoned lock only means another request panicked
+    /// mid-query; SQLite's own transactions keep the data consistent.
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
