@@ -1,1 +1,37 @@
+//! crosstalk: an API regression and fuzz testing harness that fails the
+//! moment one patient's response carries another patient's data.
+//!
+//! Data flows through one module per concept:
+//!
+//! ```text
+//! scenario ─► plan ─► executor ──transport──► target API
+//!                        │                        │
+//!                      ledger ◄── captures ◄── responses
+//!                        └──────► oracle ◄────────┘
+//!                                   │
+//!                               findings ─► report
+//! ```
+//!
+//! [`scenario`] reads TOML files, [`plan`] checks and resolves them,
+//! [`executor`] drives many instances concurrently through a [`transport`],
+//! [`ledger`] knows who owns what, [`oracle`] finds [`canary`] markers and
+//! owned identifiers where they do not belong, [`findings`] buckets and
+//! persists what it finds, and [`report`] tells people and CI systems.
+//! Nothing here knows any particular API: paths, fields and credentials all
+//! come from scenario files.
 
+// Scenario errors carry their source snippet; they are built once, at load
+// time, so their size on the error path does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod canary;
+pub mod executor;
+pub mod findings;
+pub mod ledger;
+pub mod oracle;
+pub mod plan;
+pub mod report;
+pub mod safety;
+pub mod scenario;
+pub mod template;
+pub mod transport;

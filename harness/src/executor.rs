@@ -1,0 +1,829 @@
+//! The executor: runs a plan's instances against a transport.
+//!
+//! Steps run in file order. Each step is sent by every instance of its actor
+//! concurrently (bounded in flight), and the next step starts when all have
+//! answered: the lockstep makes runs reproducible while still putting many
+//! identical requests in flight at once, which is where races live. Every
+//! response goes through the oracle; captures feed the ledger; grants follow
+//! what the API was actually asked to do. Teardown steps run for every
+//! instance at the end, also after a Ctrl-C.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::canary::{self, mix};
+use crate::findings::{Exchange, Finding, FindingKind, FindingSink};
+use crate::ledger::{Instance, InstanceId, Kind, Ledger};
+use crate::oracle::{Evidence, Marker, Oracle, siblings_at};
+use crate::plan::{Body, CaptureSource, Plan, PlanStep};
+use crate::safety::{REDACTED, Redactor, is_credential_header};
+use crate::template::{Expr, Resolve, Unresolved};
+use crate::transport::{Request, Response, Transport};
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Drives every seeded choice (picks, names, times).
+    pub seed: u64,
+    /// Makes canaries unique to this run.
+    pub nonce: u64,
+    /// The run id carried by everything created.
+    pub run_id: String,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    pub cancel: CancellationToken,
+    /// Counts requests for a progress line.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+/// One request as issued, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    pub seq: u64,
+    pub scenario: String,
+    pub instance: String,
+    pub step: String,
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RunStats {
+    pub scenario: String,
+    pub instances: usize,
+    pub requests: u64,
+    /// Step runs skipped because a value they needed was never captured.
+    pub skipped: u64,
+    pub transport_errors: u64,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    #[serde(skip)]
+    pub order: Vec<Issued>,
+}
+
+#[derive(Default)]
+struct InstanceState {
+    vars: HashMap<String, Value>,
+    cookies: BTreeMap<String, String>,
+    trace: Vec<String>,
+}
+
+/// A plan bound to a target, its ledger and its findings.
+pub struct Executor {
+    plan: Arc<Plan>,
+    transport: Arc<dyn Transport>,
+    ledger: Arc<Ledger>,
+    oracle: Oracle,
+    sink: Arc<FindingSink>,
+    redactor: Arc<Redactor>,
+    options: RunOptions,
+    states: Vec<Mutex<InstanceState>>,
+    role_offsets: Vec<usize>,
+    seq: AtomicU64,
+    requests: AtomicU64,
+    skipped: AtomicU64,
+    transport_errors: AtomicU64,
+    order: Mutex<Vec<Issued>>,
+    semaphore: Semaphore,
+}
+
+/// First names and surnames for generated identities.
+const FIRST: &[&str] = &[
+    "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hugo", "Iris", "Jonas", "Kofi", "Lena",
+    "Mo", "Nia", "Omar", "Priya",
+];
+const LAST: &[&str] = &[
+    "Adeyemi", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
+    "Khan", "Lopez", "Murphy", "Novak", "Okoro", "Patel",
+];
+
+impl Executor {
+    pub fn new(
+        plan: Arc<Plan>,
+        transport: Arc<dyn Transport>,
+        sink: Arc<FindingSink>,
+        redactor: Arc<Redactor>,
+        options: RunOptions,
+    ) -> Arc<Self> {
+        let mut instances = Vec::new();
+        let mut role_offsets = Vec::new();
+        for (r, role) in plan.roles.iter().enumerate() {
+            role_offsets.push(instances.len());
+            for index in 0..role.count {
+                let global = instances.len() as u64;
+                instances.push(Instance {
+                    role: r,
+                    index,
+                    label: format!("{}#{index}", role.name),
+                    canary: canary::canary(&options.run_id, options.nonce, global),
+                });
+            }
+        }
+        let ledger = Arc::new(Ledger::new(instances));
+        let oracle = Oracle::new(&ledger);
+        let states = (0..ledger.instances().len())
+            .map(|_| Mutex::default())
+            .collect();
+        Arc::new(Self {
+            semaphore: Semaphore::new(options.concurrency.max(1)),
+            plan,
+            transport,
+            ledger,
+            oracle,
+            sink,
+            redactor,
+            options,
+            states,
+            role_offsets,
+            seq: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            transport_errors: AtomicU64::new(0),
+            order: Mutex::default(),
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Runs every step for every instance, then the teardown.
+    pub async fn run(self: &Arc<Self>) -> RunStats {
+        let started = Instant::now();
+        let mut interrupted = false;
+        for index in 0..self.plan.steps.len() {
+            if self.options.cancel.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+            self.run_step_for_all(StepRef::Flow(index)).await;
+        }
+        interrupted |= self.options.cancel.is_cancelled();
+        for index in 0..self.plan.teardown.len() {
+            self.run_step_for_all(StepRef::Teardown(index)).await;
+        }
+        RunStats {
+            scenario: self.plan.scenario.clone(),
+            instances: self.ledger.instances().len(),
+            requests: self.requests.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            transport_errors: self.transport_errors.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+            interrupted,
+            order: std::mem::take(&mut *self.order.lock().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+
+    async fn run_step_for_all(self: &Arc<Self>, step: StepRef) {
+        let role = self.step(step).role;
+        let first = self.role_offsets[role];
+        let mut tasks = tokio::task::JoinSet::new();
+        for instance in first..first + self.plan.roles[role].count {
+            let this = Arc::clone(self);
+            tasks.spawn(async move {
+                let _permit = this
+                    .semaphore
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                // Teardown runs even after a Ctrl-C; the flow stops.
+                if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
+                    return;
+                }
+                this.execute(instance, step).await;
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn step(&self, step: StepRef) -> &PlanStep {
+        match step {
+            StepRef::Flow(i) => &self.plan.steps[i],
+            StepRef::Teardown(i) => &self.plan.teardown[i],
+        }
+    }
+
+    /// Sends `step` as `instance`, judges the response and records captures.
+    /// Returns whether a request was sent.
+    pub async fn execute(&self, instance: InstanceId, step_ref: StepRef) -> bool {
+        let step = self.step(step_ref);
+        let vars = self.lock(instance).vars.clone();
+        let resolver = InstanceResolver {
+            executor: self,
+            instance,
+            step_key: step_ref.key(),
+            vars: &vars,
+            picks: Mutex::default(),
+        };
+        let request = match self.build_request(step, &resolver, instance) {
+            Ok(request) => request,
+            Err(_) => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let result = self.transport.send(request.clone()).await;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(progress) = &self.options.progress {
+            progress.inc(1);
+        }
+        let label = self.ledger.instance(instance).label.clone();
+        self.order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Issued {
+                seq,
+                scenario: self.plan.scenario.clone(),
+                instance: label,
+                step: step.name.clone(),
+                method: request.method.to_string(),
+                path: self.redactor.redact(&request.path),
+                status: result.as_ref().ok().map(|r| r.status),
+            });
+        let response = match result {
+            Ok(response) => response,
+            Err(err) => {
+                self.transport_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{} {}: {err}", request.method, request.path);
+                self.lock(instance).trace.push(format!(
+                    "{}: {} {} → no response",
+                    step.name, request.method, request.path
+                ));
+                return true;
+            }
+        };
+        self.judge(instance, step_ref, &request, &response);
+        true
+    }
+
+    fn lock(&self, instance: InstanceId) -> std::sync::MutexGuard<'_, InstanceState> {
+        self.states[instance]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn build_request(
+        &self,
+        step: &PlanStep,
+        resolver: &InstanceResolver<'_>,
+        instance: InstanceId,
+    ) -> Result<Request, Unresolved> {
+        let path = step.path.render(resolver)?;
+        let mut headers = Vec::new();
+        let role = &self.plan.roles[step.role];
+        if let Some((name, template)) = &role.auth.header {
+            // Before the credential is captured (sign-up, login) there is none to send.
+            if let Ok(value) = template.render(resolver) {
+                self.redactor
+                    .add(value.strip_prefix("Bearer ").unwrap_or(&value));
+                headers.push((name.clone(), value));
+            }
+        }
+        if role.auth.cookies {
+            let state = self.lock(instance);
+            if !state.cookies.is_empty() {
+                let jar: Vec<String> = state
+                    .cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                headers.push(("cookie".into(), jar.join("; ")));
+            }
+        }
+        for (name, template) in &step.headers {
+            headers.push((name.clone(), template.render(resolver)?));
+        }
+        let body = match &step.body {
+            Some(body) => {
+                headers.push(("content-type".into(), "application/json".into()));
+                Bytes::from(
+                    serde_json::to_vec(&render_body(body, resolver)?)
+                        .expect("JSON values serialize"),
+                )
+            }
+            None => Bytes::new(),
+        };
+        Ok(Request {
+            method: step.method.clone(),
+            path,
+            headers,
+            body,
+        })
+    }
+
+    fn judge(
+        &self,
+        instance: InstanceId,
+        step_ref: StepRef,
+        request: &Request,
+        response: &Response,
+    ) {
+        let step = self.step(step_ref);
+        let role = &self.plan.roles[step.role];
+        if role.auth.cookies {
+            let mut state = self.lock(instance);
+            for (name, value) in &response.headers {
+                if name.eq_ignore_ascii_case("set-cookie")
+                    && let Ok(cookie) = cookie::Cookie::parse(value.as_str())
+                {
+                    self.redactor.add(cookie.value());
+                    let expired = cookie
+                        .max_age()
+                        .is_some_and(|age| age.is_zero() || age.is_negative());
+                    if expired || cookie.value().is_empty() {
+                        state.cookies.remove(cookie.name());
+                    } else {
+                        state
+                            .cookies
+                            .insert(cookie.name().to_string(), cookie.value().to_string());
+                    }
+                }
+            }
+        }
+
+        for evidence in self
+            .oracle
+            .inspect(&self.ledger, instance, request, response)
+        {
+            self.report_leak(instance, step, request, response, evidence);
+        }
+        if response.status >= 500 {
+            let summary = format!(
+                "{} answered {} to {} at step `{}`",
+                step.endpoint(),
+                response.status,
+                self.ledger.instance(instance).label,
+                step.name
+            );
+            self.report(
+                FindingKind::ServerError,
+                instance,
+                step,
+                request,
+                response,
+                None,
+                "status",
+                summary,
+                None,
+            );
+        }
+
+        let json = response.json();
+        let mut status_ok = true;
+        if let Some(expected) = &step.expect.status
+            && !expected.contains(&response.status)
+        {
+            status_ok = false;
+            let want = expected
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let summary = format!(
+                "step `{}` expected status {want}, got {}",
+                step.name, response.status
+            );
+            self.report(
+                FindingKind::Expectation,
+                instance,
+                step,
+                request,
+                response,
+                None,
+                "status",
+                summary,
+                None,
+            );
+        }
+        if status_ok {
+            for (text, path, expected) in &step.expect.json {
+                let actual = json.as_ref().and_then(|j| path.query(j).first().cloned());
+                if actual.as_ref() != Some(expected) {
+                    let got = actual.map_or("nothing".to_string(), |v| v.to_string());
+                    let summary = format!(
+                        "step `{}` expected {text} to be {expected}, got {got}",
+                        step.name
+                    );
+                    self.report(
+                        FindingKind::Expectation,
+                        instance,
+                        step,
+                        request,
+                        response,
+                        None,
+                        &format!("body {text}"),
+                        summary,
+                        None,
+                    );
+                }
+            }
+        }
+
+        let mut captured = Vec::new();
+        for capture in &step.captures {
+            let found = match &capture.source {
+                CaptureSource::Json { path, .. } => json.as_ref().and_then(|j| {
+                    path.query_located(j).first().map(|node| {
+                        let pointer = node.location().to_json_pointer();
+                        let (key, siblings) = siblings_at(j, &pointer);
+                        (node.node().clone(), key, siblings)
+                    })
+                }),
+                CaptureSource::Header(name) => response
+                    .header(name)
+                    .map(|v| (Value::String(v.to_string()), None, Vec::new())),
+                CaptureSource::Cookie(name) => response
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+                    .filter_map(|(_, v)| cookie::Cookie::parse(v.as_str()).ok())
+                    .find(|c| c.name() == name)
+                    .map(|c| (Value::String(c.value().to_string()), None, Vec::new())),
+            };
+            match found {
+                Some((value, key, siblings)) => {
+                    let text = match &value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if capture.secret {
+                        self.redactor.add(&text);
+                    } else if !text.is_empty() {
+                        let kind = Kind {
+                            var: capture.var.clone(),
+                            key,
+                            siblings,
+                        };
+                        self.ledger.capture(instance, text, kind, capture.shared);
+                    }
+                    captured.push((capture.var.clone(), value));
+                }
+                None if status_ok => {
+                    let summary = format!(
+                        "step `{}` could not capture `{}`: the response has no such value",
+                        step.name, capture.var
+                    );
+                    self.report(
+                        FindingKind::Expectation,
+                        instance,
+                        step,
+                        request,
+                        response,
+                        None,
+                        &format!("capture {}", capture.var),
+                        summary,
+                        None,
+                    );
+                }
+                None => {}
+            }
+        }
+
+        self.lock(instance).vars.extend(captured);
+        // A grant is rendered after the captures: it often names one of them.
+        if let Some(template) = &step.grant_to
+            && (200..300).contains(&response.status)
+        {
+            let vars = self.lock(instance).vars.clone();
+            let resolver = InstanceResolver {
+                executor: self,
+                instance,
+                step_key: step_ref.key(),
+                vars: &vars,
+                picks: Mutex::default(),
+            };
+            if let Ok(value) = template.render(&resolver)
+                && let Some(viewer) = self.ledger.first_capturer(&value)
+                && viewer != instance
+            {
+                self.ledger.grant(viewer, instance);
+            }
+        }
+
+        let mut state = self.lock(instance);
+        let trace_line = format!(
+            "{}: {} {} → {}",
+            step.name,
+            request.method,
+            self.redactor.redact(&request.path),
+            response.status
+        );
+        state.trace.push(trace_line);
+    }
+
+    fn report_leak(
+        &self,
+        observer: InstanceId,
+        step: &PlanStep,
+        request: &Request,
+        response: &Response,
+        evidence: Evidence,
+    ) {
+        let victim = self.ledger.instance(evidence.victim).label.clone();
+        let what = match &evidence.what {
+            Marker::Canary { encoding } => format!(
+                "canary ({})",
+                serde_json::to_value(encoding)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
+            Marker::Identifier { var } => format!("`{var}`"),
+        };
+        let summary = format!(
+            "{} received {victim}'s {what} in {} of {} at step `{}`",
+            self.ledger.instance(observer).label,
+            evidence.location,
+            step.endpoint(),
+            step.name
+        );
+        let location = evidence.location.clone();
+        self.report(
+            FindingKind::Leak,
+            observer,
+            step,
+            request,
+            response,
+            Some(evidence),
+            &location,
+            summary,
+            Some(victim),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        kind: FindingKind,
+        observer: InstanceId,
+        step: &PlanStep,
+        request: &Request,
+        response: &Response,
+        evidence: Option<Evidence>,
+        location: &str,
+        summary: String,
+        victim: Option<String>,
+    ) {
+        let redact = |text: &str| self.redactor.redact(text);
+        let excerpt = match &evidence {
+            Some(e) => e.excerpt.clone(),
+            None => truncate(&String::from_utf8_lossy(&response.body), 500),
+        };
+        let (location, location_pattern) = match &evidence {
+            Some(e) => (e.location.clone(), e.location_pattern.clone()),
+            None => (location.to_string(), location.to_string()),
+        };
+        let trace = self
+            .lock(observer)
+            .trace
+            .iter()
+            .rev()
+            .take(20)
+            .rev()
+            .cloned()
+            .collect();
+        let finding = Finding {
+            kind,
+            run_id: self.options.run_id.clone(),
+            seed: self.options.seed,
+            scenario: self.plan.scenario.clone(),
+            step: step.name.clone(),
+            endpoint: step.endpoint(),
+            observer: self.ledger.instance(observer).label.clone(),
+            victim,
+            marker: evidence.map(|e| e.what),
+            location,
+            location_pattern,
+            summary: redact(&summary),
+            exchange: Exchange {
+                method: request.method.to_string(),
+                path: redact(&request.path),
+                request_body: redact(&truncate(&String::from_utf8_lossy(&request.body), 500)),
+                status: response.status,
+                response_headers: response
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.clone(),
+                            if is_credential_header(n) {
+                                REDACTED.to_string()
+                            } else {
+                                redact(v)
+                            },
+                        )
+                    })
+                    .collect(),
+                response_excerpt: redact(&excerpt),
+            },
+            trace,
+        };
+        self.sink.record(finding);
+    }
+
+    /// The instance of `role` that a step of `instance` picks, among those
+    /// that have `var`; never `instance` itself when `exclude_self`.
+    fn pick(
+        &self,
+        instance: InstanceId,
+        step_key: u64,
+        role: usize,
+        var: &str,
+        exclude_self: bool,
+    ) -> Option<InstanceId> {
+        let count = self.plan.roles[role].count;
+        let first = self.role_offsets[role];
+        let start = (mix(self.options.seed, &[instance as u64, step_key, role as u64])
+            % count as u64) as usize;
+        (0..count)
+            .map(|i| first + (start + i) % count)
+            .filter(|candidate| !(exclude_self && *candidate == instance))
+            .find(|candidate| self.lock(*candidate).vars.contains_key(var))
+    }
+
+    fn builtin(&self, instance: InstanceId, step_key: u64, name: &str) -> Option<Value> {
+        let me = self.ledger.instance(instance);
+        let seed = self.options.seed;
+        let person = |who: u64| {
+            let h = mix(seed, &[0x9e, me.role as u64, who]);
+            let name = format!(
+                "{} {}",
+                FIRST[(h % 16) as usize],
+                LAST[((h >> 8) % 16) as usize]
+            );
+            let day =
+                jiff::civil::date(1940, 1, 1) + jiff::Span::new().days(((h >> 16) % 25_000) as i64);
+            (name, day.to_string())
+        };
+        let value = match name {
+            "canary" => Value::String(me.canary.clone()),
+            "run_id" => Value::String(self.options.run_id.clone()),
+            "instance" => Value::String(format!("{}-{}", self.plan.roles[me.role].name, me.index)),
+            "index" => Value::from(me.index),
+            "number" => Value::from(me.index + 1),
+            "name" => Value::String(person(me.index as u64).0),
+            "date_of_birth" => Value::String(person(me.index as u64).1),
+            "twin.name" => Value::String(person(1_000_000 + me.index as u64 / 2).0),
+            "twin.date_of_birth" => Value::String(person(1_000_000 + me.index as u64 / 2).1),
+            "twin.email" => {
+                let local = format!(
+                    "twin-{}-{}-{}",
+                    self.options.run_id,
+                    self.plan.roles[me.role].name,
+                    me.index / 2
+                );
+                let local = if me.index % 2 == 1 {
+                    local.to_ascii_uppercase()
+                } else {
+                    local
+                };
+                Value::String(format!("{local}@example.test"))
+            }
+            "unique_time" => {
+                // Distinct per instance and step, on a 5-minute grid, years ahead.
+                let base = jiff::Timestamp::from_second(1_924_992_000)
+                    .expect("2031-01-01 is a valid time")
+                    + jiff::SignedDuration::from_hours(
+                        24 * (mix(self.options.nonce, &[0x71]) % 3650) as i64,
+                    );
+                let slot = instance as i64 * 64 + step_key as i64 % 64;
+                Value::String((base + jiff::SignedDuration::from_mins(5 * slot)).to_string())
+            }
+            _ => return None,
+        };
+        Some(value)
+    }
+}
+
+/// Which step: of the flow, or of the teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRef {
+    Flow(usize),
+    Teardown(usize),
+}
+
+impl StepRef {
+    fn key(self) -> u64 {
+        match self {
+            StepRef::Flow(i) => i as u64,
+            StepRef::Teardown(i) => 32 + i as u64,
+        }
+    }
+}
+
+struct InstanceResolver<'a> {
+    executor: &'a Executor,
+    instance: InstanceId,
+    step_key: u64,
+    vars: &'a HashMap<String, Value>,
+    /// One pick per role per step, so `peer.a` and `peer.b` come from the same peer.
+    picks: Mutex<HashMap<usize, InstanceId>>,
+}
+
+impl InstanceResolver<'_> {
+    fn picked(&self, role: usize, var: &str, exclude_self: bool) -> Result<Value, Unresolved> {
+        let ex = self.executor;
+        let cached = self
+            .picks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&role)
+            .copied();
+        let from_cache = cached.and_then(|id| ex.lock(id).vars.get(var).cloned());
+        if let Some(value) = from_cache {
+            return Ok(value);
+        }
+        let chosen = ex
+            .pick(self.instance, self.step_key, role, var, exclude_self)
+            .ok_or_else(|| Unresolved {
+                expr: var.to_string(),
+                reason: format!(
+                    "no {}instance of `{}` has captured it",
+                    if exclude_self { "other " } else { "" },
+                    ex.plan.roles[role].name
+                ),
+            })?;
+        self.picks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(role)
+            .or_insert(chosen);
+        Ok(ex
+            .lock(chosen)
+            .vars
+            .get(var)
+            .cloned()
+            .expect("the pick has the variable"))
+    }
+}
+
+impl Resolve for InstanceResolver<'_> {
+    fn resolve(&self, expr: &Expr) -> Result<Value, Unresolved> {
+        let ex = self.executor;
+        let missing = |reason: &str| Unresolved {
+            expr: expr.to_string(),
+            reason: reason.to_string(),
+        };
+        match expr {
+            Expr::Var(name) => self
+                .vars
+                .get(name)
+                .cloned()
+                .or_else(|| ex.plan.vars.get(name).cloned())
+                .or_else(|| ex.builtin(self.instance, self.step_key, name))
+                .ok_or_else(|| missing("not captured by this instance")),
+            Expr::Env(name) => std::env::var(name)
+                .map(Value::String)
+                .map_err(|_| missing("environment variable not set")),
+            Expr::Pick { role, var } => {
+                let role = ex.plan.role(role).ok_or_else(|| missing("unknown actor"))?;
+                self.picked(role, var, false)
+            }
+            Expr::Peer(var) => {
+                let role = ex.ledger.instance(self.instance).role;
+                self.picked(role, var, true)
+            }
+        }
+    }
+}
+
+fn render_body(body: &Body, resolver: &InstanceResolver<'_>) -> Result<Value, Unresolved> {
+    Ok(match body {
+        Body::Literal(value) => value.clone(),
+        Body::Text(template) => match template.sole_expr() {
+            Some(expr) => resolver.resolve(expr)?,
+            None => Value::String(template.render(resolver)?),
+        },
+        Body::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|b| render_body(b, resolver))
+                .collect::<Result<_, _>>()?,
+        ),
+        Body::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, b)| Ok((k.clone(), render_body(b, resolver)?)))
+                .collect::<Result<_, Unresolved>>()?,
+        ),
+    })
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}

@@ -1,0 +1,166 @@
+//! Findings: what went wrong, said in plain words, bucketed, and written to
+//! disk the moment they are found (append and flush), so that a crash or a
+//! Ctrl-C loses none.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::oracle::Marker;
+
+/// At most this many findings of one bucket are written in full.
+const WRITTEN_PER_BUCKET: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A response carried another instance's data.
+    Leak,
+    /// A 5xx response.
+    ServerError,
+    /// A status, field or capture the scenario expected was not there.
+    Expectation,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Leak => "leak",
+            FindingKind::ServerError => "server-error",
+            FindingKind::Expectation => "expectation",
+        }
+    }
+}
+
+/// The exchange a finding is about, secrets redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub request_body: String,
+    pub status: u16,
+    pub response_headers: Vec<(String, String)>,
+    pub response_excerpt: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub run_id: String,
+    pub seed: u64,
+    pub scenario: String,
+    pub step: String,
+    /// `METHOD /path/{holes}` as written in the scenario.
+    pub endpoint: String,
+    /// `patient#3`.
+    pub observer: String,
+    /// Whose data it was (leaks only).
+    pub victim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<Marker>,
+    /// Where in the response: `body $.items[0].title`.
+    pub location: String,
+    pub location_pattern: String,
+    /// One sentence a person can act on.
+    pub summary: String,
+    pub exchange: Exchange,
+    /// The observer's earlier steps, oldest first.
+    pub trace: Vec<String>,
+}
+
+impl Finding {
+    /// Findings of one bucket are one bug: endpoint × kind × location.
+    pub fn bucket(&self) -> String {
+        format!(
+            "{} {} at {}",
+            self.kind.as_str(),
+            self.endpoint,
+            self.location_pattern
+        )
+    }
+}
+
+/// One bucket: how often it was hit, and its first finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bucket {
+    pub key: String,
+    pub count: usize,
+    pub first: Finding,
+}
+
+/// Collects findings into buckets and appends them to a JSON Lines file.
+pub struct FindingSink {
+    path: Option<PathBuf>,
+    inner: Mutex<SinkState>,
+}
+
+struct SinkState {
+    file: Option<File>,
+    buckets: BTreeMap<String, Bucket>,
+    total: usize,
+}
+
+impl FindingSink {
+    /// Appends to `path` (created with its directory) when given.
+    pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
+        let file = match path {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Some(OpenOptions::new().create(true).append(true).open(path)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            path: path.map(Path::to_path_buf),
+            inner: Mutex::new(SinkState {
+                file,
+                buckets: BTreeMap::new(),
+                total: 0,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn record(&self, finding: Finding) {
+        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.total += 1;
+        let key = finding.bucket();
+        let count = {
+            let bucket = state.buckets.entry(key.clone()).or_insert_with(|| Bucket {
+                key,
+                count: 0,
+                first: finding.clone(),
+            });
+            bucket.count += 1;
+            bucket.count
+        };
+        if count <= WRITTEN_PER_BUCKET
+            && let Some(file) = state.file.as_mut()
+        {
+            let line = serde_json::to_string(&finding).expect("findings serialize");
+            // A finding that cannot be written is still in memory and in the
+            // summary; say so rather than stop the run.
+            if let Err(err) = writeln!(file, "{line}").and_then(|_| file.flush()) {
+                tracing::warn!("cannot append to the findings file: {err}");
+            }
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.buckets.values().cloned().collect()
+    }
+}

@@ -1,0 +1,199 @@
+//! The ledger: who owns what, and who may see whom.
+//!
+//! Every instance owns its canary and every value it captures, unless the
+//! scenario marks the capture shared. A captured identifier keeps its *kind*:
+//! the variable it was captured into, the JSON key it sat under and the keys
+//! of the object around it. That is what lets the oracle tell one patient's
+//! appointment 3 from another's recording 3. Grants record the visibility
+//! that the API legitimately gives (a clinician sees who booked with them).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+/// An instance, by its index across all roles of a run.
+pub type InstanceId = usize;
+
+/// Values at least this long are distinctive enough (UUIDs, tokens, emails
+/// with canaries) to be evidence wherever they appear as a whole value.
+pub const DISTINCTIVE_LEN: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub role: usize,
+    pub index: usize,
+    /// `patient#7`.
+    pub label: String,
+    pub canary: String,
+}
+
+/// Where a captured value sat in the response it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Kind {
+    pub var: String,
+    /// The JSON key it was under (`id`), if any.
+    pub key: Option<String>,
+    /// The sorted keys of the object around it.
+    pub siblings: Vec<String>,
+}
+
+impl Kind {
+    /// Whether a JSON leaf under `key`, in an object with keys `siblings`,
+    /// holds a value of this kind: it is under the variable's own name
+    /// (`appointment_id`), or under the same key in an object of the same shape.
+    pub fn matches(&self, key: &str, siblings: &[String]) -> bool {
+        if key == self.var {
+            return true;
+        }
+        if self.key.as_deref() != Some(key) {
+            return false;
+        }
+        let same = siblings
+            .iter()
+            .filter(|k| self.siblings.binary_search(k).is_ok())
+            .count();
+        let union = siblings.len() + self.siblings.len() - same;
+        union > 0 && same * 2 >= union
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Owned {
+    pub owner: InstanceId,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Default)]
+struct Values {
+    owned: HashMap<String, Vec<Owned>>,
+    /// Value → the first instance that captured it, shared values included:
+    /// whom a `grant_to` names.
+    first_capturer: HashMap<String, InstanceId>,
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    instances: Vec<Instance>,
+    values: RwLock<Values>,
+    grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
+}
+
+impl Ledger {
+    pub fn new(instances: Vec<Instance>) -> Self {
+        Self {
+            instances,
+            values: RwLock::default(),
+            grants: RwLock::default(),
+        }
+    }
+
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    pub fn instance(&self, id: InstanceId) -> &Instance {
+        &self.instances[id]
+    }
+
+    /// Records a value captured by `owner`.
+    pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) {
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        values.first_capturer.entry(text.clone()).or_insert(owner);
+        if !shared {
+            let owners = values.owned.entry(text).or_default();
+            if !owners.iter().any(|o| o.owner == owner && o.kind == kind) {
+                owners.push(Owned { owner, kind });
+            }
+        }
+    }
+
+    /// Who owns `text`, if anyone.
+    pub fn owners(&self, text: &str) -> Vec<Owned> {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.owned.get(text).cloned().unwrap_or_default()
+    }
+
+    /// The instance that first captured `text`.
+    pub fn first_capturer(&self, text: &str) -> Option<InstanceId> {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.first_capturer.get(text).copied()
+    }
+
+    /// From now on `viewer` may see `owner`'s data.
+    pub fn grant(&self, viewer: InstanceId, owner: InstanceId) {
+        self.grants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((viewer, owner));
+    }
+
+    pub fn visible(&self, viewer: InstanceId, owner: InstanceId) -> bool {
+        viewer == owner
+            || self
+                .grants
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&(viewer, owner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(var: &str, key: &str, siblings: &[&str]) -> Kind {
+        let mut siblings: Vec<String> = siblings.iter().map(|s| s.to_string()).collect();
+        siblings.sort();
+        Kind {
+            var: var.into(),
+            key: Some(key.into()),
+            siblings,
+        }
+    }
+
+    #[test]
+    fn kinds_match_by_variable_name_or_object_shape() {
+        let appointment = kind(
+            "appointment_id",
+            "id",
+            &["id", "patient_id", "slot", "reason", "status"],
+        );
+        let owned = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(appointment.matches("appointment_id", &owned(&["id", "mode"])));
+        assert!(appointment.matches(
+            "id",
+            &owned(&["id", "patient_id", "slot", "reason", "status", "updated_at"])
+        ));
+        assert!(!appointment.matches(
+            "id",
+            &owned(&["id", "consultation_id", "mode", "leg", "title"])
+        ));
+        assert!(!appointment.matches(
+            "leg",
+            &owned(&["id", "patient_id", "slot", "reason", "status"])
+        ));
+    }
+
+    #[test]
+    fn grants_are_directional_and_the_first_capturer_is_remembered() {
+        let ledger = Ledger::new(Vec::new());
+        ledger.capture(
+            2,
+            "dr-uuid-0000000000000".into(),
+            kind("id", "user_id", &[]),
+            true,
+        );
+        ledger.capture(
+            0,
+            "dr-uuid-0000000000000".into(),
+            kind("clinician_id", "clinician_id", &[]),
+            true,
+        );
+        assert_eq!(ledger.first_capturer("dr-uuid-0000000000000"), Some(2));
+        assert!(
+            ledger.owners("dr-uuid-0000000000000").is_empty(),
+            "shared values have no owner"
+        );
+        ledger.grant(2, 0);
+        assert!(ledger.visible(2, 0) && !ledger.visible(0, 2) && ledger.visible(1, 1));
+    }
+}

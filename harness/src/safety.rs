@@ -1,0 +1,123 @@
+//! Safety: crosstalk creates many accounts on a real server, so it only
+//! talks to hosts it was allowed to, and never writes a credential out.
+
+use std::collections::BTreeSet;
+use std::sync::RwLock;
+
+/// Hosts a run may target. Loopback is always allowed.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    hosts: BTreeSet<String>,
+}
+
+impl AllowList {
+    pub fn new(hosts: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            hosts: hosts
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Refuses `url` unless its host is loopback or allowed.
+    pub fn check(&self, url: &url::Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{url}: only http and https targets are supported"));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => return Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => return Ok(()),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(format!("{url}: the target has no host")),
+        };
+        if host == "localhost" || self.hosts.contains(&host) {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to target {host}: crosstalk creates accounts and data on the target, so only loopback \
+             and hosts given with --allow-host (or CROSSTALK_ALLOW_HOSTS) may be targeted"
+        ))
+    }
+}
+
+/// Every credential seen in a run, removed from anything written out.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    secrets: RwLock<BTreeSet<String>>,
+}
+
+pub const REDACTED: &str = "[redacted]";
+
+impl Redactor {
+    pub fn add(&self, secret: &str) {
+        // Short values would redact ordinary text; credentials are long.
+        if secret.len() >= 8 {
+            self.secrets
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(secret.to_string());
+        }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = text.to_string();
+        for secret in secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// Headers that carry credentials whatever the scenario says.
+pub fn is_credential_header(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "authorization" | "cookie" | "set-cookie" | "proxy-authorization" | "x-api-key"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_allowed_hosts_only() {
+        let allow = AllowList::new(["staging.example.org".to_string()]);
+        for ok in [
+            "http://127.0.0.1:8080/",
+            "http://localhost/",
+            "http://[::1]:3000",
+            "https://STAGING.example.org/api",
+        ] {
+            assert!(allow.check(&url::Url::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for refused in [
+            "https://prod.example.org/",
+            "http://10.0.0.8/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(
+                allow.check(&url::Url::parse(refused).unwrap()).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacts_every_known_secret() {
+        let redactor = Redactor::default();
+        redactor.add("tok-1234567890");
+        redactor.add("short");
+        assert_eq!(
+            redactor.redact("Bearer tok-1234567890 short"),
+            "Bearer [redacted] short"
+        );
+    }
+}

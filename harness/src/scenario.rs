@@ -1,0 +1,451 @@
+//! Scenario files: TOML as written by people, loaded with its includes.
+//!
+//! This module only reads and merges files; [`crate::plan`] checks what they
+//! say. Everything keeps the file and byte range it came from so that every
+//! complaint, here or in the plan, points at `file:line:column`.
+//!
+//! ```toml
+//! include = ["lib/accounts.toml"]   # actors, vars, setup and teardown shared by scenarios
+//!
+//! [vars]
+//! password = "correct horse battery"
+//!
+//! [actors.patient]
+//! count = 50
+//! population = true                 # --patients N sets this count
+//! auth = { bearer = "{{token}}" }   # or { header = { name = "x-api-key", value = "{{key}}" } }, or { cookies = true }
+//!
+//! [[steps]]
+//! name = "book"
+//! actor = "patient"
+//! request = "POST /v1/appointments"
+//! body = { clinician_id = "{{clinician.id}}", reason = "{{canary}} headache" }
+//! expect = { status = 201, json = { "$.status" = "booked" } }
+//! capture = { appointment_id = "$.id", slot = { json = "$.slot", shared = true } }
+//! grant_to = "{{clinician_id}}"     # the instance owning this value may now see this instance's data
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A file's text, shared by everything parsed from it.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+/// Bad scenario input: what is wrong, and where.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{location}: {message}")]
+pub struct ScenarioError {
+    location: String,
+    message: String,
+    #[source_code]
+    source_code: Option<NamedSource<String>>,
+    #[label("{label}")]
+    span: Option<SourceSpan>,
+    label: String,
+    #[help]
+    help: Option<String>,
+}
+
+impl ScenarioError {
+    /// An error at a byte range of `file`.
+    pub fn at(
+        file: &SourceFile,
+        range: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        let message = message.into();
+        let (line, col) = file.line_col(range.start);
+        Self {
+            location: format!("{}:{line}:{col}", file.path.display()),
+            label: message.clone(),
+            message,
+            source_code: Some(NamedSource::new(
+                file.path.display().to_string(),
+                file.text.clone(),
+            )),
+            span: Some(SourceSpan::from(range.start..range.end.max(range.start))),
+            help: None,
+        }
+    }
+
+    /// An error about a whole file (it cannot be read, say).
+    pub fn file(path: &Path, message: impl Into<String>) -> Self {
+        Self {
+            location: path.display().to_string(),
+            message: message.into(),
+            source_code: None,
+            span: None,
+            label: String::new(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:column` (or just the file).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A value kept with where it was written.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    pub file: Arc<SourceFile>,
+    pub span: std::ops::Range<usize>,
+}
+
+impl<T> Located<T> {
+    pub fn error(&self, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(&self.file, self.span.clone(), message)
+    }
+
+    /// An error at the first occurrence of `needle` inside this item, or at
+    /// the whole item when it does not occur verbatim.
+    pub fn error_at(&self, needle: &str, message: impl Into<String>) -> ScenarioError {
+        // An array-of-tables item's span may cover only its `[[header]]`:
+        // search on to the next table header.
+        let rest = &self.file.text[self.span.start..];
+        let body_end = rest[1..].find("\n[").map_or(rest.len(), |at| at + 1);
+        let text = &rest[..body_end.max(self.span.len()).min(rest.len())];
+        let range = match text.find(needle).filter(|_| !needle.is_empty()) {
+            Some(at) => self.span.start + at..self.span.start + at + needle.len(),
+            None => self.span.clone(),
+        };
+        ScenarioError::at(&self.file, range, message)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    vars: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    actors: BTreeMap<String, Spanned<Actor>>,
+    #[serde(default)]
+    steps: Vec<Spanned<Step>>,
+    #[serde(default)]
+    teardown: Vec<Spanned<Step>>,
+}
+
+/// A role: how many instances, and how they authenticate.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub count: usize,
+    /// `--patients N` sets the count of population actors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub population: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// Captured variables that are public (a clinician's id), not owned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<String>,
+}
+
+/// How an actor's requests carry its credentials.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `Authorization: Bearer <rendered>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<String>,
+    /// Any header, e.g. `{ name = "x-api-key", value = "{{key}}" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<AuthHeader>,
+    /// Keep the cookies each instance is given and send them back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cookies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// One request of the flow, sent by every instance of `actor`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    pub actor: String,
+    /// `METHOD /path?query`, with `{{ }}` holes.
+    pub request: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body; strings may hold `{{ }}` holes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Expect::is_empty")]
+    pub expect: Expect,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, Capture>,
+    /// The instance owning this value may see the sender's data from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusSpec>,
+    /// JSONPath → expected value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json: BTreeMap<String, toml::Value>,
+}
+
+impl Expect {
+    fn is_empty(&self) -> bool {
+        self.status.is_none() && self.json.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    One(i64),
+    Any(Vec<i64>),
+}
+
+/// Where a variable is captured from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Capture {
+    /// A JSONPath into the response body.
+    Json(String),
+    Full(CaptureSpec),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// A credential: never written to a report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// Public rather than owned by the capturing instance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+}
+
+/// A scenario file merged with everything it includes.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file's stem, e.g. `mid-call-switch`.
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub vars: BTreeMap<String, Located<toml::Value>>,
+    pub actors: BTreeMap<String, Located<Actor>>,
+    pub steps: Vec<Located<Step>>,
+    pub teardown: Vec<Located<Step>>,
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Scenario {
+    /// Reads `path` and the files it includes (paths relative to the file).
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let mut scenario = Scenario {
+            name,
+            path: path.to_path_buf(),
+            description: None,
+            vars: BTreeMap::new(),
+            actors: BTreeMap::new(),
+            steps: Vec::new(),
+            teardown: Vec::new(),
+        };
+        let mut stack = Vec::new();
+        scenario.merge_file(path, &mut stack, true)?;
+        Ok(scenario)
+    }
+
+    /// Parses scenario text that is not on disk (tests, generated files).
+    pub fn from_str(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from(format!("{name}.toml")),
+            text: text.to_string(),
+        });
+        let raw = parse(&file)?;
+        if let Some(include) = raw.include.first() {
+            return Err(ScenarioError::at(
+                &file,
+                include.span(),
+                "includes need a scenario file on disk",
+            ));
+        }
+        let mut scenario = Scenario {
+            name: name.to_string(),
+            path: file.path.clone(),
+            description: None,
+            vars: BTreeMap::new(),
+            actors: BTreeMap::new(),
+            steps: Vec::new(),
+            teardown: Vec::new(),
+        };
+        scenario.absorb(raw, &file, true);
+        Ok(scenario)
+    }
+
+    fn merge_file(
+        &mut self,
+        path: &Path,
+        stack: &mut Vec<PathBuf>,
+        top: bool,
+    ) -> Result<(), ScenarioError> {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            ScenarioError::file(path, format!("cannot read scenario file: {err}"))
+        })?;
+        let file = Arc::new(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        });
+        let raw = parse(&file)?;
+        stack.push(canonical);
+        for include in &raw.include {
+            let target = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(include.get_ref());
+            let target_canonical = target.canonicalize().unwrap_or_else(|_| target.clone());
+            if stack.contains(&target_canonical) {
+                return Err(ScenarioError::at(
+                    &file,
+                    include.span(),
+                    "this include leads back to a file that includes it",
+                ));
+            }
+            if !target.is_file() {
+                return Err(ScenarioError::at(
+                    &file,
+                    include.span(),
+                    format!("included file {} does not exist", target.display()),
+                ));
+            }
+            self.merge_file(&target, stack, false)?;
+        }
+        stack.pop();
+        self.absorb(raw, &file, top);
+        Ok(())
+    }
+
+    /// Adds a parsed file: its vars and actors override what it included,
+    /// its steps come after the included ones.
+    fn absorb(&mut self, raw: RawFile, file: &Arc<SourceFile>, top: bool) {
+        let located = |span: std::ops::Range<usize>| (file.clone(), span);
+        if top || self.description.is_none() {
+            self.description = raw.description.or(self.description.take());
+        }
+        for (name, value) in raw.vars {
+            let (file, span) = located(value.span());
+            self.vars.insert(
+                name,
+                Located {
+                    value: value.into_inner(),
+                    file,
+                    span,
+                },
+            );
+        }
+        for (name, actor) in raw.actors {
+            let (file, span) = located(actor.span());
+            self.actors.insert(
+                name,
+                Located {
+                    value: actor.into_inner(),
+                    file,
+                    span,
+                },
+            );
+        }
+        for step in raw.steps {
+            let (file, span) = located(step.span());
+            self.steps.push(Located {
+                value: step.into_inner(),
+                file,
+                span,
+            });
+        }
+        for step in raw.teardown {
+            let (file, span) = located(step.span());
+            self.teardown.push(Located {
+                value: step.into_inner(),
+                file,
+                span,
+            });
+        }
+    }
+}
+
+fn parse(file: &Arc<SourceFile>) -> Result<RawFile, ScenarioError> {
+    toml::from_str(&file.text).map_err(|err| {
+        let span = err.span().unwrap_or(0..0);
+        ScenarioError::at(file, span, err.message().trim().to_string())
+    })
+}
+
+/// The scenario files in `dir` (not its subdirectories, which hold includes),
+/// in name order.
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|err| ScenarioError::file(dir, format!("cannot list scenarios: {err}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ScenarioError::file(dir, "no scenario files (*.toml) here"));
+    }
+    Ok(files)
+}
