@@ -352,11 +352,19 @@ impl Executor {
             }
         }
 
+        // One finding per victim per response, at its most telling location.
+        let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
         for evidence in self
             .oracle
             .inspect(&self.ledger, instance, request, response)
         {
-            self.report_leak(instance, step, request, response, evidence);
+            by_victim.entry(evidence.victim).or_default().push(evidence);
+        }
+        for (_, mut evidence) in by_victim {
+            evidence.sort_by_key(Evidence::rank);
+            let primary = evidence.remove(0);
+            let also = evidence.into_iter().map(|e| e.location).collect();
+            self.report_leak(instance, step, request, response, primary, also);
         }
         if response.status >= 500 {
             let summary = format!(
@@ -529,6 +537,7 @@ impl Executor {
         request: &Request,
         response: &Response,
         evidence: Evidence,
+        also: Vec<String>,
     ) {
         let victim = self.ledger.instance(evidence.victim).label.clone();
         let what = match &evidence.what {
@@ -555,7 +564,7 @@ impl Executor {
             step,
             request,
             response,
-            Some(evidence),
+            Some((evidence, also)),
             &location,
             summary,
             Some(victim),
@@ -570,19 +579,19 @@ impl Executor {
         step: &PlanStep,
         request: &Request,
         response: &Response,
-        evidence: Option<Evidence>,
+        evidence: Option<(Evidence, Vec<String>)>,
         location: &str,
         summary: String,
         victim: Option<String>,
     ) {
         let redact = |text: &str| self.redactor.redact(text);
         let excerpt = match &evidence {
-            Some(e) => e.excerpt.clone(),
+            Some((e, _)) => e.excerpt.clone(),
             None => truncate(&String::from_utf8_lossy(&response.body), 500),
         };
-        let (location, location_pattern) = match &evidence {
-            Some(e) => (e.location.clone(), e.location_pattern.clone()),
-            None => (location.to_string(), location.to_string()),
+        let (location, location_pattern, marker, also) = match evidence {
+            Some((e, also)) => (e.location, e.location_pattern, Some(e.what), also),
+            None => (location.to_string(), location.to_string(), None, Vec::new()),
         };
         let trace = self
             .lock(observer)
@@ -602,8 +611,9 @@ impl Executor {
             endpoint: step.endpoint(),
             observer: self.ledger.instance(observer).label.clone(),
             victim,
-            marker: evidence.map(|e| e.what),
+            marker,
             location,
+            also,
             location_pattern,
             summary: redact(&summary),
             exchange: Exchange {

@@ -65,6 +65,9 @@ pub struct Finding {
     /// Where in the response: `body $.items[0].title`.
     pub location: String,
     pub location_pattern: String,
+    /// Other places in the same response where the victim's data appeared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
     /// One sentence a person can act on.
     pub summary: String,
     pub exchange: Exchange,

@@ -37,6 +37,18 @@ pub struct Evidence {
     pub excerpt: String,
 }
 
+impl Evidence {
+    /// Canaries say most (they are the victim's own words), then long
+    /// identifiers, then short ones.
+    pub fn rank(&self) -> u8 {
+        match &self.what {
+            Marker::Canary { .. } => 0,
+            Marker::Identifier { .. } if self.excerpt.len() >= DISTINCTIVE_LEN => 1,
+            Marker::Identifier { .. } => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Marker {
@@ -115,42 +127,33 @@ impl Oracle {
         request: &Request,
         response: &Response,
     ) -> Vec<Evidence> {
-        let echo = Echo::of(request);
         let mut found = Found::default();
 
         for (name, value) in &response.headers {
             let location = format!("header {name}");
-            self.scan_text(
-                value.as_bytes(),
-                Encoding::Plain,
-                &location,
-                &location,
-                &mut found,
-            );
+            self.sight(value.as_bytes(), None, &location, &location, &mut found);
             if value.contains('%') {
                 let decoded = percent_decode(value);
-                self.scan_text(
+                self.sight(
                     decoded.as_bytes(),
-                    Encoding::UrlEncoded,
+                    Some(Encoding::UrlEncoded),
                     &location,
                     &location,
                     &mut found,
                 );
             }
-            for token in value.split(|c: char| {
-                !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
-            }) {
-                if token.len() >= DISTINCTIVE_LEN {
-                    found.identifier(ledger, token, None, &[], &location, &location);
-                }
+            let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
+            for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
+                found.identifier(ledger, token, None, &[], &location, &location);
             }
         }
 
+        // The raw body: every encoding, and the only view of non-JSON bytes.
+        let raw = self.scan(&response.body);
         match serde_json::from_slice::<Value>(&response.body) {
             Ok(json) => {
-                // Raw bytes first (base64 in any string), then each decoded
-                // leaf, which also gives the JSON path.
-                self.scan_text(&response.body, Encoding::Plain, "body", "body", &mut found);
+                // Each JSON string, unescaped, gives the path; a canary seen
+                // only there was escaped in the raw bytes.
                 let mut leaves = Vec::new();
                 collect_leaves(
                     &json,
@@ -164,18 +167,30 @@ impl Oracle {
                     let location = format!("body {}", leaf.path);
                     let pattern = format!("body {}", leaf.pattern);
                     if let Value::String(text) = leaf.value {
-                        self.scan_text(
-                            text.as_bytes(),
-                            Encoding::JsonEscaped,
-                            &location,
-                            &pattern,
-                            &mut found,
-                        );
+                        for (victim, encoding, range) in self.scan(text.as_bytes()) {
+                            let encoding = match encoding {
+                                Encoding::Plain
+                                    if !raw
+                                        .iter()
+                                        .any(|(v, e, _)| *v == victim && *e == Encoding::Plain) =>
+                                {
+                                    Encoding::JsonEscaped
+                                }
+                                other => other,
+                            };
+                            found.canary(
+                                victim,
+                                encoding,
+                                &location,
+                                &pattern,
+                                excerpt(text.as_bytes(), range),
+                            );
+                        }
                         if text.contains('%') {
                             let decoded = percent_decode(text);
-                            self.scan_text(
+                            self.sight(
                                 decoded.as_bytes(),
-                                Encoding::UrlEncoded,
+                                Some(Encoding::UrlEncoded),
                                 &location,
                                 &pattern,
                                 &mut found,
@@ -197,45 +212,61 @@ impl Oracle {
                     );
                 }
             }
-            Err(_) => {
-                self.scan_text(&response.body, Encoding::Plain, "body", "body", &mut found);
-                if response.body.contains(&b'%') {
-                    let decoded = percent_decode(&String::from_utf8_lossy(&response.body));
-                    self.scan_text(
-                        decoded.as_bytes(),
-                        Encoding::UrlEncoded,
-                        "body",
-                        "body",
-                        &mut found,
-                    );
-                }
+            Err(_) if response.body.contains(&b'%') => {
+                let decoded = percent_decode(&String::from_utf8_lossy(&response.body));
+                self.sight(
+                    decoded.as_bytes(),
+                    Some(Encoding::UrlEncoded),
+                    "body",
+                    "body",
+                    &mut found,
+                );
+            }
+            Err(_) => {}
+        }
+        // Raw sightings of victims not already placed at a JSON path (a JSON
+        // key, or a body that is not JSON at all).
+        for (victim, encoding, range) in raw {
+            if !found.has_canary_of(victim) {
+                found.canary(
+                    victim,
+                    encoding,
+                    "body",
+                    "body",
+                    excerpt(&response.body, range),
+                );
             }
         }
 
+        let echo = Echo::of(request);
         found
-            .evidence
+            .candidates
             .into_iter()
-            .filter(|e| e.victim != observer && !ledger.visible(observer, e.victim))
-            .filter(|e| match &e.what {
-                Marker::Canary { .. } => !echo.has_canary(&self.canaries[e.victim]),
-                Marker::Identifier { .. } => !echo.has_value(&e.value),
+            .filter(|c| {
+                c.evidence.victim != observer && !ledger.visible(observer, c.evidence.victim)
             })
-            .map(|e| e.evidence)
+            .filter(|c| match &c.evidence.what {
+                Marker::Canary { .. } => !echo.has_canary(&self.canaries[c.evidence.victim]),
+                Marker::Identifier { .. } => !echo.has_value(&c.value),
+            })
+            .map(|c| c.evidence)
             .collect()
     }
 
-    fn scan_text(
+    /// Records the canaries in `bytes`; `decoded` names the decoding that
+    /// produced them, if any.
+    fn sight(
         &self,
         bytes: &[u8],
-        decoded_as: Encoding,
+        decoded: Option<Encoding>,
         location: &str,
         pattern: &str,
         found: &mut Found,
     ) {
         for (victim, encoding, range) in self.scan(bytes) {
-            let encoding = match (encoding, decoded_as) {
-                (Encoding::Plain, other) => other,
-                (base64, _) => base64,
+            let encoding = match (encoding, decoded) {
+                (Encoding::Plain, Some(decoding)) => decoding,
+                (encoding, _) => encoding,
             };
             found.canary(victim, encoding, location, pattern, excerpt(bytes, range));
         }
@@ -244,21 +275,23 @@ impl Oracle {
 
 /// A candidate before the echo and grant filters.
 struct Candidate {
-    victim: InstanceId,
-    what: Marker,
     value: String,
     evidence: Evidence,
 }
 
 #[derive(Default)]
 struct Found {
-    evidence: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     seen: HashSet<(InstanceId, String)>,
 }
 
 impl Found {
-    /// Keeps the most precise sighting of each victim's canary: a JSON path
-    /// beats the raw body it was also found in.
+    fn has_canary_of(&self, victim: InstanceId) -> bool {
+        self.candidates.iter().any(|c| {
+            c.evidence.victim == victim && matches!(c.evidence.what, Marker::Canary { .. })
+        })
+    }
+
     fn canary(
         &mut self,
         victim: InstanceId,
@@ -267,44 +300,14 @@ impl Found {
         pattern: &str,
         excerpt: String,
     ) {
-        if let Some(existing) = self
-            .evidence
-            .iter_mut()
-            .find(|c| {
-                c.victim == victim
-                    && matches!(c.what, Marker::Canary { .. })
-                    && c.evidence.location == "body"
-            })
-            .filter(|_| location.starts_with("body $"))
-        {
-            // Refine the raw-body sighting with the path; the raw encoding
-            // (plain or base64) says more than "found after unescaping".
-            if let Marker::Canary { encoding: raw } = existing.what {
-                let encoding = if raw == Encoding::Plain {
-                    encoding_after_unescape(encoding)
-                } else {
-                    raw
-                };
-                existing.what = Marker::Canary { encoding };
-            }
-            existing.evidence.location = location.to_string();
-            existing.evidence.location_pattern = pattern.to_string();
-            existing.evidence.excerpt = excerpt;
-            existing.evidence.what = existing.what.clone();
-            self.seen.insert((victim, location.to_string()));
-            return;
-        }
         if !self.seen.insert((victim, location.to_string())) {
             return;
         }
-        let what = Marker::Canary { encoding };
-        self.evidence.push(Candidate {
-            victim,
-            what: what.clone(),
+        self.candidates.push(Candidate {
             value: String::new(),
             evidence: Evidence {
                 victim,
-                what,
+                what: Marker::Canary { encoding },
                 location: location.to_string(),
                 location_pattern: pattern.to_string(),
                 excerpt,
@@ -331,7 +334,7 @@ impl Found {
             .filter(|o| distinctive || key.is_some_and(|k| o.kind.matches(k, siblings)))
             .collect();
         let distinct_owners: HashSet<InstanceId> = matching.iter().map(|o| o.owner).collect();
-        // A short value that several instances own is not an identifier.
+        // A value that several instances own identifies none of them.
         if distinct_owners.len() != 1 {
             return;
         }
@@ -342,30 +345,18 @@ impl Found {
         {
             return;
         }
-        let what = Marker::Identifier {
-            var: owned.kind.var.clone(),
-        };
-        self.evidence.push(Candidate {
-            victim: owned.owner,
-            what: what.clone(),
+        self.candidates.push(Candidate {
             value: text.to_string(),
             evidence: Evidence {
                 victim: owned.owner,
-                what,
+                what: Marker::Identifier {
+                    var: owned.kind.var.clone(),
+                },
                 location: location.to_string(),
                 location_pattern: pattern.to_string(),
                 excerpt: truncate(text, 120),
             },
         });
-    }
-}
-
-/// A canary found plainly in the raw bytes is plain even though the leaf
-/// scan also saw it; one found only in the leaf was escaped.
-fn encoding_after_unescape(leaf: Encoding) -> Encoding {
-    match leaf {
-        Encoding::JsonEscaped => Encoding::Plain,
-        other => other,
     }
 }
 
