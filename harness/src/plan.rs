@@ -281,9 +281,11 @@ impl<'a> Known<'a> {
         at: &Located<T>,
         expr: &Expr,
         role: Option<usize>,
-        needle: &str,
+        template: &str,
         anywhere: bool,
     ) -> Result<(), ScenarioError> {
+        // Point at the hole itself, inside its template.
+        let hole = expr.to_string();
         let captured = |r: usize| {
             if anywhere {
                 &self.captured_anywhere[r]
@@ -299,7 +301,7 @@ impl<'a> Known<'a> {
                 if !ok {
                     let role_name = role.map(|r| self.roles[r].name.as_str()).unwrap_or("?");
                     return Err(at
-                        .error_at(needle, format!("unknown variable `{name}`"))
+                        .error_within(template, &hole, format!("unknown variable `{name}`"))
                         .with_help(format!(
                             "a variable is a built-in ({}), a [vars] entry, a --var, or captured by an earlier step of actor `{role_name}`",
                             BUILTINS.join(", ")
@@ -308,16 +310,19 @@ impl<'a> Known<'a> {
             }
             Expr::Env(name) => {
                 if std::env::var_os(name).is_none() {
-                    return Err(
-                        at.error_at(needle, format!("environment variable `{name}` is not set"))
-                    );
+                    return Err(at.error_within(
+                        template,
+                        &hole,
+                        format!("environment variable `{name}` is not set"),
+                    ));
                 }
             }
             Expr::Peer(var) => {
                 let r = role.expect("peer is only checked inside steps");
                 if !captured(r).contains(var) {
-                    return Err(at.error_at(
-                        needle,
+                    return Err(at.error_within(
+                        template,
+                        &hole,
                         format!(
                             "`peer.{var}`: no earlier step of actor `{}` captures `{var}`",
                             self.roles[r].name
@@ -328,8 +333,9 @@ impl<'a> Known<'a> {
             Expr::Pick { role: other, var } => {
                 let Some(o) = role_index(self.roles, other) else {
                     return Err(at
-                        .error_at(
-                            needle,
+                        .error_within(
+                            template,
+                            &hole,
                             format!("unknown actor `{other}` in `{other}.{var}`"),
                         )
                         .with_help(format!(
@@ -342,8 +348,9 @@ impl<'a> Known<'a> {
                         )));
                 };
                 if !captured(o).contains(var) {
-                    return Err(at.error_at(
-                        needle,
+                    return Err(at.error_within(
+                        template,
+                        &hole,
                         format!(
                             "`{other}.{var}`: no earlier step of actor `{other}` captures `{var}`"
                         ),

@@ -131,13 +131,32 @@ impl<T> Located<T> {
     /// An error at the first occurrence of `needle` inside this item, or at
     /// the whole item when it does not occur verbatim.
     pub fn error_at(&self, needle: &str, message: impl Into<String>) -> ScenarioError {
+        self.error_within(needle, needle, message)
+    }
+
+    /// Like [`Located::error_at`], pointing at `inner` within the first
+    /// occurrence of `outer` (a hole within its template).
+    pub fn error_within(
+        &self,
+        outer: &str,
+        inner: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         // An array-of-tables item's span may cover only its `[[header]]`:
         // search on to the next table header.
         let rest = &self.file.text[self.span.start..];
         let body_end = rest[1..].find("\n[").map_or(rest.len(), |at| at + 1);
         let text = &rest[..body_end.max(self.span.len()).min(rest.len())];
-        let range = match text.find(needle).filter(|_| !needle.is_empty()) {
-            Some(at) => self.span.start + at..self.span.start + at + needle.len(),
+        let range = match text.find(outer).filter(|_| !outer.is_empty()) {
+            Some(at) => match text[at..at + outer.len()]
+                .find(inner)
+                .filter(|_| !inner.is_empty())
+            {
+                Some(within) => {
+                    self.span.start + at + within..self.span.start + at + within + inner.len()
+                }
+                None => self.span.start + at..self.span.start + at + outer.len(),
+            },
             None => self.span.clone(),
         };
         ScenarioError::at(&self.file, range, message)
