@@ -20,10 +20,6 @@
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
 
-// Scenario errors carry their source snippet; they are built once, at load
-// time, so their size on the error path does not matter.
-#![allow(clippy::result_large_err)]
-
 pub mod canary;
 pub mod executor;
 pub mod findings;

@@ -102,6 +102,8 @@ fn main() -> ExitCode {
 
 /// Prints a bad-input error with its source snippet.
 fn report_scenario_error(err: ScenarioError) -> u8 {
+    // One unwrapped line for scripts and editors, then the annotated snippet.
+    eprintln!("error: {err}");
     eprintln!("{:?}", miette::Report::new(err));
     BAD_INPUT
 }

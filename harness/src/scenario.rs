@@ -51,10 +51,16 @@ impl SourceFile {
     }
 }
 
-/// Bad scenario input: what is wrong, and where.
+/// Bad scenario input: what is wrong, and where. Boxed: it carries the
+/// file's text for the snippet, and lives on the error path only.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error(transparent)]
+#[diagnostic(transparent)]
+pub struct ScenarioError(Box<Detail>);
+
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{location}: {message}")]
-pub struct ScenarioError {
+pub struct Detail {
     location: String,
     message: String,
     #[source_code]
@@ -75,7 +81,7 @@ impl ScenarioError {
     ) -> Self {
         let message = message.into();
         let (line, col) = file.line_col(range.start);
-        Self {
+        Self(Box::new(Detail {
             location: format!("{}:{line}:{col}", file.path.display()),
             label: message.clone(),
             message,
@@ -85,33 +91,33 @@ impl ScenarioError {
             )),
             span: Some(SourceSpan::from(range.start..range.end.max(range.start))),
             help: None,
-        }
+        }))
     }
 
     /// An error about a whole file (it cannot be read, say).
     pub fn file(path: &Path, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Detail {
             location: path.display().to_string(),
             message: message.into(),
             source_code: None,
             span: None,
             label: String::new(),
             help: None,
-        }
+        }))
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 
     /// `file:line:column` (or just the file).
     pub fn location(&self) -> &str {
-        &self.location
+        &self.0.location
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 }
 

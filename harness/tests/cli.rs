@@ -1,0 +1,296 @@
+//! The `crosstalk` binary: its command-line contract, exit codes and outputs,
+//! in process and over the network.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clinic::{Clinic, Fault, Faults};
+
+const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn crosstalk(dir: &Path, args: &[&str]) -> Output {
+    Command::new(CROSSTALK)
+        .arg("run")
+        .args(args)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .env_remove("CROSSTALK_ALLOW_HOSTS")
+        .output()
+        .expect("crosstalk runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "crosstalk-cli-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every file under `dir`, concatenated.
+fn all_output(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&all_output(&path));
+        } else {
+            out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// The clinic's tokens are 64 hex digits: none may reach any output.
+fn assert_no_token(text: &str) {
+    let hex_run = text
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|run| run.len() >= 64);
+    assert!(
+        hex_run.is_none(),
+        "a credential was written out: {hex_run:?}"
+    );
+}
+
+#[test]
+fn a_clean_run_exits_0_and_writes_json_and_junit() {
+    let dir = tempdir("clean");
+    let json = dir.join("report.json");
+    let junit = dir.join("junit.xml");
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().to_str().unwrap(),
+            "--patients",
+            "6",
+            "--seed",
+            "5",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("clean:"),
+        "{}",
+        text(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["total_findings"], 0);
+    assert_eq!(report["seed"], 5);
+    assert_eq!(report["scenarios"].as_array().unwrap().len(), 3);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"mid-call-switch\""), "{xml}");
+    assert!(xml.contains("switch to video [leak]"), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert_no_token(&all_output(&dir));
+}
+
+#[test]
+fn a_leak_exits_1_says_who_saw_whose_data_and_is_kept_on_disk() {
+    let dir = tempdir("leak");
+    let junit = dir.join("junit.xml");
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().join("mid-call-switch.toml").to_str().unwrap(),
+            "--patients",
+            "6",
+            "--fault",
+            "media-idor",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[leak] leak GET /v1/recordings/{peer.recording_id}/media"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("received patient#"), "{stdout}");
+    let findings = all_output(&dir.join("findings"));
+    assert!(
+        findings.lines().any(|l| l.contains("\"kind\":\"leak\"")),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("\"seq\":0"),
+        "the request order is logged"
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<failure")
+    );
+    assert_no_token(&all_output(&dir));
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_and_column() {
+    let dir = tempdir("bad");
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/unknown-actor.toml");
+    let out = crosstalk(&dir, &[bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown-actor.toml:6:9: unknown actor `doctor`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = crosstalk(
+        &dir,
+        &[scenarios().to_str().unwrap(), "--fault", "no-such-fault"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown fault `no-such-fault`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = crosstalk(&dir, &[scenarios().to_str().unwrap(), "--patients", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_and_unlisted_targets_exit_2() {
+    let dir = tempdir("targets");
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("http://127.0.0.1:{free_port}");
+    let out = crosstalk(
+        &dir,
+        &[scenarios().to_str().unwrap(), "--target", &unreachable],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unreachable"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().to_str().unwrap(),
+            "--target",
+            "https://staging.example.org",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("refusing to target staging.example.org"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Serves a clinic on 127.0.0.1:0 from a background thread.
+fn serve(faults: Faults) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            Clinic::in_memory(faults)
+                .unwrap()
+                .serve(listener)
+                .await
+                .unwrap();
+        });
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn runs_over_the_network_against_a_served_clinic() {
+    let dir = tempdir("network");
+    let clean = serve(Faults::none());
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().to_str().unwrap(),
+            "--patients",
+            "6",
+            "--target",
+            &clean,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    let faulty = serve(Faults::none().with(Fault::AppointmentIdor));
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().join("booking.toml").to_str().unwrap(),
+            "--patients",
+            "6",
+            "--target",
+            &faulty,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("GET /v1/appointments/{peer.appointment_id}"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = crosstalk(
+        &dir,
+        &[
+            scenarios().to_str().unwrap(),
+            "--target",
+            &clean,
+            "--fault",
+            "media-idor",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--fault cannot change a remote target"
+    );
+}
