@@ -21,8 +21,18 @@ use crosstalk::transport::{InProcess, Request, Response, Transport};
 use tokio_util::sync::CancellationToken;
 
 fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) {
-    let overrides = Overrides { population: Some(patients), ..Default::default() };
-    let plans = Plan::load_all(&[PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))], &overrides).unwrap();
+    let overrides = Overrides {
+        population: Some(patients),
+        ..Default::default()
+    };
+    let plans = Plan::load_all(
+        &[PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios"
+        ))],
+        &overrides,
+    )
+    .unwrap();
     runtime.block_on(async {
         let clinic = clinic::Clinic::in_memory(clinic::Faults::none()).unwrap();
         let transport: Arc<dyn Transport> = Arc::new(InProcess::new(clinic.router(), "clinic"));
@@ -38,7 +48,15 @@ fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) 
                 cancel: CancellationToken::new(),
                 progress: None,
             };
-            let stats = Executor::new(Arc::new(plan), transport.clone(), sink.clone(), Arc::new(Redactor::default()), options).run().await;
+            let stats = Executor::new(
+                Arc::new(plan),
+                transport.clone(),
+                sink.clone(),
+                Arc::new(Redactor::default()),
+                options,
+            )
+            .run()
+            .await;
             requests += stats.requests;
         }
         assert_eq!(sink.total(), 0, "the clean clinic gave findings");
@@ -50,7 +68,12 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
     let run = run_id(3);
     let ledger = Ledger::new(
         (0..instances)
-            .map(|i| Instance { role: 0, index: i, label: format!("p#{i}"), canary: canary(&run, 3, i as u64) })
+            .map(|i| Instance {
+                role: 0,
+                index: i,
+                label: format!("p#{i}"),
+                canary: canary(&run, 3, i as u64),
+            })
             .collect(),
     );
     let oracle = Oracle::new(&ledger);
@@ -59,8 +82,17 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
         "items": (0..20).map(|i| serde_json::json!({"id": i, "title": format!("Audio consultation, part {i}: {own} headache"), "mode": "audio"})).collect::<Vec<_>>()
     })
     .to_string();
-    let request = Request { method: http::Method::GET, path: "/v1/me/recordings".into(), headers: vec![], body: Default::default() };
-    let response = Response { status: 200, headers: vec![("content-type".into(), "application/json".into())], body: body.into() };
+    let request = Request {
+        method: http::Method::GET,
+        path: "/v1/me/recordings".into(),
+        headers: vec![],
+        body: Default::default(),
+    };
+    let response = Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.into(),
+    };
     let rounds = 20_000;
     let started = Instant::now();
     for _ in 0..rounds {
@@ -75,10 +107,16 @@ fn main() {
     let (large_requests, large_rate) = suite_rate(&runtime, 1_000);
     println!("suite, 100 patients:    {small_requests:>6} requests, {small_rate:>8.0} requests/s");
     println!("suite, 1,000 patients:  {large_requests:>6} requests, {large_rate:>8.0} requests/s");
-    println!("throughput ratio 1,000 / 100 patients: {:.2}", large_rate / small_rate);
+    println!(
+        "throughput ratio 1,000 / 100 patients: {:.2}",
+        large_rate / small_rate
+    );
     let few = oracle_ns_per_response(100);
     let many = oracle_ns_per_response(10_000);
     println!("oracle, 100 instances:    {few:>8.0} ns per 2 KB response");
     println!("oracle, 10,000 instances: {many:>8.0} ns per 2 KB response");
-    println!("oracle cost ratio 10,000 / 100 instances: {:.2}", many / few);
+    println!(
+        "oracle cost ratio 10,000 / 100 instances: {:.2}",
+        many / few
+    );
 }

@@ -23,7 +23,7 @@ use crate::canary::{self, mix};
 use crate::findings::{Exchange, Finding, FindingKind, FindingSink};
 use crate::ledger::{Instance, InstanceId, Kind, Ledger};
 use crate::oracle::{Evidence, Marker, Oracle, siblings_at};
-use crate::plan::{Body, CaptureSource, Plan, PlanStep};
+use crate::plan::{Body, CaptureSource, Credentials, Plan, PlanStep};
 use crate::safety::{REDACTED, Redactor, is_credential_header};
 use crate::template::{Expr, Resolve, Unresolved};
 use crate::transport::{Request, Response, Transport};
@@ -161,16 +161,20 @@ impl Executor {
     pub async fn run(self: &Arc<Self>) -> RunStats {
         let started = Instant::now();
         let mut interrupted = false;
-        for index in 0..self.plan.steps.len() {
+        let flow: Vec<StepRef> = (0..self.plan.steps.len()).map(StepRef::Flow).collect();
+        for batch in self.batches(&flow) {
             if self.options.cancel.is_cancelled() {
                 interrupted = true;
                 break;
             }
-            self.run_step_for_all(StepRef::Flow(index)).await;
+            self.run_batch(batch).await;
         }
         interrupted |= self.options.cancel.is_cancelled();
-        for index in 0..self.plan.teardown.len() {
-            self.run_step_for_all(StepRef::Teardown(index)).await;
+        let teardown: Vec<StepRef> = (0..self.plan.teardown.len())
+            .map(StepRef::Teardown)
+            .collect();
+        for batch in self.batches(&teardown) {
+            self.run_batch(batch).await;
         }
         RunStats {
             scenario: self.plan.scenario.clone(),
@@ -184,24 +188,43 @@ impl Executor {
         }
     }
 
-    async fn run_step_for_all(self: &Arc<Self>, step: StepRef) {
-        let role = self.step(step).role;
-        let first = self.role_offsets[role];
+    /// Steps grouped so that each `concurrent` step joins the one before it.
+    fn batches(&self, steps: &[StepRef]) -> Vec<Vec<StepRef>> {
+        let mut batches: Vec<Vec<StepRef>> = Vec::new();
+        for step in steps {
+            match batches.last_mut() {
+                Some(batch) if self.step(*step).concurrent => batch.push(*step),
+                _ => batches.push(vec![*step]),
+            }
+        }
+        batches
+    }
+
+    /// Sends every step of the batch, for each of its instances, at once.
+    async fn run_batch(self: &Arc<Self>, batch: Vec<StepRef>) {
         let mut tasks = tokio::task::JoinSet::new();
-        for instance in first..first + self.plan.roles[role].count {
-            let this = Arc::clone(self);
-            tasks.spawn(async move {
-                let _permit = this
-                    .semaphore
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                // Teardown runs even after a Ctrl-C; the flow stops.
-                if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
-                    return;
-                }
-                this.execute(instance, step).await;
-            });
+        for step in batch {
+            let plan_step = self.step(step);
+            let first = self.role_offsets[plan_step.role];
+            let senders: Vec<InstanceId> = match plan_step.instance {
+                Some(index) => vec![first + index],
+                None => (first..first + self.plan.roles[plan_step.role].count).collect(),
+            };
+            for instance in senders {
+                let this = Arc::clone(self);
+                tasks.spawn(async move {
+                    let _permit = this
+                        .semaphore
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed");
+                    // Teardown runs even after a Ctrl-C; the flow stops.
+                    if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
+                        return;
+                    }
+                    this.execute(instance, step).await;
+                });
+            }
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -225,7 +248,14 @@ impl Executor {
             vars: &vars,
             picks: Mutex::default(),
         };
-        let request = match self.build_request(step, &resolver, instance) {
+        // Whose credentials go out: that identity is who the server answers.
+        let identity = match step.credentials {
+            Credentials::Own => Some(instance),
+            Credentials::Anonymous => None,
+            Credentials::Of(role, index) => Some(self.role_offsets[role] + index),
+        };
+        let observer = identity.unwrap_or(instance);
+        let request = match self.build_request(step, &resolver, identity) {
             Ok(request) => request,
             Err(_) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -256,14 +286,14 @@ impl Executor {
             Err(err) => {
                 self.transport_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{} {}: {err}", request.method, request.path);
-                self.lock(instance).trace.push(format!(
+                self.lock(observer).trace.push(format!(
                     "{}: {} {} → no response",
                     step.name, request.method, request.path
                 ));
                 return true;
             }
         };
-        self.judge(instance, step_ref, &request, &response);
+        self.judge(observer, step_ref, &request, &response);
         true
     }
 
@@ -277,21 +307,32 @@ impl Executor {
         &self,
         step: &PlanStep,
         resolver: &InstanceResolver<'_>,
-        instance: InstanceId,
+        identity: Option<InstanceId>,
     ) -> Result<Request, Unresolved> {
         let path = step.path.render(resolver)?;
         let mut headers = Vec::new();
-        let role = &self.plan.roles[step.role];
+        let Some(identity) = identity else {
+            return self.finish_request(step, resolver, path, headers);
+        };
+        let role = &self.plan.roles[self.ledger.instance(identity).role];
         if let Some((name, template)) = &role.auth.header {
+            let vars = self.lock(identity).vars.clone();
+            let as_identity = InstanceResolver {
+                executor: self,
+                instance: identity,
+                step_key: resolver.step_key,
+                vars: &vars,
+                picks: Mutex::default(),
+            };
             // Before the credential is captured (sign-up, login) there is none to send.
-            if let Ok(value) = template.render(resolver) {
+            if let Ok(value) = template.render(&as_identity) {
                 self.redactor
                     .add(value.strip_prefix("Bearer ").unwrap_or(&value));
                 headers.push((name.clone(), value));
             }
         }
         if role.auth.cookies {
-            let state = self.lock(instance);
+            let state = self.lock(identity);
             if !state.cookies.is_empty() {
                 let jar: Vec<String> = state
                     .cookies
@@ -301,6 +342,17 @@ impl Executor {
                 headers.push(("cookie".into(), jar.join("; ")));
             }
         }
+        self.finish_request(step, resolver, path, headers)
+    }
+
+    /// Adds the step's own headers and body.
+    fn finish_request(
+        &self,
+        step: &PlanStep,
+        resolver: &InstanceResolver<'_>,
+        path: String,
+        mut headers: Vec<(String, String)>,
+    ) -> Result<Request, Unresolved> {
         for (name, template) in &step.headers {
             headers.push((name.clone(), template.render(resolver)?));
         }
@@ -330,7 +382,14 @@ impl Executor {
         response: &Response,
     ) {
         let step = self.step(step_ref);
-        let role = &self.plan.roles[step.role];
+        let role = &self.plan.roles[self.ledger.instance(instance).role];
+        // Another instance's canary that this identity itself sent is no
+        // longer a secret from it, whatever the server does with it.
+        for victim in self.oracle.canaries_in(&request.path, &request.body) {
+            if victim != instance {
+                self.ledger.taint(instance, victim);
+            }
+        }
         if role.auth.cookies {
             let mut state = self.lock(instance);
             for (name, value) in &response.headers {
@@ -803,6 +862,15 @@ impl Resolve for InstanceResolver<'_> {
             Expr::Peer(var) => {
                 let role = ex.ledger.instance(self.instance).role;
                 self.picked(role, var, true)
+            }
+            Expr::Of { role, index, var } => {
+                let role = ex.plan.role(role).ok_or_else(|| missing("unknown actor"))?;
+                let id = ex.role_offsets[role] + index;
+                ex.lock(id)
+                    .vars
+                    .get(var)
+                    .cloned()
+                    .ok_or_else(|| missing("not captured by that instance"))
             }
         }
     }

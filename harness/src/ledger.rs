@@ -75,6 +75,8 @@ pub struct Ledger {
     instances: Vec<Instance>,
     values: RwLock<Values>,
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
+    /// (viewer, owner): the viewer itself sent the owner's canary somewhere.
+    tainted: RwLock<HashSet<(InstanceId, InstanceId)>>,
 }
 
 impl Ledger {
@@ -83,6 +85,7 @@ impl Ledger {
             instances,
             values: RwLock::default(),
             grants: RwLock::default(),
+            tainted: RwLock::default(),
         }
     }
 
@@ -124,6 +127,22 @@ impl Ledger {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert((viewer, owner));
+    }
+
+    /// `viewer` sent `owner`'s canary itself (a borrowed value that carried
+    /// it), so seeing that canary again proves nothing.
+    pub fn taint(&self, viewer: InstanceId, owner: InstanceId) {
+        self.tainted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((viewer, owner));
+    }
+
+    pub fn tainted(&self, viewer: InstanceId, owner: InstanceId) -> bool {
+        self.tainted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(viewer, owner))
     }
 
     pub fn visible(&self, viewer: InstanceId, owner: InstanceId) -> bool {

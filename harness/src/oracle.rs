@@ -119,6 +119,19 @@ impl Oracle {
         hits
     }
 
+    /// Whose canaries a request carries (plainly, in its path or body).
+    pub fn canaries_in(&self, path: &str, body: &[u8]) -> Vec<InstanceId> {
+        let mut owners: Vec<InstanceId> = self
+            .plain
+            .find_iter(path.as_bytes())
+            .chain(self.plain.find_iter(body))
+            .map(|m| self.plain_owner[m.pattern().as_usize()])
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+
     /// Everything in `response` that `observer` should not have seen.
     pub fn inspect(
         &self,
@@ -246,7 +259,10 @@ impl Oracle {
                 c.evidence.victim != observer && !ledger.visible(observer, c.evidence.victim)
             })
             .filter(|c| match &c.evidence.what {
-                Marker::Canary { .. } => !echo.has_canary(&self.canaries[c.evidence.victim]),
+                Marker::Canary { .. } => {
+                    !echo.has_canary(&self.canaries[c.evidence.victim])
+                        && !ledger.tainted(observer, c.evidence.victim)
+                }
                 Marker::Identifier { .. } => !echo.has_value(&c.value),
             })
             .map(|c| c.evidence)

@@ -72,6 +72,11 @@ pub struct PlanStep {
     pub expect: ExpectPlan,
     pub captures: Vec<CapturePlan>,
     pub grant_to: Option<Template>,
+    /// Only this instance of the actor sends it.
+    pub instance: Option<usize>,
+    pub credentials: Credentials,
+    /// Runs at the same moment as the previous step.
+    pub concurrent: bool,
     /// `file:line:column` of the step, for messages.
     pub location: String,
     /// The step as written, to write reproductions back out.
@@ -83,6 +88,17 @@ impl PlanStep {
     pub fn endpoint(&self) -> String {
         format!("{} {}", self.method, self.path.pattern())
     }
+}
+
+/// Whose credentials a step is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// The sender's own.
+    Own,
+    /// None at all.
+    Anonymous,
+    /// Another instance's: (role, index).
+    Of(usize, usize),
 }
 
 /// A JSON body with templates in its strings.
@@ -330,7 +346,10 @@ impl<'a> Known<'a> {
                     ));
                 }
             }
-            Expr::Pick { role: other, var } => {
+            Expr::Pick { role: other, var }
+            | Expr::Of {
+                role: other, var, ..
+            } => {
                 let Some(o) = role_index(self.roles, other) else {
                     return Err(at
                         .error_within(
@@ -351,8 +370,18 @@ impl<'a> Known<'a> {
                     return Err(at.error_within(
                         template,
                         &hole,
+                        format!("`{hole}`: no earlier step of actor `{other}` captures `{var}`"),
+                    ));
+                }
+                if let Expr::Of { index, .. } = expr
+                    && *index >= self.roles[o].count
+                {
+                    return Err(at.error_within(
+                        template,
+                        &hole,
                         format!(
-                            "`{other}.{var}`: no earlier step of actor `{other}` captures `{var}`"
+                            "`{hole}`: actor `{other}` has {} instances, numbered from 0",
+                            self.roles[o].count
                         ),
                     ));
                 }
@@ -517,6 +546,38 @@ fn build_step(
         None => None,
     };
 
+    if let Some(index) = step.instance
+        && index >= roles[role].count
+    {
+        return Err(located.error_at(
+            "instance",
+            format!(
+                "actor `{}` has {} instances, numbered from 0",
+                step.actor, roles[role].count
+            ),
+        ));
+    }
+    let credentials = match step.credentials.as_deref() {
+        None => Credentials::Own,
+        Some("none") => Credentials::Anonymous,
+        Some(who) => {
+            let parsed = who
+                .split_once('#')
+                .and_then(|(r, i)| Some((role_index(roles, r)?, i.parse::<usize>().ok()?)));
+            match parsed {
+                Some((r, i)) if i < roles[r].count => Credentials::Of(r, i),
+                _ => {
+                    return Err(located.error_at(
+                        who,
+                        format!(
+                            "credentials must be `none` or an instance such as `{}#0`, not `{who}`",
+                            step.actor
+                        ),
+                    ));
+                }
+            }
+        }
+    };
     let (line, col) = located.file.line_col(located.span.start);
     Ok(PlanStep {
         name: step.name.clone(),
@@ -528,6 +589,9 @@ fn build_step(
         expect: ExpectPlan { status, json },
         captures,
         grant_to,
+        instance: step.instance,
+        credentials,
+        concurrent: step.concurrent,
         location: format!("{}:{line}:{col}", located.file.path.display()),
         source: step.clone(),
     })

@@ -243,6 +243,16 @@ pub struct Step {
     /// The instance owning this value may see the sender's data from now on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_to: Option<String>,
+    /// Only this instance of the actor sends the step (reproductions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<usize>,
+    /// Send with another instance's credentials (`"patient#1"`) or none
+    /// (`"none"`); the response is judged as seen by that identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Run at the same moment as the previous step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub concurrent: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -39,6 +39,13 @@ pub enum Expr {
     Pick { role: String, var: String },
     /// A value captured by another instance of the sender's own actor.
     Peer(String),
+    /// A value captured by one named instance: `patient#2.appointment_id`
+    /// (what reproductions are written with).
+    Of {
+        role: String,
+        index: usize,
+        var: String,
+    },
 }
 
 impl fmt::Display for Expr {
@@ -48,6 +55,7 @@ impl fmt::Display for Expr {
             Expr::Env(name) => write!(f, "env.{name}"),
             Expr::Pick { role, var } => write!(f, "{role}.{var}"),
             Expr::Peer(var) => write!(f, "peer.{var}"),
+            Expr::Of { role, index, var } => write!(f, "{role}#{index}.{var}"),
         }
     }
 }
@@ -167,6 +175,17 @@ fn parse_expr(inner: &str) -> Result<Expr, String> {
         None => Expr::Var(inner.to_string()),
         Some(("env", name)) => Expr::Env(name.to_string()),
         Some(("peer", var)) => Expr::Peer(var.to_string()),
+        Some((qualified, var)) if qualified.contains('#') => {
+            let (role, index) = qualified.split_once('#').expect("contains #");
+            let index = index
+                .parse()
+                .map_err(|_| format!("`{inner}`: `{index}` is not an instance number"))?;
+            Expr::Of {
+                role: role.to_string(),
+                index,
+                var: var.to_string(),
+            }
+        }
         Some((role, var)) => Expr::Pick {
             role: role.to_string(),
             var: var.to_string(),
@@ -175,7 +194,9 @@ fn parse_expr(inner: &str) -> Result<Expr, String> {
     let names_ok = match &expr {
         Expr::Var(name) | Expr::Peer(name) => valid_name(name),
         Expr::Env(name) => !name.is_empty() && !name.contains(char::is_whitespace),
-        Expr::Pick { role, var } => valid_name(role) && valid_name(var),
+        Expr::Pick { role, var } | Expr::Of { role, var, .. } => {
+            valid_name(role) && valid_name(var)
+        }
     };
     if !names_ok {
         return Err(format!(
@@ -231,7 +252,7 @@ mod tests {
     #[test]
     fn distinguishes_expression_forms() {
         let exprs: Vec<Expr> =
-            Template::parse("{{a}}{{env.HOME}}{{clinician.id}}{{peer.x}}{{twin.name}}")
+            Template::parse("{{a}}{{env.HOME}}{{clinician.id}}{{peer.x}}{{twin.name}}{{patient#2.id}}")
                 .unwrap()
                 .exprs()
                 .cloned()
@@ -247,6 +268,11 @@ mod tests {
                 },
                 Expr::Peer("x".into()),
                 Expr::Var("twin.name".into()),
+                Expr::Of {
+                    role: "patient".into(),
+                    index: 2,
+                    var: "id".into()
+                },
             ]
         );
     }
