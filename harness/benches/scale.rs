@@ -47,6 +47,7 @@ fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) 
                 concurrency: 64,
                 cancel: CancellationToken::new(),
                 progress: None,
+                record: false,
             };
             let stats = Executor::new(
                 Arc::new(plan),

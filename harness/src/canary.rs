@@ -48,7 +48,7 @@ pub fn canary(run_id: &str, nonce: u64, global_index: u64) -> String {
 }
 
 /// How a canary was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// As is, or with its case changed.

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Counts requests for a progress line.
     pub progress: Option<indicatif::ProgressBar>,
+    /// Keep each request's headers, body and captures in the order log
+    /// (for reproduction scripts; credentials included, so never written as is).
+    pub record: bool,
 }
 
 /// One request as issued, in order.
@@ -54,6 +57,20 @@ pub struct Issued {
     pub method: String,
     pub path: String,
     pub status: Option<u16>,
+    /// Filled only when recording.
+    #[serde(skip)]
+    pub exchange: Option<Recorded>,
+}
+
+/// A request in full and what was captured from its response.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// (variable, captured text, JSONPath when captured from the body).
+    pub captures: Vec<(String, String, Option<String>)>,
+    /// Which instance the captures went to.
+    pub captured_by: String,
 }
 
 /// What a run did.
@@ -254,13 +271,26 @@ impl Executor {
             Credentials::Anonymous => None,
             Credentials::Of(role, index) => Some(self.role_offsets[role] + index),
         };
-        let observer = identity.unwrap_or(instance);
-        let request = match self.build_request(step, &resolver, identity) {
-            Ok(request) => request,
+        let (request, credential_sent) = match self.build_request(step, &resolver, identity) {
+            Ok(built) => built,
             Err(_) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
+        };
+        // The response is seen by whoever's credential went out; a borrowed
+        // identity with no credential yet leaves the sender anonymous.
+        let observer = match identity {
+            Some(id) if credential_sent => id,
+            _ => instance,
+        };
+        // What a response to borrowed or missing credentials holds cannot be
+        // attributed (a login answers for the body's account, not the
+        // header's): nothing from it is captured or granted.
+        let attribution = match step.credentials {
+            Credentials::Own => Attribution::Full,
+            Credentials::Of(..) if credential_sent => Attribution::GrantsOnly,
+            _ => Attribution::None,
         };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let result = self.transport.send(request.clone()).await;
@@ -268,32 +298,41 @@ impl Executor {
         if let Some(progress) = &self.options.progress {
             progress.inc(1);
         }
-        let label = self.ledger.instance(instance).label.clone();
+        let (status, captures) = match &result {
+            Ok(response) => (
+                Some(response.status),
+                self.judge(observer, step_ref, &request, response, attribution),
+            ),
+            Err(err) => {
+                self.transport_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{} {}: {err}", request.method, request.path);
+                let line = format!(
+                    "{}: {} {} → no response",
+                    step.name, request.method, request.path
+                );
+                self.lock(observer).trace.push(line);
+                (None, Vec::new())
+            }
+        };
+        let exchange = self.options.record.then(|| Recorded {
+            headers: request.headers.clone(),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+            captures,
+            captured_by: self.ledger.instance(observer).label.clone(),
+        });
         self.order
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Issued {
                 seq,
                 scenario: self.plan.scenario.clone(),
-                instance: label,
+                instance: self.ledger.instance(instance).label.clone(),
                 step: step.name.clone(),
                 method: request.method.to_string(),
                 path: self.redactor.redact(&request.path),
-                status: result.as_ref().ok().map(|r| r.status),
+                status,
+                exchange,
             });
-        let response = match result {
-            Ok(response) => response,
-            Err(err) => {
-                self.transport_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{} {}: {err}", request.method, request.path);
-                self.lock(observer).trace.push(format!(
-                    "{}: {} {} → no response",
-                    step.name, request.method, request.path
-                ));
-                return true;
-            }
-        };
-        self.judge(observer, step_ref, &request, &response);
         true
     }
 
@@ -308,11 +347,11 @@ impl Executor {
         step: &PlanStep,
         resolver: &InstanceResolver<'_>,
         identity: Option<InstanceId>,
-    ) -> Result<Request, Unresolved> {
+    ) -> Result<(Request, bool), Unresolved> {
         let path = step.path.render(resolver)?;
         let mut headers = Vec::new();
         let Some(identity) = identity else {
-            return self.finish_request(step, resolver, path, headers);
+            return Ok((self.finish_request(step, resolver, path, headers)?, false));
         };
         let role = &self.plan.roles[self.ledger.instance(identity).role];
         if let Some((name, template)) = &role.auth.header {
@@ -342,7 +381,11 @@ impl Executor {
                 headers.push(("cookie".into(), jar.join("; ")));
             }
         }
-        self.finish_request(step, resolver, path, headers)
+        let credential_sent = !headers.is_empty();
+        Ok((
+            self.finish_request(step, resolver, path, headers)?,
+            credential_sent,
+        ))
     }
 
     /// Adds the step's own headers and body.
@@ -380,14 +423,16 @@ impl Executor {
         step_ref: StepRef,
         request: &Request,
         response: &Response,
-    ) {
+        attribution: Attribution,
+    ) -> Vec<(String, String, Option<String>)> {
         let step = self.step(step_ref);
         let role = &self.plan.roles[self.ledger.instance(instance).role];
-        // Another instance's canary that this identity itself sent is no
-        // longer a secret from it, whatever the server does with it.
+        // A canary sent under someone else's identity may now be stored in
+        // their records, where anyone they share with sees it: it no longer
+        // proves anything.
         for victim in self.oracle.canaries_in(&request.path, &request.body) {
             if victim != instance {
-                self.ledger.taint(instance, victim);
+                self.ledger.expose(victim);
             }
         }
         if role.auth.cookies {
@@ -498,6 +543,7 @@ impl Executor {
         }
 
         let mut captured = Vec::new();
+        let mut recorded = Vec::new();
         for capture in &step.captures {
             let found = match &capture.source {
                 CaptureSource::Json { path, .. } => json.as_ref().and_then(|j| {
@@ -526,6 +572,8 @@ impl Executor {
                     };
                     if capture.secret {
                         self.redactor.add(&text);
+                    } else if attribution != Attribution::Full {
+                        // Not stored: whose value it is cannot be told.
                     } else if !text.is_empty() {
                         let kind = Kind {
                             var: capture.var.clone(),
@@ -534,6 +582,11 @@ impl Executor {
                         };
                         self.ledger.capture(instance, text, kind, capture.shared);
                     }
+                    let path = match &capture.source {
+                        CaptureSource::Json { text, .. } => Some(text.clone()),
+                        _ => None,
+                    };
+                    recorded.push((capture.var.clone(), text_of(&value), path));
                     captured.push((capture.var.clone(), value));
                 }
                 None if status_ok => {
@@ -557,12 +610,17 @@ impl Executor {
             }
         }
 
-        self.lock(instance).vars.extend(captured);
+        let mut vars = self.lock(instance).vars.clone();
+        vars.extend(captured.iter().cloned());
+        if attribution == Attribution::Full {
+            self.lock(instance).vars.extend(captured);
+        }
         // A grant is rendered after the captures: it often names one of them.
+        // It follows what the server did: it acted as the credential's owner.
         if let Some(template) = &step.grant_to
+            && attribution != Attribution::None
             && (200..300).contains(&response.status)
         {
-            let vars = self.lock(instance).vars.clone();
             let resolver = InstanceResolver {
                 executor: self,
                 instance,
@@ -587,6 +645,7 @@ impl Executor {
             response.status
         );
         state.trace.push(trace_line);
+        recorded
     }
 
     fn report_leak(
@@ -775,6 +834,18 @@ impl Executor {
     }
 }
 
+/// What a response may be attributed to its observer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attribution {
+    /// The observer's own request: captures and grants.
+    Full,
+    /// Sent with another's credential: the server acted as that identity
+    /// (grants follow), but captured values may belong to the body's owner.
+    GrantsOnly,
+    /// Anonymous: nothing follows.
+    None,
+}
+
 /// Which step: of the flow, or of the teardown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepRef {
@@ -896,6 +967,14 @@ fn render_body(body: &Body, resolver: &InstanceResolver<'_>) -> Result<Value, Un
                 .collect::<Result<_, Unresolved>>()?,
         ),
     })
+}
+
+/// A JSON value as text: strings without quotes.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {

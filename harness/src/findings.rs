@@ -8,14 +8,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::oracle::Marker;
 
 /// At most this many findings of one bucket are written in full.
 const WRITTEN_PER_BUCKET: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     /// A response carried another instance's data.
@@ -37,7 +37,7 @@ impl FindingKind {
 }
 
 /// The exchange a finding is about, secrets redacted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exchange {
     pub method: String,
     pub path: String,
@@ -47,7 +47,7 @@ pub struct Exchange {
     pub response_excerpt: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,
     pub run_id: String,
@@ -60,13 +60,13 @@ pub struct Finding {
     pub observer: String,
     /// Whose data it was (leaks only).
     pub victim: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<Marker>,
     /// Where in the response: `body $.items[0].title`.
     pub location: String,
     pub location_pattern: String,
     /// Other places in the same response where the victim's data appeared.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<String>,
     /// One sentence a person can act on.
     pub summary: String,

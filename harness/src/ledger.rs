@@ -75,8 +75,8 @@ pub struct Ledger {
     instances: Vec<Instance>,
     values: RwLock<Values>,
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
-    /// (viewer, owner): the viewer itself sent the owner's canary somewhere.
-    tainted: RwLock<HashSet<(InstanceId, InstanceId)>>,
+    /// Instances whose canary was sent under another identity.
+    exposed: RwLock<HashSet<InstanceId>>,
 }
 
 impl Ledger {
@@ -85,7 +85,7 @@ impl Ledger {
             instances,
             values: RwLock::default(),
             grants: RwLock::default(),
-            tainted: RwLock::default(),
+            exposed: RwLock::default(),
         }
     }
 
@@ -129,20 +129,21 @@ impl Ledger {
             .insert((viewer, owner));
     }
 
-    /// `viewer` sent `owner`'s canary itself (a borrowed value that carried
-    /// it), so seeing that canary again proves nothing.
-    pub fn taint(&self, viewer: InstanceId, owner: InstanceId) {
-        self.tainted
+    /// `owner`'s canary went out under another identity (a borrowed value
+    /// or credential), so it may now sit in records others legitimately
+    /// see: from now on it is no evidence of a leak.
+    pub fn expose(&self, owner: InstanceId) {
+        self.exposed
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((viewer, owner));
+            .insert(owner);
     }
 
-    pub fn tainted(&self, viewer: InstanceId, owner: InstanceId) -> bool {
-        self.tainted
+    pub fn exposed(&self, owner: InstanceId) -> bool {
+        self.exposed
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&(viewer, owner))
+            .contains(&owner)
     }
 
     pub fn visible(&self, viewer: InstanceId, owner: InstanceId) -> bool {

@@ -23,11 +23,13 @@
 pub mod canary;
 pub mod executor;
 pub mod findings;
+pub mod fuzzer;
 pub mod ledger;
 pub mod oracle;
 pub mod plan;
 pub mod report;
 pub mod safety;
 pub mod scenario;
+pub mod shrinker;
 pub mod template;
 pub mod transport;

@@ -16,6 +16,8 @@ use crosstalk::report::RunReport;
 use crosstalk::safety::{AllowList, Redactor};
 use crosstalk::scenario::ScenarioError;
 use crosstalk::transport::{Http, InProcess, Request, Transport};
+
+mod fuzz;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -33,18 +35,40 @@ struct Cli {
 enum Command {
     /// Run scenario files: many instances, every response checked for leaks.
     Run(RunArgs),
+    /// Fuzz request sequences drawn from scenario files; shrink what leaks.
+    Fuzz(fuzz::FuzzArgs),
+    /// Rerun a reproduction: exit 1 while it still leaks, 0 once fixed.
+    Replay(ReplayArgs),
 }
 
-#[derive(Args)]
-struct RunArgs {
-    /// Scenario files or directories (default: scenarios/).
-    scenarios: Vec<PathBuf>,
+/// Where requests go.
+#[derive(Args, Clone)]
+struct TargetArgs {
     /// Base URL of a running API; without it the reference clinic runs in process.
     #[arg(long)]
     target: Option<String>,
     /// Clinic faults to switch on (embedded target only).
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<String>,
+    /// Hosts besides loopback that may be targeted.
+    #[arg(
+        long = "allow-host",
+        value_name = "HOST",
+        env = "CROSSTALK_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_hosts: Vec<String>,
+    /// Requests per second at most (network targets).
+    #[arg(long)]
+    rate: Option<std::num::NonZeroU32>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario files or directories (default: scenarios/).
+    scenarios: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Seed for every choice the run makes (random when absent; printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -63,26 +87,26 @@ struct RunArgs {
     /// Directory for findings and the request log, appended as found.
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
-    /// Hosts besides loopback that may be targeted.
-    #[arg(
-        long = "allow-host",
-        value_name = "HOST",
-        env = "CROSSTALK_ALLOW_HOSTS",
-        value_delimiter = ','
-    )]
-    allow_hosts: Vec<String>,
     /// Requests in flight at most.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Requests per second at most (network targets).
-    #[arg(long)]
-    rate: Option<std::num::NonZeroU32>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A reproduction written by `crosstalk fuzz` (or any scenario file).
+    file: PathBuf,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Directory for the replay's findings.
+    #[arg(long, default_value = "crosstalk-findings")]
+    findings: PathBuf,
 }
 
 /// Exit codes.
-const CLEAN: u8 = 0;
-const FOUND: u8 = 1;
-const BAD_INPUT: u8 = 2;
+pub(crate) const CLEAN: u8 = 0;
+pub(crate) const FOUND: u8 = 1;
+pub(crate) const BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -96,6 +120,8 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let code = match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Fuzz(args) => runtime.block_on(fuzz::fuzz(args)),
+        Command::Replay(args) => runtime.block_on(replay(args)),
     };
     ExitCode::from(code)
 }
@@ -132,45 +158,59 @@ fn overrides(args: &RunArgs) -> Result<Overrides, String> {
     Ok(overrides)
 }
 
-async fn target(args: &RunArgs) -> Result<Arc<dyn Transport>, String> {
-    match &args.target {
-        Some(target) => {
-            if !args.faults.is_empty() {
-                return Err(
-                    "--fault switches faults of the embedded clinic; it cannot change a --target"
-                        .into(),
-                );
-            }
-            let mut url =
-                url::Url::parse(target).map_err(|err| format!("--target {target}: {err}"))?;
-            if !url.path().ends_with('/') {
-                url.set_path(&format!("{}/", url.path()));
-            }
-            AllowList::new(args.allow_hosts.clone()).check(&url)?;
-            let http = Http::new(url.clone(), args.rate).map_err(|err| err.to_string())?;
-            // Any answer at all proves the target is there.
-            let probe = Request {
-                method: http::Method::GET,
-                path: "/".into(),
-                headers: Vec::new(),
-                body: Default::default(),
-            };
-            http.send(probe)
-                .await
-                .map_err(|err| format!("the target {url} is unreachable: {err}"))?;
-            Ok(Arc::new(http))
-        }
-        None => {
+/// The target of a run: the embedded clinic (a fresh one on demand) or a
+/// remote API.
+enum Target {
+    Embedded(clinic::Faults),
+    Remote(Arc<Http>),
+}
+
+impl Target {
+    async fn new(args: &TargetArgs) -> Result<Target, String> {
+        let Some(target) = &args.target else {
             let faults = clinic::Faults::parse_list(&args.faults.join(","))
                 .map_err(|err| format!("--fault: {err}"))?;
-            let clinic = clinic::Clinic::in_memory(faults.clone())
-                .map_err(|err| format!("cannot start the embedded clinic: {err}"))?;
-            let name = if faults.is_empty() {
-                "embedded clinic".to_string()
-            } else {
-                format!("embedded clinic (faults: {faults})")
-            };
-            Ok(Arc::new(InProcess::new(clinic.router(), name)))
+            return Ok(Target::Embedded(faults));
+        };
+        if !args.faults.is_empty() {
+            return Err(
+                "--fault switches faults of the embedded clinic; it cannot change a --target"
+                    .into(),
+            );
+        }
+        let mut url = url::Url::parse(target).map_err(|err| format!("--target {target}: {err}"))?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        AllowList::new(args.allow_hosts.clone()).check(&url)?;
+        let http = Http::new(url.clone(), args.rate).map_err(|err| err.to_string())?;
+        // Any answer at all proves the target is there.
+        let probe = Request {
+            method: http::Method::GET,
+            path: "/".into(),
+            headers: Vec::new(),
+            body: Default::default(),
+        };
+        http.send(probe)
+            .await
+            .map_err(|err| format!("the target {url} is unreachable: {err}"))?;
+        Ok(Target::Remote(Arc::new(http)))
+    }
+
+    /// A transport to the target; for the embedded clinic, a fresh clinic.
+    fn transport(&self) -> Arc<dyn Transport> {
+        match self {
+            Target::Remote(http) => http.clone(),
+            Target::Embedded(faults) => {
+                let clinic = clinic::Clinic::in_memory(faults.clone())
+                    .expect("an in-memory clinic always opens");
+                let name = if faults.is_empty() {
+                    "embedded clinic".to_string()
+                } else {
+                    format!("embedded clinic (faults: {faults})")
+                };
+                Arc::new(InProcess::new(clinic.router(), name))
+            }
         }
     }
 }
@@ -191,15 +231,16 @@ async fn run(args: RunArgs) -> u8 {
         Ok(plans) => plans,
         Err(err) => return report_scenario_error(err),
     };
-    let transport = match target(&args).await {
-        Ok(t) => t,
+    let transport = match Target::new(&args.target).await {
+        Ok(target) => target.transport(),
         Err(message) => {
             eprintln!("error: {message}");
             return BAD_INPUT;
         }
     };
 
-    let seed = args.seed.unwrap_or_else(random_u64);
+    let file_seed = plans.iter().find_map(|p| p.seed);
+    let seed = args.seed.or(file_seed).unwrap_or_else(random_u64);
     let nonce = random_u64();
     let run_id = crosstalk::canary::run_id(nonce);
     let run_dir = args.findings.join(&run_id);
@@ -252,6 +293,7 @@ async fn run(args: RunArgs) -> u8 {
             concurrency: args.concurrency,
             cancel: cancel.clone(),
             progress: progress.clone(),
+            record: false,
         };
         let executor = Executor::new(
             Arc::new(plan.clone()),
@@ -356,4 +398,75 @@ fn spawn_interrupt_handler(cancel: CancellationToken) {
             }
         }
     });
+}
+
+/// Reruns one file against the target: 1 while it leaks, 0 once it does not.
+async fn replay(args: ReplayArgs) -> u8 {
+    let plans = match Plan::load_all(std::slice::from_ref(&args.file), &Overrides::default()) {
+        Ok(plans) => plans,
+        Err(err) => return report_scenario_error(err),
+    };
+    let target = match Target::new(&args.target).await {
+        Ok(target) => target,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return BAD_INPUT;
+        }
+    };
+    let plan = plans.into_iter().next().expect("one file gives one plan");
+    let seed = plan.seed.unwrap_or(0);
+    let nonce = random_u64();
+    let run_id = crosstalk::canary::run_id(nonce);
+    let sink = match FindingSink::new(Some(&args.findings.join(&run_id).join("findings.jsonl"))) {
+        Ok(sink) => Arc::new(sink),
+        Err(err) => {
+            eprintln!(
+                "error: cannot write findings to {}: {err}",
+                args.findings.display()
+            );
+            return BAD_INPUT;
+        }
+    };
+    let options = RunOptions {
+        seed,
+        nonce,
+        run_id: run_id.clone(),
+        concurrency: 16,
+        cancel: CancellationToken::new(),
+        progress: None,
+        record: false,
+    };
+    let transport = target.transport();
+    let stats = Executor::new(
+        Arc::new(plan),
+        transport.clone(),
+        sink.clone(),
+        Arc::new(Redactor::default()),
+        options,
+    )
+    .run()
+    .await;
+    let leaks: Vec<_> = sink
+        .buckets()
+        .into_iter()
+        .filter(|b| b.first.kind == crosstalk::findings::FindingKind::Leak)
+        .collect();
+    if leaks.is_empty() {
+        println!(
+            "{}: no leak against {} ({} requests): fixed, or not reproducible here",
+            args.file.display(),
+            transport.describe(),
+            stats.requests
+        );
+        return CLEAN;
+    }
+    println!(
+        "{}: the leak reproduces against {}:",
+        args.file.display(),
+        transport.describe()
+    );
+    for bucket in &leaks {
+        println!("  {}", bucket.first.summary);
+    }
+    FOUND
 }

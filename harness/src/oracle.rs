@@ -11,8 +11,11 @@
 //!   header tokens, never as substrings: a short id must also match its
 //!   [`Kind`](crate::ledger::Kind) and belong to exactly one instance.
 //!
-//! Neither counts when the receiver may see the owner (a grant), or when the
-//! receiver itself sent the value in the request (an echo is not a leak).
+//! Neither counts when the receiver may see the owner (a grant), when the
+//! receiver itself sent the value in the request (an echo is not a leak), or
+//! when the request carried the owner's canary: such a request acts for the
+//! owner (a login with their email and another's session header), so its
+//! answer may be about them.
 
 use std::collections::HashSet;
 
@@ -49,7 +52,7 @@ impl Evidence {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Marker {
     Canary { encoding: Encoding },
@@ -258,11 +261,11 @@ impl Oracle {
             .filter(|c| {
                 c.evidence.victim != observer && !ledger.visible(observer, c.evidence.victim)
             })
+            // A request that carries the victim's own words acts for the
+            // victim (a login with their email): its answer may be about them.
+            .filter(|c| !echo.has_canary(&self.canaries[c.evidence.victim]))
             .filter(|c| match &c.evidence.what {
-                Marker::Canary { .. } => {
-                    !echo.has_canary(&self.canaries[c.evidence.victim])
-                        && !ledger.tainted(observer, c.evidence.victim)
-                }
+                Marker::Canary { .. } => !ledger.exposed(c.evidence.victim),
                 Marker::Identifier { .. } => !echo.has_value(&c.value),
             })
             .map(|c| c.evidence)

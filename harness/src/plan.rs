@@ -40,6 +40,8 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub scenario: String,
+    /// The seed the scenario file asks for, if any.
+    pub seed: Option<u64>,
     pub vars: BTreeMap<String, Value>,
     pub roles: Vec<Role>,
     pub steps: Vec<PlanStep>,
@@ -226,6 +228,7 @@ impl Plan {
         }
         Ok(Plan {
             scenario: scenario.name.clone(),
+            seed: scenario.seed,
             vars,
             roles,
             steps,

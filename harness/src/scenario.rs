@@ -174,6 +174,9 @@ impl<T> Located<T> {
 struct RawFile {
     #[serde(default)]
     description: Option<String>,
+    /// The seed a reproduction was found with.
+    #[serde(default)]
+    seed: Option<u64>,
     #[serde(default)]
     include: Vec<Spanned<String>>,
     #[serde(default)]
@@ -311,6 +314,8 @@ pub struct Scenario {
     pub name: String,
     pub path: PathBuf,
     pub description: Option<String>,
+    /// The seed the file asks to be run with (reproductions carry one).
+    pub seed: Option<u64>,
     pub vars: BTreeMap<String, Located<toml::Value>>,
     pub actors: BTreeMap<String, Located<Actor>>,
     pub steps: Vec<Located<Step>>,
@@ -334,6 +339,7 @@ impl Scenario {
             name,
             path: path.to_path_buf(),
             description: None,
+            seed: None,
             vars: BTreeMap::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
@@ -362,6 +368,7 @@ impl Scenario {
             name: name.to_string(),
             path: file.path.clone(),
             description: None,
+            seed: None,
             vars: BTreeMap::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
@@ -420,6 +427,9 @@ impl Scenario {
         let located = |span: std::ops::Range<usize>| (file.clone(), span);
         if top || self.description.is_none() {
             self.description = raw.description.or(self.description.take());
+        }
+        if top {
+            self.seed = raw.seed;
         }
         for (name, value) in raw.vars {
             let (file, span) = located(value.span());

@@ -251,12 +251,13 @@ mod tests {
 
     #[test]
     fn distinguishes_expression_forms() {
-        let exprs: Vec<Expr> =
-            Template::parse("{{a}}{{env.HOME}}{{clinician.id}}{{peer.x}}{{twin.name}}{{patient#2.id}}")
-                .unwrap()
-                .exprs()
-                .cloned()
-                .collect();
+        let exprs: Vec<Expr> = Template::parse(
+            "{{a}}{{env.HOME}}{{clinician.id}}{{peer.x}}{{twin.name}}{{patient#2.id}}",
+        )
+        .unwrap()
+        .exprs()
+        .cloned()
+        .collect();
         assert_eq!(
             exprs,
             vec![

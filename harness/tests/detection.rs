@@ -31,6 +31,7 @@ async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
             concurrency: 64,
             cancel: CancellationToken::new(),
             progress: None,
+            record: false,
         };
         let executor = Executor::new(
             Arc::new(plan),
