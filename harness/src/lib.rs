@@ -21,6 +21,7 @@
 //! come from scenario files.
 
 pub mod canary;
+pub mod embedded;
 pub mod executor;
 pub mod findings;
 pub mod fuzzer;

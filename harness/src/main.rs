@@ -15,7 +15,7 @@ use crosstalk::plan::{Overrides, Plan};
 use crosstalk::report::RunReport;
 use crosstalk::safety::{AllowList, Redactor};
 use crosstalk::scenario::ScenarioError;
-use crosstalk::transport::{Http, InProcess, Request, Transport};
+use crosstalk::transport::{Http, Request, Transport};
 
 mod fuzz;
 use tokio_util::sync::CancellationToken;
@@ -201,16 +201,7 @@ impl Target {
     fn transport(&self) -> Arc<dyn Transport> {
         match self {
             Target::Remote(http) => http.clone(),
-            Target::Embedded(faults) => {
-                let clinic = clinic::Clinic::in_memory(faults.clone())
-                    .expect("an in-memory clinic always opens");
-                let name = if faults.is_empty() {
-                    "embedded clinic".to_string()
-                } else {
-                    format!("embedded clinic (faults: {faults})")
-                };
-                Arc::new(InProcess::new(clinic.router(), name))
-            }
+            Target::Embedded(faults) => crosstalk::embedded::transport(faults),
         }
     }
 }
