@@ -18,7 +18,8 @@ pub fn shipped_scenarios() -> PathBuf {
 
 /// A fresh in-memory clinic with `faults` on.
 pub fn transport(faults: &clinic::Faults) -> Arc<dyn Transport> {
-    let clinic = clinic::Clinic::in_memory(faults.clone()).expect("an in-memory clinic always opens");
+    let clinic =
+        clinic::Clinic::in_memory(faults.clone()).expect("an in-memory clinic always opens");
     let name = if faults.is_empty() {
         "embedded clinic".to_string()
     } else {
@@ -46,13 +47,19 @@ impl FuzzTarget {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let scenarios = std::env::var_os("CROSSTALK_SCENARIOS").map_or_else(shipped_scenarios, PathBuf::from);
-        Ok(FuzzTarget { runtime, vocabularies: vocabularies(&[scenarios])?, factory: factory(faults) })
+        let scenarios =
+            std::env::var_os("CROSSTALK_SCENARIOS").map_or_else(shipped_scenarios, PathBuf::from);
+        Ok(FuzzTarget {
+            runtime,
+            vocabularies: vocabularies(&[scenarios])?,
+            factory: factory(faults),
+        })
     }
 
     /// Faults named in `CLINIC_FAULTS`, as the fuzz targets are configured.
     pub fn from_env() -> FuzzTarget {
-        let faults = clinic::Faults::from_env().unwrap_or_else(|err| panic!("{}: {err}", clinic::FAULTS_ENV));
+        let faults = clinic::Faults::from_env()
+            .unwrap_or_else(|err| panic!("{}: {err}", clinic::FAULTS_ENV));
         FuzzTarget::new(faults).unwrap_or_else(|err| panic!("the scenarios do not load: {err}"))
     }
 

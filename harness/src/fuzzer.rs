@@ -599,21 +599,7 @@ pub fn fuzz_one(
 
 /// The vocabularies of every scenario in `paths`.
 pub fn vocabularies(paths: &[std::path::PathBuf]) -> Result<Vec<Vocabulary>, ScenarioError> {
-    let default = [std::path::PathBuf::from("scenarios")];
-    let paths = if paths.is_empty() {
-        &default[..]
-    } else {
-        paths
-    };
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            files.extend(crate::scenario::discover(path)?);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    files
+    crate::scenario::files(paths)?
         .iter()
         .map(|f| Vocabulary::new(&Scenario::load(f)?))
         .collect()

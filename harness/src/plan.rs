@@ -242,21 +242,7 @@ impl Plan {
         paths: &[std::path::PathBuf],
         overrides: &Overrides,
     ) -> Result<Vec<Plan>, ScenarioError> {
-        let default = [std::path::PathBuf::from("scenarios")];
-        let paths = if paths.is_empty() {
-            &default[..]
-        } else {
-            paths
-        };
-        let mut files = Vec::new();
-        for path in paths {
-            if path.is_dir() {
-                files.extend(crate::scenario::discover(path)?);
-            } else {
-                files.push(path.clone());
-            }
-        }
-        files
+        crate::scenario::files(paths)?
             .iter()
             .map(|file| Plan::build(&Scenario::load(file)?, overrides))
             .collect()

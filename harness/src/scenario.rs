@@ -335,16 +335,7 @@ impl Scenario {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        let mut scenario = Scenario {
-            name,
-            path: path.to_path_buf(),
-            description: None,
-            seed: None,
-            vars: BTreeMap::new(),
-            actors: BTreeMap::new(),
-            steps: Vec::new(),
-            teardown: Vec::new(),
-        };
+        let mut scenario = Scenario::empty(name, path.to_path_buf());
         let mut stack = Vec::new();
         scenario.merge_file(path, &mut stack, true)?;
         Ok(scenario)
@@ -364,18 +355,22 @@ impl Scenario {
                 "includes need a scenario file on disk",
             ));
         }
-        let mut scenario = Scenario {
-            name: name.to_string(),
-            path: file.path.clone(),
+        let mut scenario = Scenario::empty(name.to_string(), file.path.clone());
+        scenario.absorb(raw, &file, true);
+        Ok(scenario)
+    }
+
+    fn empty(name: String, path: PathBuf) -> Scenario {
+        Scenario {
+            name,
+            path,
             description: None,
             seed: None,
             vars: BTreeMap::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
-        };
-        scenario.absorb(raw, &file, true);
-        Ok(scenario)
+        }
     }
 
     fn merge_file(
@@ -477,6 +472,26 @@ fn parse(file: &Arc<SourceFile>) -> Result<RawFile, ScenarioError> {
         let span = err.span().unwrap_or(0..0);
         ScenarioError::at(file, span, err.message().trim().to_string())
     })
+}
+
+/// The scenario files that `paths` name: each file itself, each directory's
+/// scenario files, and `scenarios/` when no path is given.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let default = [PathBuf::from("scenarios")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(discover(path)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
 }
 
 /// The scenario files in `dir` (not its subdirectories, which hold includes),

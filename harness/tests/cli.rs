@@ -311,9 +311,31 @@ fn fuzz(dir: &Path, args: &[&str]) -> Output {
 #[test]
 fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
     let dir = tempdir("fuzz");
-    let out = fuzz(&dir, &["--fault", "profile-cache", "--seed", "3", "--time", "60s", "--max-findings", "1"]);
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stderr).contains("received"), "{}", text(&out.stderr));
+    let out = fuzz(
+        &dir,
+        &[
+            "--fault",
+            "profile-cache",
+            "--seed",
+            "3",
+            "--time",
+            "60s",
+            "--max-findings",
+            "1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("received"),
+        "{}",
+        text(&out.stderr)
+    );
     let found = dir.join("found");
     let repro = std::fs::read_dir(&found)
         .unwrap()
@@ -322,9 +344,16 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
         .find(|p| p.extension().is_some_and(|e| e == "toml"))
         .expect("a reproduction scenario");
     assert!(repro.with_extension("sh").is_file(), "and its curl script");
-    let ops = std::fs::read_to_string(&repro).unwrap().matches("[[steps]]").count();
+    let ops = std::fs::read_to_string(&repro)
+        .unwrap()
+        .matches("[[steps]]")
+        .count();
     assert!(ops <= 8, "shrunk to {ops} operations");
-    assert!(std::fs::read_to_string(found.join("findings.jsonl")).unwrap().contains("\"kind\":\"leak\""));
+    assert!(
+        std::fs::read_to_string(found.join("findings.jsonl"))
+            .unwrap()
+            .contains("\"kind\":\"leak\"")
+    );
     assert_no_token(&all_output(&found));
 
     let replay = |faults: &[&str]| {
@@ -347,9 +376,18 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
 fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corpus() {
     let dir = tempdir("fuzz-clean");
     let first = fuzz(&dir, &["--seed", "4", "--time", "4s"]);
-    assert_eq!(first.status.code(), Some(0), "{}\n{}", text(&first.stdout), text(&first.stderr));
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
     let kept = std::fs::read_dir(dir.join("corpus")).unwrap().count();
-    assert!(kept > 0, "the corpus keeps inputs that reached new behaviour");
+    assert!(
+        kept > 0,
+        "the corpus keeps inputs that reached new behaviour"
+    );
     let second = fuzz(&dir, &["--seed", "5", "--time", "2s"]);
     assert_eq!(second.status.code(), Some(0));
     let seeds = 3;

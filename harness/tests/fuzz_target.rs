@@ -12,21 +12,39 @@ fn the_scripted_seeds_and_random_inputs_are_clean_against_the_clean_clinic() {
     let target = FuzzTarget::new(Faults::none()).unwrap();
     for input in seed_inputs(target.vocabularies()) {
         let leaks = target.run(&input);
-        assert!(leaks.is_empty(), "{:#?}", leaks.iter().map(|f| &f.summary).collect::<Vec<_>>());
+        assert!(
+            leaks.is_empty(),
+            "{:#?}",
+            leaks.iter().map(|f| &f.summary).collect::<Vec<_>>()
+        );
     }
     for i in 0..40 {
         let input = random_bytes(77, i, 64 + i as usize * 37);
         let leaks = target.run(&input);
-        assert!(leaks.is_empty(), "input {i}: {:#?}", leaks.iter().map(|f| &f.summary).collect::<Vec<_>>());
+        assert!(
+            leaks.is_empty(),
+            "input {i}: {:#?}",
+            leaks.iter().map(|f| &f.summary).collect::<Vec<_>>()
+        );
     }
-    assert!(target.run(&[]).is_empty() && target.run(&[7]).is_empty(), "short inputs are fine");
+    assert!(
+        target.run(&[]).is_empty() && target.run(&[7]).is_empty(),
+        "short inputs are fine"
+    );
 }
 
 #[test]
 fn the_scripted_seeds_find_faults_through_the_target_body() {
-    for fault in [Fault::AppointmentIdor, Fault::ProfileCache, Fault::SwitchOwner, Fault::ConflictMessage] {
+    for fault in [
+        Fault::AppointmentIdor,
+        Fault::ProfileCache,
+        Fault::SwitchOwner,
+        Fault::ConflictMessage,
+    ] {
         let target = FuzzTarget::new(Faults::none().with(fault)).unwrap();
-        let found = seed_inputs(target.vocabularies()).iter().any(|input| !target.run(input).is_empty());
+        let found = seed_inputs(target.vocabularies())
+            .iter()
+            .any(|input| !target.run(input).is_empty());
         assert!(found, "{fault}: no seed input leaked");
     }
 }
@@ -46,6 +64,10 @@ fn the_committed_seed_corpus_is_current() {
     }
     for (vocab, seed) in target.vocabularies().iter().zip(&seeds) {
         let committed = std::fs::read(dir.join(&vocab.scenario)).unwrap_or_default();
-        assert_eq!(&committed, seed, "fuzz/seeds/program/{} is stale: rerun with CROSSTALK_WRITE_SEEDS=1", vocab.scenario);
+        assert_eq!(
+            &committed, seed,
+            "fuzz/seeds/program/{} is stale: rerun with CROSSTALK_WRITE_SEEDS=1",
+            vocab.scenario
+        );
     }
 }
