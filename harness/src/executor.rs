@@ -112,6 +112,7 @@ pub struct Executor {
     transport_errors: AtomicU64,
     order: Mutex<Vec<Issued>>,
     semaphore: Semaphore,
+    contracts: crate::contract::Observed,
 }
 
 /// First names and surnames for generated identities.
@@ -167,11 +168,17 @@ impl Executor {
             skipped: AtomicU64::new(0),
             transport_errors: AtomicU64::new(0),
             order: Mutex::default(),
+            contracts: crate::contract::Observed::default(),
         })
     }
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The response contracts seen so far, per step.
+    pub fn contracts(&self) -> &crate::contract::Observed {
+        &self.contracts
     }
 
     /// Runs every step for every instance, then the teardown.
@@ -426,6 +433,13 @@ impl Executor {
         attribution: Attribution,
     ) -> Vec<(String, String, Option<String>)> {
         let step = self.step(step_ref);
+        self.contracts.record(
+            &step.name,
+            &step.endpoint(),
+            response.status,
+            response.header("content-type"),
+            &response.body,
+        );
         let role = &self.plan.roles[self.ledger.instance(instance).role];
         // A canary sent under someone else's identity may now be stored in
         // their records, where anyone they share with sees it: it no longer

@@ -24,6 +24,8 @@ pub enum FindingKind {
     ServerError,
     /// A status, field or capture the scenario expected was not there.
     Expectation,
+    /// A response's shape no longer matches its contract snapshot.
+    Drift,
 }
 
 impl FindingKind {
@@ -32,6 +34,7 @@ impl FindingKind {
             FindingKind::Leak => "leak",
             FindingKind::ServerError => "server-error",
             FindingKind::Expectation => "expectation",
+            FindingKind::Drift => "drift",
         }
     }
 }

@@ -20,7 +20,9 @@
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
 
+pub mod baseline;
 pub mod canary;
+pub mod contract;
 pub mod embedded;
 pub mod executor;
 pub mod findings;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use crosstalk::baseline::Baseline;
 use crosstalk::executor::{Executor, RunOptions};
 use crosstalk::findings::FindingSink;
 use crosstalk::plan::{Overrides, Plan};
@@ -39,6 +40,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Rerun a reproduction: exit 1 while it still leaks, 0 once fixed.
     Replay(ReplayArgs),
+    /// Manage response-contract snapshots.
+    Snapshots(SnapshotArgs),
 }
 
 /// Where requests go.
@@ -90,6 +93,51 @@ struct RunArgs {
     /// Requests in flight at most.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Accepted finding buckets: fail only on findings not listed.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Write every bucket found to this baseline file.
+    #[arg(long)]
+    write_baseline: Option<PathBuf>,
+    /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Run only shard K of N (1-based): scenario i belongs to shard i mod N.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Where response-contract snapshots live.
+    #[arg(long, default_value = "snapshots/contracts")]
+    snapshots: PathBuf,
+    /// Do not compare response contracts.
+    #[arg(long)]
+    no_snapshots: bool,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (k, n) = text.split_once('/').ok_or("expected K/N, e.g. 2/3")?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| "K is not a number")?,
+        n.trim().parse().map_err(|_| "N is not a number")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("{text}: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    #[command(subcommand)]
+    action: SnapshotAction,
+}
+
+#[derive(Subcommand)]
+enum SnapshotAction {
+    /// Turn every pending `.snap.new` into its snapshot.
+    Accept {
+        #[arg(long, default_value = "snapshots/contracts")]
+        snapshots: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -122,6 +170,21 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Fuzz(args) => runtime.block_on(fuzz::fuzz(args)),
         Command::Replay(args) => runtime.block_on(replay(args)),
+        Command::Snapshots(SnapshotArgs {
+            action: SnapshotAction::Accept { snapshots },
+        }) => match crosstalk::contract::accept(&snapshots) {
+            Ok(n) => {
+                println!("accepted {n} snapshot(s) in {}", snapshots.display());
+                CLEAN
+            }
+            Err(err) => {
+                eprintln!(
+                    "error: cannot accept snapshots in {}: {err}",
+                    snapshots.display()
+                );
+                BAD_INPUT
+            }
+        },
     };
     ExitCode::from(code)
 }
@@ -222,6 +285,22 @@ async fn run(args: RunArgs) -> u8 {
         Ok(plans) => plans,
         Err(err) => return report_scenario_error(err),
     };
+    let plans: Vec<Plan> = match args.shard {
+        Some((k, n)) => plans
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, p)| p)
+            .collect(),
+        None => plans,
+    };
+    let baseline = match &args.baseline {
+        Some(path) => match Baseline::load(path) {
+            Ok(baseline) => baseline,
+            Err(err) => return report_scenario_error(err),
+        },
+        None => Baseline::default(),
+    };
     let transport = match Target::new(&args.target).await {
         Ok(target) => target.transport(),
         Err(message) => {
@@ -273,6 +352,7 @@ async fn run(args: RunArgs) -> u8 {
 
     let mut scenarios = Vec::new();
     let mut order = Vec::new();
+    let mut pending = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         if let Some(bar) = &progress {
             bar.set_message(plan.scenario.clone());
@@ -295,6 +375,24 @@ async fn run(args: RunArgs) -> u8 {
         );
         let mut stats = executor.run().await;
         order.append(&mut stats.order);
+        if !args.no_snapshots && !stats.interrupted {
+            match crosstalk::contract::compare(
+                &args.snapshots,
+                &plan.scenario,
+                executor.contracts().take(),
+            ) {
+                Ok(comparison) => {
+                    pending.extend(comparison.pending.iter().map(|p| p.display().to_string()));
+                    for drift in comparison.drifts {
+                        sink.record(drift_finding(&run_id, seed, &plan.scenario, drift));
+                    }
+                }
+                Err(err) => eprintln!(
+                    "warning: cannot compare contract snapshots in {}: {err}",
+                    args.snapshots.display()
+                ),
+            }
+        }
         let interrupted = stats.interrupted;
         scenarios.push(stats);
         if interrupted {
@@ -317,8 +415,44 @@ async fn run(args: RunArgs) -> u8 {
             .path()
             .filter(|_| sink.total() > 0)
             .map(|p| p.display().to_string()),
+        accepted: Vec::new(),
+        stale: Vec::new(),
+        pending_snapshots: pending,
     };
+    let mut report = report;
+    let seen: std::collections::BTreeSet<String> =
+        report.buckets.iter().map(|b| b.key.clone()).collect();
+    report.accepted = seen
+        .iter()
+        .filter(|key| baseline.accepts(key))
+        .cloned()
+        .collect();
+    report.stale = baseline.stale(&seen);
     print!("{}", report.summary());
+    if let Some(path) = &args.write_baseline
+        && let Err(err) = Baseline::of(seen.iter().cloned()).write(path)
+    {
+        eprintln!("error: cannot write {}: {err}", path.display());
+        return BAD_INPUT;
+    }
+    let markdown = report.markdown();
+    if let Some(path) = &args.markdown
+        && let Err(err) = std::fs::write(path, &markdown)
+    {
+        eprintln!("error: cannot write {}: {err}", path.display());
+        return BAD_INPUT;
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()));
+        if let Err(err) = appended {
+            eprintln!("warning: cannot append to $GITHUB_STEP_SUMMARY: {err}");
+        }
+    }
     if let Some(path) = &args.json
         && let Err(err) = report.write_json(path)
     {
@@ -460,4 +594,53 @@ async fn replay(args: ReplayArgs) -> u8 {
         println!("  {}", bucket.first.summary);
     }
     FOUND
+}
+
+/// A contract drift, as a finding of its own.
+fn drift_finding(
+    run_id: &str,
+    seed: u64,
+    scenario: &str,
+    drift: crosstalk::contract::Drift,
+) -> crosstalk::findings::Finding {
+    let statuses: Vec<String> = drift.statuses.iter().map(u16::to_string).collect();
+    crosstalk::findings::Finding {
+        kind: crosstalk::findings::FindingKind::Drift,
+        run_id: run_id.to_string(),
+        seed,
+        scenario: scenario.to_string(),
+        step: drift.step.clone(),
+        endpoint: drift.endpoint.clone(),
+        observer: String::new(),
+        victim: None,
+        marker: None,
+        location: format!("status {}", statuses.join(", ")),
+        location_pattern: format!("status {}", statuses.join(", ")),
+        also: Vec::new(),
+        summary: format!(
+            "the {} response of step `{}` ({}) no longer matches its contract snapshot; the new one is {}",
+            statuses.join("/"),
+            drift.step,
+            drift.endpoint,
+            drift.pending.display()
+        ),
+        exchange: crosstalk::findings::Exchange {
+            method: drift
+                .endpoint
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            path: drift
+                .endpoint
+                .split_once(' ')
+                .map(|(_, p)| p.to_string())
+                .unwrap_or_default(),
+            request_body: String::new(),
+            status: drift.statuses.first().copied().unwrap_or(0),
+            response_headers: Vec::new(),
+            response_excerpt: drift.diff,
+        },
+        trace: Vec::new(),
+    }
 }

@@ -19,13 +19,15 @@ pub struct RunReport {
     pub buckets: Vec<Bucket>,
     pub total_findings: usize,
     pub findings_file: Option<String>,
+    /// Buckets found that the baseline accepts: reported, not failing.
+    pub accepted: Vec<String>,
+    /// Baseline entries this run did not produce.
+    pub stale: Vec<String>,
+    /// Contract snapshots written as `.snap.new`, waiting for review.
+    pub pending_snapshots: Vec<String>,
 }
 
 impl RunReport {
-    pub fn clean(&self) -> bool {
-        self.total_findings == 0
-    }
-
     /// A plain-words summary for a terminal.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -42,12 +44,12 @@ impl RunReport {
             "scenario", "instances", "requests", "findings", "time"
         );
         for s in &self.scenarios {
-            let findings = self
+            let findings: usize = self
                 .buckets
                 .iter()
                 .filter(|b| b.first.scenario == s.scenario)
                 .map(|b| b.count)
-                .sum::<usize>();
+                .sum();
             let _ = writeln!(
                 out,
                 "  {:<28} {:>9} {:>9} {:>9} {:>7.1}s{}",
@@ -65,26 +67,39 @@ impl RunReport {
                 out,
                 "clean: {requests} requests, no response showed anyone another's data."
             );
+            self.tail(&mut out);
             return out;
         }
         let _ = writeln!(
             out,
-            "{} finding(s) in {} bucket(s):",
+            "{} finding(s) in {} bucket(s), {} accepted by the baseline:",
             self.total_findings,
-            self.buckets.len()
+            self.buckets.len(),
+            self.accepted.len()
         );
         for bucket in &self.buckets {
             let f = &bucket.first;
+            let accepted = if self.accepted.contains(&bucket.key) {
+                " [accepted by baseline]"
+            } else {
+                ""
+            };
             let _ = writeln!(out);
             let _ = writeln!(
                 out,
-                "[{}] {} ({}×, scenario {})",
+                "[{}] {} ({}×, scenario {}){accepted}",
                 f.kind.as_str(),
                 bucket.key,
                 bucket.count,
                 f.scenario
             );
             let _ = writeln!(out, "  {}", f.summary);
+            if f.kind == FindingKind::Drift {
+                for line in f.exchange.response_excerpt.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "  request:  {} {} → {}",
@@ -107,6 +122,102 @@ impl RunReport {
         if let Some(file) = &self.findings_file {
             let _ = writeln!(out);
             let _ = writeln!(out, "every finding is in {file}");
+        }
+        self.tail(&mut out);
+        out
+    }
+
+    /// No finding outside the baseline.
+    pub fn clean(&self) -> bool {
+        self.new_buckets().next().is_none()
+    }
+
+    /// Buckets the baseline does not accept.
+    pub fn new_buckets(&self) -> impl Iterator<Item = &Bucket> {
+        self.buckets
+            .iter()
+            .filter(|b| !self.accepted.contains(&b.key))
+    }
+
+    fn tail(&self, out: &mut String) {
+        if !self.stale.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nstale baseline entries (no longer found; remove them):"
+            );
+            for key in &self.stale {
+                let _ = writeln!(out, "  {key}");
+            }
+        }
+        if !self.pending_snapshots.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{} contract snapshot(s) new or changed, written as .snap.new: review with `cargo insta review`, or accept them all with `crosstalk snapshots accept`",
+                self.pending_snapshots.len()
+            );
+        }
+    }
+
+    /// A Markdown summary for a pull request or `$GITHUB_STEP_SUMMARY`.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.clean() { "passed" } else { "failed" };
+        let _ = writeln!(out, "## crosstalk {verdict}\n");
+        let _ = writeln!(
+            out,
+            "Run `{}`, seed `{}`, against {}.\n",
+            self.run_id, self.seed, self.target
+        );
+        let _ = writeln!(out, "| scenario | instances | requests | findings |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for s in &self.scenarios {
+            let findings: usize = self
+                .buckets
+                .iter()
+                .filter(|b| b.first.scenario == s.scenario)
+                .map(|b| b.count)
+                .sum();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                s.scenario, s.instances, s.requests, findings
+            );
+        }
+        let tick = |text: &str| text.replace('`', "'");
+        let new: Vec<&Bucket> = self.new_buckets().collect();
+        if !new.is_empty() {
+            let _ = writeln!(out, "\n### New findings\n");
+            for b in &new {
+                let _ = writeln!(
+                    out,
+                    "- **{}** `{}` ({}×): {}",
+                    b.first.kind.as_str(),
+                    tick(&b.key),
+                    b.count,
+                    tick(&b.first.summary)
+                );
+                if b.first.kind == FindingKind::Drift {
+                    let _ = writeln!(out, "\n```diff\n{}```\n", b.first.exchange.response_excerpt);
+                }
+            }
+        }
+        for (title, keys) in [
+            ("Accepted by the baseline", &self.accepted),
+            ("Stale baseline entries", &self.stale),
+        ] {
+            if !keys.is_empty() {
+                let _ = writeln!(out, "\n### {title}\n");
+                for key in keys {
+                    let _ = writeln!(out, "- `{}`", tick(key));
+                }
+            }
+        }
+        if !self.pending_snapshots.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{} contract snapshot(s) await review (`cargo insta review` or `crosstalk snapshots accept`).",
+                self.pending_snapshots.len()
+            );
         }
         out
     }

@@ -18,6 +18,8 @@ fn crosstalk(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .arg("--findings")
         .arg(dir.join("findings"))
+        .arg("--snapshots")
+        .arg(dir.join("snapshots"))
         .env_remove("CROSSTALK_ALLOW_HOSTS")
         .output()
         .expect("crosstalk runs")

@@ -1,0 +1,8 @@
+#!/bin/bash -eu
+# Builds the cargo-fuzz target `program` and ships the scripted flows as its
+# seed corpus. The target reads CLINIC_FAULTS; in CI it fuzzes the clean
+# clinic, so any crash is a leak in the reference clinic or a harness bug.
+cd "$SRC/crosstalk"
+cargo fuzz build -O program
+cp fuzz/target/x86_64-unknown-linux-gnu/release/program "$OUT/program"
+(cd fuzz/seeds/program && zip -q "$OUT/program_seed_corpus.zip" ./*)

@@ -1,0 +1,393 @@
+//! The CI gate: contract drift against snapshots, baselines, shards, the
+//! Markdown summary, and the scripts the example workflows call.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use axum::body::Body;
+use axum::http::Response;
+use clinic::{Clinic, Faults};
+
+const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "crosstalk-gate-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(CROSSTALK)
+        .arg("run")
+        .args(args)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The clinic as a developer might change it: every `reason` field renamed.
+async fn rename_reason(response: Response<Body>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let renamed = String::from_utf8_lossy(&bytes).replace("\"reason\":", "\"reason_text\":");
+    let mut response = Response::from_parts(parts, Body::from(renamed));
+    response.headers_mut().remove("content-length");
+    response
+}
+
+fn serve(renamed: bool) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let mut router = Clinic::in_memory(Faults::none()).unwrap().router();
+                if renamed {
+                    router = router.layer(axum::middleware::map_response(rename_reason));
+                }
+                axum::serve(listener, router).await.unwrap();
+            });
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_renamed_field_fails_with_a_readable_diff_until_the_snapshot_is_accepted() {
+    let dir = tempdir("drift");
+    let snapshots = dir.join("snapshots");
+    copy_dir(&root().join("snapshots/contracts"), &snapshots);
+    let booking = root().join("scenarios/booking.toml");
+    let run_against = |target: &str| {
+        run(
+            &dir,
+            &[
+                booking.to_str().unwrap(),
+                "--patients",
+                "4",
+                "--target",
+                target,
+                "--snapshots",
+                snapshots.to_str().unwrap(),
+            ],
+        )
+    };
+
+    let unchanged = run_against(&serve(false));
+    assert_eq!(
+        unchanged.status.code(),
+        Some(0),
+        "{}",
+        text(&unchanged.stdout)
+    );
+
+    let renamed = serve(true);
+    let drifted = run_against(&renamed);
+    let stdout = text(&drifted.stdout);
+    assert_eq!(drifted.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("[drift]") && stdout.contains("no longer matches its contract snapshot"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-  \"reason\": string") && stdout.contains("+  \"reason_text\": string"),
+        "{stdout}"
+    );
+
+    let accepted = Command::new(CROSSTALK)
+        .args(["snapshots", "accept", "--snapshots"])
+        .arg(&snapshots)
+        .output()
+        .unwrap();
+    assert!(
+        text(&accepted.stdout).starts_with("accepted "),
+        "{}",
+        text(&accepted.stdout)
+    );
+    let again = run_against(&renamed);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
+
+    // Snapshots hold shapes only: no canary, id or credential.
+    for entry in walk(&snapshots) {
+        let content = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            !content.contains("ct")
+                || !content
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w.len() == 22 && w.starts_with("ct")),
+            "{}",
+            entry.display()
+        );
+        assert!(
+            !content
+                .split(|c: char| !c.is_ascii_hexdigit())
+                .any(|w| w.len() >= 32),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_baseline_accepts_a_known_fault_but_not_a_second_one_and_reports_stale_entries() {
+    let dir = tempdir("baseline");
+    let scenarios = root().join("scenarios");
+    let scenarios = scenarios.to_str().unwrap();
+    let baseline = dir.join("baseline.toml");
+    let baseline = baseline.to_str().unwrap();
+    let common = ["--patients", "5", "--seed", "3", "--no-snapshots"];
+    let with = |extra: &[&str]| {
+        let mut args = vec![scenarios];
+        args.extend(common);
+        args.extend(extra);
+        run(&dir, &args)
+    };
+
+    let first = with(&["--fault", "status-filter", "--write-baseline", baseline]);
+    assert_eq!(first.status.code(), Some(1));
+    assert!(
+        std::fs::read_to_string(baseline)
+            .unwrap()
+            .contains("status=booked")
+    );
+
+    let known = with(&["--fault", "status-filter", "--baseline", baseline]);
+    assert_eq!(known.status.code(), Some(0), "{}", text(&known.stdout));
+    assert!(text(&known.stdout).contains("[accepted by baseline]"));
+
+    let second = with(&[
+        "--fault",
+        "status-filter",
+        "--fault",
+        "media-idor",
+        "--baseline",
+        baseline,
+    ]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second.stdout));
+    assert!(
+        text(&second.stdout).contains("{peer.recording_id}/media"),
+        "{}",
+        text(&second.stdout)
+    );
+
+    let fixed = with(&["--baseline", baseline]);
+    assert_eq!(fixed.status.code(), Some(0));
+    assert!(
+        text(&fixed.stdout).contains("stale baseline entries"),
+        "{}",
+        text(&fixed.stdout)
+    );
+
+    std::fs::write(dir.join("bad.toml"), "accepted = [ { bucket = 5 } ]").unwrap();
+    let bad = with(&["--baseline", dir.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("bad.toml:1:"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+/// (scenario, instance, step) of every request a run issued.
+fn work(dir: &Path) -> BTreeMap<(String, String, String), usize> {
+    let mut out = BTreeMap::new();
+    for file in walk(&dir.join("findings"))
+        .into_iter()
+        .filter(|p| p.ends_with("requests.jsonl"))
+    {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let key = (
+                v["scenario"].as_str().unwrap().to_string(),
+                v["instance"].as_str().unwrap().to_string(),
+                v["step"].as_str().unwrap().to_string(),
+            );
+            *out.entry(key).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn three_shards_do_exactly_the_work_of_one_run() {
+    let scenarios = root().join("scenarios");
+    let scenarios = scenarios.to_str().unwrap();
+    let whole = tempdir("whole");
+    assert_eq!(
+        run(
+            &whole,
+            &[
+                scenarios,
+                "--patients",
+                "5",
+                "--seed",
+                "9",
+                "--no-snapshots"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let mut sharded = BTreeMap::new();
+    let mut per_shard = Vec::new();
+    for k in 1..=3 {
+        let dir = tempdir(&format!("shard{k}"));
+        let shard = format!("{k}/3");
+        assert_eq!(
+            run(
+                &dir,
+                &[
+                    scenarios,
+                    "--patients",
+                    "5",
+                    "--seed",
+                    "9",
+                    "--no-snapshots",
+                    "--shard",
+                    &shard
+                ]
+            )
+            .status
+            .code(),
+            Some(0)
+        );
+        let part = work(&dir);
+        per_shard.push(part.len());
+        for (key, n) in part {
+            assert!(
+                sharded.insert(key.clone(), n).is_none(),
+                "{key:?} ran in two shards"
+            );
+        }
+    }
+    assert!(
+        per_shard.iter().all(|n| *n > 0),
+        "every shard has work: {per_shard:?}"
+    );
+    assert_eq!(sharded, work(&whole));
+}
+
+#[test]
+fn the_gate_script_writes_junit_json_and_markdown_to_the_step_summary() {
+    let dir = tempdir("script");
+    let summary = dir.join("step-summary.md");
+    let out = Command::new("bash")
+        .arg(root().join(".ci/gate"))
+        .env("CROSSTALK", CROSSTALK)
+        .env("OUT", &dir)
+        .env("PATIENTS", "4")
+        .env("SEED", "2")
+        .env("GATE_FLAGS", "--fault conflict-message --no-snapshots")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(markdown.starts_with("## crosstalk failed"), "{markdown}");
+    assert!(
+        markdown.contains("### New findings") && markdown.contains("POST /v1/appointments"),
+        "{markdown}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.md")).unwrap(),
+        markdown
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("junit.xml"))
+            .unwrap()
+            .contains("<failure")
+    );
+    assert!(dir.join("report.json").is_file());
+
+    let clean = Command::new("bash")
+        .arg(root().join(".ci/gate"))
+        .env("CROSSTALK", CROSSTALK)
+        .env("OUT", dir.join("clean"))
+        .env("PATIENTS", "4")
+        .env("GATE_FLAGS", "--no-snapshots")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&clean.stdout),
+        text(&clean.stderr)
+    );
+}
+
+#[test]
+fn the_nightly_fuzz_script_finds_and_keeps_a_reproduction() {
+    let dir = tempdir("nightly");
+    let out = Command::new("bash")
+        .arg(root().join(".ci/nightly-fuzz"))
+        .env("CROSSTALK", CROSSTALK)
+        .env("FUZZ_TIME", "60s")
+        .env("SEED", "1")
+        .env("CORPUS", dir.join("corpus"))
+        .env("FINDINGS", dir.join("found"))
+        .env("FUZZ_FLAGS", "--fault mass-assignment --max-findings 1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        walk(&dir.join("found"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "toml"))
+    );
+}
