@@ -149,6 +149,9 @@ struct ReplayArgs {
     /// Directory for the replay's findings.
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
+    /// Runs before calling it fixed: races do not show every time.
+    #[arg(long, default_value_t = 5)]
+    attempts: u32,
 }
 
 /// Exit codes.
@@ -561,34 +564,48 @@ async fn replay(args: ReplayArgs) -> u8 {
         progress: None,
         record: false,
     };
-    let transport = target.transport();
-    let stats = Executor::new(
-        Arc::new(plan),
-        transport.clone(),
-        sink.clone(),
-        Arc::new(Redactor::default()),
-        options,
-    )
-    .run()
-    .await;
-    let leaks: Vec<_> = sink
-        .buckets()
-        .into_iter()
-        .filter(|b| b.first.kind == crosstalk::findings::FindingKind::Leak)
-        .collect();
+    let plan = Arc::new(plan);
+    let mut requests = 0;
+    let mut transport_name = String::new();
+    let mut leaks = Vec::new();
+    for attempt in 0..args.attempts.max(1) {
+        // A fresh embedded clinic each time; the same remote target.
+        let transport = target.transport();
+        transport_name = transport.describe();
+        let options = RunOptions {
+            nonce: crosstalk::canary::mix(nonce, &[u64::from(attempt)]),
+            ..options.clone()
+        };
+        let stats = Executor::new(
+            plan.clone(),
+            transport,
+            sink.clone(),
+            Arc::new(Redactor::default()),
+            options,
+        )
+        .run()
+        .await;
+        requests += stats.requests;
+        leaks = sink
+            .buckets()
+            .into_iter()
+            .filter(|b| b.first.kind == crosstalk::findings::FindingKind::Leak)
+            .collect();
+        if !leaks.is_empty() {
+            break;
+        }
+    }
     if leaks.is_empty() {
         println!(
-            "{}: no leak against {} ({} requests): fixed, or not reproducible here",
+            "{}: no leak against {transport_name} in {} run(s), {requests} requests: fixed, or not reproducible here",
             args.file.display(),
-            transport.describe(),
-            stats.requests
+            args.attempts.max(1)
         );
         return CLEAN;
     }
     println!(
-        "{}: the leak reproduces against {}:",
-        args.file.display(),
-        transport.describe()
+        "{}: the leak reproduces against {transport_name}:",
+        args.file.display()
     );
     for bucket in &leaks {
         println!("  {}", bucket.first.summary);

@@ -7,7 +7,8 @@
 //! credential, flipped enum and concurrent flag is dropped if the leak stays
 //! without it), then over instances (each is folded into a lower-numbered one
 //! of its actor). Every candidate runs against a fresh target; a candidate
-//! with concurrent operations gets three tries, since races are not certain.
+//! with concurrent operations must leak in three runs out of three, since
+//! races are not certain. If even the original does not, it is kept whole.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,9 @@ use std::path::{Path, PathBuf};
 use crate::executor::Issued;
 use crate::fuzzer::{Identity, Program, TargetFactory, Vocabulary, bucket, run_program};
 
-/// How many runs of a candidate may show the leak before giving up on it.
+/// How many runs of a candidate must all show the leak: a program with
+/// concurrent operations must show it every time, so that a reproduction of
+/// a race does not depend on luck.
 fn tries(program: &Program) -> u64 {
     if program.ops.iter().any(|op| op.concurrent) {
         3
@@ -31,14 +34,13 @@ async fn reproduces(
     key: &str,
     seed: u64,
 ) -> bool {
-    for attempt in 0..tries(program) {
-        let outcome =
-            run_program(vocab, program, target(), seed.wrapping_add(attempt), false).await;
-        if outcome.findings.iter().any(|f| bucket(f) == key) {
-            return true;
+    for _ in 0..tries(program) {
+        let outcome = run_program(vocab, program, target(), seed, false).await;
+        if !outcome.findings.iter().any(|f| bucket(f) == key) {
+            return false;
         }
     }
-    false
+    true
 }
 
 /// The smallest program found that still shows the bucket `key`.
@@ -50,6 +52,9 @@ pub async fn shrink(
     seed: u64,
 ) -> Program {
     let mut best = program.clone();
+    if !reproduces(vocab, &best, target, key, seed).await {
+        return best;
+    }
 
     // Operations: remove chunks, from halves down to single operations.
     let mut chunk = best.ops.len().div_ceil(2).max(1);
