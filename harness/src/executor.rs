@@ -244,13 +244,21 @@ impl Executor {
                         .expect("the semaphore is never closed");
                     // Teardown runs even after a Ctrl-C; the flow stops.
                     if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
-                        return;
+                        return None;
                     }
-                    this.execute(instance, step).await;
+                    this.execute(instance, step).await
                 });
             }
         }
-        while tasks.join_next().await.is_some() {}
+        let mut answered = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Some(sent)) = joined {
+                answered.push(sent);
+            }
+        }
+        for sent in &answered {
+            self.check_leaks(sent);
+        }
     }
 
     fn step(&self, step: StepRef) -> &PlanStep {
@@ -260,9 +268,9 @@ impl Executor {
         }
     }
 
-    /// Sends `step` as `instance`, judges the response and records captures.
-    /// Returns whether a request was sent.
-    pub async fn execute(&self, instance: InstanceId, step_ref: StepRef) -> bool {
+    /// Sends `step` as `instance`, judges the response and records captures;
+    /// returns the exchange for the oracle, if there was one.
+    async fn execute(&self, instance: InstanceId, step_ref: StepRef) -> Option<Sent> {
         let step = self.step(step_ref);
         let vars = self.lock(instance).vars.clone();
         let resolver = InstanceResolver {
@@ -282,7 +290,7 @@ impl Executor {
             Ok(built) => built,
             Err(_) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
-                return false;
+                return None;
             }
         };
         // The response is seen by whoever's credential went out; a borrowed
@@ -340,7 +348,12 @@ impl Executor {
                 status,
                 exchange,
             });
-        true
+        result.ok().map(|response| Sent {
+            observer,
+            step: step_ref,
+            request,
+            response,
+        })
     }
 
     fn lock(&self, instance: InstanceId) -> std::sync::MutexGuard<'_, InstanceState> {
@@ -470,20 +483,6 @@ impl Executor {
             }
         }
 
-        // One finding per victim per response, at its most telling location.
-        let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
-        for evidence in self
-            .oracle
-            .inspect(&self.ledger, instance, request, response)
-        {
-            by_victim.entry(evidence.victim).or_default().push(evidence);
-        }
-        for (_, mut evidence) in by_victim {
-            evidence.sort_by_key(Evidence::rank);
-            let primary = evidence.remove(0);
-            let also = evidence.into_iter().map(|e| e.location).collect();
-            self.report_leak(instance, step, request, response, primary, also);
-        }
         if response.status >= 500 {
             let summary = format!(
                 "{} answered {} to {} at step `{}`",
@@ -660,6 +659,28 @@ impl Executor {
         );
         state.trace.push(trace_line);
         recorded
+    }
+
+    /// The oracle's verdict on one response. Runs once the whole batch the
+    /// request was sent in has answered, so that a grant made by a request
+    /// sent at the same moment (a booking while the clinician lists) counts.
+    fn check_leaks(&self, sent: &Sent) {
+        let (instance, request, response) = (sent.observer, &sent.request, &sent.response);
+        let step = self.step(sent.step);
+        // One finding per victim per response, at its most telling location.
+        let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
+        for evidence in self
+            .oracle
+            .inspect(&self.ledger, instance, request, response)
+        {
+            by_victim.entry(evidence.victim).or_default().push(evidence);
+        }
+        for (_, mut evidence) in by_victim {
+            evidence.sort_by_key(Evidence::rank);
+            let primary = evidence.remove(0);
+            let also = evidence.into_iter().map(|e| e.location).collect();
+            self.report_leak(instance, step, request, response, primary, also);
+        }
     }
 
     fn report_leak(
@@ -846,6 +867,14 @@ impl Executor {
         };
         Some(value)
     }
+}
+
+/// A request and its response, waiting for the oracle.
+struct Sent {
+    observer: InstanceId,
+    step: StepRef,
+    request: Request,
+    response: Response,
 }
 
 /// What a response may be attributed to its observer for.

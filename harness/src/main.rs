@@ -158,6 +158,8 @@ struct ReplayArgs {
 pub(crate) const CLEAN: u8 = 0;
 pub(crate) const FOUND: u8 = 1;
 pub(crate) const BAD_INPUT: u8 = 2;
+/// Stopped by Ctrl-C before the flow finished, with nothing found so far.
+const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -492,7 +494,14 @@ async fn run(args: RunArgs) -> u8 {
         );
         return BAD_INPUT;
     }
-    if report.clean() { CLEAN } else { FOUND }
+    if !report.clean() {
+        FOUND
+    } else if report.scenarios.iter().any(|s| s.interrupted) {
+        // Clean so far, but not a full run: never let that pass as clean.
+        INTERRUPTED
+    } else {
+        CLEAN
+    }
 }
 
 /// The request order, for replaying a run step by step.
