@@ -18,7 +18,6 @@ use crosstalk::oracle::Oracle;
 use crosstalk::plan::{Overrides, Plan};
 use crosstalk::safety::Redactor;
 use crosstalk::transport::{InProcess, Request, Response, Transport};
-use tokio_util::sync::CancellationToken;
 
 fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) {
     let overrides = Overrides {
@@ -40,15 +39,7 @@ fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) 
         let started = Instant::now();
         let mut requests = 0;
         for (i, plan) in plans.into_iter().enumerate() {
-            let options = RunOptions {
-                seed: 1,
-                nonce: 100 + i as u64,
-                run_id: run_id(1),
-                concurrency: 64,
-                cancel: CancellationToken::new(),
-                progress: None,
-                record: false,
-            };
+            let options = RunOptions::new(1, 100 + i as u64);
             let stats = Executor::new(
                 Arc::new(plan),
                 transport.clone(),

@@ -47,6 +47,22 @@ pub struct RunOptions {
     pub record: bool,
 }
 
+impl RunOptions {
+    /// Options for a run: canaries from `nonce`, choices from `seed`, 64
+    /// requests in flight, no progress line, nothing recorded.
+    pub fn new(seed: u64, nonce: u64) -> Self {
+        Self {
+            seed,
+            nonce,
+            run_id: canary::run_id(nonce),
+            concurrency: 64,
+            cancel: CancellationToken::new(),
+            progress: None,
+            record: false,
+        }
+    }
+}
+
 /// One request as issued, in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Issued {

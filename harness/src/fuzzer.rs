@@ -17,9 +17,8 @@ use std::sync::Arc;
 
 use arbitrary::Unstructured;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use crate::canary::{mix, run_id};
+use crate::canary::mix;
 use crate::executor::{Executor, Issued, RunOptions};
 use crate::findings::{Finding, FindingKind, FindingSink};
 use crate::plan::{BUILTINS, Overrides, Plan};
@@ -528,13 +527,9 @@ pub async fn run_program(
     let sink = Arc::new(FindingSink::new(None).expect("an in-memory sink"));
     let nonce = mix(seed, &[program.ops.len() as u64, 0xf0]);
     let options = RunOptions {
-        seed,
-        nonce,
-        run_id: run_id(nonce),
         concurrency: 16,
-        cancel: CancellationToken::new(),
-        progress: None,
         record,
+        ..RunOptions::new(seed, nonce)
     };
     let executor = Executor::new(
         plan,

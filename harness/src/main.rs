@@ -565,13 +565,8 @@ async fn replay(args: ReplayArgs) -> u8 {
         }
     };
     let options = RunOptions {
-        seed,
-        nonce,
-        run_id: run_id.clone(),
         concurrency: 16,
-        cancel: CancellationToken::new(),
-        progress: None,
-        record: false,
+        ..RunOptions::new(seed, nonce)
     };
     let plan = Arc::new(plan);
     let mut requests = 0;

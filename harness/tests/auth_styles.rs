@@ -14,7 +14,6 @@ use crosstalk::safety::Redactor;
 use crosstalk::scenario::Scenario;
 use crosstalk::transport::{Http, Transport};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
@@ -147,13 +146,8 @@ async fn run(auth: &str) -> Vec<(String, FindingKind, String)> {
         Arc::new(Http::new(url::Url::parse(&server.uri()).unwrap(), None).unwrap());
     let sink = Arc::new(FindingSink::new(None).unwrap());
     let options = RunOptions {
-        seed: 1,
-        nonce: 2,
-        run_id: crosstalk::canary::run_id(2),
         concurrency: 8,
-        cancel: CancellationToken::new(),
-        progress: None,
-        record: false,
+        ..RunOptions::new(1, 2)
     };
     Executor::new(
         Arc::new(plan),

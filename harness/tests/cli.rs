@@ -6,7 +6,16 @@ use std::process::{Command, Output};
 
 use clinic::{Clinic, Fault, Faults};
 
+mod support;
+
+use support::{tempdir, text, walk};
+
 const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+
+/// A clinic with `faults` served on 127.0.0.1:0.
+fn serve(faults: Faults) -> String {
+    support::serve(move || Clinic::in_memory(faults).unwrap().router())
+}
 
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
@@ -25,31 +34,12 @@ fn crosstalk(dir: &Path, args: &[&str]) -> Output {
         .expect("crosstalk runs")
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "crosstalk-cli-{name}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Every file under `dir`, concatenated.
 fn all_output(dir: &Path) -> String {
-    let mut out = String::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.push_str(&all_output(&path));
-        } else {
-            out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
-        }
-    }
-    out
+    walk(dir)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
 
 /// The clinic's tokens are 64 hex digits: none may reach any output.
@@ -213,25 +203,6 @@ fn unreachable_and_unlisted_targets_exit_2() {
         "{}",
         text(&out.stderr)
     );
-}
-
-/// Serves a clinic on 127.0.0.1:0 from a background thread.
-fn serve(faults: Faults) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            Clinic::in_memory(faults)
-                .unwrap()
-                .serve(listener)
-                .await
-                .unwrap();
-        });
-    });
-    format!("http://{addr}")
 }
 
 #[test]

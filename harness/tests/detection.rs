@@ -12,7 +12,6 @@ use crosstalk::oracle::Marker;
 use crosstalk::plan::{Overrides, Plan};
 use crosstalk::safety::Redactor;
 use crosstalk::transport::{InProcess, Transport};
-use tokio_util::sync::CancellationToken;
 
 /// Runs the shipped scenarios; returns the buckets and, for each leak, whether
 /// the victim's own canary is in the evidence (the victim is named right).
@@ -24,15 +23,7 @@ async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
     let sink = Arc::new(FindingSink::new(None).unwrap());
     let mut victims_right = std::collections::HashMap::new();
     for (i, plan) in plans.into_iter().enumerate() {
-        let options = RunOptions {
-            seed,
-            nonce: seed.wrapping_mul(31).wrapping_add(i as u64),
-            run_id: crosstalk::canary::run_id(seed),
-            concurrency: 64,
-            cancel: CancellationToken::new(),
-            progress: None,
-            record: false,
-        };
+        let options = RunOptions::new(seed, seed.wrapping_mul(31).wrapping_add(i as u64));
         let executor = Executor::new(
             Arc::new(plan),
             transport.clone(),

@@ -2,31 +2,18 @@
 //! Markdown summary, and the scripts the example workflows call.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use axum::body::Body;
 use axum::http::Response;
 use clinic::{Clinic, Faults};
 
+mod support;
+
+use support::{root, tempdir, text, walk};
+
 const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "crosstalk-gate-{name}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(CROSSTALK)
@@ -62,22 +49,14 @@ async fn rename_reason(response: Response<Body>) -> Response<Body> {
 }
 
 fn serve(renamed: bool) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let mut router = Clinic::in_memory(Faults::none()).unwrap().router();
-                if renamed {
-                    router = router.layer(axum::middleware::map_response(rename_reason));
-                }
-                axum::serve(listener, router).await.unwrap();
-            });
-    });
-    format!("http://{addr}")
+    support::serve(move || {
+        let router = Clinic::in_memory(Faults::none()).unwrap().router();
+        if renamed {
+            router.layer(axum::middleware::map_response(rename_reason))
+        } else {
+            router
+        }
+    })
 }
 
 #[test]
@@ -154,19 +133,6 @@ fn a_renamed_field_fails_with_a_readable_diff_until_the_snapshot_is_accepted() {
             entry.display()
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
