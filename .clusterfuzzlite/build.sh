@@ -5,4 +5,6 @@
 cd "$SRC/crosstalk"
 cargo fuzz build -O program
 cp fuzz/target/x86_64-unknown-linux-gnu/release/program "$OUT/program"
+# The runner has only $OUT: the target looks for scenarios/ beside itself.
+cp -r scenarios "$OUT/scenarios"
 (cd fuzz/seeds/program && zip -q "$OUT/program_seed_corpus.zip" ./*)

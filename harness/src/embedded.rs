@@ -16,6 +16,21 @@ pub fn shipped_scenarios() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
 }
 
+/// Where a fuzz target finds its scenarios: the source tree it was built
+/// from, or else `scenarios/` beside the executable (how a fuzzing service
+/// that ships only the binary directory, such as ClusterFuzzLite, sees them).
+fn fuzz_scenarios() -> PathBuf {
+    let built_from = shipped_scenarios();
+    if built_from.is_dir() {
+        return built_from;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("scenarios")))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or(built_from)
+}
+
 /// A fresh in-memory clinic with `faults` on.
 pub fn transport(faults: &clinic::Faults) -> Arc<dyn Transport> {
     let clinic =
@@ -48,7 +63,7 @@ impl FuzzTarget {
             .build()
             .expect("a tokio runtime");
         let scenarios =
-            std::env::var_os("CROSSTALK_SCENARIOS").map_or_else(shipped_scenarios, PathBuf::from);
+            std::env::var_os("CROSSTALK_SCENARIOS").map_or_else(fuzz_scenarios, PathBuf::from);
         Ok(FuzzTarget {
             runtime,
             vocabularies: vocabularies(&[scenarios])?,
