@@ -44,12 +44,7 @@ impl RunReport {
             "scenario", "instances", "requests", "findings", "time"
         );
         for s in &self.scenarios {
-            let findings: usize = self
-                .buckets
-                .iter()
-                .filter(|b| b.first.scenario == s.scenario)
-                .map(|b| b.count)
-                .sum();
+            let findings = self.findings_in(&s.scenario);
             let _ = writeln!(
                 out,
                 "  {:<28} {:>9} {:>9} {:>9} {:>7.1}s{}",
@@ -127,6 +122,15 @@ impl RunReport {
         out
     }
 
+    /// How many findings `scenario` gave.
+    fn findings_in(&self, scenario: &str) -> usize {
+        self.buckets
+            .iter()
+            .filter(|b| b.first.scenario == scenario)
+            .map(|b| b.count)
+            .sum()
+    }
+
     /// No finding outside the baseline.
     pub fn clean(&self) -> bool {
         self.new_buckets().next().is_none()
@@ -171,12 +175,7 @@ impl RunReport {
         let _ = writeln!(out, "| scenario | instances | requests | findings |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
         for s in &self.scenarios {
-            let findings: usize = self
-                .buckets
-                .iter()
-                .filter(|b| b.first.scenario == s.scenario)
-                .map(|b| b.count)
-                .sum();
+            let findings = self.findings_in(&s.scenario);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
