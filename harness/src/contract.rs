@@ -416,16 +416,21 @@ pub struct Comparison {
 
 /// `<dir>/<scenario>/<step>.snap`.
 pub fn snapshot_path(dir: &Path, scenario: &str, step: &str) -> PathBuf {
-    let mut name = String::new();
-    for c in step.chars() {
+    dir.join(scenario).join(format!("{}.snap", slug(step)))
+}
+
+/// `text` as a file name: lowercase letters and digits, runs of anything
+/// else as one `-`.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
         if c.is_ascii_alphanumeric() {
-            name.push(c.to_ascii_lowercase());
-        } else if !name.ends_with('-') {
-            name.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
         }
     }
-    dir.join(scenario)
-        .join(format!("{}.snap", name.trim_matches('-')))
+    out.trim_matches('-').to_string()
 }
 
 fn snap_text(scenario: &str, step: &str, endpoint: &str, contract: &Contract) -> String {

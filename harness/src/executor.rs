@@ -289,13 +289,7 @@ impl Executor {
     async fn execute(&self, instance: InstanceId, step_ref: StepRef) -> Option<Sent> {
         let step = self.step(step_ref);
         let vars = self.lock(instance).vars.clone();
-        let resolver = InstanceResolver {
-            executor: self,
-            instance,
-            step_key: step_ref.key(),
-            vars: &vars,
-            picks: Mutex::default(),
-        };
+        let resolver = InstanceResolver::new(self, instance, step_ref.key(), &vars);
         // Whose credentials go out: that identity is who the server answers.
         let identity = match step.credentials {
             Credentials::Own => Some(instance),
@@ -392,13 +386,7 @@ impl Executor {
         let role = &self.plan.roles[self.ledger.instance(identity).role];
         if let Some((name, template)) = &role.auth.header {
             let vars = self.lock(identity).vars.clone();
-            let as_identity = InstanceResolver {
-                executor: self,
-                instance: identity,
-                step_key: resolver.step_key,
-                vars: &vars,
-                picks: Mutex::default(),
-            };
+            let as_identity = InstanceResolver::new(self, identity, resolver.step_key, &vars);
             // Before the credential is captured (sign-up, login) there is none to send.
             if let Ok(value) = template.render(&as_identity) {
                 self.redactor
@@ -462,6 +450,12 @@ impl Executor {
         attribution: Attribution,
     ) -> Vec<(String, String, Option<String>)> {
         let step = self.step(step_ref);
+        let seen = Seen {
+            observer: instance,
+            step,
+            request,
+            response,
+        };
         self.contracts.record(
             &step.name,
             &step.endpoint(),
@@ -507,17 +501,7 @@ impl Executor {
                 self.ledger.instance(instance).label,
                 step.name
             );
-            self.report(
-                FindingKind::ServerError,
-                instance,
-                step,
-                request,
-                response,
-                None,
-                "status",
-                summary,
-                None,
-            );
+            self.flag(&seen, FindingKind::ServerError, "status", summary);
         }
 
         let json = response.json();
@@ -535,17 +519,7 @@ impl Executor {
                 "step `{}` expected status {want}, got {}",
                 step.name, response.status
             );
-            self.report(
-                FindingKind::Expectation,
-                instance,
-                step,
-                request,
-                response,
-                None,
-                "status",
-                summary,
-                None,
-            );
+            self.flag(&seen, FindingKind::Expectation, "status", summary);
         }
         if status_ok {
             for (text, path, expected) in &step.expect.json {
@@ -556,16 +530,11 @@ impl Executor {
                         "step `{}` expected {text} to be {expected}, got {got}",
                         step.name
                     );
-                    self.report(
+                    self.flag(
+                        &seen,
                         FindingKind::Expectation,
-                        instance,
-                        step,
-                        request,
-                        response,
-                        None,
                         &format!("body {text}"),
                         summary,
-                        None,
                     );
                 }
             }
@@ -595,15 +564,12 @@ impl Executor {
             };
             match found {
                 Some((value, key, siblings)) => {
-                    let text = match &value {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
+                    let text = text_of(&value);
+                    // A value from a borrowed identity's response is not
+                    // stored: whose it is cannot be told.
                     if capture.secret {
                         self.redactor.add(&text);
-                    } else if attribution != Attribution::Full {
-                        // Not stored: whose value it is cannot be told.
-                    } else if !text.is_empty() {
+                    } else if attribution == Attribution::Full && !text.is_empty() {
                         let kind = Kind {
                             var: capture.var.clone(),
                             key,
@@ -623,17 +589,8 @@ impl Executor {
                         "step `{}` could not capture `{}`: the response has no such value",
                         step.name, capture.var
                     );
-                    self.report(
-                        FindingKind::Expectation,
-                        instance,
-                        step,
-                        request,
-                        response,
-                        None,
-                        &format!("capture {}", capture.var),
-                        summary,
-                        None,
-                    );
+                    let location = format!("capture {}", capture.var);
+                    self.flag(&seen, FindingKind::Expectation, &location, summary);
                 }
                 None => {}
             }
@@ -650,13 +607,7 @@ impl Executor {
             && attribution != Attribution::None
             && (200..300).contains(&response.status)
         {
-            let resolver = InstanceResolver {
-                executor: self,
-                instance,
-                step_key: step_ref.key(),
-                vars: &vars,
-                picks: Mutex::default(),
-            };
+            let resolver = InstanceResolver::new(self, instance, step_ref.key(), &vars);
             if let Ok(value) = template.render(&resolver)
                 && let Some(viewer) = self.ledger.first_capturer(&value)
                 && viewer != instance
@@ -682,7 +633,12 @@ impl Executor {
     /// sent at the same moment (a booking while the clinician lists) counts.
     fn check_leaks(&self, sent: &Sent) {
         let (instance, request, response) = (sent.observer, &sent.request, &sent.response);
-        let step = self.step(sent.step);
+        let seen = Seen {
+            observer: instance,
+            step: self.step(sent.step),
+            request,
+            response,
+        };
         // One finding per victim per response, at its most telling location.
         let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
         for evidence in self
@@ -695,19 +651,12 @@ impl Executor {
             evidence.sort_by_key(Evidence::rank);
             let primary = evidence.remove(0);
             let also = evidence.into_iter().map(|e| e.location).collect();
-            self.report_leak(instance, step, request, response, primary, also);
+            self.report_leak(&seen, primary, also);
         }
     }
 
-    fn report_leak(
-        &self,
-        observer: InstanceId,
-        step: &PlanStep,
-        request: &Request,
-        response: &Response,
-        evidence: Evidence,
-        also: Vec<String>,
-    ) {
+    fn report_leak(&self, seen: &Seen<'_>, evidence: Evidence, also: Vec<String>) {
+        let (observer, step) = (seen.observer, seen.step);
         let victim = self.ledger.instance(evidence.victim).label.clone();
         let what = match &evidence.what {
             Marker::Canary { encoding } => format!(
@@ -728,31 +677,36 @@ impl Executor {
         );
         let location = evidence.location.clone();
         self.report(
+            seen,
             FindingKind::Leak,
+            Some((evidence, also)),
+            &location,
+            summary,
+        );
+    }
+
+    /// A finding without leak evidence: a 5xx or an unmet expectation.
+    fn flag(&self, seen: &Seen<'_>, kind: FindingKind, location: &str, summary: String) {
+        self.report(seen, kind, None, location, summary);
+    }
+
+    fn report(
+        &self,
+        seen: &Seen<'_>,
+        kind: FindingKind,
+        evidence: Option<(Evidence, Vec<String>)>,
+        location: &str,
+        summary: String,
+    ) {
+        let Seen {
             observer,
             step,
             request,
             response,
-            Some((evidence, also)),
-            &location,
-            summary,
-            Some(victim),
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn report(
-        &self,
-        kind: FindingKind,
-        observer: InstanceId,
-        step: &PlanStep,
-        request: &Request,
-        response: &Response,
-        evidence: Option<(Evidence, Vec<String>)>,
-        location: &str,
-        summary: String,
-        victim: Option<String>,
-    ) {
+        } = *seen;
+        let victim = evidence
+            .as_ref()
+            .map(|(e, _)| self.ledger.instance(e.victim).label.clone());
         let redact = |text: &str| self.redactor.redact(text);
         let excerpt = match &evidence {
             Some((e, _)) => e.excerpt.clone(),
@@ -885,6 +839,15 @@ impl Executor {
     }
 }
 
+/// One answered request, as findings describe it.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    observer: InstanceId,
+    step: &'a PlanStep,
+    request: &'a Request,
+    response: &'a Response,
+}
+
 /// A request and its response, waiting for the oracle.
 struct Sent {
     observer: InstanceId,
@@ -930,7 +893,22 @@ struct InstanceResolver<'a> {
     picks: Mutex<HashMap<usize, InstanceId>>,
 }
 
-impl InstanceResolver<'_> {
+impl<'a> InstanceResolver<'a> {
+    fn new(
+        executor: &'a Executor,
+        instance: InstanceId,
+        step_key: u64,
+        vars: &'a HashMap<String, Value>,
+    ) -> Self {
+        Self {
+            executor,
+            instance,
+            step_key,
+            vars,
+            picks: Mutex::default(),
+        }
+    }
+
     fn picked(&self, role: usize, var: &str, exclude_self: bool) -> Result<Value, Unresolved> {
         let ex = self.executor;
         let cached = self

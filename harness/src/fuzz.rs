@@ -330,16 +330,7 @@ async fn one_program(shared: &Shared) -> bool {
 
 /// A file name for a bucket.
 fn slug(key: &str) -> String {
-    let mut out = String::new();
-    for c in key.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let trimmed = out.trim_matches('-');
-    let short: String = trimmed.chars().take(80).collect();
+    let short: String = crosstalk::contract::slug(key).chars().take(80).collect();
     format!(
         "{short}-{:08x}",
         mix(0, &key.bytes().map(u64::from).collect::<Vec<_>>()) as u32

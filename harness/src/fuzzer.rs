@@ -181,6 +181,16 @@ impl Vocabulary {
     }
 }
 
+impl StepInfo {
+    /// Whether everything the step uses has been captured, per actor.
+    fn ready(&self, captured: &[BTreeSet<String>]) -> bool {
+        self.own_vars
+            .iter()
+            .all(|v| captured[self.role].contains(v))
+            && self.picks.iter().all(|(r, v)| captured[*r].contains(v))
+    }
+}
+
 /// Every string of a step that may hold `{{ }}` holes.
 fn template_strings(step: &Step) -> Vec<String> {
     let mut out = vec![step.request.clone()];
@@ -280,9 +290,7 @@ impl Program {
                 },
             };
             let info = &vocab.steps[step];
-            let ready = info.own_vars.iter().all(|v| captured[role].contains(v))
-                && info.picks.iter().all(|(r, v)| captured[*r].contains(v));
-            if !ready {
+            if !info.ready(&captured) {
                 continue;
             }
             let others: Vec<usize> = (0..vocab.count(role)).filter(|i| *i != instance).collect();
@@ -341,12 +349,7 @@ impl Program {
         for (n, op) in self.ops.iter().enumerate() {
             let info = &vocab.steps[op.step];
             // Operations whose inputs were never captured cannot be sent.
-            let ready = info
-                .own_vars
-                .iter()
-                .all(|v| captured[info.role].contains(v))
-                && info.picks.iter().all(|(r, v)| captured[*r].contains(v));
-            if !ready {
+            if !info.ready(&captured) {
                 continue;
             }
             captured[info.role].extend(info.captures.iter().cloned());

@@ -409,30 +409,27 @@ async fn run(args: RunArgs) -> u8 {
     }
     write_order(&run_dir, &order);
 
+    let buckets = sink.buckets();
+    let seen: std::collections::BTreeSet<String> = buckets.iter().map(|b| b.key.clone()).collect();
     let report = RunReport {
         run_id: run_id.clone(),
         seed,
         target: transport.describe(),
         scenarios,
-        buckets: sink.buckets(),
+        buckets,
         total_findings: sink.total(),
         findings_file: sink
             .path()
             .filter(|_| sink.total() > 0)
             .map(|p| p.display().to_string()),
-        accepted: Vec::new(),
-        stale: Vec::new(),
+        accepted: seen
+            .iter()
+            .filter(|key| baseline.accepts(key))
+            .cloned()
+            .collect(),
+        stale: baseline.stale(&seen),
         pending_snapshots: pending,
     };
-    let mut report = report;
-    let seen: std::collections::BTreeSet<String> =
-        report.buckets.iter().map(|b| b.key.clone()).collect();
-    report.accepted = seen
-        .iter()
-        .filter(|key| baseline.accepts(key))
-        .cloned()
-        .collect();
-    report.stale = baseline.stale(&seen);
     print!("{}", report.summary());
     if let Some(path) = &args.write_baseline
         && let Err(err) = Baseline::of(seen.iter().cloned()).write(path)
