@@ -13,11 +13,11 @@ use std::time::Instant;
 use crosstalk::canary::{canary, run_id};
 use crosstalk::executor::{Executor, RunOptions};
 use crosstalk::findings::FindingSink;
-use crosstalk::ledger::{Instance, Ledger};
 use crosstalk::oracle::Oracle;
 use crosstalk::plan::{Overrides, Plan};
 use crosstalk::safety::Redactor;
 use crosstalk::transport::{InProcess, Request, Response, Transport};
+use crosstalk::world::{Instance, Ledger};
 
 fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) {
     let overrides = Overrides {

@@ -61,6 +61,18 @@ pub enum Encoding {
     JsonEscaped,
 }
 
+impl Encoding {
+    /// The name reports use (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Plain => "plain",
+            Encoding::Base64 => "base64",
+            Encoding::UrlEncoded => "url-encoded",
+            Encoding::JsonEscaped => "json-escaped",
+        }
+    }
+}
+
 /// The base64 and base64url fragments that appear whenever `canary` is
 /// encoded at any byte alignment within a larger payload.
 pub fn base64_fragments(canary: &str) -> Vec<String> {

@@ -41,7 +41,7 @@ impl FindingKind {
 
 /// The exchange a finding is about, secrets redacted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Exchange {
+pub struct RedactedExchange {
     pub method: String,
     pub path: String,
     pub request_body: String,
@@ -73,12 +73,57 @@ pub struct Finding {
     pub also: Vec<String>,
     /// One sentence a person can act on.
     pub summary: String,
-    pub exchange: Exchange,
+    pub exchange: RedactedExchange,
     /// The observer's earlier steps, oldest first.
     pub trace: Vec<String>,
 }
 
 impl Finding {
+    /// A contract drift, as a finding of its own.
+    pub fn drift(
+        run_id: &str,
+        seed: u64,
+        scenario: &str,
+        drift: crate::contract::Drift,
+    ) -> Finding {
+        let statuses: Vec<String> = drift.statuses.iter().map(u16::to_string).collect();
+        let location = format!("status {}", statuses.join(", "));
+        let (method, path) = drift
+            .endpoint
+            .split_once(' ')
+            .unwrap_or((drift.endpoint.as_str(), ""));
+        Finding {
+            kind: FindingKind::Drift,
+            run_id: run_id.to_string(),
+            seed,
+            scenario: scenario.to_string(),
+            step: drift.step.clone(),
+            endpoint: drift.endpoint.clone(),
+            observer: String::new(),
+            victim: None,
+            marker: None,
+            location: location.clone(),
+            location_pattern: location,
+            also: Vec::new(),
+            summary: format!(
+                "the {} response of step `{}` ({}) no longer matches its contract snapshot; the new one is {}",
+                statuses.join("/"),
+                drift.step,
+                drift.endpoint,
+                drift.pending.display()
+            ),
+            exchange: RedactedExchange {
+                method: method.to_string(),
+                path: path.to_string(),
+                request_body: String::new(),
+                status: drift.statuses.first().copied().unwrap_or(0),
+                response_headers: Vec::new(),
+                response_excerpt: drift.diff,
+            },
+            trace: Vec::new(),
+        }
+    }
+
     /// Findings of one bucket are one bug: endpoint × kind × location.
     pub fn bucket(&self) -> String {
         format!(

@@ -4,19 +4,31 @@
 //! Data flows through one module per concept:
 //!
 //! ```text
-//! scenario ─► plan ─► executor ──transport──► target API
-//!                        │                        │
-//!                      ledger ◄── captures ◄── responses
-//!                        └──────► oracle ◄────────┘
-//!                                   │
-//!                               findings ─► report
+//! scenario ─parse/check─► plan ─► executor ──transport──► target API
+//!                          ▲         │ sends                    │
+//!            fuzzer (mutates)        ▼                          │
+//!                               Exchange (request, response, observer)
+//!                                    │
+//!      judges, in order: session ─ capture ─ grant ─ status ─ expect ─
+//!                        contract ─ taint ─ trace ─ leak (oracle)
+//!                                    │        ▲
+//!                                  world ◄────┘  (ledger: who owns what)
+//!                                    │
+//!                                findings ─► shrinker ─► report
 //! ```
 //!
-//! [`scenario`] reads TOML files, [`plan`] checks and resolves them,
-//! [`executor`] drives many instances concurrently through a [`transport`],
-//! [`ledger`] knows who owns what, [`oracle`] finds [`canary`] markers and
-//! owned identifiers where they do not belong, [`findings`] buckets and
-//! persists what it finds, and [`report`] tells people and CI systems.
+//! [`scenario`] reads TOML files and [`plan`] checks and resolves them.
+//! The [`executor`] only drives: instances, batches in lockstep,
+//! cancellation, sending requests built by [`request`] (holes filled by the
+//! [`resolver`]) through a [`transport`]. Each answered request becomes a
+//! [`judge::Exchange`] and goes through the [`judge`] pipeline, which updates
+//! the [`world`] (captures, cookies, grants, the ledger of who owns what) and
+//! states findings; the [`oracle`] finds [`canary`] markers and owned
+//! identifiers where they do not belong. [`findings`] buckets and persists
+//! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
+//! writes programs over a scenario's steps, the [`shrinker`] reduces the
+//! leaking ones. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
+//! command, its reports and its exit code; the binary only parses flags.
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
 
@@ -27,12 +39,18 @@ pub mod embedded;
 pub mod executor;
 pub mod findings;
 pub mod fuzzer;
-pub mod ledger;
+pub mod judge;
 pub mod oracle;
 pub mod plan;
 pub mod report;
+pub mod request;
+pub mod resolver;
 pub mod safety;
 pub mod scenario;
+pub mod session;
 pub mod shrinker;
 pub mod template;
 pub mod transport;
+pub mod world;
+
+pub use session::{Exit, Fuzz, Replay, Run};

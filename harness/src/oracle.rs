@@ -9,7 +9,7 @@
 //!   strings after unescaping, where the JSON path is reported.
 //! - **Owned identifiers**, matched structurally as whole JSON leaf values or
 //!   header tokens, never as substrings: a short id must also match its
-//!   [`Kind`](crate::ledger::Kind) and belong to exactly one instance.
+//!   [`Kind`](crate::world::Kind) and belong to exactly one instance.
 //!
 //! Neither counts when the receiver may see the owner (a grant), when the
 //! receiver itself sent the value in the request (an echo is not a leak), or
@@ -24,8 +24,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::canary::{Encoding, base64_fragments};
-use crate::ledger::{DISTINCTIVE_LEN, InstanceId, Ledger};
 use crate::transport::{Request, Response};
+use crate::world::{DISTINCTIVE_LEN, InstanceId, Ledger};
+
+/// A canary seen in some bytes: whose, how encoded, where.
+type Sighting = (InstanceId, Encoding, std::ops::Range<usize>);
 
 /// What was found, where, and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,7 +106,7 @@ impl Oracle {
     }
 
     /// Canaries in `bytes`: (owner, encoding, byte range).
-    fn scan(&self, bytes: &[u8]) -> Vec<(InstanceId, Encoding, std::ops::Range<usize>)> {
+    fn scan(&self, bytes: &[u8]) -> Vec<Sighting> {
         let mut hits = Vec::new();
         for m in self.plain.find_iter(bytes) {
             hits.push((
@@ -144,99 +147,24 @@ impl Oracle {
         response: &Response,
     ) -> Vec<Evidence> {
         let mut found = Found::default();
-
         for (name, value) in &response.headers {
-            let location = format!("header {name}");
-            self.sight(value.as_bytes(), None, &location, &location, &mut found);
-            if value.contains('%') {
-                let decoded = percent_decode(value);
-                self.sight(
-                    decoded.as_bytes(),
-                    Some(Encoding::UrlEncoded),
-                    &location,
-                    &location,
-                    &mut found,
-                );
-            }
-            let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
-            for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
-                found.identifier(ledger, token, None, &[], &location, &location);
-            }
+            self.header(ledger, name, value, &mut found);
         }
-
         // The raw body: every encoding, and the only view of non-JSON bytes.
         let raw = self.scan(&response.body);
         match serde_json::from_slice::<Value>(&response.body) {
             Ok(json) => {
-                // Each JSON string, unescaped, gives the path; a canary seen
-                // only there was escaped in the raw bytes.
                 let mut leaves = Vec::new();
-                collect_leaves(
-                    &json,
-                    "$".to_string(),
-                    "$".to_string(),
-                    None,
-                    &[],
-                    &mut leaves,
-                );
+                let root = "$".to_string();
+                collect_leaves(&json, root.clone(), root, None, &[], &mut leaves);
                 for leaf in &leaves {
-                    let location = format!("body {}", leaf.path);
-                    let pattern = format!("body {}", leaf.pattern);
-                    if let Value::String(text) = leaf.value {
-                        for (victim, encoding, range) in self.scan(text.as_bytes()) {
-                            let encoding = match encoding {
-                                Encoding::Plain
-                                    if !raw
-                                        .iter()
-                                        .any(|(v, e, _)| *v == victim && *e == Encoding::Plain) =>
-                                {
-                                    Encoding::JsonEscaped
-                                }
-                                other => other,
-                            };
-                            found.canary(
-                                victim,
-                                encoding,
-                                &location,
-                                &pattern,
-                                excerpt(text.as_bytes(), range),
-                            );
-                        }
-                        if text.contains('%') {
-                            let decoded = percent_decode(text);
-                            self.sight(
-                                decoded.as_bytes(),
-                                Some(Encoding::UrlEncoded),
-                                &location,
-                                &pattern,
-                                &mut found,
-                            );
-                        }
-                    }
-                    let text = match leaf.value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        _ => continue,
-                    };
-                    found.identifier(
-                        ledger,
-                        &text,
-                        leaf.key.as_deref(),
-                        &leaf.siblings,
-                        &location,
-                        &pattern,
-                    );
+                    self.leaf(ledger, leaf, &raw, &mut found);
                 }
             }
             Err(_) if response.body.contains(&b'%') => {
                 let decoded = percent_decode(&String::from_utf8_lossy(&response.body));
-                self.sight(
-                    decoded.as_bytes(),
-                    Some(Encoding::UrlEncoded),
-                    "body",
-                    "body",
-                    &mut found,
-                );
+                let encoding = Some(Encoding::UrlEncoded);
+                self.sight(decoded.as_bytes(), encoding, "body", "body", &mut found);
             }
             Err(_) => {}
         }
@@ -244,16 +172,71 @@ impl Oracle {
         // key, or a body that is not JSON at all).
         for (victim, encoding, range) in raw {
             if !found.has_canary_of(victim) {
-                found.canary(
-                    victim,
-                    encoding,
-                    "body",
-                    "body",
-                    excerpt(&response.body, range),
-                );
+                let excerpt = excerpt(&response.body, range);
+                found.canary(victim, encoding, "body", "body", excerpt);
             }
         }
+        self.admissible(ledger, observer, request, found)
+    }
 
+    /// Canaries in a header, plainly or percent-encoded, and owned values
+    /// among its tokens.
+    fn header(&self, ledger: &Ledger, name: &str, value: &str, found: &mut Found) {
+        let location = format!("header {name}");
+        self.sight(value.as_bytes(), None, &location, &location, found);
+        if value.contains('%') {
+            let decoded = percent_decode(value);
+            let encoding = Some(Encoding::UrlEncoded);
+            self.sight(decoded.as_bytes(), encoding, &location, &location, found);
+        }
+        let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
+        for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
+            found.identifier(ledger, token, None, &[], &location, &location);
+        }
+    }
+
+    /// One JSON leaf: canaries in a string (unescaped, it gives the path; a
+    /// canary seen only there was escaped in the raw bytes), and the leaf
+    /// as a whole owned value.
+    fn leaf(&self, ledger: &Ledger, leaf: &Leaf<'_>, raw: &[Sighting], found: &mut Found) {
+        let location = format!("body {}", leaf.path);
+        let pattern = format!("body {}", leaf.pattern);
+        if let Value::String(text) = leaf.value {
+            for (victim, encoding, range) in self.scan(text.as_bytes()) {
+                let plain_in_raw = raw
+                    .iter()
+                    .any(|(v, e, _)| *v == victim && *e == Encoding::Plain);
+                let encoding = match encoding {
+                    Encoding::Plain if !plain_in_raw => Encoding::JsonEscaped,
+                    other => other,
+                };
+                let excerpt = excerpt(text.as_bytes(), range);
+                found.canary(victim, encoding, &location, &pattern, excerpt);
+            }
+            if text.contains('%') {
+                let decoded = percent_decode(text);
+                let encoding = Some(Encoding::UrlEncoded);
+                self.sight(decoded.as_bytes(), encoding, &location, &pattern, found);
+            }
+        }
+        let text = match leaf.value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        let (key, siblings) = (leaf.key.as_deref(), &leaf.siblings);
+        found.identifier(ledger, &text, key, siblings, &location, &pattern);
+    }
+
+    /// The candidates that are evidence: not the observer's own, not granted,
+    /// not something the request itself carried.
+    fn admissible(
+        &self,
+        ledger: &Ledger,
+        observer: InstanceId,
+        request: &Request,
+        found: Found,
+    ) -> Vec<Evidence> {
         let echo = Echo::of(request);
         found
             .candidates

@@ -1,12 +1,59 @@
 //! Reports: the terminal summary, JSON, and JUnit XML for CI.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::executor::RunStats;
 use crate::findings::{Bucket, FindingKind};
+
+/// The files a run's report is written to.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    /// A file the Markdown summary is appended to (`$GITHUB_STEP_SUMMARY`).
+    pub step_summary: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Writes every requested file; `steps` are each scenario's step names,
+    /// the JUnit cases. The first file that cannot be written is the error.
+    pub fn write(
+        &self,
+        report: &RunReport,
+        steps: &[(String, Vec<String>)],
+    ) -> Result<(), (PathBuf, std::io::Error)> {
+        let markdown = report.markdown();
+        let at = |path: &Path| {
+            let path = path.to_path_buf();
+            move |err| (path, err)
+        };
+        if let Some(path) = &self.markdown {
+            std::fs::write(path, &markdown).map_err(at(path))?;
+        }
+        if let Some(path) = &self.step_summary {
+            use std::io::Write;
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(markdown.as_bytes()));
+            if let Err(err) = appended {
+                eprintln!("warning: cannot append to {}: {err}", path.display());
+            }
+        }
+        if let Some(path) = &self.json {
+            report.write_json(path).map_err(at(path))?;
+        }
+        if let Some(path) = &self.junit {
+            std::fs::write(path, report.junit(steps)).map_err(at(path))?;
+        }
+        Ok(())
+    }
+}
 
 /// Everything a run produced.
 #[derive(Debug, Clone, Serialize)]
@@ -73,46 +120,7 @@ impl RunReport {
             self.accepted.len()
         );
         for bucket in &self.buckets {
-            let f = &bucket.first;
-            let accepted = if self.accepted.contains(&bucket.key) {
-                " [accepted by baseline]"
-            } else {
-                ""
-            };
-            let _ = writeln!(out);
-            let _ = writeln!(
-                out,
-                "[{}] {} ({}×, scenario {}){accepted}",
-                f.kind.as_str(),
-                bucket.key,
-                bucket.count,
-                f.scenario
-            );
-            let _ = writeln!(out, "  {}", f.summary);
-            if f.kind == FindingKind::Drift {
-                for line in f.exchange.response_excerpt.lines() {
-                    let _ = writeln!(out, "    {line}");
-                }
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "  request:  {} {} → {}",
-                f.exchange.method, f.exchange.path, f.exchange.status
-            );
-            if !f.exchange.response_excerpt.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  response: {}",
-                    f.exchange.response_excerpt.replace('\n', "\\n")
-                );
-            }
-            if !f.trace.is_empty() {
-                let _ = writeln!(out, "  trace of {}:", f.observer);
-                for line in &f.trace {
-                    let _ = writeln!(out, "    {line}");
-                }
-            }
+            self.describe(bucket, &mut out);
         }
         if let Some(file) = &self.findings_file {
             let _ = writeln!(out);
@@ -120,6 +128,50 @@ impl RunReport {
         }
         self.tail(&mut out);
         out
+    }
+
+    /// One bucket in plain words: what, how often, the exchange and the trace.
+    fn describe(&self, bucket: &Bucket, out: &mut String) {
+        let f = &bucket.first;
+        let accepted = if self.accepted.contains(&bucket.key) {
+            " [accepted by baseline]"
+        } else {
+            ""
+        };
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "[{}] {} ({}×, scenario {}){accepted}",
+            f.kind.as_str(),
+            bucket.key,
+            bucket.count,
+            f.scenario
+        );
+        let _ = writeln!(out, "  {}", f.summary);
+        if f.kind == FindingKind::Drift {
+            for line in f.exchange.response_excerpt.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "  request:  {} {} → {}",
+            f.exchange.method, f.exchange.path, f.exchange.status
+        );
+        if !f.exchange.response_excerpt.is_empty() {
+            let _ = writeln!(
+                out,
+                "  response: {}",
+                f.exchange.response_excerpt.replace('\n', "\\n")
+            );
+        }
+        if !f.trace.is_empty() {
+            let _ = writeln!(out, "  trace of {}:", f.observer);
+            for line in &f.trace {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
     }
 
     /// How many findings `scenario` gave.

@@ -4,9 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crosstalk::canary::{Encoding, canary, run_id};
-use crosstalk::ledger::{Instance, Kind, Ledger};
 use crosstalk::oracle::{Evidence, Marker, Oracle};
 use crosstalk::transport::{Http, Request, Transport};
+use crosstalk::world::{Instance, Kind, Ledger};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,4 +1,5 @@
-//! The ledger: who owns what, and who may see whom.
+//! The world: every instance of a run, what each has captured, its cookies
+//! and its trace, and the ledger of who owns what and who may see whom.
 //!
 //! Every instance owns its canary and every value it captures, unless the
 //! scenario marks the capture shared. A captured identifier keeps its *kind*:
@@ -6,9 +7,16 @@
 //! of the object around it. That is what lets the oracle tell one patient's
 //! appointment 3 from another's recording 3. Grants record the visibility
 //! that the API legitimately gives (a clinician sees who booked with them).
+//!
+//! The executor reads the world to build requests; the judges update it.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use serde_json::Value;
+
+use crate::canary;
+use crate::plan::{Plan, PlanStep};
 
 /// An instance, by its index across all roles of a run.
 pub type InstanceId = usize;
@@ -16,6 +24,125 @@ pub type InstanceId = usize;
 /// Values at least this long are distinctive enough (UUIDs, tokens, emails
 /// with canaries) to be evidence wherever they appear as a whole value.
 pub const DISTINCTIVE_LEN: usize = 16;
+
+/// A plan's instances and everything the run has learnt about them.
+pub struct World {
+    /// The run id every canary carries.
+    pub run_id: String,
+    /// Drives every seeded choice (picks, names, times).
+    pub seed: u64,
+    /// Makes canaries and times unique to this run.
+    pub nonce: u64,
+    plan: std::sync::Arc<Plan>,
+    ledger: Ledger,
+    states: Vec<Mutex<InstanceState>>,
+    /// The first instance of each role.
+    role_offsets: Vec<usize>,
+}
+
+/// What one instance has learnt so far.
+#[derive(Debug, Default)]
+pub struct InstanceState {
+    /// Its captured variables.
+    pub vars: HashMap<String, Value>,
+    /// Its session cookies (actors with `cookies = true`).
+    pub cookies: BTreeMap<String, String>,
+    /// One line per answered step, quoted by its findings.
+    pub trace: Vec<String>,
+}
+
+impl World {
+    /// Every instance of `plan`, each with a canary unique to `run_id` and
+    /// `nonce`; `seed` drives the run's choices.
+    pub fn new(plan: std::sync::Arc<Plan>, run_id: &str, seed: u64, nonce: u64) -> World {
+        let mut instances = Vec::new();
+        let mut role_offsets = Vec::new();
+        for (r, role) in plan.roles.iter().enumerate() {
+            role_offsets.push(instances.len());
+            for index in 0..role.count {
+                let global = instances.len() as u64;
+                instances.push(Instance {
+                    role: r,
+                    index,
+                    label: format!("{}#{index}", role.name),
+                    canary: canary::canary(run_id, nonce, global),
+                });
+            }
+        }
+        let states = instances.iter().map(|_| Mutex::default()).collect();
+        World {
+            run_id: run_id.to_string(),
+            seed,
+            nonce,
+            plan,
+            ledger: Ledger::new(instances),
+            states,
+            role_offsets,
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn instance(&self, id: InstanceId) -> &Instance {
+        self.ledger.instance(id)
+    }
+
+    /// `patient#3`.
+    pub fn label(&self, id: InstanceId) -> &str {
+        &self.ledger.instance(id).label
+    }
+
+    /// The instance `index` of `role`.
+    pub fn id(&self, role: usize, index: usize) -> InstanceId {
+        self.role_offsets[role] + index
+    }
+
+    /// Every instance of `role`.
+    pub fn of_role(&self, role: usize) -> std::ops::Range<InstanceId> {
+        let first = self.role_offsets[role];
+        first..first + self.plan.roles[role].count
+    }
+
+    /// The instances that send `step`: one when it pins an instance, else
+    /// every instance of its actor.
+    pub fn senders(&self, step: &PlanStep) -> std::ops::Range<InstanceId> {
+        match step.instance {
+            Some(index) => {
+                let id = self.id(step.role, index);
+                id..id + 1
+            }
+            None => self.of_role(step.role),
+        }
+    }
+
+    /// What `id` has learnt; hold the guard briefly.
+    pub fn state(&self, id: InstanceId) -> MutexGuard<'_, InstanceState> {
+        self.states[id].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A variable `id` has captured.
+    pub fn var(&self, id: InstanceId, name: &str) -> Option<Value> {
+        self.state(id).vars.get(name).cloned()
+    }
+
+    /// Appends a line to `id`'s trace.
+    pub fn trace(&self, id: InstanceId, line: String) {
+        self.state(id).trace.push(line);
+    }
+
+    /// The last `n` lines of `id`'s trace, oldest first.
+    pub fn recent_trace(&self, id: InstanceId, n: usize) -> Vec<String> {
+        let state = self.state(id);
+        let skip = state.trace.len().saturating_sub(n);
+        state.trace[skip..].to_vec()
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Instance {

@@ -1,0 +1,252 @@
+//! The command line's flags, and the sessions they stand for.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use crosstalk::plan::Overrides;
+use crosstalk::report::Outputs;
+use crosstalk::session::{Fuzz, Replay, Run, TargetSpec};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "crosstalk",
+    version,
+    about = "Finds API responses that show one patient another patient's data"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run scenario files: many instances, every response checked for leaks.
+    Run(RunArgs),
+    /// Fuzz request sequences drawn from scenario files; shrink what leaks.
+    Fuzz(FuzzArgs),
+    /// Rerun a reproduction: exit 1 while it still leaks, 0 once fixed.
+    Replay(ReplayArgs),
+    /// Manage response-contract snapshots.
+    Snapshots(SnapshotArgs),
+}
+
+/// Where requests go.
+#[derive(Args, Clone)]
+pub struct TargetArgs {
+    /// Base URL of a running API; without it the reference clinic runs in process.
+    #[arg(long)]
+    target: Option<String>,
+    /// Clinic faults to switch on (embedded target only).
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// Hosts besides loopback that may be targeted.
+    #[arg(
+        long = "allow-host",
+        value_name = "HOST",
+        env = "CROSSTALK_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_hosts: Vec<String>,
+    /// Requests per second at most (network targets).
+    #[arg(long)]
+    rate: Option<std::num::NonZeroU32>,
+}
+
+impl TargetArgs {
+    fn spec(self) -> TargetSpec {
+        TargetSpec {
+            url: self.target,
+            faults: self.faults,
+            allow_hosts: self.allow_hosts,
+            rate: self.rate,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario files or directories (default: scenarios/).
+    scenarios: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Seed for every choice the run makes (random when absent; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Instances of each population actor (the scenario's `population = true`).
+    #[arg(long)]
+    patients: Option<usize>,
+    /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME in the environment).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Write the report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write JUnit XML.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Directory for findings and the request log, appended as found.
+    #[arg(long, default_value = "crosstalk-findings")]
+    findings: PathBuf,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Accepted finding buckets: fail only on findings not listed.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Write every bucket found to this baseline file.
+    #[arg(long)]
+    write_baseline: Option<PathBuf>,
+    /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Run only shard K of N (1-based): scenario i belongs to shard i mod N.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Where response-contract snapshots live.
+    #[arg(long, default_value = "snapshots/contracts")]
+    snapshots: PathBuf,
+    /// Do not compare response contracts.
+    #[arg(long)]
+    no_snapshots: bool,
+}
+
+impl RunArgs {
+    pub fn session(self, cancel: CancellationToken) -> Result<Run, String> {
+        Ok(Run {
+            overrides: overrides(&self.vars, self.patients)?,
+            seed: self.seed,
+            findings: self.findings,
+            concurrency: self.concurrency,
+            baseline: self.baseline,
+            write_baseline: self.write_baseline,
+            outputs: Outputs {
+                json: self.json,
+                junit: self.junit,
+                markdown: self.markdown,
+                step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            },
+            shard: self.shard,
+            snapshots: (!self.no_snapshots).then_some(self.snapshots),
+            cancel,
+            progress: true,
+            ..Run::new(self.scenarios, self.target.spec())
+        })
+    }
+}
+
+/// `--var` pairs and `CROSSTALK_VAR_*` variables (flags win), and `--patients`.
+fn overrides(vars: &[String], patients: Option<usize>) -> Result<Overrides, String> {
+    if patients == Some(0) {
+        return Err("--patients must be at least 1".into());
+    }
+    let mut overrides = Overrides {
+        population: patients,
+        ..Default::default()
+    };
+    for (name, value) in std::env::vars() {
+        if let Some(var) = name.strip_prefix("CROSSTALK_VAR_") {
+            overrides.vars.insert(var.to_string(), value);
+        }
+    }
+    for pair in vars {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--var {pair}: expected NAME=VALUE"))?;
+        overrides
+            .vars
+            .insert(name.trim().to_string(), value.to_string());
+    }
+    Ok(overrides)
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (k, n) = text.split_once('/').ok_or("expected K/N, e.g. 2/3")?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| "K is not a number")?,
+        n.trim().parse().map_err(|_| "N is not a number")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("{text}: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+#[derive(Args)]
+pub struct FuzzArgs {
+    /// Scenario files or directories whose steps make the vocabulary (default: scenarios/).
+    scenarios: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Seed of the input generator (random when absent; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long to fuzz, e.g. 90s, 10m, 8h.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    time: Duration,
+    /// Stop after this many distinct leak buckets.
+    #[arg(long)]
+    max_findings: Option<usize>,
+    /// Inputs that reached new behaviour, kept between runs.
+    #[arg(long, default_value = "crosstalk-corpus")]
+    corpus: PathBuf,
+    /// Reproductions (.toml, .sh) and findings.jsonl.
+    #[arg(long, default_value = "crosstalk-findings/fuzz")]
+    findings: PathBuf,
+}
+
+impl FuzzArgs {
+    pub fn session(self, cancel: CancellationToken) -> Fuzz {
+        Fuzz {
+            scenarios: self.scenarios,
+            target: self.target.spec(),
+            seed: self.seed,
+            time: self.time,
+            max_findings: self.max_findings,
+            corpus: self.corpus,
+            findings: self.findings,
+            cancel,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// A reproduction written by `crosstalk fuzz` (or any scenario file).
+    file: PathBuf,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Directory for the replay's findings.
+    #[arg(long, default_value = "crosstalk-findings")]
+    findings: PathBuf,
+    /// Runs before calling it fixed: races do not show every time.
+    #[arg(long, default_value_t = 5)]
+    attempts: u32,
+}
+
+impl ReplayArgs {
+    pub fn session(self) -> Replay {
+        Replay {
+            file: self.file,
+            target: self.target.spec(),
+            findings: self.findings,
+            attempts: self.attempts,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub action: SnapshotAction,
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotAction {
+    /// Turn every pending `.snap.new` into its snapshot.
+    Accept {
+        #[arg(long, default_value = "snapshots/contracts")]
+        snapshots: PathBuf,
+    },
+}

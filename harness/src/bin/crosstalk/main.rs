@@ -1,0 +1,133 @@
+//! The `crosstalk` command line: turns flags into a library session
+//! ([`crosstalk::session`]), prints what it returns and exits with its code:
+//! 0 clean, 1 findings, 2 bad input or unreachable target, 130 interrupted.
+
+mod args;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command, SnapshotAction, SnapshotArgs};
+use clap::Parser;
+use crosstalk::session::{Exit, SessionError};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CROSSTALK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let exit = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Fuzz(args) => fuzz(args).await,
+            Command::Replay(args) => replay(args).await,
+            Command::Snapshots(SnapshotArgs {
+                action: SnapshotAction::Accept { snapshots },
+            }) => accept(&snapshots),
+        }
+    });
+    ExitCode::from(exit.code())
+}
+
+async fn run(args: args::RunArgs) -> Exit {
+    let session = match args.session(interrupt_on_ctrl_c()) {
+        Ok(session) => session,
+        Err(message) => return failed(SessionError::Input(message)),
+    };
+    match session.execute().await {
+        Ok(outcome) => {
+            print!("{}", outcome.report.summary());
+            if let Some(problem) = &outcome.problem {
+                eprintln!("error: {problem}");
+            }
+            outcome.exit
+        }
+        Err(err) => failed(err),
+    }
+}
+
+async fn fuzz(args: args::FuzzArgs) -> Exit {
+    match args.session(interrupt_on_ctrl_c()).execute().await {
+        Ok(outcome) if outcome.new_buckets == 0 => {
+            println!("no new leak found");
+            outcome.exit
+        }
+        Ok(outcome) => {
+            println!(
+                "{} new leak bucket(s); reproductions in {}",
+                outcome.new_buckets,
+                outcome.findings.display()
+            );
+            outcome.exit
+        }
+        Err(err) => failed(err),
+    }
+}
+
+async fn replay(args: args::ReplayArgs) -> Exit {
+    let outcome = match args.session().execute().await {
+        Ok(outcome) => outcome,
+        Err(err) => return failed(err),
+    };
+    let file = outcome.file.display();
+    if outcome.leaks.is_empty() {
+        println!(
+            "{file}: no leak against {} in {} run(s), {} requests: fixed, or not reproducible here",
+            outcome.target, outcome.runs, outcome.requests
+        );
+    } else {
+        println!("{file}: the leak reproduces against {}:", outcome.target);
+        for bucket in &outcome.leaks {
+            println!("  {}", bucket.first.summary);
+        }
+    }
+    outcome.exit
+}
+
+fn accept(snapshots: &std::path::Path) -> Exit {
+    match crosstalk::contract::accept(snapshots) {
+        Ok(n) => {
+            println!("accepted {n} snapshot(s) in {}", snapshots.display());
+            Exit::Clean
+        }
+        Err(err) => {
+            let dir = snapshots.display();
+            eprintln!("error: cannot accept snapshots in {dir}: {err}");
+            Exit::BadInput
+        }
+    }
+}
+
+/// Prints why a session could not run; a scenario error with its snippet.
+fn failed(err: SessionError) -> Exit {
+    // One unwrapped line for scripts and editors, then the annotated snippet.
+    eprintln!("error: {err}");
+    if let SessionError::Scenario(err) = err {
+        eprintln!("{:?}", miette::Report::new(err));
+    }
+    Exit::BadInput
+}
+
+/// First Ctrl-C: cancel (the session stops its flow, runs teardown and
+/// reports). Second: stop now.
+fn interrupt_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: finishing in-flight requests and running teardown (Ctrl-C again to stop now)"
+            );
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}

@@ -1,0 +1,304 @@
+//! The fuzzer: programs over a scenario's vocabulary, built from bytes.
+//!
+//! A program is a sequence of operations, each one step of the scenario sent
+//! by one instance, drawn from `arbitrary` bytes so the same bytes always give
+//! the same program. The bytes mostly walk each instance through its own flow
+//! in a chosen interleaving, and mutate it the ways that break authorization:
+//! borrow another instance's captured value, drop or swap credentials, repeat
+//! or reorder a step, skip a precondition, run two steps at once, switch an
+//! enum value (audio/video). A program is written out as an ordinary scenario
+//! file (one step per operation, pinned to its instance) and run by the same
+//! executor and oracle as `crosstalk run`, so a shrunk program *is* its
+//! reproduction. [`fuzz_one`] is the body both fronts share: `crosstalk fuzz`
+//! on stable Rust and the cargo-fuzz targets.
+
+mod program;
+mod vocabulary;
+
+pub use program::{Identity, Op, Program};
+pub use vocabulary::Vocabulary;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::canary::mix;
+use crate::executor::{Executor, Issued, RunOptions};
+use crate::findings::{Finding, FindingKind, FindingSink};
+use crate::safety::Redactor;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::transport::Transport;
+
+/// At most this many operations a program.
+pub const MAX_OPS: usize = 80;
+/// Bytes each operation reads.
+pub const OP_BYTES: usize = 11;
+/// Instances of each population actor in a program (others keep at most 2).
+pub const POPULATION: usize = 3;
+
+/// A leak, bucketed the same way across programs: kind, scenario step and
+/// location in the response.
+pub fn bucket(finding: &Finding) -> String {
+    let step = finding
+        .step
+        .rsplit_once(" [")
+        .map_or(finding.step.as_str(), |(name, _)| name);
+    format!(
+        "{} at `{step}` in {}",
+        finding.kind.as_str(),
+        finding.location_pattern
+    )
+}
+
+/// What one program run gave.
+pub struct Outcome {
+    /// Leak and server-error findings.
+    pub findings: Vec<Finding>,
+    /// (step, status) pairs seen: the novelty signal that grows the corpus.
+    pub signature: BTreeSet<(String, u16)>,
+    pub requests: u64,
+    pub order: Vec<Issued>,
+}
+
+/// Runs `program` against `transport`.
+pub async fn run_program(
+    vocab: &Vocabulary,
+    program: &Program,
+    transport: Arc<dyn Transport>,
+    seed: u64,
+    record: bool,
+) -> Outcome {
+    let plan = match program.to_plan(vocab) {
+        Ok(plan) => Arc::new(plan),
+        Err(err) => {
+            tracing::error!("a generated program does not plan (a fuzzer bug): {err}");
+            return Outcome {
+                findings: Vec::new(),
+                signature: BTreeSet::new(),
+                requests: 0,
+                order: Vec::new(),
+            };
+        }
+    };
+    let sink = Arc::new(FindingSink::new(None).expect("an in-memory sink"));
+    let nonce = mix(seed, &[program.ops.len() as u64, 0xf0]);
+    let options = RunOptions {
+        concurrency: 16,
+        record,
+        ..RunOptions::new(seed, nonce)
+    };
+    let executor = Executor::new(
+        plan,
+        transport,
+        sink.clone(),
+        Arc::new(Redactor::default()),
+        options,
+    );
+    let stats = executor.run().await;
+    let signature = stats
+        .order
+        .iter()
+        .filter_map(|i| {
+            i.status.map(|s| {
+                (
+                    i.step
+                        .rsplit_once(" [")
+                        .map_or(i.step.clone(), |(n, _)| n.to_string()),
+                    s,
+                )
+            })
+        })
+        .collect();
+    let mut findings: Vec<Finding> = Vec::new();
+    for b in sink.buckets() {
+        if b.first.kind != FindingKind::Expectation {
+            findings.push(b.first);
+        }
+    }
+    Outcome {
+        findings,
+        signature,
+        requests: stats.requests,
+        order: stats.order,
+    }
+}
+
+/// Makes a fresh target for each program (a new in-process clinic), or
+/// hands back the same remote one.
+pub type TargetFactory = Arc<dyn Fn() -> Arc<dyn Transport> + Send + Sync>;
+
+/// The shared body of both fuzzing fronts: runs the program `bytes` stand
+/// for against a fresh target and returns its leaks (empty when clean).
+pub fn fuzz_one(
+    runtime: &tokio::runtime::Runtime,
+    vocabularies: &[Vocabulary],
+    target: &TargetFactory,
+    bytes: &[u8],
+) -> Vec<Finding> {
+    let Some((&first, rest)) = bytes.split_first() else {
+        return Vec::new();
+    };
+    let vocab = &vocabularies[first as usize % vocabularies.len()];
+    let program = Program::from_bytes(vocab, rest);
+    let outcome = runtime.block_on(run_program(vocab, &program, target(), 1, false));
+    outcome
+        .findings
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::Leak)
+        .collect()
+}
+
+/// The vocabularies of every scenario in `paths`.
+pub fn vocabularies(paths: &[std::path::PathBuf]) -> Result<Vec<Vocabulary>, ScenarioError> {
+    crate::scenario::files(paths)?
+        .iter()
+        .map(|f| Vocabulary::new(&Scenario::load(f)?))
+        .collect()
+}
+
+/// One input per vocabulary that walks its scripted flow unmutated: every
+/// step in file order, sent by each instance of its actor. The first byte
+/// selects the vocabulary, as in [`fuzz_one`].
+pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
+    vocabularies
+        .iter()
+        .enumerate()
+        .map(|(v, vocab)| {
+            let mut bytes = vec![v as u8];
+            let instances = vocab.instances();
+            for info in &vocab.steps {
+                for (pick, (role, _)) in instances.iter().enumerate() {
+                    if *role == info.role {
+                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1]);
+                    }
+                }
+            }
+            bytes
+        })
+        .collect()
+}
+
+/// Seeded input bytes: the stable front's source of programs.
+pub fn random_bytes(seed: u64, counter: u64, len: usize) -> Vec<u8> {
+    (0..len.div_ceil(8))
+        .flat_map(|i| mix(seed, &[counter, i as u64]).to_le_bytes())
+        .take(len)
+        .collect()
+}
+
+/// A mutation of a corpus entry that keeps its operation records aligned:
+/// change a byte of one record, duplicate, drop or swap whole records, or
+/// append fresh ones. The first byte (the vocabulary) stays.
+pub fn mutate(seed: u64, counter: u64, input: &[u8]) -> Vec<u8> {
+    let Some((&vocab, records)) = input.split_first() else {
+        return random_bytes(seed, counter, 64);
+    };
+    let mut ops: Vec<Vec<u8>> = records.chunks(OP_BYTES).map(<[u8]>::to_vec).collect();
+    let r = |k: u64| mix(seed, &[counter, 0x6d, k]);
+    for k in 0..1 + r(0) % 4 {
+        let h = r(k + 1);
+        let at = |n: usize| (h >> 8) as usize % n.max(1);
+        match h % 6 {
+            0 | 1 if !ops.is_empty() => {
+                let i = at(ops.len());
+                let byte = (h >> 24) as usize % ops[i].len();
+                ops[i][byte] = (h >> 40) as u8;
+            }
+            2 if !ops.is_empty() => {
+                let i = at(ops.len());
+                let copy = ops[i].clone();
+                ops.insert(i, copy);
+            }
+            3 if ops.len() > 1 => {
+                ops.remove(at(ops.len()));
+            }
+            4 if ops.len() > 1 => {
+                let (i, j) = (at(ops.len()), (h >> 32) as usize % ops.len());
+                ops.swap(i, j);
+            }
+            _ => ops.extend(
+                random_bytes(seed, counter ^ h, OP_BYTES * 4)
+                    .chunks(OP_BYTES)
+                    .map(<[u8]>::to_vec),
+            ),
+        }
+    }
+    ops.truncate(MAX_OPS * 2);
+    std::iter::once(vocab)
+        .chain(ops.into_iter().flatten())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Overrides, Plan};
+
+    fn vocabularies() -> Vec<Vocabulary> {
+        super::vocabularies(&[std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios"
+        ))])
+        .unwrap()
+    }
+
+    #[test]
+    fn any_bytes_give_a_program_that_plans() {
+        for vocab in vocabularies() {
+            for i in 0..300 {
+                let bytes = random_bytes(9, i, 16 + (i as usize * 7) % 1500);
+                let program = Program::from_bytes(&vocab, &bytes);
+                assert!(program.ops.len() <= MAX_OPS);
+                if let Err(err) = program.to_plan(&vocab) {
+                    panic!(
+                        "{}: input {i} gives a program that does not plan: {err}\n{}",
+                        vocab.scenario,
+                        program.to_toml(&vocab, "x")
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seed_inputs_walk_the_scripted_flow() {
+        let vocabs = vocabularies();
+        for (vocab, seed) in vocabs.iter().zip(seed_inputs(&vocabs)) {
+            let program = Program::from_bytes(vocab, &seed[1..]);
+            let expected: usize = vocab.steps.iter().map(|s| vocab.count(s.role)).sum();
+            assert_eq!(
+                program.ops.len(),
+                expected.min(MAX_OPS),
+                "{}",
+                vocab.scenario
+            );
+            assert!(program.ops.iter().all(|op| op.identity == Identity::Own
+                && op.borrow.is_none()
+                && op.flip.is_none()));
+        }
+    }
+
+    #[test]
+    fn the_same_bytes_give_the_same_program() {
+        let vocab = &vocabularies()[0];
+        let bytes = random_bytes(4, 4, 600);
+        assert_eq!(
+            Program::from_bytes(vocab, &bytes),
+            Program::from_bytes(vocab, &bytes)
+        );
+        assert_ne!(
+            Program::from_bytes(vocab, &bytes),
+            Program::from_bytes(vocab, &random_bytes(4, 5, 600))
+        );
+    }
+
+    #[test]
+    fn programs_round_trip_through_their_scenario_file() {
+        let vocab = &vocabularies()[1];
+        let program = Program::from_bytes(vocab, &random_bytes(2, 2, 800));
+        let text = program.to_toml(vocab, "round trip");
+        let again = Scenario::from_str("again", &text).unwrap();
+        let plan = Plan::build(&again, &Overrides::default()).unwrap();
+        assert_eq!(plan.steps.len(), text.matches("[[steps]]").count());
+        assert!(plan.steps.iter().all(|s| s.instance.is_some()));
+    }
+}

@@ -1,0 +1,301 @@
+//! Programs: sequences of operations over a vocabulary, built from bytes,
+//! and written back out as ordinary scenario files.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arbitrary::Unstructured;
+use serde::Serialize;
+
+use crate::plan::{BUILTINS, Overrides, Plan};
+use crate::scenario::{Actor, Expect, Scenario, ScenarioError, Step};
+use crate::template::{Expr, Template};
+
+use super::vocabulary::{StepInfo, Vocabulary};
+use super::{MAX_OPS, OP_BYTES};
+
+/// Whose credentials an operation sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Identity {
+    Own,
+    Anonymous,
+    /// Another instance of the sender's actor.
+    Other(usize),
+}
+
+/// One step sent by one instance, possibly mutated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Op {
+    /// Index into the vocabulary's steps.
+    pub step: usize,
+    pub instance: usize,
+    pub identity: Identity,
+    /// Use this instance's captured values instead of the sender's own.
+    pub borrow: Option<usize>,
+    /// A body field set to another of its values.
+    pub flip: Option<(String, String)>,
+    /// Sent at the same moment as the previous operation.
+    pub concurrent: bool,
+}
+
+/// A sequence of operations over one vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Program {
+    pub ops: Vec<Op>,
+}
+
+impl Program {
+    /// The program these bytes stand for. Total: any bytes give a program.
+    pub fn from_bytes(vocab: &Vocabulary, bytes: &[u8]) -> Program {
+        let mut u = Unstructured::new(bytes);
+        let instances = vocab.instances();
+        let flows: Vec<Vec<usize>> = (0..vocab.actors.len()).map(|r| vocab.flow(r)).collect();
+        let mut cursors = vec![0usize; instances.len()];
+        let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
+        let mut ops = Vec::new();
+        // Every operation reads the same fixed-size record, so inputs are
+        // easy to write by hand (see `seed_inputs`) and mutations stay local.
+        while ops.len() < MAX_OPS && u.len() >= OP_BYTES {
+            let mut record = [0u8; OP_BYTES];
+            for byte in &mut record {
+                *byte = u.arbitrary().unwrap_or(0);
+            }
+            let [
+                pick,
+                action,
+                any_step,
+                borrow,
+                borrow_of,
+                identity,
+                identity_of,
+                flip,
+                flip_field,
+                flip_value,
+                concurrent,
+            ] = record;
+            let pick = pick as usize % instances.len();
+            let (role, instance) = instances[pick];
+            let flow = &flows[role];
+            let step = match action % 20 {
+                // Skip a precondition: this instance's next step never happens.
+                0 => {
+                    cursors[pick] += 1;
+                    continue;
+                }
+                // Any step of the actor: a repeat or a reordering.
+                1 | 2 if !flow.is_empty() => flow[any_step as usize % flow.len()],
+                _ => match flow.get(cursors[pick]) {
+                    Some(step) => {
+                        cursors[pick] += 1;
+                        *step
+                    }
+                    None => continue,
+                },
+            };
+            let info = &vocab.steps[step];
+            if !info.ready(&captured) {
+                continue;
+            }
+            let others: Vec<usize> = (0..vocab.count(role)).filter(|i| *i != instance).collect();
+            let other = |byte: u8| others[byte as usize % others.len()];
+            let borrow = (!others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0)
+                .then(|| other(borrow_of));
+            let identity = match identity % 16 {
+                0 => Identity::Anonymous,
+                1 | 2 if !others.is_empty() => Identity::Other(other(identity_of)),
+                _ => Identity::Own,
+            };
+            let flip = flip_of(vocab, info, flip, flip_field, flip_value);
+            let concurrent = !ops.is_empty() && concurrent % 4 == 0;
+            captured[role].extend(info.captures.iter().cloned());
+            ops.push(Op {
+                step,
+                instance,
+                identity,
+                borrow,
+                flip,
+                concurrent,
+            });
+        }
+        Program { ops }
+    }
+
+    /// The program as a scenario file: one step per operation.
+    pub fn to_toml(&self, vocab: &Vocabulary, description: &str) -> String {
+        #[derive(Serialize)]
+        struct File<'a> {
+            description: &'a str,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            vars: &'a BTreeMap<String, toml::Value>,
+            actors: BTreeMap<&'a str, &'a Actor>,
+            steps: Vec<Step>,
+            #[serde(skip_serializing_if = "<[Step]>::is_empty")]
+            teardown: &'a [Step],
+        }
+        let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
+        let mut steps = Vec::new();
+        for (n, op) in self.ops.iter().enumerate() {
+            let info = &vocab.steps[op.step];
+            // Operations whose inputs were never captured cannot be sent.
+            if !info.ready(&captured) {
+                continue;
+            }
+            captured[info.role].extend(info.captures.iter().cloned());
+            steps.push(materialize(vocab, info, op, n));
+        }
+        let actors = self.actors(vocab, &captured);
+        let file = File {
+            description,
+            vars: &vocab.vars,
+            actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
+            steps,
+            teardown: &vocab.teardown,
+        };
+        toml::to_string(&file).expect("scenario files serialize")
+    }
+
+    /// Each actor with as many instances as the operations name; an actor
+    /// whose credential no operation captures sends none.
+    fn actors<'v>(
+        &self,
+        vocab: &'v Vocabulary,
+        captured: &[BTreeSet<String>],
+    ) -> Vec<(&'v str, Actor)> {
+        let mut counts = vec![1usize; vocab.actors.len()];
+        for op in &self.ops {
+            let role = vocab.role_of(op);
+            let other = match op.identity {
+                Identity::Other(i) => i,
+                _ => 0,
+            };
+            let highest = op.instance.max(op.borrow.unwrap_or(0)).max(other);
+            counts[role] = counts[role].max(highest + 1);
+        }
+        let own_var = |expr: Expr| match expr {
+            Expr::Var(name)
+                if !BUILTINS.contains(&name.as_str()) && !vocab.vars.contains_key(&name) =>
+            {
+                Some(name)
+            }
+            _ => None,
+        };
+        let mut actors = Vec::new();
+        for (role, (name, actor)) in vocab.actors.iter().enumerate() {
+            let mut actor = Actor {
+                count: counts[role],
+                ..actor.clone()
+            };
+            let auth_vars: Vec<String> = actor
+                .auth
+                .iter()
+                .flat_map(|auth| {
+                    auth.bearer
+                        .iter()
+                        .chain(auth.header.as_ref().map(|h| &h.value))
+                })
+                .filter_map(|text| Template::parse(text).ok())
+                .flat_map(|t| t.exprs().cloned().collect::<Vec<_>>())
+                .filter_map(own_var)
+                .collect();
+            if auth_vars.iter().any(|v| !captured[role].contains(v))
+                && let Some(auth) = &mut actor.auth
+            {
+                auth.bearer = None;
+                auth.header = None;
+            }
+            actors.push((name.as_str(), actor));
+        }
+        actors
+    }
+
+    /// The program planned: ready to execute. An error here is a bug in
+    /// the generator, never in the target.
+    pub fn to_plan(&self, vocab: &Vocabulary) -> Result<Plan, ScenarioError> {
+        let text = self.to_toml(vocab, "fuzz program");
+        let scenario = Scenario::from_str(&vocab.scenario, &text)?;
+        Plan::build(&scenario, &Overrides::default())
+    }
+}
+
+/// The enum flip an operation's bytes ask for: a body field the step sends
+/// set to another of the values the scenario gives it.
+fn flip_of(
+    vocab: &Vocabulary,
+    info: &StepInfo,
+    flip: u8,
+    field: u8,
+    value: u8,
+) -> Option<(String, String)> {
+    let Some(toml::Value::Table(body)) = &info.step.body else {
+        return None;
+    };
+    if flip % 4 != 0 {
+        return None;
+    }
+    let fields: Vec<(&String, &Vec<toml::Value>)> = vocab
+        .enums
+        .iter()
+        .filter(|(name, _)| body.contains_key(*name))
+        .collect();
+    let (name, values) = fields.get(field as usize % fields.len().max(1))?;
+    let value = &values[value as usize % values.len()];
+    value.as_str().map(|v| ((*name).clone(), v.to_string()))
+}
+
+/// The step that operation `n` sends. Its name keeps the scenario step's
+/// name, which is how findings are bucketed across programs.
+fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
+    let role = &vocab.actors[info.role].0;
+    let mut step = info.step.clone();
+    step.name = format!("{} [{n}]", info.step.name);
+    step.instance = Some(op.instance);
+    step.expect = Expect::default();
+    step.concurrent = op.concurrent && n > 0;
+    step.credentials = match op.identity {
+        Identity::Own => None,
+        Identity::Anonymous => Some("none".into()),
+        Identity::Other(i) => Some(format!("{role}#{i}")),
+    };
+    if let Some(from) = op.borrow {
+        let rewrite = |text: &str| borrow_holes(text, &info.own_vars, role, from);
+        step.request = rewrite(&step.request);
+        for value in step.headers.values_mut() {
+            *value = rewrite(value);
+        }
+        if let Some(body) = &mut step.body {
+            rewrite_strings(body, &rewrite);
+        }
+    }
+    if let (Some((field, value)), Some(toml::Value::Table(body))) = (&op.flip, &mut step.body) {
+        body.insert(field.clone(), toml::Value::String(value.clone()));
+    }
+    step
+}
+
+/// `{{var}}` → `{{role#from.var}}` for the sender's own variables.
+fn borrow_holes(text: &str, own: &BTreeSet<String>, role: &str, from: usize) -> String {
+    let Ok(template) = Template::parse(text) else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for expr in template.exprs() {
+        if let Expr::Var(name) = expr
+            && own.contains(name)
+        {
+            for written in [format!("{{{{{name}}}}}"), format!("{{{{ {name} }}}}")] {
+                out = out.replace(&written, &format!("{{{{{role}#{from}.{name}}}}}"));
+            }
+        }
+    }
+    out
+}
+
+fn rewrite_strings(value: &mut toml::Value, rewrite: &dyn Fn(&str) -> String) {
+    match value {
+        toml::Value::String(s) => *s = rewrite(s),
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| rewrite_strings(v, rewrite)),
+        toml::Value::Table(table) => table
+            .iter_mut()
+            .for_each(|(_, v)| rewrite_strings(v, rewrite)),
+        _ => {}
+    }
+}

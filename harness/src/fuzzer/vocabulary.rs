@@ -1,0 +1,217 @@
+//! The vocabulary: what the fuzzer may do with one scenario. Its steps,
+//! which actor sends each, what each needs captured first and captures, and
+//! the literal values a body field takes across steps (an enum to flip).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::plan::{BUILTINS, Overrides, Plan};
+use crate::scenario::{Actor, Scenario, ScenarioError, Step};
+use crate::template::{Expr, Template};
+
+use super::{Op, POPULATION};
+
+/// What the fuzzer may do with one scenario.
+#[derive(Debug, Clone)]
+pub struct Vocabulary {
+    pub scenario: String,
+    pub(crate) vars: BTreeMap<String, toml::Value>,
+    /// Actor name, its definition with the fuzzing count.
+    pub(crate) actors: Vec<(String, Actor)>,
+    pub(crate) steps: Vec<StepInfo>,
+    pub(crate) teardown: Vec<Step>,
+    /// Body field → the literal values the scenario gives it (`mode`: audio, video).
+    pub(crate) enums: BTreeMap<String, Vec<toml::Value>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StepInfo {
+    pub(crate) step: Step,
+    pub(crate) role: usize,
+    /// The sender's own captured variables the step uses.
+    pub(crate) own_vars: BTreeSet<String>,
+    /// (role, var) the step picks from other instances.
+    pub(crate) picks: BTreeSet<(usize, String)>,
+    pub(crate) captures: BTreeSet<String>,
+}
+
+impl Vocabulary {
+    pub fn new(scenario: &Scenario) -> Result<Vocabulary, ScenarioError> {
+        // The scenario must plan on its own first: the fuzzer trusts its names.
+        Plan::build(scenario, &Overrides::default())?;
+        let actors: Vec<(String, Actor)> = scenario
+            .actors
+            .iter()
+            .map(|(name, actor)| {
+                let mut actor = actor.value.clone();
+                actor.count = if actor.population {
+                    POPULATION
+                } else {
+                    actor.count.min(2)
+                };
+                (name.clone(), actor)
+            })
+            .collect();
+        let role_of = |name: &str| actors.iter().position(|(n, _)| n == name);
+        let vars: BTreeMap<String, toml::Value> = scenario
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        let steps: Vec<StepInfo> = scenario
+            .steps
+            .iter()
+            .map(|located| {
+                let step = located.value.clone();
+                let role = role_of(&step.actor).expect("planned scenarios name known actors");
+                StepInfo::new(step, role, &vars, &role_of)
+            })
+            .collect();
+        let enums = enums(&steps);
+        Ok(Vocabulary {
+            scenario: scenario.name.clone(),
+            vars,
+            actors,
+            steps,
+            teardown: scenario.teardown.iter().map(|s| s.value.clone()).collect(),
+            enums,
+        })
+    }
+
+    pub(crate) fn count(&self, role: usize) -> usize {
+        self.actors[role].1.count
+    }
+
+    pub(crate) fn instances(&self) -> Vec<(usize, usize)> {
+        (0..self.actors.len())
+            .flat_map(|r| (0..self.count(r)).map(move |i| (r, i)))
+            .collect()
+    }
+
+    /// The actor that sends `op`.
+    pub fn role_of(&self, op: &Op) -> usize {
+        self.steps[op.step].role
+    }
+
+    /// Step indices of `role`, in flow order.
+    pub(crate) fn flow(&self, role: usize) -> Vec<usize> {
+        (0..self.steps.len())
+            .filter(|i| self.steps[*i].role == role)
+            .collect()
+    }
+}
+
+/// Body fields given more than one literal value across the steps: the
+/// values a flip may switch between (`mode`: audio, video).
+fn enums(steps: &[StepInfo]) -> BTreeMap<String, Vec<toml::Value>> {
+    let mut enums: BTreeMap<String, Vec<toml::Value>> = BTreeMap::new();
+    for info in steps {
+        let Some(toml::Value::Table(body)) = &info.step.body else {
+            continue;
+        };
+        for (field, value) in body {
+            if let toml::Value::String(text) = value
+                && !text.contains("{{")
+            {
+                let values = enums.entry(field.clone()).or_default();
+                if !values.contains(value) {
+                    values.push(value.clone());
+                }
+            }
+        }
+    }
+    enums.retain(|_, values| values.len() > 1);
+    enums
+}
+
+impl StepInfo {
+    /// What `step`, sent by `role`, needs and captures.
+    fn new(
+        step: Step,
+        role: usize,
+        vars: &BTreeMap<String, toml::Value>,
+        role_of: &dyn Fn(&str) -> Option<usize>,
+    ) -> StepInfo {
+        let mut info = StepInfo {
+            captures: step.capture.keys().cloned().collect(),
+            step,
+            role,
+            own_vars: BTreeSet::new(),
+            picks: BTreeSet::new(),
+        };
+        for text in template_strings(&info.step) {
+            let Ok(template) = Template::parse(&text) else {
+                continue;
+            };
+            for expr in template.exprs() {
+                match expr {
+                    Expr::Var(name)
+                        if !BUILTINS.contains(&name.as_str()) && !vars.contains_key(name) =>
+                    {
+                        info.own_vars.insert(name.clone());
+                    }
+                    Expr::Pick { role, var } | Expr::Of { role, var, .. } => {
+                        if let Some(r) = role_of(role) {
+                            info.picks.insert((r, var.clone()));
+                        }
+                    }
+                    Expr::Peer(var) => {
+                        info.picks.insert((role, var.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        info.drop_self_granted();
+        info
+    }
+
+    /// A grant may name what its own step captures: that is no input.
+    fn drop_self_granted(&mut self) {
+        let Some(grant) = &self.step.grant_to else {
+            return;
+        };
+        let Ok(template) = Template::parse(grant) else {
+            return;
+        };
+        let others: Vec<String> = template_strings(&self.step)
+            .into_iter()
+            .filter(|t| t != grant)
+            .collect();
+        for expr in template.exprs() {
+            if let Expr::Var(name) = expr
+                && self.captures.contains(name)
+                && !others.iter().any(|t| t.contains(name.as_str()))
+            {
+                self.own_vars.remove(name);
+            }
+        }
+    }
+
+    /// Whether everything the step uses has been captured, per actor.
+    pub(crate) fn ready(&self, captured: &[BTreeSet<String>]) -> bool {
+        self.own_vars
+            .iter()
+            .all(|v| captured[self.role].contains(v))
+            && self.picks.iter().all(|(r, v)| captured[*r].contains(v))
+    }
+}
+
+/// Every string of a step that may hold `{{ }}` holes.
+pub(crate) fn template_strings(step: &Step) -> Vec<String> {
+    let mut out = vec![step.request.clone()];
+    out.extend(step.headers.values().cloned());
+    out.extend(step.grant_to.clone());
+    if let Some(body) = &step.body {
+        collect_strings(body, &mut out);
+    }
+    out
+}
+
+fn collect_strings(value: &toml::Value, out: &mut Vec<String>) {
+    match value {
+        toml::Value::String(s) => out.push(s.clone()),
+        toml::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        toml::Value::Table(table) => table.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,84 @@
+//! Capture: the values a step captures from its response (a JSONPath, a
+//! header or a cookie). Secrets go to the redactor, before any judge after
+//! this one writes a finding; other values become the observer's variables
+//! and, with their kind, its owned values in the ledger. A value from a
+//! response to borrowed or missing credentials is used for this exchange
+//! only (its grant), never stored: whose it is cannot be told.
+
+use serde_json::Value;
+
+use super::{Attribution, Context, Exchange, Flag, Verdict, text_of};
+use crate::findings::FindingKind;
+use crate::oracle::siblings_at;
+use crate::plan::{CapturePlan, CaptureSource};
+use crate::world::Kind;
+
+pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
+    let step = cx.step(exchange);
+    let mut stored = Vec::new();
+    for capture in &step.captures {
+        let Some((value, key, siblings)) = find(exchange, capture) else {
+            // A failed status is the finding; a missing capture follows from it.
+            if step.expect.status_ok(exchange.response.status) {
+                let summary = format!(
+                    "step `{}` could not capture `{}`: the response has no such value",
+                    step.name, capture.var
+                );
+                let location = format!("capture {}", capture.var);
+                verdict
+                    .flags
+                    .push(Flag::new(FindingKind::Expectation, location, summary));
+            }
+            continue;
+        };
+        let text = text_of(&value);
+        if capture.secret {
+            cx.redactor.add(&text);
+        } else if exchange.attribution == Attribution::Full && !text.is_empty() {
+            let kind = Kind {
+                var: capture.var.clone(),
+                key,
+                siblings,
+            };
+            cx.world
+                .ledger()
+                .capture(exchange.observer, text, kind, capture.shared);
+        }
+        let path = match &capture.source {
+            CaptureSource::Json { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        if exchange.attribution == Attribution::Full {
+            stored.push((capture.var.clone(), value.clone()));
+        }
+        verdict.captured.push((capture.var.clone(), value, path));
+    }
+    cx.world.state(exchange.observer).vars.extend(stored);
+}
+
+/// The captured value, the JSON key it sat under and its sibling keys.
+fn find(
+    exchange: &Exchange,
+    capture: &CapturePlan,
+) -> Option<(Value, Option<String>, Vec<String>)> {
+    let response = &exchange.response;
+    match &capture.source {
+        CaptureSource::Json { path, .. } => exchange.json().and_then(|j| {
+            path.query_located(j).first().map(|node| {
+                let pointer = node.location().to_json_pointer();
+                let (key, siblings) = siblings_at(j, &pointer);
+                (node.node().clone(), key, siblings)
+            })
+        }),
+        CaptureSource::Header(name) => response
+            .header(name)
+            .map(|v| (Value::String(v.to_string()), None, Vec::new())),
+        CaptureSource::Cookie(name) => response
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| cookie::Cookie::parse(v.as_str()).ok())
+            .find(|c| c.name() == name)
+            .map(|c| (Value::String(c.value().to_string()), None, Vec::new())),
+    }
+}

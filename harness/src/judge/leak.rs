@@ -1,0 +1,51 @@
+//! Leak: the oracle's verdict on one response. One finding per victim per
+//! response, at its most telling location; the other locations go along.
+
+use std::collections::BTreeMap;
+
+use super::{Context, Exchange, Flag, Verdict};
+use crate::findings::FindingKind;
+use crate::oracle::{Evidence, Marker};
+use crate::world::InstanceId;
+
+pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
+    let world = cx.world;
+    let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
+    let found = cx.oracle.inspect(
+        world.ledger(),
+        exchange.observer,
+        &exchange.request,
+        &exchange.response,
+    );
+    for evidence in found {
+        by_victim.entry(evidence.victim).or_default().push(evidence);
+    }
+    for (_, mut evidence) in by_victim {
+        evidence.sort_by_key(Evidence::rank);
+        let primary = evidence.remove(0);
+        let also = evidence.into_iter().map(|e| e.location).collect();
+        verdict.flags.push(flag(exchange, cx, primary, also));
+    }
+}
+
+fn flag(exchange: &Exchange, cx: &Context<'_>, evidence: Evidence, also: Vec<String>) -> Flag {
+    let step = cx.step(exchange);
+    let what = match &evidence.what {
+        Marker::Canary { encoding } => format!("canary ({})", encoding.as_str()),
+        Marker::Identifier { var } => format!("`{var}`"),
+    };
+    let summary = format!(
+        "{} received {}'s {what} in {} of {} at step `{}`",
+        cx.world.label(exchange.observer),
+        cx.world.label(evidence.victim),
+        evidence.location,
+        step.endpoint(),
+        step.name
+    );
+    Flag {
+        kind: FindingKind::Leak,
+        location: evidence.location.clone(),
+        summary,
+        evidence: Some((evidence, also)),
+    }
+}

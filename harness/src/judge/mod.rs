@@ -1,0 +1,260 @@
+//! Judges: what happens to an answered request.
+//!
+//! The executor only sends. Each answered request becomes an [`Exchange`]
+//! (request, response, who sent it, whose credentials went out, what the
+//! response may be attributed to) and passes through small judges, one
+//! module each, in the order of [`PIPELINE`]:
+//!
+//! 1. [`session`]: cookies the server set, for the identity it authenticated;
+//! 2. [`capture`]: values the scenario captures, secrets taught to the
+//!    redactor before anything is written;
+//! 3. [`grant`]: who may now see the observer's data;
+//! 4. [`status`]: server errors;
+//! 5. [`expect`]: the scenario's expectations;
+//! 6. [`contract`]: the response's shape, for the contract snapshots;
+//! 7. [`taint`]: canaries the request carried for someone else;
+//! 8. [`trace`]: the observer's story, which later findings quote;
+//! 9. [`leak`]: the oracle.
+//!
+//! A batch (the steps sent at one moment) is judged once every request of
+//! it has answered, one judge at a time over the whole batch: so a grant or
+//! a taint from a request sent at the same moment counts before the oracle
+//! reads anything. Adding a check means adding a module and one line in
+//! [`PIPELINE`].
+
+pub mod capture;
+pub mod contract;
+pub mod expect;
+pub mod grant;
+pub mod leak;
+pub mod session;
+pub mod status;
+pub mod taint;
+pub mod trace;
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::findings::{Finding, FindingKind, FindingSink, RedactedExchange};
+use crate::oracle::{Evidence, Oracle};
+use crate::plan::{PlanStep, StepRef};
+use crate::safety::{REDACTED, Redactor, is_credential_header};
+use crate::transport::{Request, Response};
+use crate::world::{InstanceId, World};
+
+/// One judge: reads an exchange, updates the world through the context,
+/// and adds what it finds to the verdict.
+pub type Judge = fn(&Exchange, &Context<'_>, &mut Verdict);
+
+/// The judges, in the order each batch goes through them.
+pub const PIPELINE: &[(&str, Judge)] = &[
+    ("session", session::judge),
+    ("capture", capture::judge),
+    ("grant", grant::judge),
+    ("status", status::judge),
+    ("expect", expect::judge),
+    ("contract", contract::judge),
+    ("taint", taint::judge),
+    ("trace", trace::judge),
+    ("leak", leak::judge),
+];
+
+/// An answered request, as the judges see it.
+pub struct Exchange {
+    /// The instance that sent it.
+    pub sender: InstanceId,
+    /// Whoever's credential went out: the identity the server answered.
+    pub observer: InstanceId,
+    pub attribution: Attribution,
+    pub step: StepRef,
+    pub request: Request,
+    pub response: Response,
+    json: OnceLock<Option<Value>>,
+}
+
+impl Exchange {
+    pub fn new(
+        sender: InstanceId,
+        observer: InstanceId,
+        attribution: Attribution,
+        step: StepRef,
+        request: Request,
+        response: Response,
+    ) -> Exchange {
+        Exchange {
+            sender,
+            observer,
+            attribution,
+            step,
+            request,
+            response,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The response body as JSON, parsed once for all judges.
+    pub fn json(&self) -> Option<&Value> {
+        self.json.get_or_init(|| self.response.json()).as_ref()
+    }
+}
+
+/// What a response may be attributed to its observer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribution {
+    /// The observer's own request: captures and grants.
+    Full,
+    /// Sent with another's credential: the server acted as that identity
+    /// (grants follow), but captured values may belong to the body's owner.
+    GrantsOnly,
+    /// Anonymous: nothing follows.
+    None,
+}
+
+/// What the judges read and update.
+pub struct Context<'a> {
+    pub world: &'a World,
+    pub oracle: &'a Oracle,
+    pub redactor: &'a Redactor,
+    pub contracts: &'a crate::contract::Observed,
+    pub sink: &'a FindingSink,
+}
+
+impl Context<'_> {
+    pub fn step(&self, exchange: &Exchange) -> &PlanStep {
+        self.world.plan().step(exchange.step)
+    }
+}
+
+/// What the judges found in one exchange.
+#[derive(Default)]
+pub struct Verdict {
+    /// Findings not yet recorded; the pipeline records them after each judge.
+    pub flags: Vec<Flag>,
+    /// Values captured from the response: (variable, value, JSONPath).
+    pub captured: Vec<(String, Value, Option<String>)>,
+}
+
+/// A finding as a judge states it; the pipeline adds who, where and the
+/// redacted exchange.
+pub struct Flag {
+    pub kind: FindingKind,
+    /// Where in the exchange: `status`, `body $.x`, `capture token`.
+    pub location: String,
+    pub summary: String,
+    /// A leak's evidence and the other places the victim's data appeared.
+    pub evidence: Option<(Evidence, Vec<String>)>,
+}
+
+impl Flag {
+    /// A finding with no leak evidence.
+    pub fn new(kind: FindingKind, location: impl Into<String>, summary: String) -> Flag {
+        Flag {
+            kind,
+            location: location.into(),
+            summary,
+            evidence: None,
+        }
+    }
+}
+
+/// Runs every judge over the batch, one judge at a time; findings are
+/// recorded as soon as each judge states them.
+pub fn judge_batch(cx: &Context<'_>, batch: &[Exchange]) -> Vec<Verdict> {
+    let mut verdicts: Vec<Verdict> = batch.iter().map(|_| Verdict::default()).collect();
+    for (_, judge) in PIPELINE {
+        for (exchange, verdict) in batch.iter().zip(&mut verdicts) {
+            judge(exchange, cx, verdict);
+            for flag in verdict.flags.drain(..) {
+                cx.sink.record(finding(cx, exchange, flag));
+            }
+        }
+    }
+    verdicts
+}
+
+/// The finding a flag stands for: who saw it, where, the redacted exchange
+/// and the observer's recent trace.
+fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
+    let world = cx.world;
+    let step = cx.step(exchange);
+    let redact = |text: &str| cx.redactor.redact(text);
+    let victim = flag
+        .evidence
+        .as_ref()
+        .map(|(e, _)| world.label(e.victim).to_string());
+    let (location, location_pattern, marker, also, excerpt) = match flag.evidence {
+        Some((e, also)) => (
+            e.location,
+            e.location_pattern,
+            Some(e.what),
+            also,
+            e.excerpt,
+        ),
+        None => (
+            flag.location.clone(),
+            flag.location,
+            None,
+            Vec::new(),
+            truncate(&String::from_utf8_lossy(&exchange.response.body), 500),
+        ),
+    };
+    Finding {
+        kind: flag.kind,
+        run_id: world.run_id.clone(),
+        seed: world.seed,
+        scenario: world.plan().scenario.clone(),
+        step: step.name.clone(),
+        endpoint: step.endpoint(),
+        observer: world.label(exchange.observer).to_string(),
+        victim,
+        marker,
+        location,
+        also,
+        location_pattern,
+        summary: redact(&flag.summary),
+        exchange: redacted(cx.redactor, exchange, &excerpt),
+        trace: world.recent_trace(exchange.observer, 20),
+    }
+}
+
+fn redacted(redactor: &Redactor, exchange: &Exchange, excerpt: &str) -> RedactedExchange {
+    let (request, response) = (&exchange.request, &exchange.response);
+    let redact = |text: &str| redactor.redact(text);
+    RedactedExchange {
+        method: request.method.to_string(),
+        path: redact(&request.path),
+        request_body: redact(&truncate(&String::from_utf8_lossy(&request.body), 500)),
+        status: response.status,
+        response_headers: response
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = if is_credential_header(n) {
+                    REDACTED.to_string()
+                } else {
+                    redact(v)
+                };
+                (n.clone(), value)
+            })
+            .collect(),
+        response_excerpt: redact(excerpt),
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// A JSON value as text: strings without quotes.
+pub fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

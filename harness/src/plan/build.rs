@@ -1,0 +1,380 @@
+//! Checking a scenario's steps as they are planned: every hole names a
+//! variable that exists by then, every method, header, JSONPath and status
+//! is valid, and errors point at the file, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use super::*;
+use crate::scenario::{Capture, Located, ScenarioError, StatusSpec, Step};
+use crate::template::{Expr, Template};
+
+/// Which variables exist so far, per role, as steps are checked in order.
+pub(super) struct Known<'a> {
+    roles: &'a [Role],
+    scenario_vars: &'a BTreeMap<String, Value>,
+    captured: Vec<BTreeSet<String>>,
+    /// Captured by any step of the role, earlier or later (for auth headers).
+    captured_anywhere: Vec<BTreeSet<String>>,
+}
+
+impl<'a> Known<'a> {
+    pub(super) fn new(roles: &'a [Role], scenario_vars: &'a BTreeMap<String, Value>) -> Self {
+        Self {
+            roles,
+            scenario_vars,
+            captured: vec![BTreeSet::new(); roles.len()],
+            captured_anywhere: vec![BTreeSet::new(); roles.len()],
+        }
+    }
+
+    pub(super) fn check<T>(
+        &self,
+        at: &Located<T>,
+        expr: &Expr,
+        role: Option<usize>,
+        template: &str,
+        anywhere: bool,
+    ) -> Result<(), ScenarioError> {
+        let Some((message, help)) = self.problem(expr, role, anywhere) else {
+            return Ok(());
+        };
+        // Point at the hole itself, inside its template.
+        let error = at.error_within(template, &expr.to_string(), message);
+        Err(match help {
+            Some(help) => error.with_help(help),
+            None => error,
+        })
+    }
+
+    /// What is wrong with a hole, with a hint, if anything.
+    fn problem(
+        &self,
+        expr: &Expr,
+        role: Option<usize>,
+        anywhere: bool,
+    ) -> Option<(String, Option<String>)> {
+        let captured = |r: usize| {
+            if anywhere {
+                &self.captured_anywhere[r]
+            } else {
+                &self.captured[r]
+            }
+        };
+        match expr {
+            Expr::Var(name) => {
+                let ok = BUILTINS.contains(&name.as_str())
+                    || self.scenario_vars.contains_key(name)
+                    || role.is_some_and(|r| captured(r).contains(name));
+                let role_name = role.map(|r| self.roles[r].name.as_str()).unwrap_or("?");
+                let help = format!(
+                    "a variable is a built-in ({}), a [vars] entry, a --var, or captured by an earlier step of actor `{role_name}`",
+                    BUILTINS.join(", ")
+                );
+                (!ok).then(|| (format!("unknown variable `{name}`"), Some(help)))
+            }
+            Expr::Env(name) => std::env::var_os(name)
+                .is_none()
+                .then(|| (format!("environment variable `{name}` is not set"), None)),
+            Expr::Peer(var) => {
+                let r = role.expect("peer is only checked inside steps");
+                let name = &self.roles[r].name;
+                (!captured(r).contains(var)).then(|| {
+                    let message =
+                        format!("`peer.{var}`: no earlier step of actor `{name}` captures `{var}`");
+                    (message, None)
+                })
+            }
+            Expr::Pick { role: other, var }
+            | Expr::Of {
+                role: other, var, ..
+            } => self.other_actor_problem(expr, other, var, captured),
+        }
+    }
+
+    /// What is wrong with `ROLE.VAR` or `ROLE#N.VAR`, if anything.
+    fn other_actor_problem<'c>(
+        &self,
+        expr: &Expr,
+        other: &str,
+        var: &str,
+        captured: impl Fn(usize) -> &'c BTreeSet<String>,
+    ) -> Option<(String, Option<String>)> {
+        let hole = expr.to_string();
+        let Some(o) = role_index(self.roles, other) else {
+            let names: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
+            return Some((
+                format!("unknown actor `{other}` in `{other}.{var}`"),
+                Some(format!("actors: {}", names.join(", "))),
+            ));
+        };
+        if !captured(o).contains(var) {
+            let message = format!("`{hole}`: no earlier step of actor `{other}` captures `{var}`");
+            return Some((message, None));
+        }
+        let count = self.roles[o].count;
+        match expr {
+            Expr::Of { index, .. } if *index >= count => Some((
+                format!("`{hole}`: actor `{other}` has {count} instances, numbered from 0"),
+                None,
+            )),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn parse_template<T>(at: &Located<T>, text: &str) -> Result<Template, ScenarioError> {
+    Template::parse(text).map_err(|err| {
+        let hole = text.get(err.offset..err.offset + err.len).unwrap_or(text);
+        at.error_at(hole, err.message)
+    })
+}
+
+pub(super) fn check_header_name<T>(at: &Located<T>, name: &str) -> Result<(), ScenarioError> {
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map(|_| ())
+        .map_err(|_| at.error_at(name, format!("`{name}` is not a valid header name")))
+}
+
+pub(super) fn build_step(
+    located: &Located<Step>,
+    roles: &[Role],
+    known: &mut Known<'_>,
+) -> Result<PlanStep, ScenarioError> {
+    let step = &located.value;
+    let role = actor_role(located, roles)?;
+    let (method, path) = request_line(located)?;
+    let mut templates = vec![path.clone()];
+    let mut headers = Vec::new();
+    for (name, value) in &step.headers {
+        check_header_name(located, name)?;
+        let t = parse_template(located, value)?;
+        templates.push(t.clone());
+        headers.push((name.to_ascii_lowercase(), t));
+    }
+    let body = match &step.body {
+        Some(value) => Some(build_body(located, value, &mut templates)?),
+        None => None,
+    };
+    for template in &templates {
+        for expr in template.exprs() {
+            known.check(located, expr, Some(role), template.source(), false)?;
+        }
+    }
+    let expect = expectations(located)?;
+    let captures = captures(located, roles, role)?;
+    for capture in &captures {
+        known.captured[role].insert(capture.var.clone());
+        known.captured_anywhere[role].insert(capture.var.clone());
+    }
+    // A grant may name a value this very step captured.
+    let grant_to = match &step.grant_to {
+        Some(text) => {
+            let t = parse_template(located, text)?;
+            for expr in t.exprs() {
+                known.check(located, expr, Some(role), t.source(), false)?;
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let credentials = credentials(located, roles, role)?;
+    let (line, col) = located.file.line_col(located.span.start);
+    Ok(PlanStep {
+        name: step.name.clone(),
+        role,
+        method,
+        path,
+        headers,
+        body,
+        expect,
+        captures,
+        grant_to,
+        instance: step.instance,
+        credentials,
+        concurrent: step.concurrent,
+        location: format!("{}:{line}:{col}", located.file.path.display()),
+        source: step.clone(),
+    })
+}
+
+/// The step's actor, by its index among the roles.
+fn actor_role(located: &Located<Step>, roles: &[Role]) -> Result<usize, ScenarioError> {
+    let actor = &located.value.actor;
+    role_index(roles, actor).ok_or_else(|| {
+        let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+        located
+            .error_at(&format!("\"{actor}\""), format!("unknown actor `{actor}`"))
+            .with_help(format!("actors: {}", names.join(", ")))
+    })
+}
+
+/// `METHOD /path`.
+fn request_line(located: &Located<Step>) -> Result<(http::Method, Template), ScenarioError> {
+    let request = &located.value.request;
+    let (method, path) = request.trim().split_once(' ').ok_or_else(|| {
+        located.error_at(
+            request,
+            "`request` must be `METHOD /path`, e.g. `GET /v1/me`",
+        )
+    })?;
+    let method = http::Method::from_bytes(method.as_bytes())
+        .ok()
+        .filter(|m| method.chars().all(|c| c.is_ascii_uppercase()) && !m.as_str().is_empty())
+        .ok_or_else(|| {
+            located.error_at(
+                method,
+                format!("`{method}` is not an HTTP method (GET, POST, ...)"),
+            )
+        })?;
+    let path = path.trim();
+    if !path.starts_with('/') && !path.starts_with("{{") {
+        return Err(located.error_at(path, "the path must start with `/`"));
+    }
+    Ok((method, parse_template(located, path)?))
+}
+
+fn expectations(located: &Located<Step>) -> Result<ExpectPlan, ScenarioError> {
+    let expect = &located.value.expect;
+    let status = match &expect.status {
+        None => None,
+        Some(spec) => {
+            let codes = match spec {
+                StatusSpec::One(code) => vec![*code],
+                StatusSpec::Any(codes) => codes.clone(),
+            };
+            let mut checked = Vec::new();
+            for code in codes {
+                if !(100..=599).contains(&code) {
+                    return Err(located.error_at(
+                        &code.to_string(),
+                        format!("{code} is not an HTTP status code"),
+                    ));
+                }
+                checked.push(code as u16);
+            }
+            Some(checked)
+        }
+    };
+    let mut json = Vec::new();
+    for (path, value) in &expect.json {
+        let parsed = JsonPath::parse(path)
+            .map_err(|err| located.error_at(path, format!("`{path}` is not a JSONPath: {err}")))?;
+        json.push((path.clone(), parsed, toml_to_json(value)));
+    }
+    Ok(ExpectPlan { status, json })
+}
+
+fn captures(
+    located: &Located<Step>,
+    roles: &[Role],
+    role: usize,
+) -> Result<Vec<CapturePlan>, ScenarioError> {
+    let mut captures = Vec::new();
+    for (var, capture) in &located.value.capture {
+        if BUILTINS.contains(&var.as_str()) {
+            return Err(located.error_at(
+                var,
+                format!("`{var}` is a built-in variable and cannot be captured"),
+            ));
+        }
+        let spec = match capture {
+            Capture::Json(path) => crate::scenario::CaptureSpec {
+                json: Some(path.clone()),
+                ..Default::default()
+            },
+            Capture::Full(spec) => spec.clone(),
+        };
+        let source = match (&spec.json, &spec.header, &spec.cookie) {
+            (Some(text), None, None) => CaptureSource::Json {
+                path: JsonPath::parse(text).map_err(|err| {
+                    located.error_at(text, format!("`{text}` is not a JSONPath: {err}"))
+                })?,
+                text: text.clone(),
+            },
+            (None, Some(header), None) => CaptureSource::Header(header.to_ascii_lowercase()),
+            (None, None, Some(cookie)) => CaptureSource::Cookie(cookie.clone()),
+            _ => {
+                return Err(located.error_at(
+                    var,
+                    format!("capture `{var}` needs exactly one of `json`, `header` and `cookie`"),
+                ));
+            }
+        };
+        captures.push(CapturePlan {
+            var: var.clone(),
+            source,
+            secret: spec.secret,
+            shared: spec.shared || roles[role].shared.contains(var),
+        });
+    }
+    Ok(captures)
+}
+
+/// Which instance sends the step and whose credentials it carries.
+fn credentials(
+    located: &Located<Step>,
+    roles: &[Role],
+    role: usize,
+) -> Result<Credentials, ScenarioError> {
+    let step = &located.value;
+    if let Some(index) = step.instance
+        && index >= roles[role].count
+    {
+        return Err(located.error_at(
+            "instance",
+            format!(
+                "actor `{}` has {} instances, numbered from 0",
+                step.actor, roles[role].count
+            ),
+        ));
+    }
+    let Some(who) = step.credentials.as_deref() else {
+        return Ok(Credentials::Own);
+    };
+    if who == "none" {
+        return Ok(Credentials::Anonymous);
+    }
+    let parsed = who
+        .split_once('#')
+        .and_then(|(r, i)| Some((role_index(roles, r)?, i.parse::<usize>().ok()?)));
+    match parsed {
+        Some((r, i)) if i < roles[r].count => Ok(Credentials::Of(r, i)),
+        _ => Err(located.error_at(
+            who,
+            format!(
+                "credentials must be `none` or an instance such as `{}#0`, not `{who}`",
+                step.actor
+            ),
+        )),
+    }
+}
+
+fn build_body(
+    at: &Located<Step>,
+    value: &toml::Value,
+    templates: &mut Vec<Template>,
+) -> Result<Body, ScenarioError> {
+    Ok(match value {
+        toml::Value::String(text) => {
+            let t = parse_template(at, text)?;
+            templates.push(t.clone());
+            Body::Text(t)
+        }
+        toml::Value::Table(table) => Body::Object(
+            table
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), build_body(at, v, templates)?)))
+                .collect::<Result<_, ScenarioError>>()?,
+        ),
+        toml::Value::Array(items) => Body::Array(
+            items
+                .iter()
+                .map(|v| build_body(at, v, templates))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => Body::Literal(toml_to_json(other)),
+    })
+}

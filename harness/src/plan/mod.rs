@@ -1,0 +1,322 @@
+//! The plan: a scenario checked and resolved, ready to execute.
+//!
+//! Everything that can be wrong with a scenario is found here, before any
+//! request is sent: unknown actors and variables, templates that do not
+//! parse, bad methods, JSONPaths or status codes. Steps of the plan are the
+//! vocabulary that both the scripted run and the fuzzer draw from.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use crate::scenario::{Scenario, ScenarioError, Step};
+use crate::template::Template;
+
+mod build;
+
+use build::{Known, build_step, check_header_name, parse_template};
+
+/// Built-in variables every instance has (see [`crate::resolver`]).
+pub const BUILTINS: &[&str] = &[
+    "canary",
+    "run_id",
+    "instance",
+    "index",
+    "number",
+    "unique_time",
+    "name",
+    "date_of_birth",
+    "twin.name",
+    "twin.date_of_birth",
+    "twin.email",
+];
+
+/// What the command line may change in a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--var NAME=VALUE`: replaces or adds a scenario variable.
+    pub vars: BTreeMap<String, String>,
+    /// `--patients N`: the count of every population actor.
+    pub population: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenario: String,
+    /// The seed the scenario file asks for, if any.
+    pub seed: Option<u64>,
+    pub vars: BTreeMap<String, Value>,
+    pub roles: Vec<Role>,
+    pub steps: Vec<PlanStep>,
+    pub teardown: Vec<PlanStep>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub count: usize,
+    pub auth: AuthPlan,
+    pub shared: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthPlan {
+    /// Header name and value template, e.g. `authorization` / `Bearer {{token}}`.
+    pub header: Option<(String, Template)>,
+    pub cookies: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub name: String,
+    pub role: usize,
+    pub method: http::Method,
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Body>,
+    pub expect: ExpectPlan,
+    pub captures: Vec<CapturePlan>,
+    pub grant_to: Option<Template>,
+    /// Only this instance of the actor sends it.
+    pub instance: Option<usize>,
+    pub credentials: Credentials,
+    /// Runs at the same moment as the previous step.
+    pub concurrent: bool,
+    /// `file:line:column` of the step, for messages.
+    pub location: String,
+    /// The step as written, to write reproductions back out.
+    pub source: Step,
+}
+
+impl PlanStep {
+    /// `METHOD /path/{holes}`: how findings name the endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("{} {}", self.method, self.path.pattern())
+    }
+}
+
+/// Which step of a plan: of the flow, or of the teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRef {
+    Flow(usize),
+    Teardown(usize),
+}
+
+impl StepRef {
+    /// A number for the step that seeded choices mix in.
+    pub fn key(self) -> u64 {
+        match self {
+            StepRef::Flow(i) => i as u64,
+            StepRef::Teardown(i) => 32 + i as u64,
+        }
+    }
+}
+
+/// Whose credentials a step is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// The sender's own.
+    Own,
+    /// None at all.
+    Anonymous,
+    /// Another instance's: (role, index).
+    Of(usize, usize),
+}
+
+/// A JSON body with templates in its strings.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Object(Vec<(String, Body)>),
+    Array(Vec<Body>),
+    Text(Template),
+    Literal(Value),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExpectPlan {
+    pub status: Option<Vec<u16>>,
+    pub json: Vec<(String, JsonPath, Value)>,
+}
+
+impl ExpectPlan {
+    /// Whether `status` is one the step expects (any, when it says none).
+    pub fn status_ok(&self, status: u16) -> bool {
+        self.status.as_ref().is_none_or(|s| s.contains(&status))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CapturePlan {
+    pub var: String,
+    pub source: CaptureSource,
+    pub secret: bool,
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    Json { text: String, path: JsonPath },
+    Header(String),
+    Cookie(String),
+}
+
+impl Plan {
+    pub fn build(scenario: &Scenario, overrides: &Overrides) -> Result<Plan, ScenarioError> {
+        let mut vars = BTreeMap::new();
+        for (name, value) in &scenario.vars {
+            vars.insert(name.clone(), toml_to_json(&value.value));
+        }
+        for (name, value) in &overrides.vars {
+            vars.insert(name.clone(), Value::String(value.clone()));
+        }
+
+        let roles = roles(scenario, overrides)?;
+        if roles.is_empty() {
+            return Err(ScenarioError::file(
+                &scenario.path,
+                "the scenario declares no actors ([actors.NAME])",
+            ));
+        }
+
+        let mut known = Known::new(&roles, &vars);
+        let mut names = HashSet::new();
+        let mut steps = Vec::new();
+        for step in &scenario.steps {
+            if !names.insert(step.value.name.clone()) {
+                return Err(step.error_at(
+                    &step.value.name,
+                    format!("a step named `{}` already exists", step.value.name),
+                ));
+            }
+            steps.push(build_step(step, &roles, &mut known)?);
+        }
+        let mut teardown = Vec::new();
+        for step in &scenario.teardown {
+            teardown.push(build_step(step, &roles, &mut known)?);
+        }
+        // Auth templates may only use variables some step captures.
+        for (role, actor) in roles.iter().zip(scenario.actors.values()) {
+            if let Some((_, template)) = &role.auth.header {
+                for expr in template.exprs() {
+                    known.check(
+                        actor,
+                        expr,
+                        role_index(&roles, &role.name),
+                        template.source(),
+                        true,
+                    )?;
+                }
+            }
+        }
+        Ok(Plan {
+            scenario: scenario.name.clone(),
+            seed: scenario.seed,
+            vars,
+            roles,
+            steps,
+            teardown,
+        })
+    }
+
+    /// Loads and plans scenario files; a directory stands for the scenario
+    /// files directly in it, and no paths for `scenarios/`.
+    pub fn load_all(
+        paths: &[std::path::PathBuf],
+        overrides: &Overrides,
+    ) -> Result<Vec<Plan>, ScenarioError> {
+        crate::scenario::files(paths)?
+            .iter()
+            .map(|file| Plan::build(&Scenario::load(file)?, overrides))
+            .collect()
+    }
+
+    pub fn step(&self, step: StepRef) -> &PlanStep {
+        match step {
+            StepRef::Flow(i) => &self.steps[i],
+            StepRef::Teardown(i) => &self.teardown[i],
+        }
+    }
+
+    pub fn role(&self, name: &str) -> Option<usize> {
+        role_index(&self.roles, name)
+    }
+
+    /// How many instances the plan creates in all.
+    pub fn instances(&self) -> usize {
+        self.roles.iter().map(|r| r.count).sum()
+    }
+}
+
+fn role_index(roles: &[Role], name: &str) -> Option<usize> {
+    roles.iter().position(|r| r.name == name)
+}
+
+/// The scenario's actors as roles, with their counts and auth.
+fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, ScenarioError> {
+    let mut roles = Vec::new();
+    for (name, actor) in &scenario.actors {
+        let a = &actor.value;
+        let count = match (a.population, overrides.population) {
+            (true, Some(n)) => n,
+            _ => a.count,
+        };
+        if count == 0 {
+            return Err(actor.error_at(
+                "count",
+                format!("actor `{name}` needs a count of at least 1"),
+            ));
+        }
+        let mut auth = AuthPlan::default();
+        if let Some(spec) = &a.auth {
+            let chosen = [spec.bearer.is_some(), spec.header.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
+            if chosen > 1 {
+                return Err(actor.error_at("auth", "choose one of `bearer` and `header` for auth"));
+            }
+            if let Some(bearer) = &spec.bearer {
+                let t = parse_template(actor, bearer)?;
+                let t = Template::parse(&format!("Bearer {}", t.source()))
+                    .expect("a parsed template stays valid");
+                auth.header = Some(("authorization".into(), t));
+            }
+            if let Some(header) = &spec.header {
+                check_header_name(actor, &header.name)?;
+                auth.header = Some((
+                    header.name.to_ascii_lowercase(),
+                    parse_template(actor, &header.value)?,
+                ));
+            }
+            auth.cookies = spec.cookies;
+        }
+        roles.push(Role {
+            name: name.clone(),
+            count,
+            auth,
+            shared: a.shared.iter().cloned().collect(),
+        });
+    }
+    Ok(roles)
+}
+
+/// TOML to JSON: dates become their text.
+pub fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}

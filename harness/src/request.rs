@@ -1,0 +1,121 @@
+//! Requests: one plan step rendered for one instance, with the credentials
+//! of whichever identity the step sends (its own, another's, or none).
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::plan::{Body, Credentials, PlanStep};
+use crate::resolver::Resolver;
+use crate::safety::Redactor;
+use crate::template::{Resolve, Unresolved};
+use crate::transport::Request;
+use crate::world::{InstanceId, World};
+
+/// A rendered request and whose credentials went out with it.
+pub struct Built {
+    pub request: Request,
+    /// The identity whose credential the request carries; `None` when it
+    /// carries none (anonymous, or a credential not captured yet).
+    pub credential_of: Option<InstanceId>,
+}
+
+/// Whose credentials `step` sends when `sender` sends it.
+pub fn identity(world: &World, step: &PlanStep, sender: InstanceId) -> Option<InstanceId> {
+    match step.credentials {
+        Credentials::Own => Some(sender),
+        Credentials::Anonymous => None,
+        Credentials::Of(role, index) => Some(world.id(role, index)),
+    }
+}
+
+/// Renders `step` as the resolver's instance, with `identity`'s credentials.
+/// Every credential rendered is taught to the redactor before it is sent.
+pub fn build(
+    world: &World,
+    redactor: &Redactor,
+    step: &PlanStep,
+    resolver: &Resolver<'_>,
+    identity: Option<InstanceId>,
+) -> Result<Built, Unresolved> {
+    let path = step.path.render(resolver)?;
+    let mut headers = match identity {
+        Some(id) => credentials(world, redactor, id, resolver.step_key()),
+        None => Vec::new(),
+    };
+    let credential_of = identity.filter(|_| !headers.is_empty());
+    for (name, template) in &step.headers {
+        headers.push((name.clone(), template.render(resolver)?));
+    }
+    let body = match &step.body {
+        Some(body) => {
+            headers.push(("content-type".into(), "application/json".into()));
+            Bytes::from(
+                serde_json::to_vec(&render_body(body, resolver)?).expect("JSON values serialize"),
+            )
+        }
+        None => Bytes::new(),
+    };
+    Ok(Built {
+        request: Request {
+            method: step.method.clone(),
+            path,
+            headers,
+            body,
+        },
+        credential_of,
+    })
+}
+
+/// The auth header and cookies `id` holds; none before its credential is
+/// captured (sign-up, login).
+fn credentials(
+    world: &World,
+    redactor: &Redactor,
+    id: InstanceId,
+    step_key: u64,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    let role = &world.plan().roles[world.instance(id).role];
+    if let Some((name, template)) = &role.auth.header {
+        let vars = world.state(id).vars.clone();
+        let as_identity = Resolver::new(world, id, step_key, &vars);
+        if let Ok(value) = template.render(&as_identity) {
+            redactor.add(value.strip_prefix("Bearer ").unwrap_or(&value));
+            headers.push((name.clone(), value));
+        }
+    }
+    if role.auth.cookies {
+        let state = world.state(id);
+        if !state.cookies.is_empty() {
+            let jar: Vec<String> = state
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            headers.push(("cookie".into(), jar.join("; ")));
+        }
+    }
+    headers
+}
+
+fn render_body(body: &Body, resolver: &Resolver<'_>) -> Result<Value, Unresolved> {
+    Ok(match body {
+        Body::Literal(value) => value.clone(),
+        Body::Text(template) => match template.sole_expr() {
+            Some(expr) => resolver.resolve(expr)?,
+            None => Value::String(template.render(resolver)?),
+        },
+        Body::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|b| render_body(b, resolver))
+                .collect::<Result<_, _>>()?,
+        ),
+        Body::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, b)| Ok((k.clone(), render_body(b, resolver)?)))
+                .collect::<Result<_, Unresolved>>()?,
+        ),
+    })
+}

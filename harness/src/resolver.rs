@@ -1,0 +1,199 @@
+//! The resolver: what a template hole means for one instance at one step.
+//!
+//! Holes name the instance's own captures and the scenario's variables,
+//! values captured by other instances (`ROLE.VAR`, `peer.VAR`, `ROLE#N.VAR`),
+//! the environment, and built-ins (canary, generated names and times). Every
+//! choice is drawn from the run's seed, so the same seed sends the same
+//! requests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::canary::mix;
+use crate::template::{Expr, Resolve, Unresolved};
+use crate::world::{InstanceId, World};
+
+/// First names and surnames for generated identities.
+const FIRST: &[&str] = &[
+    "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hugo", "Iris", "Jonas", "Kofi", "Lena",
+    "Mo", "Nia", "Omar", "Priya",
+];
+const LAST: &[&str] = &[
+    "Adeyemi", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
+    "Khan", "Lopez", "Murphy", "Novak", "Okoro", "Patel",
+];
+
+/// Resolves holes as `instance` at the step keyed `step_key`.
+pub struct Resolver<'a> {
+    world: &'a World,
+    instance: InstanceId,
+    step_key: u64,
+    vars: &'a HashMap<String, Value>,
+    /// One pick per role per step, so `peer.a` and `peer.b` come from the same peer.
+    picks: Mutex<HashMap<usize, InstanceId>>,
+}
+
+impl<'a> Resolver<'a> {
+    /// `vars` are the instance's variables as the step sees them.
+    pub fn new(
+        world: &'a World,
+        instance: InstanceId,
+        step_key: u64,
+        vars: &'a HashMap<String, Value>,
+    ) -> Self {
+        Self {
+            world,
+            instance,
+            step_key,
+            vars,
+            picks: Mutex::default(),
+        }
+    }
+
+    pub fn step_key(&self) -> u64 {
+        self.step_key
+    }
+
+    fn picked(&self, role: usize, var: &str, exclude_self: bool) -> Result<Value, Unresolved> {
+        let world = self.world;
+        let cached = self
+            .picks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&role)
+            .copied();
+        if let Some(id) = cached
+            && let Some(value) = world.var(id, var)
+        {
+            return Ok(value);
+        }
+        let chosen = self
+            .pick(role, var, exclude_self)
+            .ok_or_else(|| Unresolved {
+                expr: var.to_string(),
+                reason: format!(
+                    "no {}instance of `{}` has captured it",
+                    if exclude_self { "other " } else { "" },
+                    world.plan().roles[role].name
+                ),
+            })?;
+        self.picks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(role)
+            .or_insert(chosen);
+        Ok(world.var(chosen, var).expect("the pick has the variable"))
+    }
+
+    /// The instance of `role` that this step picks, among those that have
+    /// `var`; never the instance itself when `exclude_self`.
+    fn pick(&self, role: usize, var: &str, exclude_self: bool) -> Option<InstanceId> {
+        let world = self.world;
+        let candidates = world.of_role(role);
+        let count = candidates.len();
+        let start = (mix(
+            world.seed,
+            &[self.instance as u64, self.step_key, role as u64],
+        ) % count as u64) as usize;
+        (0..count)
+            .map(|i| candidates.start + (start + i) % count)
+            .filter(|candidate| !(exclude_self && *candidate == self.instance))
+            .find(|candidate| world.state(*candidate).vars.contains_key(var))
+    }
+
+    fn builtin(&self, name: &str) -> Option<Value> {
+        let world = self.world;
+        let me = world.instance(self.instance);
+        let role = &world.plan().roles[me.role].name;
+        let person = |who: u64| person(world.seed, me.role as u64, who);
+        let twin = 1_000_000 + me.index as u64 / 2;
+        let value = match name {
+            "canary" => Value::String(me.canary.clone()),
+            "run_id" => Value::String(world.run_id.clone()),
+            "instance" => Value::String(format!("{role}-{}", me.index)),
+            "index" => Value::from(me.index),
+            "number" => Value::from(me.index + 1),
+            "name" => Value::String(person(me.index as u64).0),
+            "date_of_birth" => Value::String(person(me.index as u64).1),
+            "twin.name" => Value::String(person(twin).0),
+            "twin.date_of_birth" => Value::String(person(twin).1),
+            "twin.email" => {
+                let local = format!("twin-{}-{role}-{}", world.run_id, me.index / 2);
+                // Twins' emails differ only in case.
+                let local = if me.index % 2 == 1 {
+                    local.to_ascii_uppercase()
+                } else {
+                    local
+                };
+                Value::String(format!("{local}@example.test"))
+            }
+            "unique_time" => Value::String(unique_time(world.nonce, self.instance, self.step_key)),
+            _ => return None,
+        };
+        Some(value)
+    }
+}
+
+/// A generated name and date of birth, the same for the same seed, role and person.
+fn person(seed: u64, role: u64, who: u64) -> (String, String) {
+    let h = mix(seed, &[0x9e, role, who]);
+    let name = format!(
+        "{} {}",
+        FIRST[(h % 16) as usize],
+        LAST[((h >> 8) % 16) as usize]
+    );
+    let day = jiff::civil::date(1940, 1, 1) + jiff::Span::new().days(((h >> 16) % 25_000) as i64);
+    (name, day.to_string())
+}
+
+/// Distinct per instance and step, on a 5-minute grid, years ahead.
+fn unique_time(nonce: u64, instance: InstanceId, step_key: u64) -> String {
+    let base = jiff::Timestamp::from_second(1_924_992_000).expect("2031-01-01 is a valid time")
+        + jiff::SignedDuration::from_hours(24 * (mix(nonce, &[0x71]) % 3650) as i64);
+    let slot = instance as i64 * 64 + step_key as i64 % 64;
+    (base + jiff::SignedDuration::from_mins(5 * slot)).to_string()
+}
+
+impl Resolve for Resolver<'_> {
+    fn resolve(&self, expr: &Expr) -> Result<Value, Unresolved> {
+        let world = self.world;
+        let missing = |reason: &str| Unresolved {
+            expr: expr.to_string(),
+            reason: reason.to_string(),
+        };
+        match expr {
+            Expr::Var(name) => self
+                .vars
+                .get(name)
+                .cloned()
+                .or_else(|| world.plan().vars.get(name).cloned())
+                .or_else(|| self.builtin(name))
+                .ok_or_else(|| missing("not captured by this instance")),
+            Expr::Env(name) => std::env::var(name)
+                .map(Value::String)
+                .map_err(|_| missing("environment variable not set")),
+            Expr::Pick { role, var } => {
+                let role = world
+                    .plan()
+                    .role(role)
+                    .ok_or_else(|| missing("unknown actor"))?;
+                self.picked(role, var, false)
+            }
+            Expr::Peer(var) => {
+                let role = world.instance(self.instance).role;
+                self.picked(role, var, true)
+            }
+            Expr::Of { role, index, var } => {
+                let role = world
+                    .plan()
+                    .role(role)
+                    .ok_or_else(|| missing("unknown actor"))?;
+                world
+                    .var(world.id(role, *index), var)
+                    .ok_or_else(|| missing("not captured by that instance"))
+            }
+        }
+    }
+}

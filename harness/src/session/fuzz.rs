@@ -1,0 +1,363 @@
+//! `crosstalk fuzz`: the stable-Rust front of the fuzzer. Programs come from
+//! seeded random bytes and mutated corpus entries; every program runs against
+//! a fresh target; each new leak bucket is shrunk and written out as a
+//! reproduction at once. Stops at the time limit, after `max_findings`
+//! buckets, or when cancelled, with everything found so far on disk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::canary::mix;
+use crate::findings::{Finding, FindingKind, FindingSink};
+use crate::fuzzer::{
+    self, Program, TargetFactory, Vocabulary, bucket, mutate, random_bytes, run_program,
+};
+use crate::shrinker::{shrink, write_reproduction};
+
+use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+
+/// A fuzzing session.
+pub struct Fuzz {
+    /// Scenario files or directories whose steps make the vocabulary.
+    pub scenarios: Vec<PathBuf>,
+    pub target: TargetSpec,
+    /// Seed of the input generator; random (and reported) when `None`.
+    pub seed: Option<u64>,
+    pub time: Duration,
+    /// Stop after this many new leak buckets.
+    pub max_findings: Option<usize>,
+    /// Inputs that reached new behaviour, kept between runs.
+    pub corpus: PathBuf,
+    /// Reproductions (.toml, .sh) and findings.jsonl.
+    pub findings: PathBuf,
+    pub cancel: CancellationToken,
+}
+
+/// What a fuzzing session gave.
+pub struct FuzzOutcome {
+    pub seed: u64,
+    /// Leak buckets found that no earlier session had found.
+    pub new_buckets: u64,
+    pub interrupted: bool,
+    /// Where the reproductions are.
+    pub findings: PathBuf,
+    pub exit: Exit,
+}
+
+/// What the workers share.
+struct Shared {
+    vocabularies: Vec<Vocabulary>,
+    factory: TargetFactory,
+    seed: u64,
+    corpus_dir: PathBuf,
+    findings_dir: PathBuf,
+    corpus: Mutex<Vec<Vec<u8>>>,
+    seen: Mutex<BTreeSet<(String, String, u16)>>,
+    buckets: Mutex<HashMap<String, usize>>,
+    sink: FindingSink,
+    programs: AtomicU64,
+    requests: AtomicU64,
+    counter: AtomicU64,
+    new_buckets: AtomicU64,
+}
+
+impl Fuzz {
+    pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
+        let shared = Arc::new(self.prepare().await?);
+        let started = Instant::now();
+        let deadline = started + self.time;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let (shared, cancel, max) = (shared.clone(), self.cancel.clone(), self.max_findings);
+            tasks.spawn(async move {
+                while Instant::now() < deadline && !cancel.is_cancelled() {
+                    let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
+                    if max.is_some_and(|max| found >= max) {
+                        break;
+                    }
+                    one_program(&shared).await;
+                }
+            });
+        }
+        report_progress(&shared, started, tasks).await;
+        let interrupted = self.cancel.is_cancelled();
+        if interrupted {
+            eprintln!(
+                "interrupted: everything found so far is in {}",
+                self.findings.display()
+            );
+        }
+        let new_buckets = shared.new_buckets.load(Ordering::Relaxed);
+        Ok(FuzzOutcome {
+            seed: shared.seed,
+            new_buckets,
+            interrupted,
+            findings: self.findings.clone(),
+            exit: if new_buckets == 0 {
+                Exit::Clean
+            } else {
+                Exit::Found
+            },
+        })
+    }
+
+    /// Loads the vocabularies, connects the target, opens the corpus and
+    /// the findings file.
+    async fn prepare(&self) -> Result<Shared, SessionError> {
+        let vocabularies = fuzzer::vocabularies(&self.scenarios)?;
+        let target = Arc::new(Target::connect(&self.target).await?);
+        let factory: TargetFactory = Arc::new(move || target.transport());
+        let describe = factory().describe();
+        let sink =
+            FindingSink::new(Some(&self.findings.join("findings.jsonl"))).map_err(|err| {
+                SessionError::Input(format!(
+                    "cannot write to {}: {err}",
+                    self.findings.display()
+                ))
+            })?;
+        std::fs::create_dir_all(&self.corpus).map_err(|err| {
+            SessionError::Input(format!(
+                "cannot use corpus {}: {err}",
+                self.corpus.display()
+            ))
+        })?;
+        let seed = self.seed.unwrap_or_else(random_u64);
+        // The scripted flows come first, then what earlier runs kept.
+        let mut corpus = fuzzer::seed_inputs(&vocabularies);
+        corpus.extend(load_corpus(&self.corpus));
+        let known = known_buckets(&self.findings);
+        eprintln!(
+            "crosstalk fuzz (seed {seed}) against {describe}: {} scenario(s), {} corpus input(s), {} known bucket(s), for {}",
+            vocabularies.len(),
+            corpus.len(),
+            known.len(),
+            humantime::format_duration(self.time)
+        );
+        Ok(Shared {
+            vocabularies,
+            factory,
+            seed,
+            corpus_dir: self.corpus.clone(),
+            findings_dir: self.findings.clone(),
+            corpus: Mutex::new(corpus),
+            seen: Mutex::default(),
+            buckets: Mutex::new(known),
+            sink,
+            programs: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            counter: AtomicU64::new(0),
+            new_buckets: AtomicU64::new(0),
+        })
+    }
+}
+
+/// A status line while the workers run: every half second on a terminal,
+/// every 15 seconds in a log.
+async fn report_progress(shared: &Shared, started: Instant, mut tasks: tokio::task::JoinSet<()>) {
+    let terminal = std::io::stderr().is_terminal();
+    let every = if terminal {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(15)
+    };
+    let mut last_line = Instant::now();
+    while !tasks.is_empty() {
+        tokio::select! {
+            _ = tasks.join_next() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if last_line.elapsed() >= every {
+                    last_line = Instant::now();
+                    let line = status_line(shared, started);
+                    if terminal { eprint!("\r{line}   ") } else { eprintln!("{line}") }
+                }
+            }
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+    eprintln!("{}", status_line(shared, started));
+}
+
+fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+/// Buckets that already have a reproduction from an earlier run.
+fn known_buckets(dir: &Path) -> HashMap<String, usize> {
+    let Ok(text) = std::fs::read_to_string(dir.join("findings.jsonl")) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Finding>(line).ok())
+        .map(|f| (bucket(&f), 0))
+        .collect()
+}
+
+fn status_line(shared: &Shared, started: Instant) -> String {
+    let programs = shared.programs.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    format!(
+        "{:>6.0}s  {programs} programs ({:.0} execs/s), {} requests, corpus {}, new leak buckets {}",
+        secs,
+        programs as f64 / secs,
+        shared.requests.load(Ordering::Relaxed),
+        shared
+            .corpus
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len(),
+        shared.new_buckets.load(Ordering::Relaxed),
+    )
+}
+
+/// The next input: each corpus entry once as it is (the scripted flows
+/// first), then mostly mutations of corpus entries, and some fresh bytes.
+fn next_input(shared: &Shared) -> Vec<u8> {
+    let i = shared.counter.fetch_add(1, Ordering::Relaxed);
+    let corpus = shared.corpus.lock().unwrap_or_else(|p| p.into_inner());
+    let n = corpus.len() as u64;
+    if n > 0 && i / 2 < n && i % 2 == 0 {
+        corpus[(i / 2) as usize].clone()
+    } else if n > 0 && i % 4 != 1 {
+        let parent = &corpus[(mix(shared.seed, &[i, 0xc0]) % n) as usize];
+        mutate(shared.seed, i, parent)
+    } else {
+        let len = 64 + (mix(shared.seed, &[i, 0x1e]) % 960) as usize;
+        random_bytes(shared.seed, i, len)
+    }
+}
+
+/// Runs one program; keeps its input if it reached new behaviour, and
+/// shrinks and writes out every leak bucket it is the first to find.
+async fn one_program(shared: &Shared) {
+    let input = next_input(shared);
+    let Some((&first, rest)) = input.split_first() else {
+        return;
+    };
+    let vocab = &shared.vocabularies[first as usize % shared.vocabularies.len()];
+    let program = Program::from_bytes(vocab, rest);
+    let outcome = run_program(vocab, &program, (shared.factory)(), shared.seed, false).await;
+    shared.programs.fetch_add(1, Ordering::Relaxed);
+    shared
+        .requests
+        .fetch_add(outcome.requests, Ordering::Relaxed);
+    keep_if_novel(shared, vocab, &outcome.signature, &input);
+    for finding in outcome
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Leak)
+    {
+        let key = bucket(finding);
+        if first_in_bucket(shared, &key) {
+            shared.new_buckets.fetch_add(1, Ordering::Relaxed);
+            write_out(shared, vocab, &program, finding, &key).await;
+        }
+    }
+}
+
+/// Adds `input` to the corpus when it reached a (step, status) not seen before.
+fn keep_if_novel(
+    shared: &Shared,
+    vocab: &Vocabulary,
+    signature: &BTreeSet<(String, u16)>,
+    input: &[u8],
+) {
+    let novel = {
+        let mut seen = shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let before = seen.len();
+        seen.extend(
+            signature
+                .iter()
+                .map(|(step, status)| (vocab.scenario.clone(), step.clone(), *status)),
+        );
+        seen.len() > before
+    };
+    if novel {
+        let name = format!(
+            "{:016x}",
+            mix(0, &input.iter().map(|b| *b as u64).collect::<Vec<_>>())
+        );
+        let _ = std::fs::write(shared.corpus_dir.join(name), input);
+        shared
+            .corpus
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(input.to_vec());
+    }
+}
+
+fn first_in_bucket(shared: &Shared, key: &str) -> bool {
+    let mut buckets = shared.buckets.lock().unwrap_or_else(|p| p.into_inner());
+    let count = buckets.entry(key.to_string()).or_insert(0);
+    *count += 1;
+    *count == 1
+}
+
+/// Shrinks the program to the bucket `key`, writes its reproduction and
+/// records the finding.
+async fn write_out(
+    shared: &Shared,
+    vocab: &Vocabulary,
+    program: &Program,
+    finding: &Finding,
+    key: &str,
+) {
+    let small = shrink(vocab, program, &shared.factory, key, shared.seed).await;
+    let recorded = run_program(vocab, &small, (shared.factory)(), shared.seed, true).await;
+    let shown = recorded
+        .findings
+        .iter()
+        .find(|f| bucket(f) == key)
+        .unwrap_or(finding)
+        .clone();
+    let name = slug(key);
+    let written = write_reproduction(
+        &shared.findings_dir,
+        &name,
+        vocab,
+        &small,
+        &shown.summary,
+        shared.seed,
+        &recorded.order,
+    );
+    match written {
+        Ok(repro) => eprintln!(
+            "\nleak: {}\n  shrunk from {} to {} operation(s): {}",
+            shown.summary,
+            program.ops.len(),
+            small.ops.len(),
+            repro.scenario.display()
+        ),
+        Err(err) => eprintln!(
+            "\nleak: {} (cannot write its reproduction: {err})",
+            shown.summary
+        ),
+    }
+    shared.sink.record(shown);
+}
+
+/// A file name for a bucket.
+fn slug(key: &str) -> String {
+    let short: String = crate::contract::slug(key).chars().take(80).collect();
+    format!(
+        "{short}-{:08x}",
+        mix(0, &key.bytes().map(u64::from).collect::<Vec<_>>()) as u32
+    )
+}

@@ -1,0 +1,62 @@
+//! Sessions: one whole command each. [`Run`], [`Fuzz`] and [`Replay`] own
+//! the target, the reports, baselines and snapshots, and the exit-code
+//! decision; the `crosstalk` binary only turns flags into one of them and
+//! prints what it returns. A Rust test drives them the same way.
+
+pub mod fuzz;
+pub mod replay;
+pub mod run;
+pub mod target;
+
+pub use fuzz::{Fuzz, FuzzOutcome};
+pub use replay::{Replay, ReplayOutcome};
+pub use run::{Run, RunOutcome};
+pub use target::{Target, TargetSpec};
+
+use crate::scenario::ScenarioError;
+
+/// How a session ended, as the command line's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every step ran, every response was judged, nothing was found.
+    Clean,
+    /// At least one finding (for replay: the leak reproduced).
+    Found,
+    /// Bad input, a usage error or an unreachable target.
+    BadInput,
+    /// Stopped by Ctrl-C before the work was done, with nothing found.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Clean => 0,
+            Exit::Found => 1,
+            Exit::BadInput => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// Why a session could not start (or finish) its work.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A scenario or baseline file is wrong; it points at the place.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A flag, a target or a file to write is wrong.
+    #[error("{0}")]
+    Input(String),
+}
+
+impl SessionError {
+    pub fn exit(&self) -> Exit {
+        Exit::BadInput
+    }
+}
+
+/// A random number for seeds and run ids when none is given.
+pub fn random_u64() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}

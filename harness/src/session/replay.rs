@@ -1,0 +1,87 @@
+//! `crosstalk replay`: reruns one reproduction against the target until it
+//! leaks, or gives up after a few runs (races do not show every time).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::executor::{Executor, RunOptions};
+use crate::findings::{Bucket, FindingKind, FindingSink};
+use crate::plan::{Overrides, Plan};
+use crate::safety::Redactor;
+
+use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+
+/// A replay of one scenario file.
+pub struct Replay {
+    /// A reproduction written by `crosstalk fuzz` (or any scenario file).
+    pub file: PathBuf,
+    pub target: TargetSpec,
+    /// Findings go to `<findings>/<run id>/findings.jsonl`.
+    pub findings: PathBuf,
+    /// Runs before calling it fixed.
+    pub attempts: u32,
+}
+
+/// What a replay gave.
+pub struct ReplayOutcome {
+    /// The file replayed.
+    pub file: PathBuf,
+    /// The leak buckets of the run that leaked; empty when none did.
+    pub leaks: Vec<Bucket>,
+    /// Runs made.
+    pub runs: u32,
+    pub requests: u64,
+    /// Where the requests went.
+    pub target: String,
+    pub exit: Exit,
+}
+
+impl Replay {
+    pub async fn execute(self) -> Result<ReplayOutcome, SessionError> {
+        let plans = Plan::load_all(std::slice::from_ref(&self.file), &Overrides::default())?;
+        let target = Target::connect(&self.target).await?;
+        let plan = Arc::new(plans.into_iter().next().expect("one file gives one plan"));
+        let seed = plan.seed.unwrap_or(0);
+        let nonce = random_u64();
+        let dir = self.findings.join(crate::canary::run_id(nonce));
+        let sink = FindingSink::new(Some(&dir.join("findings.jsonl"))).map_err(|err| {
+            SessionError::Input(format!(
+                "cannot write findings to {}: {err}",
+                self.findings.display()
+            ))
+        })?;
+        let sink = Arc::new(sink);
+        let mut outcome = ReplayOutcome {
+            file: self.file.clone(),
+            leaks: Vec::new(),
+            runs: 0,
+            requests: 0,
+            target: String::new(),
+            exit: Exit::Clean,
+        };
+        for attempt in 0..self.attempts.max(1) {
+            // A fresh embedded clinic each time; the same remote target.
+            let transport = target.transport();
+            outcome.target = transport.describe();
+            let options = RunOptions {
+                concurrency: 16,
+                nonce: crate::canary::mix(nonce, &[u64::from(attempt)]),
+                ..RunOptions::new(seed, nonce)
+            };
+            let redactor = Arc::new(Redactor::default());
+            let executor = Executor::new(plan.clone(), transport, sink.clone(), redactor, options);
+            outcome.requests += executor.run().await.requests;
+            outcome.runs += 1;
+            outcome.leaks = sink
+                .buckets()
+                .into_iter()
+                .filter(|b| b.first.kind == FindingKind::Leak)
+                .collect();
+            if !outcome.leaks.is_empty() {
+                outcome.exit = Exit::Found;
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,319 @@
+//! `crosstalk run`: every scenario against the target, then the reports and
+//! the verdict.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::baseline::Baseline;
+use crate::executor::{Executor, Issued, RunOptions, RunStats};
+use crate::findings::{Finding, FindingSink};
+use crate::plan::{Overrides, Plan};
+use crate::report::{Outputs, RunReport};
+use crate::safety::Redactor;
+use crate::transport::Transport;
+
+use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+
+/// A scripted run of scenario files.
+pub struct Run {
+    /// Scenario files or directories (empty: `scenarios/`).
+    pub scenarios: Vec<PathBuf>,
+    pub target: TargetSpec,
+    /// Every choice of the run; random (and reported) when `None`.
+    pub seed: Option<u64>,
+    pub overrides: Overrides,
+    /// Findings and the request log go to `<findings>/<run id>/`.
+    pub findings: PathBuf,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Accepted finding buckets.
+    pub baseline: Option<PathBuf>,
+    /// Write every bucket found to this baseline file.
+    pub write_baseline: Option<PathBuf>,
+    pub outputs: Outputs,
+    /// Run only shard K of N (1-based).
+    pub shard: Option<(usize, usize)>,
+    /// Where contract snapshots live; `None` compares none.
+    pub snapshots: Option<PathBuf>,
+    pub cancel: CancellationToken,
+    /// Show a progress line on a terminal.
+    pub progress: bool,
+}
+
+/// What a run gave.
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub exit: Exit,
+    /// Why the run could not do its work, when that decided the exit code.
+    pub problem: Option<String>,
+}
+
+impl Run {
+    /// A run of `scenarios` against `target` with the command line's defaults.
+    pub fn new(scenarios: Vec<PathBuf>, target: TargetSpec) -> Run {
+        Run {
+            scenarios,
+            target,
+            seed: None,
+            overrides: Overrides::default(),
+            findings: PathBuf::from("crosstalk-findings"),
+            concurrency: 64,
+            baseline: None,
+            write_baseline: None,
+            outputs: Outputs::default(),
+            shard: None,
+            snapshots: Some(PathBuf::from("snapshots/contracts")),
+            cancel: CancellationToken::new(),
+            progress: false,
+        }
+    }
+
+    pub async fn execute(self) -> Result<RunOutcome, SessionError> {
+        let plans = self.plans()?;
+        let baseline = match &self.baseline {
+            Some(path) => Baseline::load(path)?,
+            None => Baseline::default(),
+        };
+        let transport = Target::connect(&self.target).await?.transport();
+        let seed = self
+            .seed
+            .or(plans.iter().find_map(|p| p.seed))
+            .unwrap_or_else(random_u64);
+        let nonce = random_u64();
+        let run_id = crate::canary::run_id(nonce);
+        let run_dir = self.findings.join(&run_id);
+        let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(|err| {
+            SessionError::Input(format!(
+                "cannot write findings to {}: {err}",
+                run_dir.display()
+            ))
+        })?;
+        let sink = Arc::new(sink);
+        let ran = self.run_plans(&plans, &transport, &sink, seed, nonce).await;
+        write_order(&run_dir, &ran.order);
+        let seen: BTreeSet<String> = sink.buckets().iter().map(|b| b.key.clone()).collect();
+        let report = RunReport {
+            run_id,
+            seed,
+            target: transport.describe(),
+            scenarios: ran.stats,
+            buckets: sink.buckets(),
+            total_findings: sink.total(),
+            findings_file: sink
+                .path()
+                .filter(|_| sink.total() > 0)
+                .map(|p| p.display().to_string()),
+            accepted: seen
+                .iter()
+                .filter(|key| baseline.accepts(key))
+                .cloned()
+                .collect(),
+            stale: baseline.stale(&seen),
+            pending_snapshots: ran.pending,
+        };
+        let written = self.write_outputs(&report, &plans, &seen);
+        let mut outcome = verdict(report);
+        if let Err(err) = written {
+            // The report is still shown; the files it should be in are not.
+            outcome.exit = Exit::BadInput;
+            outcome.problem = Some(err.to_string());
+        }
+        Ok(outcome)
+    }
+
+    /// The plans this run (or shard) executes.
+    fn plans(&self) -> Result<Vec<Plan>, SessionError> {
+        let plans = Plan::load_all(&self.scenarios, &self.overrides)?;
+        Ok(match self.shard {
+            Some((k, n)) => plans
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % n == k - 1)
+                .map(|(_, p)| p)
+                .collect(),
+            None => plans,
+        })
+    }
+
+    /// Every plan in turn; stops after one that was interrupted.
+    async fn run_plans(
+        &self,
+        plans: &[Plan],
+        transport: &Arc<dyn Transport>,
+        sink: &Arc<FindingSink>,
+        seed: u64,
+        nonce: u64,
+    ) -> Ran {
+        let redactor = Arc::new(Redactor::default());
+        let progress = self.progress.then(|| progress_bar(plans)).flatten();
+        let mut ran = Ran::default();
+        for (i, plan) in plans.iter().enumerate() {
+            if let Some(bar) = &progress {
+                bar.set_message(plan.scenario.clone());
+            }
+            let options = RunOptions {
+                seed,
+                nonce: crate::canary::mix(nonce, &[i as u64]),
+                run_id: crate::canary::run_id(nonce),
+                concurrency: self.concurrency,
+                cancel: self.cancel.clone(),
+                progress: progress.clone(),
+                record: false,
+            };
+            let executor = Executor::new(
+                Arc::new(plan.clone()),
+                transport.clone(),
+                sink.clone(),
+                redactor.clone(),
+                options,
+            );
+            let mut stats = executor.run().await;
+            ran.order.append(&mut stats.order);
+            if !stats.interrupted {
+                self.compare_contracts(&executor, sink, &mut ran.pending);
+            }
+            let interrupted = stats.interrupted;
+            ran.stats.push(stats);
+            if interrupted {
+                break;
+            }
+        }
+        if let Some(bar) = &progress {
+            bar.finish_and_clear();
+        }
+        ran
+    }
+
+    /// Records a drift finding for every contract that changed; notes the
+    /// snapshots waiting for review.
+    fn compare_contracts(
+        &self,
+        executor: &Executor,
+        sink: &FindingSink,
+        pending: &mut Vec<String>,
+    ) {
+        let Some(dir) = &self.snapshots else {
+            return;
+        };
+        let world = executor.world();
+        let scenario = &world.plan().scenario;
+        match crate::contract::compare(dir, scenario, executor.contracts().take()) {
+            Ok(comparison) => {
+                pending.extend(comparison.pending.iter().map(|p| p.display().to_string()));
+                for drift in comparison.drifts {
+                    sink.record(Finding::drift(&world.run_id, world.seed, scenario, drift));
+                }
+            }
+            Err(err) => eprintln!(
+                "warning: cannot compare contract snapshots in {}: {err}",
+                dir.display()
+            ),
+        }
+    }
+
+    fn write_outputs(
+        &self,
+        report: &RunReport,
+        plans: &[Plan],
+        seen: &BTreeSet<String>,
+    ) -> Result<(), SessionError> {
+        if let Some(path) = &self.write_baseline {
+            Baseline::of(seen.iter().cloned())
+                .write(path)
+                .map_err(|err| cannot_write(path, err))?;
+        }
+        let steps: Vec<(String, Vec<String>)> = plans
+            .iter()
+            .map(|p| {
+                let names = p.steps.iter().chain(&p.teardown);
+                (p.scenario.clone(), names.map(|s| s.name.clone()).collect())
+            })
+            .collect();
+        self.outputs
+            .write(report, &steps)
+            .map_err(|(path, err)| cannot_write(&path, err))
+    }
+}
+
+/// What the scenarios of a run gave, before the report.
+#[derive(Default)]
+struct Ran {
+    stats: Vec<RunStats>,
+    order: Vec<Issued>,
+    pending: Vec<String>,
+}
+
+/// The exit code a report stands for.
+fn verdict(report: RunReport) -> RunOutcome {
+    let unreachable = report
+        .scenarios
+        .iter()
+        .all(|s| s.requests > 0 && s.transport_errors == s.requests);
+    let (exit, problem) = if unreachable {
+        let problem = format!("no request got an answer from {}", report.target);
+        (Exit::BadInput, Some(problem))
+    } else if !report.clean() {
+        (Exit::Found, None)
+    } else if report.scenarios.iter().any(|s| s.interrupted) {
+        // Clean so far, but not a full run: never let that pass as clean.
+        (Exit::Interrupted, None)
+    } else {
+        (Exit::Clean, None)
+    };
+    RunOutcome {
+        report,
+        exit,
+        problem,
+    }
+}
+
+fn cannot_write(path: &Path, err: std::io::Error) -> SessionError {
+    SessionError::Input(format!("cannot write {}: {err}", path.display()))
+}
+
+/// A progress line counting requests, on a terminal only.
+fn progress_bar(plans: &[Plan]) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = plans
+        .iter()
+        .flat_map(|p| {
+            p.steps
+                .iter()
+                .chain(&p.teardown)
+                .map(|s| p.roles[s.role].count as u64)
+        })
+        .sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} requests, {per_sec}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// The request order, for replaying a run step by step.
+fn write_order(dir: &Path, order: &[Issued]) {
+    let mut sorted: Vec<_> = order.iter().collect();
+    sorted.sort_by_key(|i| (i.scenario.clone(), i.seq));
+    let lines: String = sorted
+        .iter()
+        .map(|i| serde_json::to_string(i).expect("serializes") + "\n")
+        .collect();
+    if let Err(err) =
+        std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join("requests.jsonl"), lines))
+    {
+        eprintln!(
+            "warning: cannot write the request log to {}: {err}",
+            dir.display()
+        );
+    }
+}

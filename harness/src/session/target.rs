@@ -1,0 +1,92 @@
+//! The target of a session: the embedded reference clinic (a fresh one on
+//! demand) or a remote API, checked against the allowlist and probed once.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use crate::safety::AllowList;
+use crate::transport::{Http, Request, Transport};
+
+use super::SessionError;
+
+/// Where requests go, as the command line says it.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSpec {
+    /// Base URL of a running API; `None` for the embedded clinic.
+    pub url: Option<String>,
+    /// Clinic faults to switch on (embedded target only).
+    pub faults: Vec<String>,
+    /// Hosts besides loopback that may be targeted.
+    pub allow_hosts: Vec<String>,
+    /// Requests per second at most (network targets).
+    pub rate: Option<NonZeroU32>,
+}
+
+impl TargetSpec {
+    /// The embedded clinic with `faults` on.
+    pub fn embedded(faults: &[&str]) -> TargetSpec {
+        TargetSpec {
+            faults: faults.iter().map(|f| f.to_string()).collect(),
+            ..TargetSpec::default()
+        }
+    }
+
+    /// A running API at `url`.
+    pub fn remote(url: impl Into<String>) -> TargetSpec {
+        TargetSpec {
+            url: Some(url.into()),
+            ..TargetSpec::default()
+        }
+    }
+}
+
+/// A target ready to send to.
+pub enum Target {
+    Embedded(clinic::Faults),
+    Remote(Arc<Http>),
+}
+
+impl Target {
+    /// Checks `spec` and, for a remote target, that it answers at all.
+    pub async fn connect(spec: &TargetSpec) -> Result<Target, SessionError> {
+        let Some(target) = &spec.url else {
+            let faults = clinic::Faults::parse_list(&spec.faults.join(","))
+                .map_err(|err| SessionError::Input(format!("--fault: {err}")))?;
+            return Ok(Target::Embedded(faults));
+        };
+        if !spec.faults.is_empty() {
+            return Err(SessionError::Input(
+                "--fault switches faults of the embedded clinic; it cannot change a --target"
+                    .into(),
+            ));
+        }
+        let mut url = url::Url::parse(target)
+            .map_err(|err| SessionError::Input(format!("--target {target}: {err}")))?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        AllowList::new(spec.allow_hosts.clone())
+            .check(&url)
+            .map_err(SessionError::Input)?;
+        let http = Http::new(url.clone(), spec.rate).map_err(|e| SessionError::Input(e.0))?;
+        // Any answer at all proves the target is there.
+        let probe = Request {
+            method: http::Method::GET,
+            path: "/".into(),
+            headers: Vec::new(),
+            body: Default::default(),
+        };
+        http.send(probe).await.map_err(|err| {
+            SessionError::Input(format!("the target {url} is unreachable: {err}"))
+        })?;
+        Ok(Target::Remote(Arc::new(http)))
+    }
+
+    /// A transport to the target; for the embedded clinic, a fresh clinic.
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        match self {
+            Target::Remote(http) => http.clone(),
+            Target::Embedded(faults) => crate::embedded::transport(faults),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Whole commands driven through the library's sessions, no process
+//! spawned: what a Rust user of crosstalk calls.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crosstalk::findings::FindingKind;
+use crosstalk::session::{Exit, Fuzz, Replay, Run, TargetSpec};
+use tokio_util::sync::CancellationToken;
+
+fn scenarios() -> PathBuf {
+    support::root().join("scenarios")
+}
+
+fn run(faults: &[&str], findings: PathBuf) -> Run {
+    Run {
+        seed: Some(11),
+        findings,
+        snapshots: None,
+        ..Run::new(vec![scenarios()], TargetSpec::embedded(faults))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_run_does_every_step_and_decides_exit_0() {
+    let dir = support::tempdir("session-clean");
+    let outcome = run(&[], dir.clone()).execute().await.unwrap();
+    assert_eq!(outcome.exit, Exit::Clean, "{}", outcome.report.summary());
+    assert_eq!(outcome.report.total_findings, 0);
+    assert!(outcome.problem.is_none());
+    assert_eq!(outcome.report.scenarios.len(), 3);
+    for stats in &outcome.report.scenarios {
+        assert!(stats.requests > 0, "{} sent nothing", stats.scenario);
+        assert_eq!(stats.transport_errors, 0);
+        assert!(!stats.interrupted);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaking_clinic_gives_leak_findings_on_disk_and_exit_1() {
+    let dir = support::tempdir("session-leak");
+    let outcome = run(&["switch-owner"], dir.clone()).execute().await.unwrap();
+    assert_eq!(outcome.exit, Exit::Found);
+    let leak = outcome
+        .report
+        .buckets
+        .iter()
+        .find(|b| b.first.kind == FindingKind::Leak)
+        .expect("a leak bucket");
+    assert!(leak.first.observer.starts_with("patient#"));
+    let victim = leak
+        .first
+        .victim
+        .as_deref()
+        .expect("a leak names its victim");
+    assert_ne!(victim, leak.first.observer);
+    let file = dir.join(&outcome.report.run_id).join("findings.jsonl");
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert!(lines.lines().count() >= 1, "nothing in {}", file.display());
+    assert!(lines.contains("\"kind\":\"leak\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_an_error_that_decides_exit_2() {
+    let dir = support::tempdir("session-bad");
+    let err = run(&["no-such-fault"], dir)
+        .execute()
+        .await
+        .err()
+        .expect("an unknown fault is refused");
+    assert_eq!(err.exit(), Exit::BadInput);
+    assert!(err.to_string().contains("no-such-fault"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_is_never_clean() {
+    let dir = support::tempdir("session-cancel");
+    let session = run(&[], dir);
+    session.cancel.cancel();
+    let outcome = session.execute().await.unwrap();
+    // Teardown still ran; what it met may be findings, but never "clean".
+    assert_ne!(outcome.exit, Exit::Clean);
+    assert_eq!(outcome.report.scenarios.len(), 1, "the run went on");
+    assert!(outcome.report.scenarios[0].interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not() {
+    let dir = support::tempdir("session-fuzz");
+    let fuzz = Fuzz {
+        scenarios: vec![scenarios()],
+        target: TargetSpec::embedded(&["appointment-idor"]),
+        seed: Some(3),
+        time: Duration::from_secs(60),
+        max_findings: Some(1),
+        corpus: dir.join("corpus"),
+        findings: dir.join("found"),
+        cancel: CancellationToken::new(),
+    };
+    let outcome = fuzz.execute().await.unwrap();
+    assert_eq!(outcome.exit, Exit::Found);
+    assert!(outcome.new_buckets >= 1);
+    let repro = support::walk(&dir.join("found"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a reproduction file");
+    let replay = |faults: &[&str]| Replay {
+        file: repro.clone(),
+        target: TargetSpec::embedded(faults),
+        findings: dir.join("replay"),
+        attempts: 3,
+    };
+    let still = replay(&["appointment-idor"]).execute().await.unwrap();
+    assert_eq!(still.exit, Exit::Found, "the reproduction does not leak");
+    let fixed = replay(&[]).execute().await.unwrap();
+    assert_eq!(fixed.exit, Exit::Clean);
+    assert!(fixed.requests > 0);
+}
