@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::canary;
 use crate::contract::Observed;
-use crate::findings::FindingSink;
-use crate::judge::{self, Attribution, Context, Exchange, Verdict, text_of};
+use crate::findings::{FindingKind, FindingSink, JsonLines};
+use crate::judge::{self, Attribution, Context, Exchange, Flag, Verdict, text_of};
 use crate::oracle::Oracle;
 use crate::plan::{Credentials, Plan, StepRef};
 use crate::request;
@@ -46,6 +46,12 @@ pub struct RunOptions {
     /// Keep each request's headers, body and captures in the order log
     /// (for reproduction scripts; credentials included, so never written as is).
     pub record: bool,
+    /// Where each request is appended the moment it is answered (or fails).
+    pub requests: Option<Arc<JsonLines>>,
+    /// An instance left with no credential after a failed step of its own
+    /// stops its flow. Fuzz programs turn this off: they send every
+    /// operation, anonymous ones included.
+    pub stop_without_credential: bool,
 }
 
 impl RunOptions {
@@ -60,6 +66,8 @@ impl RunOptions {
             cancel: CancellationToken::new(),
             progress: None,
             record: false,
+            requests: None,
+            stop_without_credential: true,
         }
     }
 }
@@ -96,9 +104,14 @@ pub struct RunStats {
     pub scenario: String,
     pub instances: usize,
     pub requests: u64,
-    /// Step runs skipped because a value they needed was never captured.
+    /// Step runs that could not be sent (each one a `skipped` finding).
     pub skipped: u64,
+    /// Requests that got no answer (each one a `transport-error` finding).
     pub transport_errors: u64,
+    /// Instances that stopped their flow, left with no credential.
+    pub stopped: u64,
+    /// Step runs not sent because their instance had stopped.
+    pub not_sent: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
     #[serde(skip)]
@@ -117,6 +130,7 @@ pub struct Executor {
     requests: AtomicU64,
     skipped: AtomicU64,
     transport_errors: AtomicU64,
+    not_sent: AtomicU64,
     order: Mutex<Vec<Issued>>,
     semaphore: Semaphore,
     contracts: Observed,
@@ -151,6 +165,7 @@ impl Executor {
             requests: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             transport_errors: AtomicU64::new(0),
+            not_sent: AtomicU64::new(0),
             order: Mutex::default(),
             contracts: Observed::default(),
         })
@@ -196,6 +211,8 @@ impl Executor {
             requests: self.requests.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
+            stopped: self.world.stopped() as u64,
+            not_sent: self.not_sent.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
             interrupted,
             order: std::mem::take(&mut *self.order.lock().unwrap_or_else(|p| p.into_inner())),
@@ -220,6 +237,10 @@ impl Executor {
         let mut tasks = tokio::task::JoinSet::new();
         for step in batch {
             for sender in self.world.senders(self.plan().step(step)) {
+                if self.world.state(sender).stopped.is_some() {
+                    self.not_sent.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 let this = Arc::clone(self);
                 tasks.spawn(async move {
                     let _permit = this
@@ -254,13 +275,7 @@ impl Executor {
             issued.push((one.issued, one.exchange.is_some()));
             answered.extend(one.exchange);
         }
-        let cx = Context {
-            world: &self.world,
-            oracle: &self.oracle,
-            redactor: &self.redactor,
-            contracts: &self.contracts,
-            sink: &self.sink,
-        };
+        let cx = self.context();
         let verdicts = judge::judge_batch(&cx, &answered);
         let mut judged = answered.iter().zip(verdicts);
         let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
@@ -275,16 +290,29 @@ impl Executor {
         }
     }
 
+    fn context(&self) -> Context<'_> {
+        Context {
+            world: &self.world,
+            oracle: &self.oracle,
+            redactor: &self.redactor,
+            contracts: &self.contracts,
+            sink: &self.sink,
+            stop_without_credential: self.options.stop_without_credential,
+        }
+    }
+
     /// Sends `step` as `sender`: builds the request, sends it and counts it.
     async fn send(&self, sender: InstanceId, step_ref: StepRef) -> Option<Sent> {
         let step = self.plan().step(step_ref);
         let vars = self.world.state(sender).vars.clone();
         let resolver = Resolver::new(&self.world, sender, step_ref.key(), &vars);
         let identity = request::identity(&self.world, step, sender);
-        let Ok(built) = request::build(&self.world, &self.redactor, step, &resolver, identity)
-        else {
-            self.skipped.fetch_add(1, Ordering::Relaxed);
-            return None;
+        let built = match request::build(&self.world, &self.redactor, step, &resolver, identity) {
+            Ok(built) => built,
+            Err(err) => {
+                self.skipped(sender, step_ref, &err);
+                return None;
+            }
         };
         // The response is seen by whoever's credential went out; a borrowed
         // identity with no credential yet leaves the sender anonymous.
@@ -306,6 +334,11 @@ impl Executor {
             status: result.as_ref().ok().map(|r| r.status),
             exchange: None,
         };
+        if let Some(log) = &self.options.requests
+            && let Err(err) = log.write(&issued)
+        {
+            tracing::warn!("cannot append to the request log: {err}");
+        }
         let exchange = match result {
             Ok(response) => {
                 let attribution = attribution(step.credentials, built.credential_of.is_some());
@@ -319,18 +352,41 @@ impl Executor {
                 ))
             }
             Err(err) => {
-                self.no_answer(observer, &step.name, &request, &err.to_string());
+                self.no_answer(observer, step_ref, &request, &err.to_string());
                 None
             }
         };
         Some(Sent { issued, exchange })
     }
 
-    fn no_answer(&self, observer: InstanceId, step: &str, request: &Request, err: &str) {
+    /// A request that got no answer: a finding, and a line in the trace.
+    fn no_answer(&self, observer: InstanceId, step: StepRef, request: &Request, err: &str) {
         self.transport_errors.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!("{} {}: {err}", request.method, request.path);
-        let line = format!("{step}: {} {} → no response", request.method, request.path);
+        let name = &self.plan().step(step).name;
+        let path = self.redactor.redact(&request.path);
+        let summary = format!(
+            "{} {path} sent by {} at step `{name}` got no answer: {err}",
+            request.method,
+            self.world.label(observer)
+        );
+        let flag = Flag::new(FindingKind::TransportError, "transport", summary);
+        let finding = judge::unanswered(&self.context(), observer, step, Some(request), flag);
+        self.sink.record(finding);
+        let line = format!("{name}: {} {path} → no response", request.method);
         self.world.trace(observer, line);
+    }
+
+    /// A step that could not be sent: a finding of its own.
+    fn skipped(&self, sender: InstanceId, step: StepRef, reason: &str) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        let name = &self.plan().step(step).name;
+        let summary = format!(
+            "{} could not send step `{name}`: {reason}",
+            self.world.label(sender)
+        );
+        let flag = Flag::new(FindingKind::Skipped, "request", summary);
+        let finding = judge::unanswered(&self.context(), sender, step, None, flag);
+        self.sink.record(finding);
     }
 
     /// The request in full and its captures, for reproduction scripts.

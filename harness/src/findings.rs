@@ -1,19 +1,18 @@
 //! Findings: what went wrong, said in plain words, bucketed, and written to
-//! disk the moment they are found (append and flush), so that a crash or a
-//! Ctrl-C loses none.
+//! disk the moment they are found, every one of them, one complete JSON line
+//! per finding in a single write, so that a crash, a kill or a Ctrl-C loses
+//! none and leaves no half line behind.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::oracle::Marker;
-
-/// At most this many findings of one bucket are written in full.
-const WRITTEN_PER_BUCKET: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -26,6 +25,12 @@ pub enum FindingKind {
     Expectation,
     /// A response's shape no longer matches its contract snapshot.
     Drift,
+    /// A request got no answer: a timeout, a reset, malformed HTTP, a body
+    /// that could not be read. The run did not do that part of its work.
+    TransportError,
+    /// A step could not be sent (a value it needs was never captured, a
+    /// request that cannot be built). The run did not do that part either.
+    Skipped,
 }
 
 impl FindingKind {
@@ -35,7 +40,25 @@ impl FindingKind {
             FindingKind::ServerError => "server-error",
             FindingKind::Expectation => "expectation",
             FindingKind::Drift => "drift",
+            FindingKind::TransportError => "transport-error",
+            FindingKind::Skipped => "skipped",
         }
+    }
+
+    /// Every kind, in report order.
+    pub const ALL: [FindingKind; 6] = [
+        FindingKind::Leak,
+        FindingKind::ServerError,
+        FindingKind::Expectation,
+        FindingKind::Drift,
+        FindingKind::TransportError,
+        FindingKind::Skipped,
+    ];
+
+    /// The run could not do some of its work: no verdict on the target,
+    /// but never a pass. A baseline cannot accept these.
+    pub fn incomplete(self) -> bool {
+        matches!(self, FindingKind::TransportError | FindingKind::Skipped)
     }
 }
 
@@ -124,11 +147,13 @@ impl Finding {
         }
     }
 
-    /// Findings of one bucket are one bug: endpoint × kind × location.
+    /// Findings of one bucket are one bug: kind × scenario × endpoint ×
+    /// location.
     pub fn bucket(&self) -> String {
         format!(
-            "{} {} at {}",
+            "{} in {}: {} at {}",
             self.kind.as_str(),
+            self.scenario,
             self.endpoint,
             self.location_pattern
         )
@@ -143,38 +168,78 @@ pub struct Bucket {
     pub first: Finding,
 }
 
-/// Collects findings into buckets and appends them to a JSON Lines file.
-pub struct FindingSink {
-    path: Option<PathBuf>,
-    inner: Mutex<SinkState>,
+/// A JSON Lines file appended one complete line per record, in a single
+/// write each: a kill leaves whole lines only (or, at worst, one torn last
+/// line, which the next writer closes off before appending).
+pub struct JsonLines {
+    file: Mutex<File>,
 }
 
-struct SinkState {
-    file: Option<File>,
-    buckets: BTreeMap<String, Bucket>,
-    total: usize,
+impl JsonLines {
+    /// Opens `path` for appending, creating it and its directory.
+    pub fn append(path: &Path) -> std::io::Result<JsonLines> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        if ends_torn(&mut file)? {
+            file.write_all(b"\n")?;
+        }
+        Ok(JsonLines {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends `record` as one line.
+    pub fn write<T: Serialize>(&self, record: &T) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(&line)
+    }
+}
+
+/// Whether a file's last line lacks its newline.
+fn ends_torn(file: &mut File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Collects findings into buckets and appends every one to a JSON Lines file.
+pub struct FindingSink {
+    path: Option<PathBuf>,
+    file: Option<JsonLines>,
+    buckets: Mutex<BTreeMap<String, Bucket>>,
+    /// Findings recorded so far; shared with whoever must decide an exit
+    /// code before the run ends (a second Ctrl-C).
+    total: Arc<AtomicUsize>,
 }
 
 impl FindingSink {
     /// Appends to `path` (created with its directory) when given.
     pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
-        let file = match path {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Some(OpenOptions::new().create(true).append(true).open(path)?)
-            }
-            None => None,
-        };
         Ok(Self {
             path: path.map(Path::to_path_buf),
-            inner: Mutex::new(SinkState {
-                file,
-                buckets: BTreeMap::new(),
-                total: 0,
-            }),
+            file: path.map(JsonLines::append).transpose()?,
+            buckets: Mutex::default(),
+            total: Arc::default(),
         })
+    }
+
+    /// Counts into `total` (shared with the caller) instead of its own counter.
+    pub fn counting(mut self, total: Arc<AtomicUsize>) -> Self {
+        self.total = total;
+        self
     }
 
     pub fn path(&self) -> Option<&Path> {
@@ -182,36 +247,32 @@ impl FindingSink {
     }
 
     pub fn record(&self, finding: Finding) {
-        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        state.total += 1;
-        let key = finding.bucket();
-        let count = {
-            let bucket = state.buckets.entry(key.clone()).or_insert_with(|| Bucket {
-                key,
-                count: 0,
-                first: finding.clone(),
-            });
-            bucket.count += 1;
-            bucket.count
-        };
-        if count <= WRITTEN_PER_BUCKET
-            && let Some(file) = state.file.as_mut()
+        if let Some(file) = &self.file
+            && let Err(err) = file.write(&finding)
         {
-            let line = serde_json::to_string(&finding).expect("findings serialize");
             // A finding that cannot be written is still in memory and in the
             // summary; say so rather than stop the run.
-            if let Err(err) = writeln!(file, "{line}").and_then(|_| file.flush()) {
-                tracing::warn!("cannot append to the findings file: {err}");
-            }
+            tracing::warn!("cannot append to the findings file: {err}");
         }
+        self.total.fetch_add(1, Ordering::SeqCst);
+        let key = finding.bucket();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket {
+                key,
+                count: 0,
+                first: finding,
+            })
+            .count += 1;
     }
 
     pub fn total(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).total
+        self.total.load(Ordering::SeqCst)
     }
 
     pub fn buckets(&self) -> Vec<Bucket> {
-        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        state.buckets.values().cloned().collect()
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.values().cloned().collect()
     }
 }

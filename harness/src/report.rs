@@ -8,6 +8,33 @@ use serde::Serialize;
 use crate::executor::RunStats;
 use crate::findings::{Bucket, FindingKind};
 
+/// What a run established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conclusion {
+    /// Every step ran, every response was judged, nothing was found.
+    Clean,
+    /// At least one finding the baseline does not accept.
+    Found,
+    /// Nothing found, but some of the work was not done (no answer, steps
+    /// not sent): no verdict on the target.
+    Incomplete,
+    /// Stopped before every step ran, nothing found so far.
+    Interrupted,
+}
+
+impl Conclusion {
+    /// How reports say it: `crosstalk passed`, `failed`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conclusion::Clean => "passed",
+            Conclusion::Found => "failed",
+            Conclusion::Incomplete => "incomplete",
+            Conclusion::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The files a run's report is written to.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
@@ -19,6 +46,28 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Creates each output's directory and checks the file can be written,
+    /// before any work is done.
+    pub fn prepare(&self) -> Result<(), (PathBuf, std::io::Error)> {
+        for path in [&self.json, &self.junit, &self.markdown]
+            .into_iter()
+            .flatten()
+        {
+            let opened = path
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                });
+            opened.map_err(|err| (path.clone(), err))?;
+        }
+        Ok(())
+    }
+
     /// Writes every requested file; `steps` are each scenario's step names,
     /// the JUnit cases. The first file that cannot be written is the error.
     pub fn write(
@@ -104,11 +153,8 @@ impl RunReport {
             );
         }
         let _ = writeln!(out);
+        let _ = writeln!(out, "{}", self.headline(requests));
         if self.buckets.is_empty() {
-            let _ = writeln!(
-                out,
-                "clean: {requests} requests, no response showed anyone another's data."
-            );
             self.tail(&mut out);
             return out;
         }
@@ -183,9 +229,48 @@ impl RunReport {
             .sum()
     }
 
-    /// No finding outside the baseline.
+    /// No finding outside the baseline, every step sent, not interrupted.
     pub fn clean(&self) -> bool {
-        self.new_buckets().next().is_none()
+        self.conclusion() == Conclusion::Clean
+    }
+
+    /// What the run established; the exit code and every report follow it.
+    pub fn conclusion(&self) -> Conclusion {
+        let new: Vec<&Bucket> = self.new_buckets().collect();
+        if new.iter().any(|b| !b.first.kind.incomplete()) {
+            Conclusion::Found
+        } else if self.scenarios.iter().any(|s| s.interrupted) {
+            Conclusion::Interrupted
+        } else if !new.is_empty() || self.scenarios.iter().any(|s| s.not_sent > 0) {
+            Conclusion::Incomplete
+        } else {
+            Conclusion::Clean
+        }
+    }
+
+    /// One line that says what the run established.
+    fn headline(&self, requests: u64) -> String {
+        let sum = |f: fn(&RunStats) -> u64| self.scenarios.iter().map(f).sum::<u64>();
+        let (errors, skipped) = (sum(|s| s.transport_errors), sum(|s| s.skipped));
+        let not_sent = sum(|s| s.not_sent);
+        let undone = format!(
+            "{errors} request(s) without an answer, {skipped} step run(s) that could not be sent, {not_sent} not sent after their instance stopped"
+        );
+        match self.conclusion() {
+            Conclusion::Clean => format!(
+                "clean: {requests} requests, every step ran, no response showed anyone another's data."
+            ),
+            Conclusion::Found if errors + skipped + not_sent == 0 => {
+                format!("failed: {requests} requests, every step ran.")
+            }
+            Conclusion::Found => format!("failed: {requests} requests; {undone}."),
+            Conclusion::Incomplete => format!(
+                "incomplete: the run could not do all its work ({undone}); no verdict on the target."
+            ),
+            Conclusion::Interrupted => format!(
+                "interrupted: the run stopped before every step ran ({requests} requests judged); not a pass."
+            ),
+        }
     }
 
     /// Buckets the baseline does not accept.
@@ -217,7 +302,7 @@ impl RunReport {
     /// A Markdown summary for a pull request or `$GITHUB_STEP_SUMMARY`.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let verdict = if self.clean() { "passed" } else { "failed" };
+        let verdict = self.conclusion().as_str();
         let _ = writeln!(out, "## crosstalk {verdict}\n");
         let _ = writeln!(
             out,
@@ -273,12 +358,17 @@ impl RunReport {
         out
     }
 
+    /// The report as JSON, with its conclusion and the exit code it means.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("reports serialize");
+        let mut json = serde_json::to_value(self).expect("reports serialize");
+        json["conclusion"] = serde_json::to_value(self.conclusion()).expect("serializes");
+        let text = serde_json::to_string_pretty(&json).expect("reports serialize");
         std::fs::write(path, text)
     }
 
-    /// JUnit XML: a suite per scenario, a test case per step × check kind.
+    /// JUnit XML: a suite per scenario, a test case per step × finding kind
+    /// (a failure for what the target did, an error for work not done), and
+    /// a case that fails when the scenario was interrupted.
     pub fn junit(&self, steps: &[(String, Vec<String>)]) -> String {
         let mut report = quick_junit::Report::new("crosstalk");
         for (scenario, step_names) in steps {
@@ -288,42 +378,53 @@ impl RunReport {
                 suite.set_time(stats.elapsed);
             }
             for step in step_names {
-                for kind in [
-                    FindingKind::Leak,
-                    FindingKind::ServerError,
-                    FindingKind::Expectation,
-                ] {
-                    let hits: Vec<&Bucket> = self
-                        .buckets
-                        .iter()
-                        .filter(|b| {
-                            &b.first.scenario == scenario
-                                && &b.first.step == step
-                                && b.first.kind == kind
-                        })
-                        .collect();
-                    let name = format!("{step} [{}]", kind.as_str());
-                    let status = if hits.is_empty() {
-                        quick_junit::TestCaseStatus::success()
-                    } else {
-                        let mut status = quick_junit::TestCaseStatus::non_success(
-                            quick_junit::NonSuccessKind::Failure,
-                        );
-                        status.set_message(hits[0].first.summary.as_str());
-                        let details: Vec<String> = hits
-                            .iter()
-                            .map(|b| format!("{} ({}×): {}", b.key, b.count, b.first.summary))
-                            .collect();
-                        status.set_description(details.join("\n"));
-                        status
-                    };
-                    let mut case = quick_junit::TestCase::new(name, status);
-                    case.set_classname(scenario.as_str());
-                    suite.add_test_case(case);
+                for kind in FindingKind::ALL {
+                    suite.add_test_case(self.junit_case(scenario, step, kind));
                 }
             }
+            let ran = stats.is_some_and(|s| !s.interrupted && s.not_sent == 0);
+            let mut status = quick_junit::TestCaseStatus::success();
+            if !ran {
+                status =
+                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Error);
+                status.set_message("the scenario did not run every step (interrupted, not reached, or instances stopped)");
+            }
+            let mut case = quick_junit::TestCase::new("every step ran", status);
+            case.set_classname(scenario.as_str());
+            suite.add_test_case(case);
             report.add_test_suite(suite);
         }
         report.to_string().expect("JUnit serializes")
+    }
+
+    fn junit_case(&self, scenario: &str, step: &str, kind: FindingKind) -> quick_junit::TestCase {
+        let hits: Vec<&Bucket> = self
+            .new_buckets()
+            .filter(|b| {
+                b.first.scenario == scenario && b.first.step == step && b.first.kind == kind
+            })
+            .collect();
+        let status = match hits.first() {
+            None => quick_junit::TestCaseStatus::success(),
+            Some(first) => {
+                let failure = if kind.incomplete() {
+                    quick_junit::NonSuccessKind::Error
+                } else {
+                    quick_junit::NonSuccessKind::Failure
+                };
+                let mut status = quick_junit::TestCaseStatus::non_success(failure);
+                status.set_message(first.first.summary.as_str());
+                status.set_type(kind.as_str());
+                let details: Vec<String> = hits
+                    .iter()
+                    .map(|b| format!("{} ({}×): {}", b.key, b.count, b.first.summary))
+                    .collect();
+                status.set_description(details.join("\n"));
+                status
+            }
+        };
+        let mut case = quick_junit::TestCase::new(format!("{step} [{}]", kind.as_str()), status);
+        case.set_classname(scenario);
+        case
     }
 }

@@ -30,7 +30,41 @@ pub fn identity(world: &World, step: &PlanStep, sender: InstanceId) -> Option<In
 
 /// Renders `step` as the resolver's instance, with `identity`'s credentials.
 /// Every credential rendered is taught to the redactor before it is sent.
+/// An error says why the request cannot be sent: a hole with no value, or
+/// a path or header that is not valid HTTP.
 pub fn build(
+    world: &World,
+    redactor: &Redactor,
+    step: &PlanStep,
+    resolver: &Resolver<'_>,
+    identity: Option<InstanceId>,
+) -> Result<Built, String> {
+    let built = render(world, redactor, step, resolver, identity).map_err(|e| e.to_string())?;
+    valid(&built.request)?;
+    Ok(built)
+}
+
+/// Whether `request` can go on the wire as it is.
+fn valid(request: &Request) -> Result<(), String> {
+    if request.path.parse::<http::uri::PathAndQuery>().is_err() {
+        return Err(format!(
+            "`{}` is not a valid request path (spaces and control characters must be percent-encoded)",
+            request.path
+        ));
+    }
+    for (name, value) in &request.headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(format!(
+                "header `{name}` has a value that is not valid in HTTP (line breaks or control characters)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn render(
     world: &World,
     redactor: &Redactor,
     step: &PlanStep,
@@ -96,6 +130,11 @@ fn credentials(
         }
     }
     headers
+}
+
+/// Whether `id` holds a credential it could send now.
+pub fn holds_credential(world: &World, id: InstanceId) -> bool {
+    !credentials(world, &Redactor::default(), id, 0).is_empty()
 }
 
 fn render_body(body: &Body, resolver: &Resolver<'_>) -> Result<Value, Unresolved> {

@@ -68,10 +68,14 @@ pub struct Http {
 
 impl Http {
     /// A transport to `base`, at most `rate` requests a second if set.
-    pub fn new(base: url::Url, rate: Option<std::num::NonZeroU32>) -> Result<Self, TransportError> {
+    pub fn new(
+        base: url::Url,
+        rate: Option<std::num::NonZeroU32>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(timeout)
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|err| TransportError(format!("cannot build the HTTP client: {err}")))?;

@@ -49,6 +49,8 @@ pub struct InstanceState {
     pub cookies: BTreeMap<String, String>,
     /// One line per answered step, quoted by its findings.
     pub trace: Vec<String>,
+    /// The step after which it stopped its flow, left with no credential.
+    pub stopped: Option<String>,
 }
 
 impl World {
@@ -129,6 +131,13 @@ impl World {
     /// A variable `id` has captured.
     pub fn var(&self, id: InstanceId, name: &str) -> Option<Value> {
         self.state(id).vars.get(name).cloned()
+    }
+
+    /// How many instances have stopped their flow.
+    pub fn stopped(&self) -> usize {
+        (0..self.states.len())
+            .filter(|id| self.state(*id).stopped.is_some())
+            .count()
     }
 
     /// Appends a line to `id`'s trace.

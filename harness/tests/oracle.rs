@@ -62,7 +62,12 @@ impl World {
         );
         let oracle = Oracle::new(&ledger);
         let server = MockServer::start().await;
-        let http = Http::new(url::Url::parse(&server.uri()).unwrap(), None).unwrap();
+        let http = Http::new(
+            url::Url::parse(&server.uri()).unwrap(),
+            None,
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
         World {
             ledger,
             oracle,

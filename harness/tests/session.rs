@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crosstalk::findings::FindingKind;
 use crosstalk::session::{Exit, Fuzz, Replay, Run, TargetSpec};
-use tokio_util::sync::CancellationToken;
 
 fn scenarios() -> PathBuf {
     support::root().join("scenarios")
@@ -78,7 +77,7 @@ async fn bad_input_is_an_error_that_decides_exit_2() {
 async fn a_cancelled_run_is_never_clean() {
     let dir = support::tempdir("session-cancel");
     let session = run(&[], dir);
-    session.cancel.cancel();
+    session.stop.cancel.cancel();
     let outcome = session.execute().await.unwrap();
     // Teardown still ran; what it met may be findings, but never "clean".
     assert_ne!(outcome.exit, Exit::Clean);
@@ -97,7 +96,7 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         max_findings: Some(1),
         corpus: dir.join("corpus"),
         findings: dir.join("found"),
-        cancel: CancellationToken::new(),
+        stop: Default::default(),
     };
     let outcome = fuzz.execute().await.unwrap();
     assert_eq!(outcome.exit, Exit::Found);

@@ -35,7 +35,7 @@ pub const OP_BYTES: usize = 11;
 /// Instances of each population actor in a program (others keep at most 2).
 pub const POPULATION: usize = 3;
 
-/// A leak, bucketed the same way across programs: kind, scenario step and
+/// A leak, bucketed the same way across programs: kind, scenario, step and
 /// location in the response.
 pub fn bucket(finding: &Finding) -> String {
     let step = finding
@@ -43,8 +43,9 @@ pub fn bucket(finding: &Finding) -> String {
         .rsplit_once(" [")
         .map_or(finding.step.as_str(), |(name, _)| name);
     format!(
-        "{} at `{step}` in {}",
+        "{} in {} at `{step}` in {}",
         finding.kind.as_str(),
+        finding.scenario,
         finding.location_pattern
     )
 }
@@ -84,6 +85,8 @@ pub async fn run_program(
     let options = RunOptions {
         concurrency: 16,
         record,
+        // A program explores: an instance without a credential still sends.
+        stop_without_credential: false,
         ..RunOptions::new(seed, nonce)
     };
     let executor = Executor::new(

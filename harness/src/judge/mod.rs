@@ -11,10 +11,12 @@
 //! 3. [`grant`]: who may now see the observer's data;
 //! 4. [`status`]: server errors;
 //! 5. [`expect`]: the scenario's expectations;
-//! 6. [`contract`]: the response's shape, for the contract snapshots;
-//! 7. [`taint`]: canaries the request carried for someone else;
-//! 8. [`trace`]: the observer's story, which later findings quote;
-//! 9. [`leak`]: the oracle.
+//! 6. [`stop`]: an instance left with no credential after a failed step
+//!    stops its flow (one finding, not a cascade of 401s);
+//! 7. [`contract`]: the response's shape, for the contract snapshots;
+//! 8. [`taint`]: canaries the request carried for someone else;
+//! 9. [`trace`]: the observer's story, which later findings quote;
+//! 10. [`leak`]: the oracle.
 //!
 //! A batch (the steps sent at one moment) is judged once every request of
 //! it has answered, one judge at a time over the whole batch: so a grant or
@@ -29,6 +31,7 @@ pub mod grant;
 pub mod leak;
 pub mod session;
 pub mod status;
+pub mod stop;
 pub mod taint;
 pub mod trace;
 
@@ -54,6 +57,7 @@ pub const PIPELINE: &[(&str, Judge)] = &[
     ("grant", grant::judge),
     ("status", status::judge),
     ("expect", expect::judge),
+    ("stop", stop::judge),
     ("contract", contract::judge),
     ("taint", taint::judge),
     ("trace", trace::judge),
@@ -118,6 +122,9 @@ pub struct Context<'a> {
     pub redactor: &'a Redactor,
     pub contracts: &'a crate::contract::Observed,
     pub sink: &'a FindingSink,
+    /// Whether an instance left without a credential stops its flow
+    /// (scripted runs); a fuzz program sends every operation regardless.
+    pub stop_without_credential: bool,
 }
 
 impl Context<'_> {
@@ -133,6 +140,8 @@ pub struct Verdict {
     pub flags: Vec<Flag>,
     /// Values captured from the response: (variable, value, JSONPath).
     pub captured: Vec<(String, Value, Option<String>)>,
+    /// An expectation (status, value or capture) failed.
+    pub failed: bool,
 }
 
 /// A finding as a judge states it; the pipeline adds who, where and the
@@ -165,7 +174,8 @@ pub fn judge_batch(cx: &Context<'_>, batch: &[Exchange]) -> Vec<Verdict> {
     for (_, judge) in PIPELINE {
         for (exchange, verdict) in batch.iter().zip(&mut verdicts) {
             judge(exchange, cx, verdict);
-            for flag in verdict.flags.drain(..) {
+            for flag in std::mem::take(&mut verdict.flags) {
+                verdict.failed |= flag.kind == FindingKind::Expectation;
                 cx.sink.record(finding(cx, exchange, flag));
             }
         }
@@ -215,6 +225,56 @@ fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
         summary: redact(&flag.summary),
         exchange: redacted(cx.redactor, exchange, &excerpt),
         trace: world.recent_trace(exchange.observer, 20),
+    }
+}
+
+/// A finding about a step with no response to judge: it was never sent
+/// (skipped), or its request got no answer (transport error).
+pub fn unanswered(
+    cx: &Context<'_>,
+    observer: InstanceId,
+    step: StepRef,
+    request: Option<&Request>,
+    flag: Flag,
+) -> Finding {
+    let world = cx.world;
+    let plan_step = world.plan().step(step);
+    let redact = |text: &str| cx.redactor.redact(text);
+    let (method, path, body) = match request {
+        Some(r) => (
+            r.method.to_string(),
+            redact(&r.path),
+            redact(&truncate(&String::from_utf8_lossy(&r.body), 500)),
+        ),
+        None => (
+            plan_step.method.to_string(),
+            plan_step.path.pattern(),
+            String::new(),
+        ),
+    };
+    Finding {
+        kind: flag.kind,
+        run_id: world.run_id.clone(),
+        seed: world.seed,
+        scenario: world.plan().scenario.clone(),
+        step: plan_step.name.clone(),
+        endpoint: plan_step.endpoint(),
+        observer: world.label(observer).to_string(),
+        victim: None,
+        marker: None,
+        location: flag.location.clone(),
+        location_pattern: flag.location,
+        also: Vec::new(),
+        summary: redact(&flag.summary),
+        exchange: RedactedExchange {
+            method,
+            path,
+            request_body: body,
+            status: 0,
+            response_headers: Vec::new(),
+            response_excerpt: String::new(),
+        },
+        trace: world.recent_trace(observer, 20),
     }
 }
 

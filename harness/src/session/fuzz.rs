@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
 use crate::canary::mix;
 use crate::findings::{Finding, FindingKind, FindingSink};
 use crate::fuzzer::{
@@ -20,7 +18,7 @@ use crate::fuzzer::{
 };
 use crate::shrinker::{shrink, write_reproduction};
 
-use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
 
 /// A fuzzing session.
 pub struct Fuzz {
@@ -36,7 +34,8 @@ pub struct Fuzz {
     pub corpus: PathBuf,
     /// Reproductions (.toml, .sh) and findings.jsonl.
     pub findings: PathBuf,
-    pub cancel: CancellationToken,
+    /// Cancel to stop early; counts new leak buckets as they are found.
+    pub stop: Stop,
 }
 
 /// What a fuzzing session gave.
@@ -75,7 +74,8 @@ impl Fuzz {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers {
-            let (shared, cancel, max) = (shared.clone(), self.cancel.clone(), self.max_findings);
+            let (shared, cancel, max) =
+                (shared.clone(), self.stop.cancel.clone(), self.max_findings);
             tasks.spawn(async move {
                 while Instant::now() < deadline && !cancel.is_cancelled() {
                     let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
@@ -87,7 +87,7 @@ impl Fuzz {
             });
         }
         report_progress(&shared, started, tasks).await;
-        let interrupted = self.cancel.is_cancelled();
+        let interrupted = self.stop.cancel.is_cancelled();
         if interrupted {
             eprintln!(
                 "interrupted: everything found so far is in {}",
@@ -100,10 +100,10 @@ impl Fuzz {
             new_buckets,
             interrupted,
             findings: self.findings.clone(),
-            exit: if new_buckets == 0 {
-                Exit::Clean
-            } else {
-                Exit::Found
+            exit: match (new_buckets, interrupted) {
+                (0, false) => Exit::Clean,
+                (0, true) => Exit::Interrupted,
+                _ => Exit::Found,
             },
         })
     }
@@ -115,13 +115,12 @@ impl Fuzz {
         let target = Arc::new(Target::connect(&self.target).await?);
         let factory: TargetFactory = Arc::new(move || target.transport());
         let describe = factory().describe();
-        let sink =
-            FindingSink::new(Some(&self.findings.join("findings.jsonl"))).map_err(|err| {
-                SessionError::Input(format!(
-                    "cannot write to {}: {err}",
-                    self.findings.display()
-                ))
-            })?;
+        let sink = FindingSink::new(Some(&self.findings.join("findings.jsonl")))
+            .map_err(|err| {
+                let dir = self.findings.display();
+                SessionError::Input(format!("cannot write to {dir}: {err}"))
+            })?
+            .counting(self.stop.found.clone());
         std::fs::create_dir_all(&self.corpus).map_err(|err| {
             SessionError::Input(format!(
                 "cannot use corpus {}: {err}",

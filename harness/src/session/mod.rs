@@ -13,6 +13,13 @@ pub use replay::{Replay, ReplayOutcome};
 pub use run::{Run, RunOutcome};
 pub use target::{Target, TargetSpec};
 
+pub use crate::report::Conclusion;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
 use crate::scenario::ScenarioError;
 
 /// How a session ended, as the command line's exit code.
@@ -24,7 +31,11 @@ pub enum Exit {
     Found,
     /// Bad input, a usage error or an unreachable target.
     BadInput,
-    /// Stopped by Ctrl-C before the work was done, with nothing found.
+    /// The run could not do all its work (requests without an answer,
+    /// steps that could not be sent) and found nothing else: no verdict on
+    /// the target. A CI gate may retry this; never a leak.
+    Incomplete,
+    /// Stopped by a signal before the work was done, with nothing found.
     Interrupted,
 }
 
@@ -34,6 +45,7 @@ impl Exit {
             Exit::Clean => 0,
             Exit::Found => 1,
             Exit::BadInput => 2,
+            Exit::Incomplete => 3,
             Exit::Interrupted => 130,
         }
     }
@@ -53,6 +65,27 @@ pub enum SessionError {
 impl SessionError {
     pub fn exit(&self) -> Exit {
         Exit::BadInput
+    }
+}
+
+/// How a caller stops a session early, and learns meanwhile whether it has
+/// found anything (to choose an exit code when it must stop at once).
+#[derive(Clone, Default)]
+pub struct Stop {
+    /// Cancel to stop: the flow stops, teardown runs, reports are written.
+    pub cancel: CancellationToken,
+    /// Findings recorded so far.
+    pub found: Arc<AtomicUsize>,
+}
+
+impl Stop {
+    /// The exit code for stopping right now, without reports.
+    pub fn exit_now(&self) -> Exit {
+        if self.found.load(Ordering::SeqCst) > 0 {
+            Exit::Found
+        } else {
+            Exit::Interrupted
+        }
     }
 }
 

@@ -6,17 +6,15 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::baseline::Baseline;
-use crate::executor::{Executor, Issued, RunOptions, RunStats};
-use crate::findings::{Finding, FindingSink};
+use crate::executor::{Executor, RunOptions, RunStats};
+use crate::findings::{Finding, FindingSink, JsonLines};
 use crate::plan::{Overrides, Plan};
-use crate::report::{Outputs, RunReport};
+use crate::report::{Conclusion, Outputs, RunReport};
 use crate::safety::Redactor;
 use crate::transport::Transport;
 
-use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
 
 /// A scripted run of scenario files.
 pub struct Run {
@@ -39,7 +37,8 @@ pub struct Run {
     pub shard: Option<(usize, usize)>,
     /// Where contract snapshots live; `None` compares none.
     pub snapshots: Option<PathBuf>,
-    pub cancel: CancellationToken,
+    /// Cancel to stop early; counts findings as they are recorded.
+    pub stop: Stop,
     /// Show a progress line on a terminal.
     pub progress: bool,
 }
@@ -67,12 +66,21 @@ impl Run {
             outputs: Outputs::default(),
             shard: None,
             snapshots: Some(PathBuf::from("snapshots/contracts")),
-            cancel: CancellationToken::new(),
+            stop: Stop::default(),
             progress: false,
         }
     }
 
     pub async fn execute(self) -> Result<RunOutcome, SessionError> {
+        // Fail before the work, not after it.
+        self.outputs
+            .prepare()
+            .map_err(|(path, err)| cannot_write(&path, err))?;
+        if let Some(dir) = &self.snapshots {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                SessionError::Input(format!("--snapshots {}: {err}", dir.display()))
+            })?;
+        }
         let plans = self.plans()?;
         let baseline = match &self.baseline {
             Some(path) => Baseline::load(path)?,
@@ -86,15 +94,16 @@ impl Run {
         let nonce = random_u64();
         let run_id = crate::canary::run_id(nonce);
         let run_dir = self.findings.join(&run_id);
-        let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(|err| {
-            SessionError::Input(format!(
-                "cannot write findings to {}: {err}",
-                run_dir.display()
-            ))
-        })?;
-        let sink = Arc::new(sink);
-        let ran = self.run_plans(&plans, &transport, &sink, seed, nonce).await;
-        write_order(&run_dir, &ran.order);
+        let cannot = |err| {
+            let dir = run_dir.display();
+            SessionError::Input(format!("cannot write findings to {dir}: {err}"))
+        };
+        let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(cannot)?;
+        let sink = Arc::new(sink.counting(self.stop.found.clone()));
+        let log = Arc::new(JsonLines::append(&run_dir.join("requests.jsonl")).map_err(cannot)?);
+        let ran = self
+            .run_plans(&plans, &transport, &sink, &log, seed, nonce)
+            .await;
         let seen: BTreeSet<String> = sink.buckets().iter().map(|b| b.key.clone()).collect();
         let report = RunReport {
             run_id,
@@ -145,6 +154,7 @@ impl Run {
         plans: &[Plan],
         transport: &Arc<dyn Transport>,
         sink: &Arc<FindingSink>,
+        log: &Arc<JsonLines>,
         seed: u64,
         nonce: u64,
     ) -> Ran {
@@ -156,13 +166,12 @@ impl Run {
                 bar.set_message(plan.scenario.clone());
             }
             let options = RunOptions {
-                seed,
                 nonce: crate::canary::mix(nonce, &[i as u64]),
-                run_id: crate::canary::run_id(nonce),
                 concurrency: self.concurrency,
-                cancel: self.cancel.clone(),
                 progress: progress.clone(),
-                record: false,
+                requests: Some(log.clone()),
+                cancel: self.stop.cancel.clone(),
+                ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(
                 Arc::new(plan.clone()),
@@ -171,8 +180,7 @@ impl Run {
                 redactor.clone(),
                 options,
             );
-            let mut stats = executor.run().await;
-            ran.order.append(&mut stats.order);
+            let stats = executor.run().await;
             if !stats.interrupted {
                 self.compare_contracts(&executor, sink, &mut ran.pending);
             }
@@ -243,7 +251,6 @@ impl Run {
 #[derive(Default)]
 struct Ran {
     stats: Vec<RunStats>,
-    order: Vec<Issued>,
     pending: Vec<String>,
 }
 
@@ -256,13 +263,14 @@ fn verdict(report: RunReport) -> RunOutcome {
     let (exit, problem) = if unreachable {
         let problem = format!("no request got an answer from {}", report.target);
         (Exit::BadInput, Some(problem))
-    } else if !report.clean() {
-        (Exit::Found, None)
-    } else if report.scenarios.iter().any(|s| s.interrupted) {
-        // Clean so far, but not a full run: never let that pass as clean.
-        (Exit::Interrupted, None)
     } else {
-        (Exit::Clean, None)
+        let exit = match report.conclusion() {
+            Conclusion::Clean => Exit::Clean,
+            Conclusion::Found => Exit::Found,
+            Conclusion::Incomplete => Exit::Incomplete,
+            Conclusion::Interrupted => Exit::Interrupted,
+        };
+        (exit, None)
     };
     RunOutcome {
         report,
@@ -298,22 +306,4 @@ fn progress_bar(plans: &[Plan]) -> Option<indicatif::ProgressBar> {
         .progress_chars("=> "),
     );
     Some(bar)
-}
-
-/// The request order, for replaying a run step by step.
-fn write_order(dir: &Path, order: &[Issued]) {
-    let mut sorted: Vec<_> = order.iter().collect();
-    sorted.sort_by_key(|i| (i.scenario.clone(), i.seq));
-    let lines: String = sorted
-        .iter()
-        .map(|i| serde_json::to_string(i).expect("serializes") + "\n")
-        .collect();
-    if let Err(err) =
-        std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join("requests.jsonl"), lines))
-    {
-        eprintln!(
-            "warning: cannot write the request log to {}: {err}",
-            dir.display()
-        );
-    }
 }

@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::safety::AllowList;
 use crate::transport::{Http, Request, Transport};
@@ -20,6 +21,8 @@ pub struct TargetSpec {
     pub allow_hosts: Vec<String>,
     /// Requests per second at most (network targets).
     pub rate: Option<NonZeroU32>,
+    /// How long one request may take, answer read in full (network targets).
+    pub timeout: Option<Duration>,
 }
 
 impl TargetSpec {
@@ -68,7 +71,9 @@ impl Target {
         AllowList::new(spec.allow_hosts.clone())
             .check(&url)
             .map_err(SessionError::Input)?;
-        let http = Http::new(url.clone(), spec.rate).map_err(|e| SessionError::Input(e.0))?;
+        let timeout = spec.timeout.unwrap_or(Duration::from_secs(30));
+        let http =
+            Http::new(url.clone(), spec.rate, timeout).map_err(|e| SessionError::Input(e.0))?;
         // Any answer at all proves the target is there.
         let probe = Request {
             method: http::Method::GET,

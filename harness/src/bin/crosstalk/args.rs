@@ -6,8 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use crosstalk::plan::Overrides;
 use crosstalk::report::Outputs;
-use crosstalk::session::{Fuzz, Replay, Run, TargetSpec};
-use tokio_util::sync::CancellationToken;
+use crosstalk::session::{Fuzz, Replay, Run, Stop, TargetSpec};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +51,9 @@ pub struct TargetArgs {
     /// Requests per second at most (network targets).
     #[arg(long)]
     rate: Option<std::num::NonZeroU32>,
+    /// How long one request may take, e.g. 5s (network targets; default 30s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
 }
 
 impl TargetArgs {
@@ -61,6 +63,7 @@ impl TargetArgs {
             faults: self.faults,
             allow_hosts: self.allow_hosts,
             rate: self.rate,
+            timeout: self.timeout,
         }
     }
 }
@@ -113,7 +116,7 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn session(self, cancel: CancellationToken) -> Result<Run, String> {
+    pub fn session(self, stop: Stop) -> Result<Run, String> {
         Ok(Run {
             overrides: overrides(&self.vars, self.patients)?,
             seed: self.seed,
@@ -129,8 +132,8 @@ impl RunArgs {
             },
             shard: self.shard,
             snapshots: (!self.no_snapshots).then_some(self.snapshots),
-            cancel,
             progress: true,
+            stop,
             ..Run::new(self.scenarios, self.target.spec())
         })
     }
@@ -197,7 +200,7 @@ pub struct FuzzArgs {
 }
 
 impl FuzzArgs {
-    pub fn session(self, cancel: CancellationToken) -> Fuzz {
+    pub fn session(self, stop: Stop) -> Fuzz {
         Fuzz {
             scenarios: self.scenarios,
             target: self.target.spec(),
@@ -206,7 +209,7 @@ impl FuzzArgs {
             max_findings: self.max_findings,
             corpus: self.corpus,
             findings: self.findings,
-            cancel,
+            stop,
         }
     }
 }

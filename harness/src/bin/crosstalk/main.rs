@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use args::{Cli, Command, SnapshotAction, SnapshotArgs};
 use clap::Parser;
-use crosstalk::session::{Exit, SessionError};
-use tokio_util::sync::CancellationToken;
+use crosstalk::session::{Exit, SessionError, Stop};
+use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: args::RunArgs) -> Exit {
-    let session = match args.session(interrupt_on_ctrl_c()) {
+    let session = match args.session(stop_on_signals()) {
         Ok(session) => session,
         Err(message) => return failed(SessionError::Input(message)),
     };
@@ -52,7 +52,7 @@ async fn run(args: args::RunArgs) -> Exit {
 }
 
 async fn fuzz(args: args::FuzzArgs) -> Exit {
-    match args.session(interrupt_on_ctrl_c()).execute().await {
+    match args.session(stop_on_signals()).execute().await {
         Ok(outcome) if outcome.new_buckets == 0 => {
             println!("no new leak found");
             outcome.exit
@@ -113,21 +113,34 @@ fn failed(err: SessionError) -> Exit {
     Exit::BadInput
 }
 
-/// First Ctrl-C: cancel (the session stops its flow, runs teardown and
-/// reports). Second: stop now.
-fn interrupt_on_ctrl_c() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let token = cancel.clone();
+/// First SIGINT or SIGTERM (Ctrl-C, or a CI system cancelling): the
+/// session stops its flow, runs teardown and writes its reports. Second:
+/// stop at once, with 1 if anything was found so far, else 130. Findings
+/// and requests are on disk as they happen, so nothing is lost either way.
+fn stop_on_signals() -> Stop {
+    let stop = Stop::default();
+    let handle = stop.clone();
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM; a signal stops at once");
+        return stop;
+    };
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ninterrupted: finishing in-flight requests and running teardown (Ctrl-C again to stop now)"
-            );
-            token.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
+        eprintln!(
+            "\ninterrupted: finishing in-flight requests and running teardown (again to stop now)"
+        );
+        handle.cancel.cancel();
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        std::process::exit(handle.exit_now().code().into());
     });
-    cancel
+    stop
 }
