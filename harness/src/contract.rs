@@ -189,14 +189,18 @@ pub struct Contract {
 
 impl Contract {
     pub fn observe(&mut self, status: u16, content_type: Option<&str>, body: &[u8]) {
+        let json = serde_json::from_slice::<Value>(body).ok();
+        self.observe_json(status, content_type, json.as_ref());
+    }
+
+    /// As [`Contract::observe`], with the body already parsed (`None`: not JSON).
+    pub fn observe_json(&mut self, status: u16, content_type: Option<&str>, json: Option<&Value>) {
         let content_type = content_type
             .and_then(|c| c.split(';').next())
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
-        let shape = serde_json::from_slice::<Value>(body)
-            .ok()
-            .map(|v| Shape::of(&v));
+        let shape = json.map(Shape::of);
         match self.variants.remove(&status) {
             Some(Variant {
                 content_type: known,
@@ -381,13 +385,13 @@ impl Observed {
         endpoint: &str,
         status: u16,
         content_type: Option<&str>,
-        body: &[u8],
+        json: Option<&Value>,
     ) {
         let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
         let entry = steps
             .entry(step.to_string())
             .or_insert_with(|| (endpoint.to_string(), Contract::default()));
-        entry.1.observe(status, content_type, body);
+        entry.1.observe_json(status, content_type, json);
     }
 
     pub fn take(&self) -> BTreeMap<String, (String, Contract)> {

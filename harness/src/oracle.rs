@@ -146,27 +146,40 @@ impl Oracle {
         request: &Request,
         response: &Response,
     ) -> Vec<Evidence> {
+        let json = serde_json::from_slice::<Value>(&response.body).ok();
+        self.inspect_parsed(ledger, observer, request, response, json.as_ref())
+    }
+
+    /// As [`Oracle::inspect`], with the body already parsed (`None`: not JSON).
+    pub fn inspect_parsed(
+        &self,
+        ledger: &Ledger,
+        observer: InstanceId,
+        request: &Request,
+        response: &Response,
+        json: Option<&Value>,
+    ) -> Vec<Evidence> {
         let mut found = Found::default();
         for (name, value) in &response.headers {
             self.header(ledger, name, value, &mut found);
         }
         // The raw body: every encoding, and the only view of non-JSON bytes.
         let raw = self.scan(&response.body);
-        match serde_json::from_slice::<Value>(&response.body) {
-            Ok(json) => {
+        match json {
+            Some(json) => {
                 let mut leaves = Vec::new();
                 let root = "$".to_string();
-                collect_leaves(&json, root.clone(), root, None, &[], &mut leaves);
+                collect_leaves(json, root.clone(), root, None, &[], &mut leaves);
                 for leaf in &leaves {
                     self.leaf(ledger, leaf, &raw, &mut found);
                 }
             }
-            Err(_) if response.body.contains(&b'%') => {
+            None if response.body.contains(&b'%') => {
                 let decoded = percent_decode(&String::from_utf8_lossy(&response.body));
                 let encoding = Some(Encoding::UrlEncoded);
                 self.sight(decoded.as_bytes(), encoding, "body", "body", &mut found);
             }
-            Err(_) => {}
+            None => {}
         }
         // Raw sightings of victims not already placed at a JSON path (a JSON
         // key, or a body that is not JSON at all).

@@ -121,7 +121,9 @@ fn a_leak_exits_1_says_who_saw_whose_data_and_is_kept_on_disk() {
     );
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("[leak] leak in mid-call-switch: GET /v1/recordings/{peer.recording_id}/media"),
+        stdout.contains(
+            "[leak] leak in mid-call-switch: GET /v1/recordings/{peer.recording_id}/media"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("received patient#"), "{stdout}");

@@ -12,6 +12,6 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         &step.endpoint(),
         response.status,
         response.header("content-type"),
-        &response.body,
+        exchange.json(),
     );
 }

@@ -11,11 +11,12 @@ use crate::world::InstanceId;
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let world = cx.world;
     let mut by_victim: BTreeMap<InstanceId, Vec<Evidence>> = BTreeMap::new();
-    let found = cx.oracle.inspect(
+    let found = cx.oracle.inspect_parsed(
         world.ledger(),
         exchange.observer,
         &exchange.request,
         &exchange.response,
+        exchange.json(),
     );
     for evidence in found {
         by_victim.entry(evidence.victim).or_default().push(evidence);
