@@ -5,8 +5,9 @@
 //! concurrently (bounded in flight), and the next step starts when all have
 //! answered: the lockstep makes runs reproducible while still putting many
 //! identical requests in flight at once, which is where races live. A step
-//! marked `concurrent` joins the batch of the one before it. Once a batch has
-//! answered, its exchanges go through the [judges](crate::judge). Teardown
+//! marked `concurrent` joins the batch of the one before it. Each answer goes
+//! through the [judges](crate::judge) as it arrives; the oracle reads the
+//! whole batch once all of it has answered. Teardown
 //! steps run for every instance at the end, also after a Ctrl-C.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,7 +141,7 @@ pub struct Executor {
 struct Sent {
     issued: Issued,
     /// `None` when the target did not answer.
-    exchange: Option<Exchange>,
+    judged: Option<(Exchange, Verdict)>,
 }
 
 impl Executor {
@@ -267,16 +268,20 @@ impl Executor {
         self.judge(sent);
     }
 
-    /// Judges the batch's exchanges and logs every request in issue order.
+    /// The batch judges over the answered exchanges, in issue order; logs
+    /// every request in that order.
     fn judge(&self, sent: Vec<Sent>) {
         let mut issued = Vec::with_capacity(sent.len());
         let mut answered = Vec::with_capacity(sent.len());
+        let mut verdicts = Vec::with_capacity(sent.len());
         for one in sent {
-            issued.push((one.issued, one.exchange.is_some()));
-            answered.extend(one.exchange);
+            issued.push((one.issued, one.judged.is_some()));
+            if let Some((exchange, verdict)) = one.judged {
+                answered.push(exchange);
+                verdicts.push(verdict);
+            }
         }
-        let cx = self.context();
-        let verdicts = judge::judge_batch(&cx, &answered);
+        judge::on_batch(&self.context(), &answered, &mut verdicts);
         let mut judged = answered.iter().zip(verdicts);
         let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
         for (mut issued, was_answered) in issued {
@@ -339,24 +344,20 @@ impl Executor {
         {
             tracing::warn!("cannot append to the request log: {err}");
         }
-        let exchange = match result {
+        let judged = match result {
             Ok(response) => {
                 let attribution = attribution(step.credentials, built.credential_of.is_some());
-                Some(Exchange::new(
-                    sender,
-                    observer,
-                    attribution,
-                    step_ref,
-                    request,
-                    response,
-                ))
+                let exchange =
+                    Exchange::new(sender, observer, attribution, step_ref, request, response);
+                let verdict = judge::on_answer(&self.context(), &exchange);
+                Some((exchange, verdict))
             }
             Err(err) => {
                 self.no_answer(observer, step_ref, &request, &err.to_string());
                 None
             }
         };
-        Some(Sent { issued, exchange })
+        Some(Sent { issued, judged })
     }
 
     /// A request that got no answer: a finding, and a line in the trace.

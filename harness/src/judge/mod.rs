@@ -3,7 +3,7 @@
 //! The executor only sends. Each answered request becomes an [`Exchange`]
 //! (request, response, who sent it, whose credentials went out, what the
 //! response may be attributed to) and passes through small judges, one
-//! module each, in the order of [`PIPELINE`]:
+//! module each, in this order:
 //!
 //! 1. [`session`]: cookies the server set, for the identity it authenticated;
 //! 2. [`capture`]: values the scenario captures, secrets taught to the
@@ -18,11 +18,13 @@
 //! 9. [`trace`]: the observer's story, which later findings quote;
 //! 10. [`leak`]: the oracle.
 //!
-//! A batch (the steps sent at one moment) is judged once every request of
-//! it has answered, one judge at a time over the whole batch: so a grant or
-//! a taint from a request sent at the same moment counts before the oracle
-//! reads anything. Adding a check means adding a module and one line in
-//! [`PIPELINE`].
+//! Judges 1–9 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
+//! its batch (the steps sent at one moment) is still in flight. The
+//! [`leak`] judge ([`ON_BATCH`]) runs once the whole batch has answered, in
+//! issue order: what it may count as evidence depends on what every
+//! request of the batch did, so a grant or a taint from a request sent at
+//! the same moment counts. Adding a check means adding a module and one
+//! line in one of the two lists.
 
 pub mod capture;
 pub mod contract;
@@ -50,8 +52,8 @@ use crate::world::{InstanceId, World};
 /// and adds what it finds to the verdict.
 pub type Judge = fn(&Exchange, &Context<'_>, &mut Verdict);
 
-/// The judges, in the order each batch goes through them.
-pub const PIPELINE: &[(&str, Judge)] = &[
+/// The judges each answer goes through as it arrives, in order.
+pub const ON_ANSWER: &[(&str, Judge)] = &[
     ("session", session::judge),
     ("capture", capture::judge),
     ("grant", grant::judge),
@@ -61,8 +63,10 @@ pub const PIPELINE: &[(&str, Judge)] = &[
     ("contract", contract::judge),
     ("taint", taint::judge),
     ("trace", trace::judge),
-    ("leak", leak::judge),
 ];
+
+/// The judges a batch goes through once all of it has answered.
+pub const ON_BATCH: &[(&str, Judge)] = &[("leak", leak::judge)];
 
 /// An answered request, as the judges see it.
 pub struct Exchange {
@@ -167,20 +171,31 @@ impl Flag {
     }
 }
 
-/// Runs every judge over the batch, one judge at a time; findings are
-/// recorded as soon as each judge states them.
-pub fn judge_batch(cx: &Context<'_>, batch: &[Exchange]) -> Vec<Verdict> {
-    let mut verdicts: Vec<Verdict> = batch.iter().map(|_| Verdict::default()).collect();
-    for (_, judge) in PIPELINE {
-        for (exchange, verdict) in batch.iter().zip(&mut verdicts) {
-            judge(exchange, cx, verdict);
-            for flag in std::mem::take(&mut verdict.flags) {
-                verdict.failed |= flag.kind == FindingKind::Expectation;
-                cx.sink.record(finding(cx, exchange, flag));
-            }
+/// Runs the [`ON_ANSWER`] judges over one exchange; findings are recorded
+/// as soon as each judge states them.
+pub fn on_answer(cx: &Context<'_>, exchange: &Exchange) -> Verdict {
+    let mut verdict = Verdict::default();
+    for (_, judge) in ON_ANSWER {
+        apply(cx, *judge, exchange, &mut verdict);
+    }
+    verdict
+}
+
+/// Runs the [`ON_BATCH`] judges over a whole batch, in the order given.
+pub fn on_batch(cx: &Context<'_>, batch: &[Exchange], verdicts: &mut [Verdict]) {
+    for (_, judge) in ON_BATCH {
+        for (exchange, verdict) in batch.iter().zip(verdicts.iter_mut()) {
+            apply(cx, *judge, exchange, verdict);
         }
     }
-    verdicts
+}
+
+fn apply(cx: &Context<'_>, judge: Judge, exchange: &Exchange, verdict: &mut Verdict) {
+    judge(exchange, cx, verdict);
+    for flag in std::mem::take(&mut verdict.flags) {
+        verdict.failed |= flag.kind == FindingKind::Expectation;
+        cx.sink.record(finding(cx, exchange, flag));
+    }
 }
 
 /// The finding a flag stands for: who saw it, where, the redacted exchange
