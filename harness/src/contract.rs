@@ -404,7 +404,10 @@ impl Observed {
 pub struct Drift {
     pub step: String,
     pub endpoint: String,
+    /// The statuses whose shape changed (all seen, when no snapshot exists).
     pub statuses: Vec<u16>,
+    /// There was no snapshot at all (a finding only in CI mode).
+    pub missing: bool,
     /// A unified diff, snapshot → seen.
     pub diff: String,
     pub pending: PathBuf,
@@ -437,9 +440,9 @@ pub fn slug(text: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-fn snap_text(scenario: &str, step: &str, endpoint: &str, contract: &Contract) -> String {
+fn snap_text(source: &str, step: &str, endpoint: &str, contract: &Contract) -> String {
     format!(
-        "---\nsource: scenarios/{scenario}.toml\nexpression: \"{}\"\n---\n{}",
+        "---\nsource: {source}\nexpression: \"{}\"\n---\n{}",
         format!("{endpoint} (step `{step}`)").replace('"', "'"),
         contract.render()
     )
@@ -452,21 +455,34 @@ fn snap_body(text: &str) -> &str {
         .map_or(text, |(_, body)| body)
 }
 
-/// Compares what a run saw with `dir`'s snapshots. Missing snapshots and
-/// drifted ones are written as `.snap.new` for review; drift is reported.
+/// Where one scenario's contracts are compared.
+pub struct Snapshots<'a> {
+    /// The snapshot directory.
+    pub dir: &'a Path,
+    /// The scenario's key within it (its path in its suite).
+    pub key: &'a str,
+    /// The scenario file, as snapshot headers name it.
+    pub source: &'a str,
+    /// A missing snapshot is drift too (CI), not only a pending review.
+    pub ci: bool,
+}
+
+/// Compares what a run saw with the snapshots. Missing snapshots and
+/// drifted ones are written as `.snap.new` for review; drift is reported,
+/// and in CI mode so is a missing snapshot.
 pub fn compare(
-    dir: &Path,
-    scenario: &str,
+    at: &Snapshots<'_>,
     observed: BTreeMap<String, (String, Contract)>,
 ) -> std::io::Result<Comparison> {
     let mut comparison = Comparison::default();
     for (step, (endpoint, seen)) in observed {
-        let path = snapshot_path(dir, scenario, &step);
+        let path = snapshot_path(at.dir, at.key, &step);
         let pending = PathBuf::from(format!("{}.new", path.display()));
         let known = std::fs::read_to_string(&path)
             .ok()
             .and_then(|text| Contract::parse(snap_body(&text)));
         let (update, drift) = match &known {
+            None if at.ci => (Some(seen.clone()), seen.variants.keys().copied().collect()),
             None => (Some(seen.clone()), Vec::new()),
             Some(known) => {
                 let drift = known.drift(&seen);
@@ -477,7 +493,7 @@ pub fn compare(
         };
         if let Some(update) = update {
             std::fs::create_dir_all(pending.parent().expect("snapshots live in a directory"))?;
-            std::fs::write(&pending, snap_text(scenario, &step, &endpoint, &update))?;
+            std::fs::write(&pending, snap_text(at.source, &step, &endpoint, &update))?;
             comparison.pending.push(pending.clone());
         } else if pending.exists() {
             // A pending snapshot this run agrees is not needed any more.
@@ -497,6 +513,7 @@ pub fn compare(
                 step,
                 endpoint,
                 statuses: drift,
+                missing: known.is_none(),
                 diff,
                 pending,
             });

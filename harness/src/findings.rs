@@ -128,13 +128,22 @@ impl Finding {
             location: location.clone(),
             location_pattern: location,
             also: Vec::new(),
-            summary: format!(
-                "the {} response of step `{}` ({}) no longer matches its contract snapshot; the new one is {}",
-                statuses.join("/"),
-                drift.step,
-                drift.endpoint,
-                drift.pending.display()
-            ),
+            summary: if drift.missing {
+                format!(
+                    "step `{}` ({}) has no contract snapshot, and a CI run must compare with one; the new one is {}",
+                    drift.step,
+                    drift.endpoint,
+                    drift.pending.display()
+                )
+            } else {
+                format!(
+                    "the {} response of step `{}` ({}) no longer matches its contract snapshot; the new one is {}",
+                    statuses.join("/"),
+                    drift.step,
+                    drift.endpoint,
+                    drift.pending.display()
+                )
+            },
             exchange: RedactedExchange {
                 method: method.to_string(),
                 path: path.to_string(),

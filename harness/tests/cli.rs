@@ -2,7 +2,7 @@
 //! in process and over the network.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use clinic::{Clinic, Fault, Faults};
 
@@ -22,7 +22,7 @@ fn scenarios() -> PathBuf {
 }
 
 fn crosstalk(dir: &Path, args: &[&str]) -> Output {
-    Command::new(CROSSTALK)
+    support::command(CROSSTALK)
         .arg("run")
         .args(args)
         .arg("--findings")
@@ -271,7 +271,7 @@ fn runs_over_the_network_against_a_served_clinic() {
 }
 
 fn fuzz(dir: &Path, args: &[&str]) -> Output {
-    Command::new(CROSSTALK)
+    support::command(CROSSTALK)
         .arg("fuzz")
         .arg(scenarios())
         .args(args)
@@ -332,7 +332,7 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
     assert_no_token(&all_output(&found));
 
     let replay = |faults: &[&str]| {
-        Command::new(CROSSTALK)
+        support::command(CROSSTALK)
             .arg("replay")
             .arg(&repro)
             .args(faults)

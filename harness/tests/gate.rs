@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use axum::body::Body;
 use axum::http::Response;
@@ -16,7 +16,7 @@ use support::{root, tempdir, text, walk};
 const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(CROSSTALK)
+    support::command(CROSSTALK)
         .arg("run")
         .args(args)
         .arg("--findings")
@@ -63,7 +63,7 @@ fn serve(renamed: bool) -> String {
 fn a_renamed_field_fails_with_a_readable_diff_until_the_snapshot_is_accepted() {
     let dir = tempdir("drift");
     let snapshots = dir.join("snapshots");
-    copy_dir(&root().join("snapshots/contracts"), &snapshots);
+    copy_dir(&root().join("scenarios/snapshots"), &snapshots);
     let booking = root().join("scenarios/booking.toml");
     let run_against = |target: &str| {
         run(
@@ -101,7 +101,7 @@ fn a_renamed_field_fails_with_a_readable_diff_until_the_snapshot_is_accepted() {
         "{stdout}"
     );
 
-    let accepted = Command::new(CROSSTALK)
+    let accepted = support::command(CROSSTALK)
         .args(["snapshots", "accept", "--snapshots"])
         .arg(&snapshots)
         .output()
@@ -279,7 +279,7 @@ fn three_shards_do_exactly_the_work_of_one_run() {
 fn the_gate_script_writes_junit_json_and_markdown_to_the_step_summary() {
     let dir = tempdir("script");
     let summary = dir.join("step-summary.md");
-    let out = Command::new("bash")
+    let out = support::command("bash")
         .arg(root().join(".ci/gate"))
         .env("CROSSTALK", CROSSTALK)
         .env("OUT", &dir)
@@ -313,7 +313,7 @@ fn the_gate_script_writes_junit_json_and_markdown_to_the_step_summary() {
     );
     assert!(dir.join("report.json").is_file());
 
-    let clean = Command::new("bash")
+    let clean = support::command("bash")
         .arg(root().join(".ci/gate"))
         .env("CROSSTALK", CROSSTALK)
         .env("OUT", dir.join("clean"))
@@ -334,7 +334,7 @@ fn the_gate_script_writes_junit_json_and_markdown_to_the_step_summary() {
 #[test]
 fn the_nightly_fuzz_script_finds_and_keeps_a_reproduction() {
     let dir = tempdir("nightly");
-    let out = Command::new("bash")
+    let out = support::command("bash")
         .arg(root().join(".ci/nightly-fuzz"))
         .env("CROSSTALK", CROSSTALK)
         .env("FUZZ_TIME", "60s")

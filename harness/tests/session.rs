@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crosstalk::findings::FindingKind;
-use crosstalk::session::{Exit, Fuzz, Replay, Run, TargetSpec};
+use crosstalk::session::{Contracts, Exit, Fuzz, Replay, Run, TargetSpec};
 
 fn scenarios() -> PathBuf {
     support::root().join("scenarios")
@@ -17,7 +17,7 @@ fn run(faults: &[&str], findings: PathBuf) -> Run {
     Run {
         seed: Some(11),
         findings,
-        snapshots: None,
+        contracts: Contracts::Off,
         ..Run::new(vec![scenarios()], TargetSpec::embedded(faults))
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use crate::scenario::{Scenario, ScenarioError, Step};
+use crate::scenario::{Scenario, ScenarioError, Step, SuiteFile};
 use crate::template::Template;
 
 mod build;
@@ -50,6 +50,8 @@ pub struct Plan {
     pub roles: Vec<Role>,
     pub steps: Vec<PlanStep>,
     pub teardown: Vec<PlanStep>,
+    /// The file it was planned from and its suite, when it came from one.
+    pub file: Option<SuiteFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +218,7 @@ impl Plan {
             roles,
             steps,
             teardown,
+            file: None,
         })
     }
 
@@ -225,9 +228,15 @@ impl Plan {
         paths: &[std::path::PathBuf],
         overrides: &Overrides,
     ) -> Result<Vec<Plan>, ScenarioError> {
-        crate::scenario::files(paths)?
-            .iter()
-            .map(|file| Plan::build(&Scenario::load(file)?, overrides))
+        crate::scenario::suite_files(paths)?
+            .into_iter()
+            .map(|file| {
+                let plan = Plan::build(&Scenario::load(&file.path)?, overrides)?;
+                Ok(Plan {
+                    file: Some(file),
+                    ..plan
+                })
+            })
             .collect()
     }
 

@@ -6,11 +6,13 @@
 pub mod fuzz;
 pub mod replay;
 pub mod run;
+pub mod snapshots;
 pub mod target;
 
 pub use fuzz::{Fuzz, FuzzOutcome};
 pub use replay::{Replay, ReplayOutcome};
 pub use run::{Run, RunOutcome};
+pub use snapshots::Contracts;
 pub use target::{Target, TargetSpec};
 
 pub use crate::report::Conclusion;

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use crate::baseline::Baseline;
 use crate::executor::{Executor, RunOptions, RunStats};
-use crate::findings::{Finding, FindingSink, JsonLines};
+use crate::findings::{FindingSink, JsonLines};
 use crate::plan::{Overrides, Plan};
 use crate::report::{Conclusion, Outputs, RunReport};
 use crate::safety::Redactor;
 use crate::transport::Transport;
 
+use super::snapshots::Contracts;
 use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
 
 /// A scripted run of scenario files.
@@ -35,8 +36,10 @@ pub struct Run {
     pub outputs: Outputs,
     /// Run only shard K of N (1-based).
     pub shard: Option<(usize, usize)>,
-    /// Where contract snapshots live; `None` compares none.
-    pub snapshots: Option<PathBuf>,
+    /// Which contract snapshots the responses are compared with.
+    pub contracts: Contracts,
+    /// CI mode: a missing snapshot is drift, not a pending review.
+    pub ci: bool,
     /// Cancel to stop early; counts findings as they are recorded.
     pub stop: Stop,
     /// Show a progress line on a terminal.
@@ -65,7 +68,8 @@ impl Run {
             write_baseline: None,
             outputs: Outputs::default(),
             shard: None,
-            snapshots: Some(PathBuf::from("snapshots/contracts")),
+            contracts: Contracts::BesideSuites,
+            ci: false,
             stop: Stop::default(),
             progress: false,
         }
@@ -76,12 +80,8 @@ impl Run {
         self.outputs
             .prepare()
             .map_err(|(path, err)| cannot_write(&path, err))?;
-        if let Some(dir) = &self.snapshots {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                SessionError::Input(format!("--snapshots {}: {err}", dir.display()))
-            })?;
-        }
         let plans = self.plans()?;
+        self.contracts.prepare(&plans)?;
         let baseline = match &self.baseline {
             Some(path) => Baseline::load(path)?,
             None => Baseline::default(),
@@ -126,10 +126,14 @@ impl Run {
         };
         let written = self.write_outputs(&report, &plans, &seen);
         let mut outcome = verdict(report);
-        if let Err(err) = written {
-            // The report is still shown; the files it should be in are not.
+        // The report is still shown; what the harness could not do decides.
+        let problems = ran
+            .problems
+            .into_iter()
+            .chain(written.err().map(|e| e.to_string()));
+        if let Some(problem) = problems.reduce(|a, b| format!("{a}; {b}")) {
             outcome.exit = Exit::BadInput;
-            outcome.problem = Some(err.to_string());
+            outcome.problem = Some(problem);
         }
         Ok(outcome)
     }
@@ -182,7 +186,7 @@ impl Run {
             );
             let stats = executor.run().await;
             if !stats.interrupted {
-                self.compare_contracts(&executor, sink, &mut ran.pending);
+                self.compare_contracts(&executor, sink, &mut ran);
             }
             let interrupted = stats.interrupted;
             ran.stats.push(stats);
@@ -198,28 +202,14 @@ impl Run {
 
     /// Records a drift finding for every contract that changed; notes the
     /// snapshots waiting for review.
-    fn compare_contracts(
-        &self,
-        executor: &Executor,
-        sink: &FindingSink,
-        pending: &mut Vec<String>,
-    ) {
-        let Some(dir) = &self.snapshots else {
-            return;
-        };
-        let world = executor.world();
-        let scenario = &world.plan().scenario;
-        match crate::contract::compare(dir, scenario, executor.contracts().take()) {
-            Ok(comparison) => {
-                pending.extend(comparison.pending.iter().map(|p| p.display().to_string()));
-                for drift in comparison.drifts {
-                    sink.record(Finding::drift(&world.run_id, world.seed, scenario, drift));
-                }
+    fn compare_contracts(&self, executor: &Executor, sink: &FindingSink, ran: &mut Ran) {
+        let observed = executor.contracts().take();
+        match self.contracts.compare(executor.world(), observed, self.ci) {
+            Ok(compared) => {
+                ran.pending.extend(compared.pending);
+                compared.findings.into_iter().for_each(|f| sink.record(f));
             }
-            Err(err) => eprintln!(
-                "warning: cannot compare contract snapshots in {}: {err}",
-                dir.display()
-            ),
+            Err(err) => ran.problems.push(err.to_string()),
         }
     }
 
@@ -252,6 +242,8 @@ impl Run {
 struct Ran {
     stats: Vec<RunStats>,
     pending: Vec<String>,
+    /// What went wrong on the harness's side (snapshots it could not write).
+    problems: Vec<String>,
 }
 
 /// The exit code a report stands for.

@@ -53,3 +53,11 @@ pub fn serve(router: impl FnOnce() -> Router + Send + 'static) -> String {
     });
     format!("http://{addr}")
 }
+
+/// A command for `program` outside CI mode, whatever the environment says:
+/// tests of CI mode set `CI` themselves.
+pub fn command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.env_remove("CI");
+    command
+}

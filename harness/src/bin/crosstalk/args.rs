@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use crosstalk::plan::Overrides;
 use crosstalk::report::Outputs;
-use crosstalk::session::{Fuzz, Replay, Run, Stop, TargetSpec};
+use crosstalk::session::{Contracts, Fuzz, Replay, Run, Stop, TargetSpec};
 
 #[derive(Parser)]
 #[command(
@@ -107,12 +107,16 @@ pub struct RunArgs {
     /// Run only shard K of N (1-based): scenario i belongs to shard i mod N.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Where response-contract snapshots live.
-    #[arg(long, default_value = "snapshots/contracts")]
-    snapshots: PathBuf,
-    /// Do not compare response contracts.
+    /// One directory for every suite's response-contract snapshots
+    /// (default: `snapshots/` inside each suite directory).
     #[arg(long)]
+    snapshots: Option<PathBuf>,
+    /// Do not compare response contracts.
+    #[arg(long, conflicts_with = "snapshots")]
     no_snapshots: bool,
+    /// CI mode: a missing contract snapshot fails the run (also when $CI is set).
+    #[arg(long)]
+    ci: bool,
 }
 
 impl RunArgs {
@@ -131,7 +135,12 @@ impl RunArgs {
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             },
             shard: self.shard,
-            snapshots: (!self.no_snapshots).then_some(self.snapshots),
+            contracts: match (self.no_snapshots, self.snapshots) {
+                (true, _) => Contracts::Off,
+                (false, Some(dir)) => Contracts::In(dir),
+                (false, None) => Contracts::BesideSuites,
+            },
+            ci: self.ci || in_ci(),
             progress: true,
             stop,
             ..Run::new(self.scenarios, self.target.spec())
@@ -162,6 +171,11 @@ fn overrides(vars: &[String], patients: Option<usize>) -> Result<Overrides, Stri
             .insert(name.trim().to_string(), value.to_string());
     }
     Ok(overrides)
+}
+
+/// Whether `$CI` says this is a CI system (set, and not `false` or `0`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
@@ -247,9 +261,9 @@ pub struct SnapshotArgs {
 
 #[derive(Subcommand)]
 pub enum SnapshotAction {
-    /// Turn every pending `.snap.new` into its snapshot.
+    /// Turn every pending `.snap.new` under a directory into its snapshot.
     Accept {
-        #[arg(long, default_value = "snapshots/contracts")]
+        #[arg(long, default_value = "scenarios/snapshots")]
         snapshots: PathBuf,
     },
 }
