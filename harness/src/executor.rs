@@ -242,6 +242,9 @@ impl Executor {
                     self.not_sent.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                if matches!(step, StepRef::Teardown(_)) && !self.can_clean_up(sender) {
+                    continue;
+                }
                 let this = Arc::clone(self);
                 tasks.spawn(async move {
                     let _permit = this
@@ -293,6 +296,15 @@ impl Executor {
             }
             order.push(issued);
         }
+    }
+
+    /// An instance of an actor that authenticates cleans up only once it
+    /// holds a credential: one stopped by Ctrl-C before it signed up has
+    /// created nothing to remove.
+    fn can_clean_up(&self, id: InstanceId) -> bool {
+        let role = &self.plan().roles[self.world.instance(id).role];
+        let authenticates = role.auth.header.is_some() || role.auth.cookies;
+        !authenticates || request::holds_credential(&self.world, id)
     }
 
     fn context(&self) -> Context<'_> {

@@ -99,6 +99,10 @@ pub struct Finding {
     pub exchange: RedactedExchange,
     /// The observer's earlier steps, oldest first.
     pub trace: Vec<String>,
+    /// The request as a curl command to rerun by hand (credentials as
+    /// environment variables); empty for findings about no one request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub curl: String,
 }
 
 impl Finding {
@@ -153,6 +157,7 @@ impl Finding {
                 response_excerpt: drift.diff,
             },
             trace: Vec::new(),
+            curl: String::new(),
         }
     }
 

@@ -212,6 +212,9 @@ impl RunReport {
                 f.exchange.response_excerpt.replace('\n', "\\n")
             );
         }
+        if !f.curl.is_empty() {
+            let _ = writeln!(out, "  rerun:    {}", f.curl);
+        }
         if !f.trace.is_empty() {
             let _ = writeln!(out, "  trace of {}:", f.observer);
             for line in &f.trace {
@@ -239,7 +242,7 @@ impl RunReport {
         let new: Vec<&Bucket> = self.new_buckets().collect();
         if new.iter().any(|b| !b.first.kind.incomplete()) {
             Conclusion::Found
-        } else if self.scenarios.iter().any(|s| s.interrupted) {
+        } else if self.interrupted() {
             Conclusion::Interrupted
         } else if !new.is_empty() || self.scenarios.iter().any(|s| s.not_sent > 0) {
             Conclusion::Incomplete
@@ -256,7 +259,12 @@ impl RunReport {
         let undone = format!(
             "{errors} request(s) without an answer, {skipped} step run(s) that could not be sent, {not_sent} not sent after their instance stopped"
         );
-        match self.conclusion() {
+        let stopped = if self.interrupted() {
+            " Interrupted before every step ran."
+        } else {
+            ""
+        };
+        let line = match self.conclusion() {
             Conclusion::Clean => format!(
                 "clean: {requests} requests, every step ran, no response showed anyone another's data."
             ),
@@ -267,10 +275,18 @@ impl RunReport {
             Conclusion::Incomplete => format!(
                 "incomplete: the run could not do all its work ({undone}); no verdict on the target."
             ),
-            Conclusion::Interrupted => format!(
-                "interrupted: the run stopped before every step ran ({requests} requests judged); not a pass."
-            ),
-        }
+            Conclusion::Interrupted => {
+                return format!(
+                    "interrupted: the run stopped before every step ran ({requests} requests judged); not a pass."
+                );
+            }
+        };
+        format!("{line}{stopped}")
+    }
+
+    /// Whether a stop cut the run short.
+    pub fn interrupted(&self) -> bool {
+        self.scenarios.iter().any(|s| s.interrupted)
     }
 
     /// Buckets the baseline does not accept.
@@ -304,6 +320,9 @@ impl RunReport {
         let mut out = String::new();
         let verdict = self.conclusion().as_str();
         let _ = writeln!(out, "## crosstalk {verdict}\n");
+        if self.interrupted() && self.conclusion() != Conclusion::Interrupted {
+            let _ = writeln!(out, "Interrupted before every step ran.\n");
+        }
         let _ = writeln!(
             out,
             "Run `{}`, seed `{}`, against {}.\n",
@@ -362,6 +381,7 @@ impl RunReport {
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let mut json = serde_json::to_value(self).expect("reports serialize");
         json["conclusion"] = serde_json::to_value(self.conclusion()).expect("serializes");
+        json["interrupted"] = self.interrupted().into();
         let text = serde_json::to_string_pretty(&json).expect("reports serialize");
         std::fs::write(path, text)
     }

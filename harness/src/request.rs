@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::plan::{Body, Credentials, PlanStep};
 use crate::resolver::Resolver;
-use crate::safety::Redactor;
+use crate::safety::{Redactor, is_credential_header};
 use crate::template::{Resolve, Unresolved};
 use crate::transport::Request;
 use crate::world::{InstanceId, World};
@@ -130,6 +130,40 @@ fn credentials(
         }
     }
     headers
+}
+
+/// `request` as a curl command anyone can rerun by hand against `$TARGET`:
+/// credentials become environment variables named after their header
+/// (`$AUTHORIZATION`, `$COOKIE`), other secrets are redacted.
+pub fn curl(request: &Request, redactor: &Redactor) -> String {
+    let quote = shell_quote_double;
+    let mut command = format!(
+        "curl -sS -X {} \"$TARGET{}\"",
+        request.method,
+        quote(&redactor.redact(&request.path))
+    );
+    for (name, value) in &request.headers {
+        let redacted = redactor.redact(value);
+        let value = if is_credential_header(name) || redacted != *value {
+            format!("${}", name.to_ascii_uppercase().replace('-', "_"))
+        } else {
+            quote(value)
+        };
+        command.push_str(&format!(" -H \"{name}: {value}\""));
+    }
+    if !request.body.is_empty() {
+        let body = redactor.redact(&String::from_utf8_lossy(&request.body));
+        command.push_str(&format!(" --data-raw \"{}\"", quote(&body)));
+    }
+    command
+}
+
+/// Text safe inside double quotes in bash.
+pub fn shell_quote_double(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('$', "\\$")
+        .replace('`', "\\`")
 }
 
 /// Whether `id` holds a credential it could send now.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::executor::Issued;
 use crate::fuzzer::{Identity, Program, TargetFactory, Vocabulary, bucket, run_program};
+use crate::request::shell_quote_double;
 
 /// How many runs of a candidate must all show the leak: a program with
 /// concurrent operations must show it every time, so that a reproduction of
@@ -251,14 +252,6 @@ fn jsonpath_to_jq(path: &str) -> Option<String> {
     } else {
         rest.to_string()
     })
-}
-
-/// Text safe inside double quotes in bash.
-fn shell_quote_double(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('$', "\\$")
-        .replace('`', "\\`")
 }
 
 #[cfg(test)]

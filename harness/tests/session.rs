@@ -79,10 +79,17 @@ async fn a_cancelled_run_is_never_clean() {
     let session = run(&[], dir);
     session.stop.cancel.cancel();
     let outcome = session.execute().await.unwrap();
-    // Teardown still ran; what it met may be findings, but never "clean".
-    assert_ne!(outcome.exit, Exit::Clean);
+    // Nobody signed up, so nobody has anything to tear down: nothing found.
+    assert_eq!(
+        outcome.exit,
+        Exit::Interrupted,
+        "{}",
+        outcome.report.summary()
+    );
     assert_eq!(outcome.report.scenarios.len(), 1, "the run went on");
     assert!(outcome.report.scenarios[0].interrupted);
+    assert!(outcome.report.summary().contains("interrupted"));
+    assert!(!outcome.report.markdown().contains("passed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

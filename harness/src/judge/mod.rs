@@ -240,6 +240,7 @@ fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
         summary: redact(&flag.summary),
         exchange: redacted(cx.redactor, exchange, &excerpt),
         trace: world.recent_trace(exchange.observer, 20),
+        curl: crate::request::curl(&exchange.request, cx.redactor),
     }
 }
 
@@ -290,6 +291,7 @@ pub fn unanswered(
             response_excerpt: String::new(),
         },
         trace: world.recent_trace(observer, 20),
+        curl: request.map_or_else(String::new, |r| crate::request::curl(r, cx.redactor)),
     }
 }
 
