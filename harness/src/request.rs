@@ -46,11 +46,8 @@ pub fn build(
 
 /// Whether `request` can go on the wire as it is.
 fn valid(request: &Request) -> Result<(), String> {
-    if request.path.parse::<http::uri::PathAndQuery>().is_err() {
-        return Err(format!(
-            "`{}` is not a valid request path (spaces and control characters must be percent-encoded)",
-            request.path
-        ));
+    if let Some(problem) = crate::safety::path_problem(&request.path) {
+        return Err(problem);
     }
     for (name, value) in &request.headers {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err()

@@ -24,6 +24,7 @@ impl AllowList {
     /// Refuses `url` unless its host is loopback or allowed.
     pub fn check(&self, url: &url::Url) -> Result<(), String> {
         if !matches!(url.scheme(), "http" | "https") {
+            let url = printable(url);
             return Err(format!("{url}: only http and https targets are supported"));
         }
         let host = match url.host() {
@@ -32,7 +33,7 @@ impl AllowList {
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => return Ok(()),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err(format!("{url}: the target has no host")),
+            None => return Err(format!("{}: the target has no host", printable(url))),
         };
         if host == "localhost" || self.hosts.contains(&host) {
             return Ok(());
@@ -42,6 +43,57 @@ impl AllowList {
              and hosts given with --allow-host (or CROSSTALK_ALLOW_HOSTS) may be targeted"
         ))
     }
+}
+
+/// Why `path` cannot be a path on the target: it names another origin
+/// (`//host`, `\\host`, a scheme) or holds what HTTP does not allow.
+pub fn path_problem(path: &str) -> Option<String> {
+    let origin = "would leave the target's origin";
+    if !path.starts_with('/') {
+        return Some(format!("`{path}` does not start with `/`: it {origin}"));
+    }
+    if path.starts_with("//") || path.contains('\\') {
+        return Some(format!(
+            "`{path}` {origin} (`//` and `\\` name another host)"
+        ));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "`{path}` has spaces or control characters (percent-encode them)"
+        ));
+    }
+    if path.parse::<http::uri::PathAndQuery>().is_err() {
+        return Some(format!("`{path}` is not a valid request path"));
+    }
+    None
+}
+
+/// The URL of `path` on `base`: the base's origin and path prefix, then
+/// the path. Never another origin, whatever the path holds.
+pub fn url_on(base: &url::Url, path: &str) -> Result<url::Url, String> {
+    if let Some(problem) = path_problem(path) {
+        return Err(problem);
+    }
+    let (path_part, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path_part}", base.path().trim_end_matches('/')));
+    url.set_query(query);
+    url.set_fragment(None);
+    if url.origin() != base.origin() {
+        return Err(format!("`{path}` would leave the target's origin"));
+    }
+    Ok(url)
+}
+
+/// `url` as it may be printed: no user name or password in it.
+pub fn printable(url: &url::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 /// Every credential seen in a run, removed from anything written out.

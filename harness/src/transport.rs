@@ -59,37 +59,115 @@ pub trait Transport: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The largest body read by default: enough for recordings' media.
+pub const MAX_BODY: usize = 64 << 20;
+
+/// How an [`Http`] transport behaves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Requests per second at most.
+    pub rate: Option<std::num::NonZeroU32>,
+    /// How long one request may take, its answer read in full.
+    pub timeout: std::time::Duration,
+    /// Bytes of one answer's body read at most; a longer one is an error.
+    pub max_body: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            rate: None,
+            timeout: std::time::Duration::from_secs(30),
+            max_body: MAX_BODY,
+        }
+    }
+}
+
 /// HTTP over the network.
 pub struct Http {
     client: reqwest::Client,
+    /// The target, without user name or password.
     base: url::Url,
+    /// `Basic …` from the target URL's user name and password, sent on
+    /// every request but never part of a [`Request`], so never reported.
+    basic: Option<String>,
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    max_body: usize,
 }
 
 impl Http {
-    /// A transport to `base`, at most `rate` requests a second if set.
-    pub fn new(
-        base: url::Url,
-        rate: Option<std::num::NonZeroU32>,
-        timeout: std::time::Duration,
-    ) -> Result<Self, TransportError> {
+    /// A transport to `base`.
+    pub fn new(mut base: url::Url, options: HttpOptions) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
+            .timeout(options.timeout)
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|err| TransportError(format!("cannot build the HTTP client: {err}")))?;
-        let limiter = rate.map(|per_second| {
+        let limiter = options.rate.map(|per_second| {
             Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
                 per_second,
             )))
         });
+        let basic = basic_auth(&base);
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
         Ok(Self {
             client,
             base,
+            basic,
             limiter,
+            max_body: options.max_body,
         })
     }
+
+    /// The body of `response`, at most `max_body` bytes of it.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, TransportError> {
+        let too_long = || {
+            TransportError(format!(
+                "the answer's body is longer than {} bytes: not read",
+                self.max_body
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
+            return Err(too_long());
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| TransportError(describe_reqwest_error(&err)))?
+        {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_long());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+/// The `Authorization` value a URL's user name and password stand for.
+fn basic_auth(url: &url::Url) -> Option<String> {
+    use base64::Engine;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or_default())
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    Some(format!("Basic {encoded}"))
 }
 
 impl Transport for Http {
@@ -98,11 +176,14 @@ impl Transport for Http {
             if let Some(limiter) = &self.limiter {
                 limiter.until_ready().await;
             }
-            let url = self
-                .base
-                .join(request.path.trim_start_matches('/'))
-                .map_err(|err| TransportError(format!("bad path {}: {err}", request.path)))?;
+            // Checked at send time too: no path reaches another origin.
+            let url = crate::safety::url_on(&self.base, &request.path).map_err(TransportError)?;
             let mut builder = self.client.request(request.method, url);
+            if let Some(basic) = &self.basic
+                && !request.headers.iter().any(|(n, _)| n == "authorization")
+            {
+                builder = builder.header("authorization", basic);
+            }
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
@@ -113,10 +194,7 @@ impl Transport for Http {
                 .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
             let status = response.status().as_u16();
             let headers = header_pairs(response.headers());
-            let body = response
-                .bytes()
-                .await
-                .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
+            let body = self.read_body(response).await?;
             Ok(Response {
                 status,
                 headers,
@@ -126,7 +204,7 @@ impl Transport for Http {
     }
 
     fn describe(&self) -> String {
-        self.base.to_string()
+        crate::safety::printable(&self.base)
     }
 }
 
@@ -178,7 +256,7 @@ where
     S::Future: Send,
     S::Error: std::fmt::Display,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     fn send(&self, request: Request) -> SendFuture<'_> {
         let service = self.service.clone();
@@ -199,8 +277,7 @@ where
                 .map_err(|err| TransportError(err.to_string()))?;
             let status = response.status().as_u16();
             let headers = header_pairs(response.headers());
-            let body = response
-                .into_body()
+            let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|err| TransportError(err.to_string()))?

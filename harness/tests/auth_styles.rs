@@ -142,14 +142,8 @@ async fn run(auth: &str) -> Vec<(String, FindingKind, String)> {
         &Overrides::default(),
     )
     .unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(
-        Http::new(
-            url::Url::parse(&server.uri()).unwrap(),
-            None,
-            std::time::Duration::from_secs(30),
-        )
-        .unwrap(),
-    );
+    let transport: Arc<dyn Transport> =
+        Arc::new(Http::new(url::Url::parse(&server.uri()).unwrap(), Default::default()).unwrap());
     let sink = Arc::new(FindingSink::new(None).unwrap());
     let options = RunOptions {
         concurrency: 8,

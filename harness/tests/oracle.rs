@@ -62,12 +62,7 @@ impl World {
         );
         let oracle = Oracle::new(&ledger);
         let server = MockServer::start().await;
-        let http = Http::new(
-            url::Url::parse(&server.uri()).unwrap(),
-            None,
-            std::time::Duration::from_secs(30),
-        )
-        .unwrap();
+        let http = Http::new(url::Url::parse(&server.uri()).unwrap(), Default::default()).unwrap();
         World {
             ledger,
             oracle,

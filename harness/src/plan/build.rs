@@ -233,6 +233,21 @@ fn request_line(located: &Located<Step>) -> Result<(http::Method, Template), Sce
     if !path.starts_with('/') && !path.starts_with("{{") {
         return Err(located.error_at(path, "the path must start with `/`"));
     }
+    // What is written literally must stay on the target (a rendered value
+    // is checked again before it is sent).
+    let literal = path.split("{{").next().unwrap_or_default();
+    if path.starts_with("//") || literal.contains('\\') {
+        return Err(located.error_at(
+            path,
+            "the path must not start with `//` or hold `\\`: that names another host",
+        ));
+    }
+    if literal.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(located.error_at(
+            path,
+            "the path must not hold spaces or control characters (percent-encode them)",
+        ));
+    }
     Ok((method, parse_template(located, path)?))
 }
 

@@ -77,13 +77,18 @@ impl Fuzz {
             let (shared, cancel, max) =
                 (shared.clone(), self.stop.cancel.clone(), self.max_findings);
             tasks.spawn(async move {
-                while Instant::now() < deadline && !cancel.is_cancelled() {
-                    let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
-                    if max.is_some_and(|max| found >= max) {
-                        break;
+                let work = async {
+                    while !cancel.is_cancelled() {
+                        let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
+                        if max.is_some_and(|max| found >= max) {
+                            break;
+                        }
+                        one_program(&shared).await;
                     }
-                    one_program(&shared).await;
-                }
+                };
+                // A hard deadline: a program still waiting on the target is
+                // dropped, its requests with it. Findings are on disk first.
+                let _ = tokio::time::timeout_at(deadline.into(), work).await;
             });
         }
         report_progress(&shared, started, tasks).await;
@@ -309,8 +314,9 @@ fn first_in_bucket(shared: &Shared, key: &str) -> bool {
     *count == 1
 }
 
-/// Shrinks the program to the bucket `key`, writes its reproduction and
-/// records the finding.
+/// Records the finding, writes the program that found it as a
+/// reproduction at once, then shrinks it and writes the smaller one over
+/// it: a deadline that cuts the shrinking short loses nothing found.
 async fn write_out(
     shared: &Shared,
     vocab: &Vocabulary,
@@ -318,38 +324,51 @@ async fn write_out(
     finding: &Finding,
     key: &str,
 ) {
+    shared.sink.record(finding.clone());
+    let name = slug(key);
+    let mut summary = reproduce(shared, vocab, program, finding, &name).await;
     let small = shrink(vocab, program, &shared.factory, key, shared.seed).await;
-    let recorded = run_program(vocab, &small, (shared.factory)(), shared.seed, true).await;
-    let shown = recorded
+    if small.ops.len() < program.ops.len() {
+        summary = reproduce(shared, vocab, &small, finding, &name).await;
+    }
+    eprintln!(
+        "\nleak: {summary}\n  shrunk from {} to {} operation(s): {}",
+        program.ops.len(),
+        small.ops.len(),
+        shared.findings_dir.join(format!("{name}.toml")).display()
+    );
+}
+
+/// Runs `program` recording its requests and writes it out as `name`;
+/// the summary of the finding (a race may not show on this run: then the
+/// one first found).
+async fn reproduce(
+    shared: &Shared,
+    vocab: &Vocabulary,
+    program: &Program,
+    finding: &Finding,
+    name: &str,
+) -> String {
+    let key = bucket(finding);
+    let recorded = run_program(vocab, program, (shared.factory)(), shared.seed, true).await;
+    let summary = recorded
         .findings
         .iter()
         .find(|f| bucket(f) == key)
-        .unwrap_or(finding)
-        .clone();
-    let name = slug(key);
+        .map_or_else(|| finding.summary.clone(), |f| f.summary.clone());
     let written = write_reproduction(
         &shared.findings_dir,
-        &name,
+        name,
         vocab,
-        &small,
-        &shown.summary,
+        program,
+        &summary,
         shared.seed,
         &recorded.order,
     );
-    match written {
-        Ok(repro) => eprintln!(
-            "\nleak: {}\n  shrunk from {} to {} operation(s): {}",
-            shown.summary,
-            program.ops.len(),
-            small.ops.len(),
-            repro.scenario.display()
-        ),
-        Err(err) => eprintln!(
-            "\nleak: {} (cannot write its reproduction: {err})",
-            shown.summary
-        ),
+    if let Err(err) = written {
+        eprintln!("\nleak: {summary} (cannot write its reproduction: {err})");
     }
-    shared.sink.record(shown);
+    summary
 }
 
 /// A file name for a bucket.

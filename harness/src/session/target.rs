@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::safety::AllowList;
-use crate::transport::{Http, Request, Transport};
+use crate::transport::{Http, HttpOptions, Request, Transport};
 
 use super::SessionError;
 
@@ -23,6 +23,8 @@ pub struct TargetSpec {
     pub rate: Option<NonZeroU32>,
     /// How long one request may take, answer read in full (network targets).
     pub timeout: Option<Duration>,
+    /// Bytes of one answer's body read at most (network targets).
+    pub max_body: Option<usize>,
 }
 
 impl TargetSpec {
@@ -63,17 +65,22 @@ impl Target {
                     .into(),
             ));
         }
+        // The target may hold a password: an error does not repeat it.
         let mut url = url::Url::parse(target)
-            .map_err(|err| SessionError::Input(format!("--target {target}: {err}")))?;
+            .map_err(|err| SessionError::Input(format!("--target is not a URL: {err}")))?;
         if !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
         AllowList::new(spec.allow_hosts.clone())
             .check(&url)
             .map_err(SessionError::Input)?;
-        let timeout = spec.timeout.unwrap_or(Duration::from_secs(30));
-        let http =
-            Http::new(url.clone(), spec.rate, timeout).map_err(|e| SessionError::Input(e.0))?;
+        let mut options = HttpOptions {
+            rate: spec.rate,
+            ..HttpOptions::default()
+        };
+        options.timeout = spec.timeout.unwrap_or(options.timeout);
+        options.max_body = spec.max_body.unwrap_or(options.max_body);
+        let http = Http::new(url.clone(), options).map_err(|e| SessionError::Input(e.0))?;
         // Any answer at all proves the target is there.
         let probe = Request {
             method: http::Method::GET,
@@ -82,7 +89,10 @@ impl Target {
             body: Default::default(),
         };
         http.send(probe).await.map_err(|err| {
-            SessionError::Input(format!("the target {url} is unreachable: {err}"))
+            // The error may quote the URL, user name and password included.
+            let shown = crate::safety::printable(&url);
+            let err = err.to_string().replace(url.as_str(), &shown);
+            SessionError::Input(format!("the target {shown} is unreachable: {err}"))
         })?;
         Ok(Target::Remote(Arc::new(http)))
     }

@@ -54,6 +54,25 @@ pub struct TargetArgs {
     /// How long one request may take, e.g. 5s (network targets; default 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// Bytes of one answer's body read at most, e.g. 64MiB (network targets).
+    #[arg(long, value_parser = parse_size)]
+    max_body: Option<usize>,
+}
+
+fn parse_fuzz_time(text: &str) -> Result<Duration, String> {
+    let time = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if time < Duration::from_secs(1) {
+        return Err(format!("{text}: fuzz for at least 1s"));
+    }
+    Ok(time)
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = text.parse()?;
+    match usize::try_from(size.as_u64()) {
+        Ok(0) | Err(_) => Err(format!("{text}: give a size from 1 byte, e.g. 64MiB")),
+        Ok(n) => Ok(n),
+    }
 }
 
 impl TargetArgs {
@@ -64,6 +83,7 @@ impl TargetArgs {
             allow_hosts: self.allow_hosts,
             rate: self.rate,
             timeout: self.timeout,
+            max_body: self.max_body,
         }
     }
 }
@@ -199,8 +219,8 @@ pub struct FuzzArgs {
     /// Seed of the input generator (random when absent; printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// How long to fuzz, e.g. 90s, 10m, 8h.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    /// How long to fuzz, e.g. 90s, 10m, 8h: a hard deadline.
+    #[arg(long, default_value = "10m", value_parser = parse_fuzz_time)]
     time: Duration,
     /// Stop after this many distinct leak buckets.
     #[arg(long)]
