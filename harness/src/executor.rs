@@ -152,6 +152,13 @@ impl Executor {
         redactor: Arc<Redactor>,
         options: RunOptions,
     ) -> Arc<Self> {
+        // Secrets are known before the first request is built or reported.
+        for name in &plan.secrets {
+            if let Some(value) = plan.vars.get(name) {
+                redactor.add_declared(&text_of(value));
+            }
+        }
+        redactor.add_fields(&plan.redact_fields);
         let world = World::new(plan, &options.run_id, options.seed, options.nonce);
         let oracle = Oracle::new(world.ledger());
         Arc::new(Self {

@@ -149,7 +149,7 @@ pub fn curl(request: &Request, redactor: &Redactor) -> String {
         command.push_str(&format!(" -H \"{name}: {value}\""));
     }
     if !request.body.is_empty() {
-        let body = redactor.redact(&String::from_utf8_lossy(&request.body));
+        let body = redactor.redact_body(&String::from_utf8_lossy(&request.body));
         command.push_str(&format!(" --data-raw \"{}\"", quote(&body)));
     }
     command

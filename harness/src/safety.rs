@@ -100,19 +100,100 @@ pub fn printable(url: &url::Url) -> String {
 #[derive(Debug, Default)]
 pub struct Redactor {
     secrets: RwLock<BTreeSet<String>>,
+    /// Body fields to blank besides [`CREDENTIAL_FIELDS`].
+    fields: RwLock<Vec<String>>,
 }
 
 pub const REDACTED: &str = "[redacted]";
+
+/// Body fields that hold credentials whatever the scenario says, matched
+/// without case; names ending in `_token`, `_secret` or `password` too.
+pub const CREDENTIAL_FIELDS: &[&str] = &[
+    "password",
+    "passwd",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "client_secret",
+    "secret",
+    "sessionid",
+];
+
+/// Whether a body field named `name` holds a credential.
+pub fn is_credential_field(name: &str, extra: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_FIELDS.contains(&name.as_str())
+        || name.ends_with("_token")
+        || name.ends_with("_secret")
+        || name.ends_with("password")
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(&name))
+}
+
+/// Whether a variable named `name` is secret unless said otherwise.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "token", "secret", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
 
 impl Redactor {
     pub fn add(&self, secret: &str) {
         // Short values would redact ordinary text; credentials are long.
         if secret.len() >= 8 {
-            self.secrets
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(secret.to_string());
+            self.insert(secret);
         }
+    }
+
+    /// A value the scenario declares secret: redacted even when short.
+    pub fn add_declared(&self, secret: &str) {
+        if secret.len() >= 4 {
+            self.insert(secret);
+        }
+    }
+
+    /// More body fields to treat as credentials (a scenario's `redact_fields`).
+    pub fn add_fields(&self, fields: &[String]) {
+        let mut extra = self.fields.write().unwrap_or_else(|p| p.into_inner());
+        extra.extend(fields.iter().cloned());
+    }
+
+    fn insert(&self, secret: &str) {
+        self.secrets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(secret.to_string());
+    }
+
+    /// A request or response body as it may be written out: known secrets
+    /// replaced, and credential fields of a JSON or form body blanked.
+    pub fn redact_body(&self, text: &str) -> String {
+        let text = self.redact(text);
+        let extra = self.fields.read().unwrap_or_else(|p| p.into_inner());
+        if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&text) {
+            blank_fields(&mut json, &extra);
+            return json.to_string();
+        }
+        let form_like = text.contains('=') && !text.contains(char::is_whitespace);
+        if !form_like {
+            return text;
+        }
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| {
+                let v = if is_credential_field(&k, &extra) {
+                    REDACTED.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -125,6 +206,37 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Blanks the string values of credential fields, at any depth.
+fn blank_fields(json: &mut serde_json::Value, extra: &[String]) {
+    match json {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if is_credential_field(key, extra) && value.is_string() {
+                    *value = serde_json::Value::String(REDACTED.into());
+                } else {
+                    blank_fields(value, extra);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| blank_fields(v, extra)),
+        _ => {}
+    }
+}
+
+/// `text` safe to print on a terminal: control characters (ESC among them)
+/// shown escaped, line breaks and tabs kept.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Headers that carry credentials whatever the scenario says.

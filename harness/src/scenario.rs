@@ -181,6 +181,9 @@ struct RawFile {
     include: Vec<Spanned<String>>,
     #[serde(default)]
     vars: BTreeMap<String, Spanned<toml::Value>>,
+    /// Body fields to redact besides the well-known credential fields.
+    #[serde(default)]
+    redact_fields: Vec<String>,
     #[serde(default)]
     actors: BTreeMap<String, Spanned<Actor>>,
     #[serde(default)]
@@ -317,6 +320,8 @@ pub struct Scenario {
     /// The seed the file asks to be run with (reproductions carry one).
     pub seed: Option<u64>,
     pub vars: BTreeMap<String, Located<toml::Value>>,
+    /// Body fields to redact, from the file and everything it includes.
+    pub redact_fields: Vec<String>,
     pub actors: BTreeMap<String, Located<Actor>>,
     pub steps: Vec<Located<Step>>,
     pub teardown: Vec<Located<Step>>,
@@ -367,6 +372,7 @@ impl Scenario {
             description: None,
             seed: None,
             vars: BTreeMap::new(),
+            redact_fields: Vec::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
@@ -426,6 +432,7 @@ impl Scenario {
         if top {
             self.seed = raw.seed;
         }
+        self.redact_fields.extend(raw.redact_fields);
         for (name, value) in raw.vars {
             let (file, span) = located(value.span());
             self.vars.insert(

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::executor::Issued;
 use crate::fuzzer::{Identity, Program, TargetFactory, Vocabulary, bucket, run_program};
 use crate::request::shell_quote_double;
+use crate::safety::is_credential_header;
 
 /// How many runs of a candidate must all show the leak: a program with
 /// concurrent operations must show it every time, so that a reproduction of
@@ -157,11 +158,14 @@ pub fn write_reproduction(
     let mut text = format!(
         "# {description}\n# Replay: crosstalk replay {name}.toml   (exit 1: still leaks; 0: fixed)\nseed = {seed}\n"
     );
-    text.push_str(&program.to_toml(vocab, &description));
+    text.push_str(&program.to_reproduction(vocab, &description));
     let scenario = dir.join(format!("{name}.toml"));
     std::fs::write(&scenario, text)?;
     let script = dir.join(format!("{name}.sh"));
-    std::fs::write(&script, curl_script(&description, recorded))?;
+    std::fs::write(
+        &script,
+        curl_script(&description, recorded, &vocab.secret_values()),
+    )?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -171,9 +175,11 @@ pub fn write_reproduction(
 }
 
 /// A bash script that sends the recorded requests in order with curl,
-/// capturing with jq what later requests need (ids, tokens), so it runs
-/// against a fresh server: `./repro.sh http://127.0.0.1:8080`.
-pub fn curl_script(description: &str, recorded: &[Issued]) -> String {
+/// capturing with jq what later requests need (ids, tokens) and keeping
+/// each instance's cookies in a jar, so it logs in by itself against a
+/// fresh server: `PASSWORD=… ./repro.sh http://127.0.0.1:8080`. Secret
+/// variables come from the environment; no live credential is written.
+pub fn curl_script(description: &str, recorded: &[Issued], secrets: &[(String, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "#!/usr/bin/env bash");
     let _ = writeln!(out, "# {description}");
@@ -183,20 +189,23 @@ pub fn curl_script(description: &str, recorded: &[Issued]) -> String {
     );
     let _ = writeln!(out, "set -euo pipefail");
     let _ = writeln!(out, "BASE=\"${{1:-http://127.0.0.1:8080}}\"");
-    let _ = writeln!(out);
-    // Captured text → shell variable, longest first so ids inside tokens stay whole.
+    let _ = writeln!(out, "JARS=$(mktemp -d)");
+    // Known text → shell variable, longest first so ids inside tokens stay whole.
     let mut vars: Vec<(String, String)> = Vec::new();
+    for (name, value) in secrets {
+        let shell = name.to_uppercase();
+        let _ = writeln!(
+            out,
+            ": \"${{{shell}:?set {shell}, the scenario's secret variable {name}}}\""
+        );
+        vars.push((value.clone(), shell));
+    }
+    let _ = writeln!(out);
     for (n, issued) in recorded.iter().enumerate() {
         let Some(exchange) = &issued.exchange else {
             continue;
         };
-        let substitute = |text: &str| {
-            let mut out = shell_quote_double(text);
-            for (value, var) in &vars {
-                out = out.replace(&shell_quote_double(value), &format!("${{{var}}}"));
-            }
-            out
-        };
+        vars.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
         let _ = writeln!(
             out,
             "# {}. {} as {} → {}",
@@ -207,18 +216,7 @@ pub fn curl_script(description: &str, recorded: &[Issued]) -> String {
                 .status
                 .map_or("no answer".to_string(), |s| s.to_string())
         );
-        let mut command = format!(
-            "curl -sS -X {} \"$BASE{}\"",
-            issued.method,
-            substitute(&issued.path)
-        );
-        for (name, value) in &exchange.headers {
-            let _ = write!(command, " -H \"{name}: {}\"", substitute(value));
-        }
-        if !exchange.body.is_empty() {
-            let _ = write!(command, " --data \"{}\"", substitute(&exchange.body));
-        }
-        let _ = writeln!(out, "R{n}=$({command})");
+        let _ = writeln!(out, "R{n}=$({})", curl_command(issued, exchange, &vars));
         let _ = writeln!(out, "echo \"$R{n}\"");
         for (var, value, path) in &exchange.captures {
             let Some(jq) = path.as_deref().and_then(jsonpath_to_jq) else {
@@ -227,15 +225,57 @@ pub fn curl_script(description: &str, recorded: &[Issued]) -> String {
             if value.len() < 2 {
                 continue;
             }
-            let shell =
-                format!("{}_{}", exchange.captured_by.replace(['#', '-'], "_"), var).to_uppercase();
+            let shell = format!("{}_{var}", shell_name(&exchange.captured_by)).to_uppercase();
             let _ = writeln!(out, "{shell}=$(jq -r '{jq}' <<<\"$R{n}\")");
             vars.push((value.clone(), shell));
-            vars.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
         }
         let _ = writeln!(out);
     }
     out
+}
+
+/// One recorded request as a curl command: known values as shell
+/// variables, cookies from the instance's jar, and any credential left
+/// over as a variable the user must set, never its value.
+fn curl_command(
+    issued: &Issued,
+    exchange: &crate::executor::Recorded,
+    vars: &[(String, String)],
+) -> String {
+    let substitute = |text: &str| {
+        let mut out = shell_quote_double(text);
+        for (value, var) in vars {
+            out = out.replace(&shell_quote_double(value), &format!("${{{var}}}"));
+        }
+        out
+    };
+    let jar = format!("$JARS/{}", shell_name(&exchange.captured_by));
+    let mut command = format!(
+        "curl -sS -c \"{jar}\" -X {} \"$BASE{}\"",
+        issued.method,
+        substitute(&issued.path)
+    );
+    for (name, value) in &exchange.headers {
+        if name.eq_ignore_ascii_case("cookie") {
+            let _ = write!(command, " -b \"{jar}\"");
+            continue;
+        }
+        let mut value = substitute(value);
+        if is_credential_header(name) && !value.contains("${") {
+            let shell = shell_name(name).to_uppercase();
+            value = format!("${{{shell}:?set {shell}}}");
+        }
+        let _ = write!(command, " -H \"{name}: {value}\"");
+    }
+    if !exchange.body.is_empty() {
+        let _ = write!(command, " --data \"{}\"", substitute(&exchange.body));
+    }
+    command
+}
+
+/// `patient#0` → `patient_0`: a shell variable or file name.
+fn shell_name(text: &str) -> String {
+    text.replace(['#', '-'], "_")
 }
 
 /// `$.a.b[0]` → `.a.b[0]`; `None` for what jq cannot say as simply.

@@ -336,6 +336,7 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
             .arg("replay")
             .arg(&repro)
             .args(faults)
+            .env("CROSSTALK_VAR_password", "correct horse battery staple")
             .arg("--findings")
             .arg(dir.join("replays"))
             .output()

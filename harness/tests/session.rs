@@ -117,6 +117,14 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         target: TargetSpec::embedded(faults),
         findings: dir.join("replay"),
         attempts: 3,
+        overrides: crosstalk::plan::Overrides {
+            vars: [(
+                "password".to_string(),
+                "correct horse battery staple".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        },
     };
     let still = replay(&["appointment-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "the reproduction does not leak");

@@ -121,6 +121,34 @@ impl Program {
 
     /// The program as a scenario file: one step per operation.
     pub fn to_toml(&self, vocab: &Vocabulary, description: &str) -> String {
+        self.render(vocab, description, &vocab.vars)
+    }
+
+    /// The program as a reproduction to hand out: as [`Program::to_toml`],
+    /// without the values of secret variables (a replay takes them from
+    /// `--var` or the environment).
+    pub fn to_reproduction(&self, vocab: &Vocabulary, description: &str) -> String {
+        let public: BTreeMap<String, toml::Value> = vocab
+            .vars
+            .iter()
+            .filter(|(name, _)| !vocab.secrets.contains(*name))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut text = String::new();
+        for name in &vocab.secrets {
+            text.push_str(&format!(
+                "# needs the secret variable `{name}`: --var {name}=… or CROSSTALK_VAR_{name}\n"
+            ));
+        }
+        text + &self.render(vocab, description, &public)
+    }
+
+    fn render(
+        &self,
+        vocab: &Vocabulary,
+        description: &str,
+        vars: &BTreeMap<String, toml::Value>,
+    ) -> String {
         #[derive(Serialize)]
         struct File<'a> {
             description: &'a str,
@@ -145,7 +173,7 @@ impl Program {
         let actors = self.actors(vocab, &captured);
         let file = File {
             description,
-            vars: &vocab.vars,
+            vars,
             actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
             steps,
             teardown: &vocab.teardown,

@@ -15,6 +15,8 @@ use super::{Op, POPULATION};
 pub struct Vocabulary {
     pub scenario: String,
     pub(crate) vars: BTreeMap<String, toml::Value>,
+    /// The variables whose values are secret.
+    pub(crate) secrets: BTreeSet<String>,
     /// Actor name, its definition with the fuzzing count.
     pub(crate) actors: Vec<(String, Actor)>,
     pub(crate) steps: Vec<StepInfo>,
@@ -37,7 +39,7 @@ pub(crate) struct StepInfo {
 impl Vocabulary {
     pub fn new(scenario: &Scenario) -> Result<Vocabulary, ScenarioError> {
         // The scenario must plan on its own first: the fuzzer trusts its names.
-        Plan::build(scenario, &Overrides::default())?;
+        let plan = Plan::build(scenario, &Overrides::default())?;
         let actors: Vec<(String, Actor)> = scenario
             .actors
             .iter()
@@ -70,11 +72,31 @@ impl Vocabulary {
         Ok(Vocabulary {
             scenario: scenario.name.clone(),
             vars,
+            secrets: plan.secrets,
             actors,
             steps,
             teardown: scenario.teardown.iter().map(|s| s.value.clone()).collect(),
             enums,
         })
+    }
+
+    /// Each secret variable and its value as text.
+    pub fn secret_values(&self) -> Vec<(String, String)> {
+        self.secrets
+            .iter()
+            .filter_map(|name| {
+                let value = self.vars.get(name)?;
+                let value = match value {
+                    toml::Value::Table(t) => t.get("value")?,
+                    other => other,
+                };
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((name.clone(), text))
+            })
+            .collect()
     }
 
     pub(crate) fn count(&self, role: usize) -> usize {

@@ -221,7 +221,7 @@ fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
             flag.location,
             None,
             Vec::new(),
-            truncate(&String::from_utf8_lossy(&exchange.response.body), 500),
+            body_excerpt(cx.redactor, &exchange.response.body),
         ),
     };
     Finding {
@@ -260,7 +260,7 @@ pub fn unanswered(
         Some(r) => (
             r.method.to_string(),
             redact(&r.path),
-            redact(&truncate(&String::from_utf8_lossy(&r.body), 500)),
+            body_excerpt(cx.redactor, &r.body),
         ),
         None => (
             plan_step.method.to_string(),
@@ -301,7 +301,7 @@ fn redacted(redactor: &Redactor, exchange: &Exchange, excerpt: &str) -> Redacted
     RedactedExchange {
         method: request.method.to_string(),
         path: redact(&request.path),
-        request_body: redact(&truncate(&String::from_utf8_lossy(&request.body), 500)),
+        request_body: body_excerpt(redactor, &request.body),
         status: response.status,
         response_headers: response
             .headers
@@ -317,6 +317,13 @@ fn redacted(redactor: &Redactor, exchange: &Exchange, excerpt: &str) -> Redacted
             .collect(),
         response_excerpt: redact(excerpt),
     }
+}
+
+/// The start of a body as findings show it: secrets and credential fields
+/// redacted, at most 500 characters.
+pub fn body_excerpt(redactor: &Redactor, body: &[u8]) -> String {
+    let head = &body[..body.len().min(64 << 10)];
+    truncate(&redactor.redact_body(&String::from_utf8_lossy(head)), 500)
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut.

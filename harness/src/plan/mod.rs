@@ -5,12 +5,13 @@
 //! parse, bad methods, JSONPaths or status codes. Steps of the plan are the
 //! vocabulary that both the scripted run and the fuzzer draw from.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use crate::scenario::{Scenario, ScenarioError, Step, SuiteFile};
+use crate::safety::is_secret_name;
+use crate::scenario::{Located, Scenario, ScenarioError, Step, SuiteFile};
 use crate::template::Template;
 
 mod build;
@@ -47,6 +48,11 @@ pub struct Plan {
     /// The seed the scenario file asks for, if any.
     pub seed: Option<u64>,
     pub vars: BTreeMap<String, Value>,
+    /// The variables whose values are secret: declared `{ value = …,
+    /// secret = true }`, or named like a password, token, secret or key.
+    pub secrets: BTreeSet<String>,
+    /// Body fields redacted in every artifact besides the well-known ones.
+    pub redact_fields: Vec<String>,
     pub roles: Vec<Role>,
     pub steps: Vec<PlanStep>,
     pub teardown: Vec<PlanStep>,
@@ -166,10 +172,18 @@ pub enum CaptureSource {
 impl Plan {
     pub fn build(scenario: &Scenario, overrides: &Overrides) -> Result<Plan, ScenarioError> {
         let mut vars = BTreeMap::new();
+        let mut secrets = BTreeSet::new();
         for (name, value) in &scenario.vars {
-            vars.insert(name.clone(), toml_to_json(&value.value));
+            let (value, secret) = var_value(value)?;
+            if secret.unwrap_or_else(|| is_secret_name(name)) {
+                secrets.insert(name.clone());
+            }
+            vars.insert(name.clone(), value);
         }
         for (name, value) in &overrides.vars {
+            if is_secret_name(name) {
+                secrets.insert(name.clone());
+            }
             vars.insert(name.clone(), Value::String(value.clone()));
         }
 
@@ -219,6 +233,8 @@ impl Plan {
             steps,
             teardown,
             file: None,
+            secrets,
+            redact_fields: scenario.redact_fields.clone(),
         })
     }
 
@@ -308,6 +324,29 @@ fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, Scenar
         });
     }
     Ok(roles)
+}
+
+/// A `[vars]` entry: a value, or `{ value = …, secret = true }`; whether
+/// it says it is secret.
+fn var_value(located: &Located<toml::Value>) -> Result<(Value, Option<bool>), ScenarioError> {
+    let toml::Value::Table(table) = &located.value else {
+        return Ok((toml_to_json(&located.value), None));
+    };
+    let (Some(value), secret) = (table.get("value"), table.get("secret")) else {
+        return Ok((toml_to_json(&located.value), None));
+    };
+    if table.len() > 2 || (table.len() == 2 && secret.is_none()) {
+        return Err(located.error_at(
+            "value",
+            "a variable with `value` takes only `secret = true|false` besides it",
+        ));
+    }
+    let secret = match secret {
+        None => None,
+        Some(toml::Value::Boolean(b)) => Some(*b),
+        Some(_) => return Err(located.error_at("secret", "`secret` is true or false")),
+    };
+    Ok((toml_to_json(value), secret))
 }
 
 /// TOML to JSON: dates become their text.

@@ -16,6 +16,7 @@ use crate::findings::{Finding, FindingKind, FindingSink};
 use crate::fuzzer::{
     self, Program, TargetFactory, Vocabulary, bucket, mutate, random_bytes, run_program,
 };
+use crate::safety::terminal_safe;
 use crate::shrinker::{shrink, write_reproduction};
 
 use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
@@ -332,7 +333,8 @@ async fn write_out(
         summary = reproduce(shared, vocab, &small, finding, &name).await;
     }
     eprintln!(
-        "\nleak: {summary}\n  shrunk from {} to {} operation(s): {}",
+        "\nleak: {}\n  shrunk from {} to {} operation(s): {}",
+        terminal_safe(&summary),
         program.ops.len(),
         small.ops.len(),
         shared.findings_dir.join(format!("{name}.toml")).display()
@@ -366,6 +368,7 @@ async fn reproduce(
         &recorded.order,
     );
     if let Err(err) = written {
+        let summary = terminal_safe(&summary);
         eprintln!("\nleak: {summary} (cannot write its reproduction: {err})");
     }
     summary

@@ -20,6 +20,8 @@ pub struct Replay {
     pub findings: PathBuf,
     /// Runs before calling it fixed.
     pub attempts: u32,
+    /// `--var` values: a reproduction's secret variables come from here.
+    pub overrides: Overrides,
 }
 
 /// What a replay gave.
@@ -36,9 +38,33 @@ pub struct ReplayOutcome {
     pub exit: Exit,
 }
 
+impl ReplayOutcome {
+    /// What the replay showed, in plain words.
+    pub fn describe(&self) -> String {
+        let file = self.file.display();
+        if self.leaks.is_empty() {
+            return format!(
+                "{file}: no leak against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
+                self.target, self.runs, self.requests
+            );
+        }
+        let mut out = format!("{file}: the leak reproduces against {}:\n", self.target);
+        for bucket in &self.leaks {
+            out.push_str(&format!("  {}\n", bucket.first.summary));
+        }
+        out
+    }
+}
+
 impl Replay {
     pub async fn execute(self) -> Result<ReplayOutcome, SessionError> {
-        let plans = Plan::load_all(std::slice::from_ref(&self.file), &Overrides::default())?;
+        if !self.file.is_file() {
+            let file = self.file.display();
+            return Err(SessionError::Input(format!(
+                "{file}: replay takes one reproduction file"
+            )));
+        }
+        let plans = Plan::load_all(std::slice::from_ref(&self.file), &self.overrides)?;
         let target = Target::connect(&self.target).await?;
         let plan = Arc::new(plans.into_iter().next().expect("one file gives one plan"));
         let seed = plan.seed.unwrap_or(0);

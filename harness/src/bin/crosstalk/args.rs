@@ -258,18 +258,23 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
     /// Runs before calling it fixed: races do not show every time.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     attempts: u32,
+    /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME): the
+    /// reproduction's secret variables.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
 }
 
 impl ReplayArgs {
-    pub fn session(self) -> Replay {
-        Replay {
+    pub fn session(self) -> Result<Replay, String> {
+        Ok(Replay {
+            overrides: overrides(&self.vars, None)?,
             file: self.file,
             target: self.target.spec(),
             findings: self.findings,
             attempts: self.attempts,
-        }
+        })
     }
 }
 

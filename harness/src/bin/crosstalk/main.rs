@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use args::{Cli, Command, SnapshotAction, SnapshotArgs};
 use clap::Parser;
+use crosstalk::safety::terminal_safe;
 use crosstalk::session::{Exit, SessionError, Stop};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -41,7 +42,7 @@ async fn run(args: args::RunArgs) -> Exit {
     };
     match session.execute().await {
         Ok(outcome) => {
-            print!("{}", outcome.report.summary());
+            print!("{}", terminal_safe(&outcome.report.summary()));
             if let Some(problem) = &outcome.problem {
                 eprintln!("error: {problem}");
             }
@@ -70,22 +71,15 @@ async fn fuzz(args: args::FuzzArgs) -> Exit {
 }
 
 async fn replay(args: args::ReplayArgs) -> Exit {
-    let outcome = match args.session().execute().await {
+    let session = match args.session() {
+        Ok(session) => session,
+        Err(message) => return failed(SessionError::Input(message)),
+    };
+    let outcome = match session.execute().await {
         Ok(outcome) => outcome,
         Err(err) => return failed(err),
     };
-    let file = outcome.file.display();
-    if outcome.leaks.is_empty() {
-        println!(
-            "{file}: no leak against {} in {} run(s), {} requests: fixed, or not reproducible here",
-            outcome.target, outcome.runs, outcome.requests
-        );
-    } else {
-        println!("{file}: the leak reproduces against {}:", outcome.target);
-        for bucket in &outcome.leaks {
-            println!("  {}", bucket.first.summary);
-        }
-    }
+    print!("{}", terminal_safe(&outcome.describe()));
     outcome.exit
 }
 
