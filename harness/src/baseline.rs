@@ -34,10 +34,7 @@ impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, ScenarioError> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| ScenarioError::file(path, format!("cannot read baseline: {err}")))?;
-        let file = crate::scenario::SourceFile {
-            path: path.to_path_buf(),
-            text,
-        };
+        let file = crate::scenario::SourceFile::new(path.to_path_buf(), text);
         toml::from_str(&file.text).map_err(|err| {
             ScenarioError::at(
                 &file,

@@ -525,10 +525,7 @@ pub fn compare(
 /// Turns every `.snap.new` under `dir` into its `.snap`; returns how many.
 pub fn accept(dir: &Path) -> std::io::Result<usize> {
     let mut accepted = 0;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
-    for entry in entries.flatten() {
+    for entry in std::fs::read_dir(dir)?.flatten() {
         let path = entry.path();
         if path.is_dir() {
             accepted += accept(&path)?;

@@ -39,16 +39,71 @@ use toml::Spanned;
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Where each line starts: positions in the file cost a binary search,
+    /// so loading stays linear in its size.
+    line_starts: Vec<usize>,
+}
+
+/// Limits on what a scenario may ask for: past them it is refused with a
+/// clear error instead of exhausting the machine.
+pub mod limits {
+    /// Bytes of one scenario or include file.
+    pub const FILE_BYTES: u64 = 16 << 20;
+    /// Files included, directly or not, by one scenario.
+    pub const INCLUDED_FILES: usize = 256;
+    /// Include nesting.
+    pub const INCLUDE_DEPTH: usize = 16;
+    /// Instances of one actor.
+    pub const INSTANCES: usize = 100_000;
+    /// Steps (and teardown steps) of one scenario.
+    pub const STEPS: usize = 100_000;
 }
 
 impl SourceFile {
+    pub fn new(path: PathBuf, text: String) -> SourceFile {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|start| *start <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |l| l.chars().count())
+            + 1;
         (line, col)
     }
+}
+
+/// The text of a scenario file: a regular file, not too large.
+fn read_scenario_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |why: String| format!("cannot read scenario file: {why}");
+    let meta = std::fs::metadata(path).map_err(|err| cannot(err.to_string()))?;
+    if !meta.is_file() {
+        return Err(cannot("it is not a regular file".into()));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limits::FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|err| cannot(err.to_string()))?;
+    if text.len() as u64 > limits::FILE_BYTES {
+        return Err(cannot(format!(
+            "it is larger than {} bytes",
+            limits::FILE_BYTES
+        )));
+    }
+    Ok(text)
 }
 
 /// Bad scenario input: what is wrong, and where. Boxed: it carries the
@@ -278,7 +333,10 @@ impl Expect {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a status code such as 200, or a list of them such as [200, 204]"
+)]
 pub enum StatusSpec {
     One(i64),
     Any(Vec<i64>),
@@ -286,7 +344,10 @@ pub enum StatusSpec {
 
 /// Where a variable is captured from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a JSONPath such as \"$.id\", or a table such as { json = \"$.token\", secret = true }, { header = \"location\" } or { cookie = \"session\" }"
+)]
 pub enum Capture {
     /// A JSONPath into the response body.
     Json(String),
@@ -325,6 +386,8 @@ pub struct Scenario {
     pub actors: BTreeMap<String, Located<Actor>>,
     pub steps: Vec<Located<Step>>,
     pub teardown: Vec<Located<Step>>,
+    /// Files read so far, includes with them (bounded by [`limits`]).
+    files_read: usize,
 }
 
 impl fmt::Display for Scenario {
@@ -348,10 +411,10 @@ impl Scenario {
 
     /// Parses scenario text that is not on disk (tests, generated files).
     pub fn from_str(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let file = Arc::new(SourceFile {
-            path: PathBuf::from(format!("{name}.toml")),
-            text: text.to_string(),
-        });
+        let file = Arc::new(SourceFile::new(
+            PathBuf::from(format!("{name}.toml")),
+            text.to_string(),
+        ));
         let raw = parse(&file)?;
         if let Some(include) = raw.include.first() {
             return Err(ScenarioError::at(
@@ -376,6 +439,7 @@ impl Scenario {
             actors: BTreeMap::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
+            files_read: 0,
         }
     }
 
@@ -386,16 +450,23 @@ impl Scenario {
         top: bool,
     ) -> Result<(), ScenarioError> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            ScenarioError::file(path, format!("cannot read scenario file: {err}"))
-        })?;
-        let file = Arc::new(SourceFile {
-            path: path.to_path_buf(),
-            text,
-        });
+        let text = read_scenario_file(path).map_err(|why| ScenarioError::file(path, why))?;
+        let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
         let raw = parse(&file)?;
         stack.push(canonical);
+        self.files_read += 1;
         for include in &raw.include {
+            if stack.len() >= limits::INCLUDE_DEPTH || self.files_read >= limits::INCLUDED_FILES {
+                return Err(ScenarioError::at(
+                    &file,
+                    include.span(),
+                    format!(
+                        "too many includes: at most {} levels deep and {} files in all",
+                        limits::INCLUDE_DEPTH,
+                        limits::INCLUDED_FILES
+                    ),
+                ));
+            }
             let target = path
                 .parent()
                 .unwrap_or(Path::new("."))

@@ -11,7 +11,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use crate::safety::is_secret_name;
-use crate::scenario::{Located, Scenario, ScenarioError, Step, SuiteFile};
+use crate::scenario::{Located, Scenario, ScenarioError, Step, SuiteFile, limits};
 use crate::template::Template;
 
 mod build;
@@ -187,6 +187,13 @@ impl Plan {
             vars.insert(name.clone(), Value::String(value.clone()));
         }
 
+        let steps = scenario.steps.len() + scenario.teardown.len();
+        if steps > limits::STEPS {
+            return Err(ScenarioError::file(
+                &scenario.path,
+                format!("{steps} steps: a scenario has at most {}", limits::STEPS),
+            ));
+        }
         let roles = roles(scenario, overrides)?;
         if roles.is_empty() {
             return Err(ScenarioError::file(
@@ -286,10 +293,13 @@ fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, Scenar
             (true, Some(n)) => n,
             _ => a.count,
         };
-        if count == 0 {
+        if count == 0 || count > limits::INSTANCES {
             return Err(actor.error_at(
                 "count",
-                format!("actor `{name}` needs a count of at least 1"),
+                format!(
+                    "actor `{name}` needs a count from 1 to {}, not {count}",
+                    limits::INSTANCES
+                ),
             ));
         }
         let mut auth = AuthPlan::default();

@@ -86,7 +86,6 @@ impl Run {
             Some(path) => Baseline::load(path)?,
             None => Baseline::default(),
         };
-        let transport = Target::connect(&self.target).await?.transport();
         let seed = self
             .seed
             .or(plans.iter().find_map(|p| p.seed))
@@ -95,12 +94,14 @@ impl Run {
         let run_id = crate::canary::run_id(nonce);
         let run_dir = self.findings.join(&run_id);
         let cannot = |err| {
-            let dir = run_dir.display();
+            let dir = self.findings.display();
             SessionError::Input(format!("cannot write findings to {dir}: {err}"))
         };
         let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(cannot)?;
         let sink = Arc::new(sink.counting(self.stop.found.clone()));
         let log = Arc::new(JsonLines::append(&run_dir.join("requests.jsonl")).map_err(cannot)?);
+        // The first request: everything else was checked before it.
+        let transport = Target::connect(&self.target).await?.transport();
         let ran = self
             .run_plans(&plans, &transport, &sink, &log, seed, nonce)
             .await;

@@ -98,8 +98,8 @@ pub struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Instances of each population actor (the scenario's `population = true`).
-    #[arg(long)]
-    patients: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    patients: Option<u32>,
     /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME in the environment).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
@@ -113,8 +113,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
     /// Requests in flight at most.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: u32,
     /// Accepted finding buckets: fail only on findings not listed.
     #[arg(long)]
     baseline: Option<PathBuf>,
@@ -142,10 +142,10 @@ pub struct RunArgs {
 impl RunArgs {
     pub fn session(self, stop: Stop) -> Result<Run, String> {
         Ok(Run {
-            overrides: overrides(&self.vars, self.patients)?,
+            overrides: overrides(&self.vars, self.patients.map(|n| n as usize))?,
             seed: self.seed,
             findings: self.findings,
-            concurrency: self.concurrency,
+            concurrency: self.concurrency as usize,
             baseline: self.baseline,
             write_baseline: self.write_baseline,
             outputs: Outputs {
