@@ -84,6 +84,7 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
         status: 200,
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.into(),
+        truncated: false,
     };
     let rounds = 20_000;
     let started = Instant::now();

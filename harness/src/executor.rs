@@ -343,7 +343,15 @@ impl Executor {
         let observer = built.credential_of.unwrap_or(sender);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let request = built.request;
-        let result = self.transport.send(request.clone()).await;
+        // A stop cancels the flow's requests in flight; teardown finishes.
+        let result = if matches!(step_ref, StepRef::Flow(_)) {
+            tokio::select! {
+                result = self.transport.send(request.clone()) => result,
+                () = self.options.cancel.cancelled() => return None,
+            }
+        } else {
+            self.transport.send(request.clone()).await
+        };
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(progress) = &self.options.progress {
             progress.inc(1);

@@ -28,6 +28,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The body went on past the transport's limit: `body` is its start.
+    pub truncated: bool,
 }
 
 impl Response {
@@ -121,32 +123,27 @@ impl Http {
         })
     }
 
-    /// The body of `response`, at most `max_body` bytes of it.
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, TransportError> {
-        let too_long = || {
-            TransportError(format!(
-                "the answer's body is longer than {} bytes: not read",
-                self.max_body
-            ))
-        };
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return Err(too_long());
-        }
-        let mut body = bytes::BytesMut::new();
+    /// The body of `response`: at most `max_body` bytes of it, and whether
+    /// it went on past them (the rest is never read).
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<(Bytes, bool), TransportError> {
+        let expected = response.content_length().unwrap_or(0) as usize;
+        let mut body = bytes::BytesMut::with_capacity(expected.min(self.max_body));
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|err| TransportError(describe_reqwest_error(&err)))?
         {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(too_long());
+            let room = self.max_body - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                return Ok((body.freeze(), true));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok((body.freeze(), false))
     }
 }
 
@@ -194,11 +191,12 @@ impl Transport for Http {
                 .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
             let status = response.status().as_u16();
             let headers = header_pairs(response.headers());
-            let body = self.read_body(response).await?;
+            let (body, truncated) = self.read_body(response).await?;
             Ok(Response {
                 status,
                 headers,
                 body,
+                truncated,
             })
         })
     }
@@ -277,6 +275,7 @@ where
                 .map_err(|err| TransportError(err.to_string()))?;
             let status = response.status().as_u16();
             let headers = header_pairs(response.headers());
+            // The embedded clinic is ours: its bodies are small, but bounded all the same.
             let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
@@ -286,6 +285,7 @@ where
                 status,
                 headers,
                 body,
+                truncated: false,
             })
         })
     }

@@ -201,6 +201,7 @@ fn huge_endless_dripping_and_hanging_answers_end_in_bounded_time() {
         );
         assert_eq!(out.status.code(), Some(3), "{path}: {stdout}");
         assert!(stdout.contains("[transport-error]"), "{path}: {stdout}");
+        assert!(!stdout.contains("[leak]"), "{path}: {stdout}");
         if path == "/huge" || path == "/endless" {
             assert!(
                 stdout.contains("longer than 4194304 bytes"),
@@ -231,4 +232,74 @@ fn fuzz_against_a_hanging_target_stops_at_its_deadline() {
         "fuzz --time 5s took {took:?}"
     );
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_answer_cut_at_the_body_limit_is_still_judged_on_what_was_read() {
+    // Every note anyone posted, then megabytes of padding.
+    let notes = Arc::new(std::sync::Mutex::new(String::new()));
+    let target = support::serve(move || {
+        let (stored, shown) = (notes.clone(), notes.clone());
+        Router::new().route("/", get(|| async { "notes" })).route(
+            "/notes",
+            post(move |body: String| {
+                stored.lock().unwrap().push_str(&body);
+                async { StatusCode::CREATED }
+            })
+            .get(move || {
+                let head = shown.lock().unwrap().clone();
+                async move { head + &"-".repeat(8 << 20) }
+            }),
+        )
+    });
+    let dir = tempdir("cut-body");
+    let file = dir.join("notes.toml");
+    std::fs::write(
+        &file,
+        r#"
+[actors.visitor]
+count = 2
+
+[[steps]]
+name = "post a note"
+actor = "visitor"
+request = "POST /notes"
+body = { note = "{{canary}} private" }
+
+[[steps]]
+name = "read the notes"
+actor = "visitor"
+request = "GET /notes"
+"#,
+    )
+    .unwrap();
+    let out = run(
+        &dir,
+        file.to_str().unwrap(),
+        &target,
+        &["--max-body", "1MiB"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[leak]"), "{stdout}");
+    assert!(stdout.contains("[transport-error]"), "{stdout}");
+    assert!(
+        stdout.contains("only that much was read and judged"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_time_limit_cancels_requests_in_flight() {
+    let (trap_url, _) = trap();
+    let target = hostile(trap_url);
+    let dir = tempdir("time-limit");
+    let file = scenario(&dir, &[("read", "GET /hang")]);
+    let started = Instant::now();
+    let out = run(&dir, &file, &target, &["--time-limit", "2s"]);
+    let took = started.elapsed();
+    let stdout = text(&out.stdout);
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stdout}");
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
 }

@@ -10,15 +10,16 @@
 //!    redactor before anything is written;
 //! 3. [`grant`]: who may now see the observer's data;
 //! 4. [`status`]: server errors;
-//! 5. [`expect`]: the scenario's expectations;
-//! 6. [`stop`]: an instance left with no credential after a failed step
+//! 5. [`body`]: an answer cut at the body limit, judged on its start only;
+//! 6. [`expect`]: the scenario's expectations;
+//! 7. [`stop`]: an instance left with no credential after a failed step
 //!    stops its flow (one finding, not a cascade of 401s);
-//! 7. [`contract`]: the response's shape, for the contract snapshots;
-//! 8. [`taint`]: canaries the request carried for someone else;
-//! 9. [`trace`]: the observer's story, which later findings quote;
-//! 10. [`leak`]: the oracle.
+//! 8. [`contract`]: the response's shape, for the contract snapshots;
+//! 9. [`taint`]: canaries the request carried for someone else;
+//! 10. [`trace`]: the observer's story, which later findings quote;
+//! 11. [`leak`]: the oracle.
 //!
-//! Judges 1–9 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
+//! Judges 1–10 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
 //! its batch (the steps sent at one moment) is still in flight. The
 //! [`leak`] judge ([`ON_BATCH`]) runs once the whole batch has answered, in
 //! issue order: what it may count as evidence depends on what every
@@ -26,6 +27,7 @@
 //! the same moment counts. Adding a check means adding a module and one
 //! line in one of the two lists.
 
+pub mod body;
 pub mod capture;
 pub mod contract;
 pub mod expect;
@@ -58,6 +60,7 @@ pub const ON_ANSWER: &[(&str, Judge)] = &[
     ("capture", capture::judge),
     ("grant", grant::judge),
     ("status", status::judge),
+    ("body", body::judge),
     ("expect", expect::judge),
     ("stop", stop::judge),
     ("contract", contract::judge),

@@ -42,6 +42,8 @@ pub struct Run {
     pub ci: bool,
     /// Cancel to stop early; counts findings as they are recorded.
     pub stop: Stop,
+    /// Stop the flow when this much time has passed (teardown still runs).
+    pub time_limit: Option<std::time::Duration>,
     /// Show a progress line on a terminal.
     pub progress: bool,
 }
@@ -71,6 +73,7 @@ impl Run {
             contracts: Contracts::BesideSuites,
             ci: false,
             stop: Stop::default(),
+            time_limit: None,
             progress: false,
         }
     }
@@ -102,6 +105,13 @@ impl Run {
         let log = Arc::new(JsonLines::append(&run_dir.join("requests.jsonl")).map_err(cannot)?);
         // The first request: everything else was checked before it.
         let transport = Target::connect(&self.target).await?.transport();
+        if let Some(limit) = self.time_limit {
+            let cancel = self.stop.cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                cancel.cancel();
+            });
+        }
         let ran = self
             .run_plans(&plans, &transport, &sink, &log, seed, nonce)
             .await;

@@ -59,10 +59,11 @@ pub struct TargetArgs {
     max_body: Option<usize>,
 }
 
-fn parse_fuzz_time(text: &str) -> Result<Duration, String> {
+/// A duration of at least a second.
+fn at_least_a_second(text: &str) -> Result<Duration, String> {
     let time = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if time < Duration::from_secs(1) {
-        return Err(format!("{text}: fuzz for at least 1s"));
+        return Err(format!("{text}: give at least 1s"));
     }
     Ok(time)
 }
@@ -134,6 +135,10 @@ pub struct RunArgs {
     /// Do not compare response contracts.
     #[arg(long, conflicts_with = "snapshots")]
     no_snapshots: bool,
+    /// Stop the flow after this long, e.g. 15m, cancelling requests in
+    /// flight; teardown still runs and the run counts as interrupted.
+    #[arg(long, value_parser = at_least_a_second)]
+    time_limit: Option<Duration>,
     /// CI mode: a missing contract snapshot fails the run (also when $CI is set).
     #[arg(long)]
     ci: bool,
@@ -162,6 +167,7 @@ impl RunArgs {
             },
             ci: self.ci || in_ci(),
             progress: true,
+            time_limit: self.time_limit,
             stop,
             ..Run::new(self.scenarios, self.target.spec())
         })
@@ -220,7 +226,7 @@ pub struct FuzzArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// How long to fuzz, e.g. 90s, 10m, 8h: a hard deadline.
-    #[arg(long, default_value = "10m", value_parser = parse_fuzz_time)]
+    #[arg(long, default_value = "10m", value_parser = at_least_a_second)]
     time: Duration,
     /// Stop after this many distinct leak buckets.
     #[arg(long)]

@@ -127,7 +127,7 @@ fn stop_on_signals() -> Stop {
             _ = terminate.recv() => {}
         }
         eprintln!(
-            "\ninterrupted: finishing in-flight requests and running teardown (again to stop now)"
+            "\ninterrupted: cancelling requests in flight and running teardown (again to stop now)"
         );
         handle.cancel.cancel();
         tokio::select! {
