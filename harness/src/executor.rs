@@ -158,6 +158,9 @@ impl Executor {
                 redactor.add_declared(&text_of(value));
             }
         }
+        for value in plan.secret_env_values() {
+            redactor.add_declared(&value);
+        }
         redactor.add_fields(&plan.redact_fields);
         let world = World::new(plan, &options.run_id, options.seed, options.nonce);
         let oracle = Oracle::new(world.ledger());

@@ -15,6 +15,7 @@ const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
 const PASSWORD: &str = "correct horse battery staple";
 const SECRET_VAR: &str = "s3cr3t-note-value";
 const USERINFO_PASSWORD: &str = "hunter2-userinfo";
+const ENV_TOKEN: &str = "env-api-token-value";
 
 /// Accounts whose sign-up and login both "fail" their expectations, so the
 /// findings sit on the requests and answers that carry the credentials.
@@ -55,7 +56,7 @@ expect = {{ status = 201 }}
 name = "read with a note"
 actor = "patient"
 request = "GET /v1/me"
-headers = {{ x-note = "{{{{note}}}}" }}
+headers = {{ x-note = "{{{{note}}}}", x-api = "{{{{env.CROSSTALK_TEST_API_TOKEN}}}}" }}
 expect = {{ status = 299 }}
 "#
     );
@@ -67,7 +68,7 @@ expect = {{ status = 299 }}
 /// Fails if any credential value is in `haystack`; the clinic's tokens
 /// are 64 hex digits.
 fn assert_clean(what: &str, haystack: &str) {
-    for value in [PASSWORD, SECRET_VAR, USERINFO_PASSWORD] {
+    for value in [PASSWORD, SECRET_VAR, USERINFO_PASSWORD, ENV_TOKEN] {
         assert!(!haystack.contains(value), "{what} holds `{value}`");
     }
     let encoded = PASSWORD.replace(' ', "+");
@@ -119,6 +120,7 @@ fn no_credential_reaches_any_report_log_snapshot_or_reproduction() {
         .arg("--markdown")
         .arg(dir.join("summary.md"))
         .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("CROSSTALK_TEST_API_TOKEN", ENV_TOKEN)
         .output()
         .unwrap();
     let stdout = text(&run.stdout);

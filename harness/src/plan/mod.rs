@@ -270,6 +270,47 @@ impl Plan {
         }
     }
 
+    /// Every template of the plan: paths, headers, bodies, grants, auth.
+    pub fn templates(&self) -> Vec<&Template> {
+        fn body<'a>(b: &'a Body, out: &mut Vec<&'a Template>) {
+            match b {
+                Body::Object(fields) => fields.iter().for_each(|(_, v)| body(v, out)),
+                Body::Array(items) => items.iter().for_each(|v| body(v, out)),
+                Body::Text(t) => out.push(t),
+                Body::Literal(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        for step in self.steps.iter().chain(&self.teardown) {
+            out.push(&step.path);
+            out.extend(step.headers.iter().map(|(_, t)| t));
+            out.extend(step.grant_to.iter());
+            if let Some(b) = &step.body {
+                body(b, &mut out);
+            }
+        }
+        out.extend(
+            self.roles
+                .iter()
+                .filter_map(|r| r.auth.header.as_ref().map(|(_, t)| t)),
+        );
+        out
+    }
+
+    /// The values of `env.NAME` holes whose names say they are secret.
+    pub fn secret_env_values(&self) -> Vec<String> {
+        self.templates()
+            .into_iter()
+            .flat_map(|t| t.exprs())
+            .filter_map(|e| match e {
+                crate::template::Expr::Env(name) if is_secret_name(name) => {
+                    std::env::var(name).ok()
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn role(&self, name: &str) -> Option<usize> {
         role_index(&self.roles, name)
     }
