@@ -484,3 +484,82 @@ expect = {{ status = 200 }}
     let header = std::fs::read_to_string(root.join("b/snapshots/booking/read.snap.new")).unwrap();
     assert!(header.contains("b/booking.toml"), "{header}");
 }
+
+#[test]
+fn a_failed_login_stops_that_instance_with_one_finding_not_a_cascade_of_401s() {
+    let dir = tempdir("stopped");
+    let file = dir.join("wrong-password.toml");
+    let read = |name: &str, path: &str| {
+        format!(
+            "[[steps]]\nname = \"{name}\"\nactor = \"patient\"\nrequest = \"GET {path}\"\nexpect = {{ status = 200 }}\n\n"
+        )
+    };
+    let mut toml = String::from(
+        r#"
+[actors.patient]
+count = 4
+auth = { bearer = "{{token}}" }
+
+[[steps]]
+name = "sign up"
+actor = "patient"
+request = "POST /v1/patients"
+body = { name = "{{name}}", email = "{{canary}}@patients.test", date_of_birth = "{{date_of_birth}}", phone = "+44 7700 900000", password = "right password" }
+expect = { status = 201 }
+
+[[steps]]
+name = "log in with the wrong password"
+actor = "patient"
+request = "POST /v1/auth/login"
+body = { email = "{{canary}}@patients.test", password = "wrong password" }
+expect = { status = 200 }
+capture = { token = { json = "$.token", secret = true } }
+
+"#,
+    );
+    for (name, path) in [
+        ("profile", "/v1/me"),
+        ("bookings", "/v1/appointments"),
+        ("recordings", "/v1/me/recordings"),
+    ] {
+        toml.push_str(&read(name, path));
+    }
+    toml.push_str("[[teardown]]\nname = \"delete\"\nactor = \"patient\"\nrequest = \"DELETE /v1/me\"\nexpect = { status = 204 }\n");
+    std::fs::write(&file, toml).unwrap();
+    let json = dir.join("report.json");
+    let out = run(
+        &dir,
+        &[
+            file.to_str().unwrap(),
+            "--no-snapshots",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let buckets = report["buckets"].as_array().unwrap();
+    assert_eq!(
+        buckets.len(),
+        1,
+        "one finding per patient, at the login: {stdout}"
+    );
+    assert_eq!(
+        buckets[0]["first"]["step"],
+        "log in with the wrong password"
+    );
+    assert_eq!(buckets[0]["count"], 4);
+    let stats = &report["scenarios"][0];
+    assert_eq!(stats["stopped"], 4, "{stats}");
+    assert_eq!(
+        stats["not_sent"],
+        3 * 4 + 4,
+        "three steps and the teardown: {stats}"
+    );
+    assert!(
+        stdout.contains("16 not sent after their instance stopped"),
+        "{stdout}"
+    );
+}
