@@ -47,6 +47,15 @@ pub fn canary(run_id: &str, nonce: u64, global_index: u64) -> String {
     canary
 }
 
+/// A nonce no other run, program, shrink attempt or replay has: fresh
+/// canaries, e-mails and run ids every time, so that on a target that keeps
+/// its data nothing meets an older run's accounts (a sign-up answering 409,
+/// a login into someone else's account). Also the random seed when none is
+/// given.
+pub fn fresh_nonce() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
 /// How a canary was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -66,7 +66,7 @@ impl FuzzTarget {
             std::env::var_os("CROSSTALK_SCENARIOS").map_or_else(fuzz_scenarios, PathBuf::from);
         Ok(FuzzTarget {
             runtime,
-            vocabularies: vocabularies(&[scenarios])?,
+            vocabularies: vocabularies(&[scenarios], &Default::default())?,
             factory: factory(faults),
         })
     }

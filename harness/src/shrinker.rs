@@ -37,7 +37,15 @@ async fn reproduces(
     seed: u64,
 ) -> bool {
     for _ in 0..tries(program) {
-        let outcome = run_program(vocab, program, target(), seed, false).await;
+        let outcome = run_program(
+            vocab,
+            program,
+            target(),
+            seed,
+            crate::canary::fresh_nonce(),
+            false,
+        )
+        .await;
         if !outcome.findings.iter().any(|f| bucket(f) == key) {
             return false;
         }

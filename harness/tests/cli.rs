@@ -373,3 +373,34 @@ fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corp
         text(&second.stderr)
     );
 }
+
+#[test]
+fn fuzz_takes_the_variables_and_patients_a_suite_needs() {
+    let dir = tempdir("fuzz-var");
+    let suite = dir.join("suite");
+    std::fs::create_dir_all(suite.join("lib")).unwrap();
+    let accounts = std::fs::read_to_string(scenarios().join("lib/accounts.toml")).unwrap();
+    let without_password = accounts.replace("password = \"correct horse battery staple\"", "");
+    assert_ne!(accounts, without_password);
+    std::fs::write(suite.join("lib/accounts.toml"), without_password).unwrap();
+    std::fs::copy(scenarios().join("booking.toml"), suite.join("booking.toml")).unwrap();
+    let fuzz = |extra: &[&str]| {
+        support::command(CROSSTALK)
+            .arg("fuzz")
+            .arg(&suite)
+            .args(["--time", "3s", "--seed", "1"])
+            .args(extra)
+            .arg("--corpus")
+            .arg(dir.join("corpus"))
+            .arg("--findings")
+            .arg(dir.join("found"))
+            .output()
+            .unwrap()
+    };
+    let missing = fuzz(&[]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("unknown variable `password`"));
+    let given = fuzz(&["--var", "password=a long test password", "--patients", "4"]);
+    assert_eq!(given.status.code(), Some(0), "{}", text(&given.stderr));
+    assert!(text(&given.stdout).contains("no new leak found"));
+}

@@ -61,11 +61,13 @@ pub struct Outcome {
 }
 
 /// Runs `program` against `transport`.
+/// Runs `program` against `transport` with identities made from `nonce`.
 pub async fn run_program(
     vocab: &Vocabulary,
     program: &Program,
     transport: Arc<dyn Transport>,
     seed: u64,
+    nonce: u64,
     record: bool,
 ) -> Outcome {
     let plan = match program.to_plan(vocab) {
@@ -81,7 +83,6 @@ pub async fn run_program(
         }
     };
     let sink = Arc::new(FindingSink::new(None).expect("an in-memory sink"));
-    let nonce = mix(seed, &[program.ops.len() as u64, 0xf0]);
     let options = RunOptions {
         concurrency: 16,
         record,
@@ -142,7 +143,10 @@ pub fn fuzz_one(
     };
     let vocab = &vocabularies[first as usize % vocabularies.len()];
     let program = Program::from_bytes(vocab, rest);
-    let outcome = runtime.block_on(run_program(vocab, &program, target(), 1, false));
+    // Deterministic per input, as a coverage-guided engine wants; the
+    // in-process clinic is fresh for every input anyway.
+    let nonce = mix(1, &bytes.iter().map(|b| u64::from(*b)).collect::<Vec<_>>());
+    let outcome = runtime.block_on(run_program(vocab, &program, target(), 1, nonce, false));
     outcome
         .findings
         .into_iter()
@@ -151,10 +155,13 @@ pub fn fuzz_one(
 }
 
 /// The vocabularies of every scenario in `paths`.
-pub fn vocabularies(paths: &[std::path::PathBuf]) -> Result<Vec<Vocabulary>, ScenarioError> {
+pub fn vocabularies(
+    paths: &[std::path::PathBuf],
+    overrides: &crate::plan::Overrides,
+) -> Result<Vec<Vocabulary>, ScenarioError> {
     crate::scenario::files(paths)?
         .iter()
-        .map(|f| Vocabulary::new(&Scenario::load(f)?))
+        .map(|f| Vocabulary::new(&Scenario::load(f)?, overrides))
         .collect()
 }
 
@@ -237,11 +244,9 @@ mod tests {
     use crate::plan::{Overrides, Plan};
 
     fn vocabularies() -> Vec<Vocabulary> {
-        super::vocabularies(&[std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios"
-        ))])
-        .unwrap()
+        let shipped =
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"));
+        super::vocabularies(&[shipped], &Overrides::default()).unwrap()
     }
 
     #[test]

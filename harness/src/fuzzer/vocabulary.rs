@@ -37,16 +37,20 @@ pub(crate) struct StepInfo {
 }
 
 impl Vocabulary {
-    pub fn new(scenario: &Scenario) -> Result<Vocabulary, ScenarioError> {
+    /// What the fuzzer may do with `scenario`, with the command line's
+    /// `--var` values and `--patients` (instances of population actors in
+    /// each program; [`POPULATION`] by default).
+    pub fn new(scenario: &Scenario, overrides: &Overrides) -> Result<Vocabulary, ScenarioError> {
         // The scenario must plan on its own first: the fuzzer trusts its names.
-        let plan = Plan::build(scenario, &Overrides::default())?;
+        let plan = Plan::build(scenario, overrides)?;
+        let population = overrides.population.unwrap_or(POPULATION);
         let actors: Vec<(String, Actor)> = scenario
             .actors
             .iter()
             .map(|(name, actor)| {
                 let mut actor = actor.value.clone();
                 actor.count = if actor.population {
-                    POPULATION
+                    population
                 } else {
                     actor.count.min(2)
                 };
@@ -54,11 +58,14 @@ impl Vocabulary {
             })
             .collect();
         let role_of = |name: &str| actors.iter().position(|(n, _)| n == name);
-        let vars: BTreeMap<String, toml::Value> = scenario
+        let mut vars: BTreeMap<String, toml::Value> = scenario
             .vars
             .iter()
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect();
+        for (name, value) in &overrides.vars {
+            vars.insert(name.clone(), toml::Value::String(value.clone()));
+        }
         let steps: Vec<StepInfo> = scenario
             .steps
             .iter()

@@ -19,7 +19,7 @@ use crate::fuzzer::{
 use crate::safety::terminal_safe;
 use crate::shrinker::{shrink, write_reproduction};
 
-use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
+use super::{Exit, SessionError, Stop, Target, TargetSpec};
 
 /// A fuzzing session.
 pub struct Fuzz {
@@ -37,6 +37,9 @@ pub struct Fuzz {
     pub findings: PathBuf,
     /// Cancel to stop early; counts new leak buckets as they are found.
     pub stop: Stop,
+    /// `--var` values and `--patients` (instances of population actors in
+    /// each program).
+    pub overrides: crate::plan::Overrides,
 }
 
 /// What a fuzzing session gave.
@@ -117,7 +120,7 @@ impl Fuzz {
     /// Loads the vocabularies, connects the target, opens the corpus and
     /// the findings file.
     async fn prepare(&self) -> Result<Shared, SessionError> {
-        let vocabularies = fuzzer::vocabularies(&self.scenarios)?;
+        let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
         let target = Arc::new(Target::connect(&self.target).await?);
         let factory: TargetFactory = Arc::new(move || target.transport());
         let describe = factory().describe();
@@ -133,7 +136,7 @@ impl Fuzz {
                 self.corpus.display()
             ))
         })?;
-        let seed = self.seed.unwrap_or_else(random_u64);
+        let seed = self.seed.unwrap_or_else(crate::canary::fresh_nonce);
         // The scripted flows come first, then what earlier runs kept.
         let mut corpus = fuzzer::seed_inputs(&vocabularies);
         corpus.extend(load_corpus(&self.corpus));
@@ -258,7 +261,16 @@ async fn one_program(shared: &Shared) {
     };
     let vocab = &shared.vocabularies[first as usize % shared.vocabularies.len()];
     let program = Program::from_bytes(vocab, rest);
-    let outcome = run_program(vocab, &program, (shared.factory)(), shared.seed, false).await;
+    let nonce = crate::canary::fresh_nonce();
+    let outcome = run_program(
+        vocab,
+        &program,
+        (shared.factory)(),
+        shared.seed,
+        nonce,
+        false,
+    )
+    .await;
     shared.programs.fetch_add(1, Ordering::Relaxed);
     shared
         .requests
@@ -352,7 +364,8 @@ async fn reproduce(
     name: &str,
 ) -> String {
     let key = bucket(finding);
-    let recorded = run_program(vocab, program, (shared.factory)(), shared.seed, true).await;
+    let nonce = crate::canary::fresh_nonce();
+    let recorded = run_program(vocab, program, (shared.factory)(), shared.seed, nonce, true).await;
     let summary = recorded
         .findings
         .iter()

@@ -90,8 +90,3 @@ impl Stop {
         }
     }
 }
-
-/// A random number for seeds and run ids when none is given.
-pub fn random_u64() -> u64 {
-    uuid::Uuid::new_v4().as_u64_pair().0
-}

@@ -9,7 +9,7 @@ use crate::findings::{Bucket, FindingKind, FindingSink};
 use crate::plan::{Overrides, Plan};
 use crate::safety::Redactor;
 
-use super::{Exit, SessionError, Target, TargetSpec, random_u64};
+use super::{Exit, SessionError, Target, TargetSpec};
 
 /// A replay of one scenario file.
 pub struct Replay {
@@ -68,7 +68,7 @@ impl Replay {
         let target = Target::connect(&self.target).await?;
         let plan = Arc::new(plans.into_iter().next().expect("one file gives one plan"));
         let seed = plan.seed.unwrap_or(0);
-        let nonce = random_u64();
+        let nonce = crate::canary::fresh_nonce();
         let dir = self.findings.join(crate::canary::run_id(nonce));
         let sink = FindingSink::new(Some(&dir.join("findings.jsonl"))).map_err(|err| {
             SessionError::Input(format!(

@@ -15,7 +15,7 @@ use crate::safety::Redactor;
 use crate::transport::Transport;
 
 use super::snapshots::Contracts;
-use super::{Exit, SessionError, Stop, Target, TargetSpec, random_u64};
+use super::{Exit, SessionError, Stop, Target, TargetSpec};
 
 /// A scripted run of scenario files.
 pub struct Run {
@@ -92,8 +92,8 @@ impl Run {
         let seed = self
             .seed
             .or(plans.iter().find_map(|p| p.seed))
-            .unwrap_or_else(random_u64);
-        let nonce = random_u64();
+            .unwrap_or_else(crate::canary::fresh_nonce);
+        let nonce = crate::canary::fresh_nonce();
         let run_id = crate::canary::run_id(nonce);
         let run_dir = self.findings.join(&run_id);
         let cannot = |err| {

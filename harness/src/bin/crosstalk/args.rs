@@ -237,11 +237,18 @@ pub struct FuzzArgs {
     /// Reproductions (.toml, .sh) and findings.jsonl.
     #[arg(long, default_value = "crosstalk-findings/fuzz")]
     findings: PathBuf,
+    /// Instances of each population actor in a program (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    patients: Option<u32>,
+    /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME in the environment).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
 }
 
 impl FuzzArgs {
-    pub fn session(self, stop: Stop) -> Fuzz {
-        Fuzz {
+    pub fn session(self, stop: Stop) -> Result<Fuzz, String> {
+        Ok(Fuzz {
+            overrides: overrides(&self.vars, self.patients.map(|n| n as usize))?,
             scenarios: self.scenarios,
             target: self.target.spec(),
             seed: self.seed,
@@ -250,7 +257,7 @@ impl FuzzArgs {
             corpus: self.corpus,
             findings: self.findings,
             stop,
-        }
+        })
     }
 }
 

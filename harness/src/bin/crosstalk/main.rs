@@ -53,7 +53,11 @@ async fn run(args: args::RunArgs) -> Exit {
 }
 
 async fn fuzz(args: args::FuzzArgs) -> Exit {
-    match args.session(stop_on_signals()).execute().await {
+    let session = match args.session(stop_on_signals()) {
+        Ok(session) => session,
+        Err(message) => return failed(SessionError::Input(message)),
+    };
+    match session.execute().await {
         Ok(outcome) if outcome.new_buckets == 0 => {
             println!("no new leak found");
             outcome.exit
