@@ -45,7 +45,7 @@ pub struct Fuzz {
 /// What a fuzzing session gave.
 pub struct FuzzOutcome {
     pub seed: u64,
-    /// Leak buckets found that no earlier session had found.
+    /// Leak and server-error buckets found that no earlier session had found.
     pub new_buckets: u64,
     pub interrupted: bool,
     /// Where the reproductions are.
@@ -222,7 +222,7 @@ fn status_line(shared: &Shared, started: Instant) -> String {
     let programs = shared.programs.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64().max(0.001);
     format!(
-        "{:>6.0}s  {programs} programs ({:.0} execs/s), {} requests, corpus {}, new leak buckets {}",
+        "{:>6.0}s  {programs} programs ({:.0} execs/s), {} requests, corpus {}, new buckets {}",
         secs,
         programs as f64 / secs,
         shared.requests.load(Ordering::Relaxed),
@@ -276,11 +276,11 @@ async fn one_program(shared: &Shared) {
         .requests
         .fetch_add(outcome.requests, Ordering::Relaxed);
     keep_if_novel(shared, vocab, &outcome.signature, &input);
-    for finding in outcome
-        .findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Leak)
-    {
+    // A leak, and a server that fails where it should say no: each new
+    // bucket is shrunk and written out. Skips and transport errors are
+    // what programs that break flows meet by design.
+    let reported = |kind| matches!(kind, FindingKind::Leak | FindingKind::ServerError);
+    for finding in outcome.findings.iter().filter(|f| reported(f.kind)) {
         let key = bucket(finding);
         if first_in_bucket(shared, &key) {
             shared.new_buckets.fetch_add(1, Ordering::Relaxed);
@@ -345,7 +345,8 @@ async fn write_out(
         summary = reproduce(shared, vocab, &small, finding, &name).await;
     }
     eprintln!(
-        "\nleak: {}\n  shrunk from {} to {} operation(s): {}",
+        "\n{}: {}\n  shrunk from {} to {} operation(s): {}",
+        finding.kind.as_str(),
         terminal_safe(&summary),
         program.ops.len(),
         small.ops.len(),
