@@ -9,8 +9,8 @@
 //!            fuzzer (mutates)        ▼                          │
 //!                               Exchange (request, response, observer)
 //!                                    │
-//!      judges, in order: session ─ capture ─ grant ─ status ─ expect ─
-//!                        contract ─ taint ─ trace ─ leak (oracle)
+//!      judges, in order: session ─ capture ─ grant ─ status ─ body ─
+//!                        expect ─ stop ─ contract ─ taint ─ trace ─ leak
 //!                                    │        ▲
 //!                                  world ◄────┘  (ledger: who owns what)
 //!                                    │
