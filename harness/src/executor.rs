@@ -272,8 +272,11 @@ impl Executor {
         }
         let mut sent = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok(Some(one)) = joined {
-                sent.push(one);
+            match joined {
+                Ok(one) => sent.extend(one),
+                // A bug in a judge must not pass as work done.
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => {}
             }
         }
         // The same order whatever order the answers came in.

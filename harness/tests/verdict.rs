@@ -563,3 +563,37 @@ capture = { token = { json = "$.token", secret = true } }
         "{stdout}"
     );
 }
+
+#[test]
+fn a_baseline_never_accepts_work_that_was_not_done() {
+    let dir = tempdir("baseline-incomplete");
+    std::fs::write(dir.join("pings.toml"), PINGS).unwrap();
+    let baseline = dir.join("baseline.toml");
+    let pings = dir.join("pings.toml");
+    // A fresh server each time: each answers its first request.
+    let args = |extra: &[&str]| {
+        let target = misbehaving(Misbehaviour::Reset);
+        let mut all = vec![
+            pings.to_str().unwrap(),
+            "--target",
+            &target,
+            "--no-snapshots",
+        ];
+        all.extend_from_slice(extra);
+        run(&dir, &all)
+    };
+    let first = args(&["--write-baseline", baseline.to_str().unwrap()]);
+    assert_eq!(
+        first.status.code(),
+        Some(3),
+        "{}{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
+    let written = std::fs::read_to_string(&baseline).unwrap();
+    assert!(written.contains("transport-error"), "{written}");
+    let again = args(&["--baseline", baseline.to_str().unwrap()]);
+    let stdout = text(&again.stdout);
+    assert_eq!(again.status.code(), Some(3), "{stdout}");
+    assert!(!stdout.contains("[accepted by baseline]"), "{stdout}");
+}

@@ -127,10 +127,12 @@ impl Run {
                 .path()
                 .filter(|_| sink.total() > 0)
                 .map(|p| p.display().to_string()),
-            accepted: seen
-                .iter()
-                .filter(|key| baseline.accepts(key))
-                .cloned()
+            // Work not done is never accepted: it says nothing of the target.
+            accepted: sink
+                .buckets()
+                .into_iter()
+                .filter(|b| !b.first.kind.incomplete() && baseline.accepts(&b.key))
+                .map(|b| b.key)
                 .collect(),
             stale: baseline.stale(&seen),
             pending_snapshots: ran.pending,
