@@ -1,4 +1,5 @@
-//! Sign-in and bearer tokens: who is calling.
+//! Sign-in and sessions: who is calling. A session is a token, sent back as
+//! a bearer token or, in cookie mode, as the `clinic_session` cookie.
 
 use std::sync::Arc;
 
@@ -29,6 +30,32 @@ impl Role {
         }
     }
 }
+
+/// How callers carry their session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sessions {
+    /// `Authorization: Bearer <token>`, the token from the login's body.
+    #[default]
+    Bearer,
+    /// The `clinic_session` cookie the login sets; a bearer token is not
+    /// accepted (the login's body still shows the token, as many APIs do).
+    Cookie,
+}
+
+impl std::str::FromStr for Sessions {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "bearer" => Ok(Sessions::Bearer),
+            "cookie" => Ok(Sessions::Cookie),
+            other => Err(format!("unknown session mode `{other}`: bearer or cookie")),
+        }
+    }
+}
+
+/// The cookie that carries the session in cookie mode.
+pub const SESSION_COOKIE: &str = "clinic_session";
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -62,13 +89,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized)?;
+        let token = session_token(parts, state.sessions).ok_or(ApiError::Unauthorized)?;
         let conn = state.db.conn();
         let found = conn
             .prepare_cached("SELECT role, user_id FROM sessions WHERE token = ?1")?
@@ -83,6 +104,26 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             Role::Patient
         };
         Ok(Caller { role, id })
+    }
+}
+
+/// The session token a request carries, the way the clinic's mode says.
+fn session_token(parts: &Parts, sessions: Sessions) -> Option<&str> {
+    match sessions {
+        Sessions::Bearer => parts
+            .headers
+            .get(AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(str::trim),
+        Sessions::Cookie => parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(&format!("{SESSION_COOKIE}="))),
     }
 }
 
@@ -124,7 +165,8 @@ pub struct LoginResponse {
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Json(request): Json<LoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let conn = state.db.conn();
     let lookup = |sql: &str| {
         conn.prepare_cached(sql)?
@@ -150,9 +192,14 @@ pub async fn login(
         "INSERT INTO sessions (token, role, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![token, role.as_str(), user_id, crate::now()])?;
-    Ok(Json(LoginResponse {
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
+    let body = Json(LoginResponse {
         token,
         role,
         user_id,
-    }))
+    });
+    Ok(match state.sessions {
+        Sessions::Bearer => body.into_response(),
+        Sessions::Cookie => ([(axum::http::header::SET_COOKIE, cookie)], body).into_response(),
+    })
 }

@@ -46,12 +46,15 @@ pub struct Config {
     pub db: Option<PathBuf>,
     /// Faults switched on.
     pub faults: Faults,
+    /// How a logged-in caller proves who they are.
+    pub sessions: auth::Sessions,
 }
 
 /// Shared by every handler.
 pub struct AppState {
     pub db: db::Db,
     pub faults: Faults,
+    pub sessions: auth::Sessions,
     pub cache: cache::ResponseCache,
     pub media: media::MediaPipeline,
 }
@@ -70,6 +73,7 @@ impl Clinic {
                 db,
                 cache: cache::ResponseCache::new(config.faults.clone()),
                 faults: config.faults,
+                sessions: config.sessions,
                 media: media::MediaPipeline::default(),
             }),
         })
@@ -77,7 +81,10 @@ impl Clinic {
 
     /// An in-memory clinic with `faults` on.
     pub fn in_memory(faults: Faults) -> Result<Self, rusqlite::Error> {
-        Self::new(Config { db: None, faults })
+        Self::new(Config {
+            faults,
+            ..Config::default()
+        })
     }
 
     pub fn faults(&self) -> &Faults {

@@ -34,6 +34,10 @@ enum Command {
         /// Faults to switch on, by name (repeat or separate with commas).
         #[arg(long = "fault", value_name = "NAME[,NAME]", env = FAULTS_ENV, value_delimiter = ',')]
         faults: Vec<String>,
+        /// How callers carry their session: `bearer` (a token from the
+        /// login's body) or `cookie` (a session cookie the login sets).
+        #[arg(long, default_value = "bearer")]
+        sessions: clinic::auth::Sessions,
     },
     /// List the fault catalog: one fault a line, its name then a description.
     Faults,
@@ -61,11 +65,13 @@ async fn main() -> anyhow::Result<()> {
             bind,
             db,
             faults,
+            sessions,
         } => {
             let faults = Faults::parse_list(&faults.join(","))?;
             let clinic = Clinic::new(Config {
                 db: db.clone(),
                 faults: faults.clone(),
+                sessions,
             })
             .with_context(|| match &db {
                 Some(path) => format!("cannot open database {}", path.display()),

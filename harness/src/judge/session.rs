@@ -1,16 +1,32 @@
 //! Session: the cookies a response sets belong to the identity the server
-//! authenticated (the observer), for actors that keep a cookie session.
-//! Their values are credentials: the redactor learns them at once.
+//! authenticated, for actors that keep a cookie session. That is whoever's
+//! own words the request carried (a login with one instance's e-mail,
+//! whatever cookie went with it); else the sender, when it sent its own
+//! credential. A session answering someone else's credential with nothing
+//! to say whose it is (a login by a fixed e-mail) is kept by nobody: a
+//! wrong guess would show one identity another's data, a false leak.
+//! Cookie values are credentials: the redactor learns them at once.
 
-use super::{Context, Exchange, Verdict};
+use super::{Attribution, Context, Exchange, Verdict};
+use crate::world::InstanceId;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
     let world = cx.world;
-    let role = &world.plan().roles[world.instance(exchange.observer).role];
+    for (name, value) in &exchange.response.headers {
+        if name.eq_ignore_ascii_case("set-cookie")
+            && let Ok(cookie) = cookie::Cookie::parse(value.as_str())
+        {
+            cx.redactor.add(cookie.value());
+        }
+    }
+    let Some(owner) = authenticated(exchange, cx) else {
+        return;
+    };
+    let role = &world.plan().roles[world.instance(owner).role];
     if !role.auth.cookies {
         return;
     }
-    let mut state = world.state(exchange.observer);
+    let mut state = world.state(owner);
     for (name, value) in &exchange.response.headers {
         if !name.eq_ignore_ascii_case("set-cookie") {
             continue;
@@ -18,7 +34,6 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         let Ok(cookie) = cookie::Cookie::parse(value.as_str()) else {
             continue;
         };
-        cx.redactor.add(cookie.value());
         let expired = cookie
             .max_age()
             .is_some_and(|age| age.is_zero() || age.is_negative());
@@ -29,5 +44,19 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
                 .cookies
                 .insert(cookie.name().to_string(), cookie.value().to_string());
         }
+    }
+}
+
+/// The identity the server answered as, when it can be told.
+fn authenticated(exchange: &Exchange, cx: &Context<'_>) -> Option<InstanceId> {
+    let request = &exchange.request;
+    match cx
+        .oracle
+        .canaries_in(&request.path, &request.body)
+        .as_slice()
+    {
+        [one] => Some(*one),
+        _ if exchange.attribution == Attribution::Full => Some(exchange.observer),
+        _ => None,
     }
 }
