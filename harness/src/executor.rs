@@ -316,8 +316,7 @@ impl Executor {
     /// created nothing to remove.
     fn can_clean_up(&self, id: InstanceId) -> bool {
         let role = &self.plan().roles[self.world.instance(id).role];
-        let authenticates = role.auth.header.is_some() || role.auth.cookies;
-        !authenticates || request::holds_credential(&self.world, id)
+        !role.auth.authenticates() || request::holds_credential(&self.world, id)
     }
 
     fn context(&self) -> Context<'_> {

@@ -204,46 +204,25 @@ fn apply(cx: &Context<'_>, judge: Judge, exchange: &Exchange, verdict: &mut Verd
 /// The finding a flag stands for: who saw it, where, the redacted exchange
 /// and the observer's recent trace.
 fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
-    let world = cx.world;
-    let step = cx.step(exchange);
-    let redact = |text: &str| cx.redactor.redact(text);
-    let victim = flag
-        .evidence
-        .as_ref()
-        .map(|(e, _)| world.label(e.victim).to_string());
-    let (location, location_pattern, marker, also, excerpt) = match flag.evidence {
-        Some((e, also)) => (
-            e.location,
-            e.location_pattern,
-            Some(e.what),
-            also,
-            e.excerpt,
-        ),
-        None => (
-            flag.location.clone(),
-            flag.location,
-            None,
-            Vec::new(),
-            body_excerpt(cx.redactor, &exchange.response.body),
-        ),
+    let common = common(cx, exchange.observer, exchange.step, &flag);
+    let curl = crate::request::curl(&exchange.request, cx.redactor);
+    let Some((evidence, also)) = flag.evidence else {
+        let excerpt = body_excerpt(cx.redactor, &exchange.response.body);
+        return Finding {
+            exchange: redacted(cx.redactor, exchange, &excerpt),
+            curl,
+            ..common
+        };
     };
     Finding {
-        kind: flag.kind,
-        run_id: world.run_id.clone(),
-        seed: world.seed,
-        scenario: world.plan().scenario.clone(),
-        step: step.name.clone(),
-        endpoint: step.endpoint(),
-        observer: world.label(exchange.observer).to_string(),
-        victim,
-        marker,
-        location,
+        victim: Some(cx.world.label(evidence.victim).to_string()),
+        marker: Some(evidence.what),
+        location: evidence.location,
+        location_pattern: evidence.location_pattern,
         also,
-        location_pattern,
-        summary: redact(&flag.summary),
-        exchange: redacted(cx.redactor, exchange, &excerpt),
-        trace: world.recent_trace(exchange.observer, 20),
-        curl: crate::request::curl(&exchange.request, cx.redactor),
+        exchange: redacted(cx.redactor, exchange, &evidence.excerpt),
+        curl,
+        ..common
     }
 }
 
@@ -256,21 +235,28 @@ pub fn unanswered(
     request: Option<&Request>,
     flag: Flag,
 ) -> Finding {
+    let common = common(cx, observer, step, &flag);
+    let Some(request) = request else {
+        return common;
+    };
+    Finding {
+        exchange: RedactedExchange {
+            method: request.method.to_string(),
+            path: cx.redactor.redact(&request.path),
+            request_body: body_excerpt(cx.redactor, &request.body),
+            ..common.exchange.clone()
+        },
+        curl: crate::request::curl(request, cx.redactor),
+        ..common
+    }
+}
+
+/// What every finding says: the run, the step, who saw it, the flag's
+/// summary (redacted) and location, and the observer's recent trace; the
+/// step's endpoint as the exchange, with no evidence and no response.
+fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) -> Finding {
     let world = cx.world;
     let plan_step = world.plan().step(step);
-    let redact = |text: &str| cx.redactor.redact(text);
-    let (method, path, body) = match request {
-        Some(r) => (
-            r.method.to_string(),
-            redact(&r.path),
-            body_excerpt(cx.redactor, &r.body),
-        ),
-        None => (
-            plan_step.method.to_string(),
-            plan_step.path.pattern(),
-            String::new(),
-        ),
-    };
     Finding {
         kind: flag.kind,
         run_id: world.run_id.clone(),
@@ -282,19 +268,19 @@ pub fn unanswered(
         victim: None,
         marker: None,
         location: flag.location.clone(),
-        location_pattern: flag.location,
+        location_pattern: flag.location.clone(),
         also: Vec::new(),
-        summary: redact(&flag.summary),
+        summary: cx.redactor.redact(&flag.summary),
         exchange: RedactedExchange {
-            method,
-            path,
-            request_body: body,
+            method: plan_step.method.to_string(),
+            path: plan_step.path.pattern(),
+            request_body: String::new(),
             status: 0,
             response_headers: Vec::new(),
             response_excerpt: String::new(),
         },
         trace: world.recent_trace(observer, 20),
-        curl: request.map_or_else(String::new, |r| crate::request::curl(r, cx.redactor)),
+        curl: String::new(),
     }
 }
 

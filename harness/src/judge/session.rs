@@ -11,29 +11,29 @@ use super::{Attribution, Context, Exchange, Verdict};
 use crate::world::InstanceId;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let world = cx.world;
-    for (name, value) in &exchange.response.headers {
-        if name.eq_ignore_ascii_case("set-cookie")
-            && let Ok(cookie) = cookie::Cookie::parse(value.as_str())
-        {
-            cx.redactor.add(cookie.value());
-        }
+    let cookies: Vec<cookie::Cookie<'_>> = exchange
+        .response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, value)| cookie::Cookie::parse(value.as_str()).ok())
+        .collect();
+    for cookie in &cookies {
+        cx.redactor.add(cookie.value());
     }
+    // Whose session it is costs a scan of the request: only when one was set.
+    if cookies.is_empty() {
+        return;
+    }
+    let world = cx.world;
     let Some(owner) = authenticated(exchange, cx) else {
         return;
     };
-    let role = &world.plan().roles[world.instance(owner).role];
-    if !role.auth.cookies {
+    if !world.plan().roles[world.instance(owner).role].auth.cookies {
         return;
     }
     let mut state = world.state(owner);
-    for (name, value) in &exchange.response.headers {
-        if !name.eq_ignore_ascii_case("set-cookie") {
-            continue;
-        }
-        let Ok(cookie) = cookie::Cookie::parse(value.as_str()) else {
-            continue;
-        };
+    for cookie in cookies {
         let expired = cookie
             .max_age()
             .is_some_and(|age| age.is_zero() || age.is_negative());

@@ -14,8 +14,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let world = cx.world;
     let observer = exchange.observer;
     let role = &world.plan().roles[world.instance(observer).role];
-    let authenticates = role.auth.header.is_some() || role.auth.cookies;
-    if !authenticates || request::holds_credential(world, observer) {
+    if !role.auth.authenticates() || request::holds_credential(world, observer) {
         return;
     }
     let step = cx.step(exchange);

@@ -75,6 +75,13 @@ pub struct AuthPlan {
     pub cookies: bool,
 }
 
+impl AuthPlan {
+    /// Whether the actor proves who it is at all (a header or cookies).
+    pub fn authenticates(&self) -> bool {
+        self.header.is_some() || self.cookies
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PlanStep {
     pub name: String,

@@ -115,25 +115,27 @@ impl Run {
         let ran = self
             .run_plans(&plans, &transport, &sink, &log, seed, nonce)
             .await;
-        let seen: BTreeSet<String> = sink.buckets().iter().map(|b| b.key.clone()).collect();
+        let buckets = sink.buckets();
+        let seen: BTreeSet<String> = buckets.iter().map(|b| b.key.clone()).collect();
+        // Work not done is never accepted: it says nothing of the target.
+        let accepted = buckets
+            .iter()
+            .filter(|b| !b.first.kind.incomplete() && baseline.accepts(&b.key))
+            .map(|b| b.key.clone())
+            .collect();
+        let total = sink.total();
         let report = RunReport {
             run_id,
             seed,
             target: transport.describe(),
             scenarios: ran.stats,
-            buckets: sink.buckets(),
-            total_findings: sink.total(),
+            buckets,
+            total_findings: total,
             findings_file: sink
                 .path()
-                .filter(|_| sink.total() > 0)
+                .filter(|_| total > 0)
                 .map(|p| p.display().to_string()),
-            // Work not done is never accepted: it says nothing of the target.
-            accepted: sink
-                .buckets()
-                .into_iter()
-                .filter(|b| !b.first.kind.incomplete() && baseline.accepts(&b.key))
-                .map(|b| b.key)
-                .collect(),
+            accepted,
             stale: baseline.stale(&seen),
             pending_snapshots: ran.pending,
         };
