@@ -68,7 +68,7 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
             })
             .collect(),
     );
-    let oracle = Oracle::new(&ledger);
+    let oracle = Oracle::new(&ledger, 0..ledger.len());
     let own = ledger.instance(0).canary.clone();
     let body: String = serde_json::json!({
         "items": (0..20).map(|i| serde_json::json!({"id": i, "title": format!("Audio consultation, part {i}: {own} headache"), "mode": "audio"})).collect::<Vec<_>>()

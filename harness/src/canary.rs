@@ -32,6 +32,9 @@ fn letters(mut bits: u64, n: usize, out: &mut String) {
     }
 }
 
+/// The length of a canary: a run id and 14 characters.
+pub const CANARY_LEN: usize = 22;
+
 /// A run id: `ct` and six characters, drawn from `nonce`.
 pub fn run_id(nonce: u64) -> String {
     let mut id = String::from("ct");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::findings::Finding;
-use crate::fuzzer::{TargetFactory, Vocabulary, fuzz_one, vocabularies};
+use crate::fuzzer::{Runner, TargetFactory, Vocabulary, fuzz_one, vocabularies};
 use crate::scenario::ScenarioError;
 use crate::transport::{InProcess, Transport};
 
@@ -53,7 +53,7 @@ pub fn factory(faults: clinic::Faults) -> TargetFactory {
 pub struct FuzzTarget {
     runtime: tokio::runtime::Runtime,
     vocabularies: Vec<Vocabulary>,
-    factory: TargetFactory,
+    runner: Runner,
 }
 
 impl FuzzTarget {
@@ -67,7 +67,7 @@ impl FuzzTarget {
         Ok(FuzzTarget {
             runtime,
             vocabularies: vocabularies(&[scenarios], &Default::default())?,
-            factory: factory(faults),
+            runner: Runner::new(factory(faults), 1),
         })
     }
 
@@ -80,7 +80,7 @@ impl FuzzTarget {
 
     /// The leaks the program `bytes` stand for shows.
     pub fn run(&self, bytes: &[u8]) -> Vec<Finding> {
-        fuzz_one(&self.runtime, &self.vocabularies, &self.factory, bytes)
+        fuzz_one(&self.runtime, &self.vocabularies, &self.runner, bytes)
     }
 
     pub fn vocabularies(&self) -> &[Vocabulary] {

@@ -53,6 +53,9 @@ pub struct RunOptions {
     /// stops its flow. Fuzz programs turn this off: they send every
     /// operation, anonymous ones included.
     pub stop_without_credential: bool,
+    /// The ledger of a run that spans several worlds (a fuzz run against a
+    /// target that keeps its data); `None`: this run's world alone.
+    pub ledger: Option<Arc<Ledger>>,
 }
 
 impl RunOptions {
@@ -69,6 +72,7 @@ impl RunOptions {
             record: false,
             requests: None,
             stop_without_credential: true,
+            ledger: None,
         }
     }
 }
@@ -162,8 +166,7 @@ impl Executor {
             redactor.add_declared(&value);
         }
         redactor.add_fields(&plan.redact_fields);
-        let world = World::new(plan, &options.run_id, options.seed, options.nonce);
-        let oracle = Oracle::new(world.ledger());
+        let (world, oracle) = Self::make_world(plan, &options);
         Arc::new(Self {
             semaphore: Semaphore::new(options.concurrency.max(1)),
             transport,
@@ -180,6 +183,24 @@ impl Executor {
             order: Mutex::default(),
             contracts: Observed::default(),
         })
+    }
+
+    /// The world of this run and its oracle: in the run's shared ledger,
+    /// whose other identities the oracle finds too, or on its own.
+    fn make_world(plan: Arc<Plan>, options: &RunOptions) -> (World, Oracle) {
+        let (seed, nonce, run_id) = (options.seed, options.nonce, &options.run_id);
+        match &options.ledger {
+            Some(ledger) => {
+                let world = World::in_ledger(plan, ledger.clone(), run_id, seed, nonce);
+                let oracle = Oracle::new(ledger, world.ids()).with_others(ledger.clone(), run_id);
+                (world, oracle)
+            }
+            None => {
+                let world = World::new(plan, run_id, seed, nonce);
+                let oracle = Oracle::new(world.ledger(), world.ids());
+                (world, oracle)
+            }
+        }
     }
 
     pub fn world(&self) -> &World {
@@ -218,7 +239,7 @@ impl Executor {
         }
         RunStats {
             scenario: self.plan().scenario.clone(),
-            instances: self.world.ledger().instances().len(),
+            instances: self.world.ids().len(),
             requests: self.requests.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),

@@ -23,7 +23,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::canary::{Encoding, base64_fragments};
+use std::sync::Arc;
+
+use crate::canary::{CANARY_LEN, Encoding, base64_fragments};
 use crate::transport::{Request, Response};
 use crate::world::{DISTINCTIVE_LEN, InstanceId, Ledger};
 
@@ -62,26 +64,33 @@ pub enum Marker {
     Identifier { var: String },
 }
 
-/// The canary search, built once per run.
+/// The canary search, built once per world.
 pub struct Oracle {
     plain: AhoCorasick,
     encoded: AhoCorasick,
     /// Pattern index → instance, for each automaton.
     plain_owner: Vec<InstanceId>,
     encoded_owner: Vec<InstanceId>,
-    canaries: Vec<String>,
+    /// Canaries of other worlds sharing the ledger (other programs of a
+    /// fuzz run), found by the run id they all start with.
+    others: Option<Others>,
+}
+
+struct Others {
+    prefix: AhoCorasick,
+    ledger: Arc<Ledger>,
 }
 
 impl Oracle {
-    pub fn new(ledger: &Ledger) -> Self {
-        let canaries: Vec<String> = ledger
-            .instances()
-            .iter()
-            .map(|i| i.canary.clone())
+    /// The search for the canaries of `ids`, the instances of one world.
+    pub fn new(ledger: &Ledger, ids: std::ops::Range<InstanceId>) -> Self {
+        let canaries: Vec<String> = ids
+            .clone()
+            .map(|id| ledger.instance(id).canary.clone())
             .collect();
         let mut encoded_patterns = Vec::new();
         let mut encoded_owner = Vec::new();
-        for (id, canary) in canaries.iter().enumerate() {
+        for (id, canary) in ids.clone().zip(&canaries) {
             for fragment in base64_fragments(canary) {
                 encoded_patterns.push(fragment);
                 encoded_owner.push(id);
@@ -99,10 +108,22 @@ impl Oracle {
         Self {
             plain,
             encoded,
-            plain_owner: (0..canaries.len()).collect(),
+            plain_owner: ids.collect(),
             encoded_owner,
-            canaries,
+            others: None,
         }
+    }
+
+    /// Also finds the canaries (plain, case-changed, JSON-escaped or
+    /// percent-encoded; not inside base64) of every other instance of
+    /// `ledger` whose canary starts with `run_id`, as they are added.
+    pub fn with_others(mut self, ledger: Arc<Ledger>, run_id: &str) -> Self {
+        let prefix = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build([run_id])
+            .expect("a run id makes a valid automaton");
+        self.others = Some(Others { prefix, ledger });
+        self
     }
 
     /// Canaries in `bytes`: (owner, encoding, byte range).
@@ -121,6 +142,9 @@ impl Oracle {
                 Encoding::Base64,
                 m.range(),
             ));
+        }
+        if let Some(others) = &self.others {
+            others.scan(bytes, &self.plain_owner, &mut hits);
         }
         hits
     }
@@ -259,7 +283,7 @@ impl Oracle {
             })
             // A request that carries the victim's own words acts for the
             // victim (a login with their email): its answer may be about them.
-            .filter(|c| !echo.has_canary(&self.canaries[c.evidence.victim]))
+            .filter(|c| !echo.has_canary(&ledger.instance(c.evidence.victim).canary))
             .filter(|c| match &c.evidence.what {
                 Marker::Canary { .. } => !ledger.exposed(c.evidence.victim),
                 Marker::Identifier { .. } => !echo.has_value(&c.value),
@@ -284,6 +308,27 @@ impl Oracle {
                 (encoding, _) => encoding,
             };
             found.canary(victim, encoding, location, pattern, excerpt(bytes, range));
+        }
+    }
+}
+
+impl Others {
+    /// Canaries of instances outside `own` (whose search found them
+    /// already): the run id, then a known canary.
+    fn scan(&self, bytes: &[u8], own: &[InstanceId], hits: &mut Vec<Sighting>) {
+        for m in self.prefix.find_iter(bytes) {
+            let end = m.start() + CANARY_LEN;
+            let Some(text) = bytes
+                .get(m.start()..end)
+                .and_then(|b| std::str::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            if let Some(id) = self.ledger.by_canary(text)
+                && !own.contains(&id)
+            {
+                hits.push((id, Encoding::Plain, m.start()..end));
+            }
         }
     }
 }

@@ -6,15 +6,18 @@
 //! when nothing can go), then over mutations (each borrowed value, swapped
 //! credential, flipped enum and concurrent flag is dropped if the leak stays
 //! without it), then over instances (each is folded into a lower-numbered one
-//! of its actor). Every candidate runs against a fresh target; a candidate
+//! of its actor). Every candidate runs from scratch, with fresh identities
+//! in a ledger of its own against a fresh target (embedded) or new accounts
+//! (remote), so the program kept holds every step it needs; a candidate
 //! with concurrent operations must leak in three runs out of three, since
-//! races are not certain. If even the original does not, it is kept whole.
+//! races are not certain. If even the original does not leak from scratch,
+//! there is nothing to shrink: the finding is not confirmed.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::executor::Issued;
-use crate::fuzzer::{Identity, Program, TargetFactory, Vocabulary, bucket, run_program};
+use crate::fuzzer::{Identity, Program, Runner, Vocabulary, bucket};
 use crate::request::shell_quote_double;
 use crate::safety::is_credential_header;
 
@@ -29,23 +32,10 @@ fn tries(program: &Program) -> u64 {
     }
 }
 
-async fn reproduces(
-    vocab: &Vocabulary,
-    program: &Program,
-    target: &TargetFactory,
-    key: &str,
-    seed: u64,
-) -> bool {
+/// Whether `program`, run from scratch, shows the bucket `key`.
+pub async fn reproduces(runner: &Runner, vocab: &Vocabulary, program: &Program, key: &str) -> bool {
     for _ in 0..tries(program) {
-        let outcome = run_program(
-            vocab,
-            program,
-            target(),
-            seed,
-            crate::canary::fresh_nonce(),
-            false,
-        )
-        .await;
+        let outcome = runner.run_alone(vocab, program, false).await;
         if !outcome.findings.iter().any(|f| bucket(f) == key) {
             return false;
         }
@@ -53,18 +43,22 @@ async fn reproduces(
     true
 }
 
-/// The smallest program found that still shows the bucket `key`.
+/// The smallest program found that still shows the bucket `key` from
+/// scratch, trying candidates until `stop` says so; `None` when `program`
+/// itself does not.
 pub async fn shrink(
+    runner: &Runner,
     vocab: &Vocabulary,
     program: &Program,
-    target: &TargetFactory,
     key: &str,
-    seed: u64,
-) -> Program {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Option<Program> {
     let mut best = program.clone();
-    if !reproduces(vocab, &best, target, key, seed).await {
-        return best;
+    if !reproduces(runner, vocab, &best, key).await {
+        return None;
     }
+    let still =
+        async |candidate: &Program| !stop() && reproduces(runner, vocab, candidate, key).await;
 
     // Operations: remove chunks, from halves down to single operations.
     let mut chunk = best.ops.len().div_ceil(2).max(1);
@@ -75,14 +69,14 @@ pub async fn shrink(
             let mut candidate = best.clone();
             let end = (start + chunk).min(candidate.ops.len());
             candidate.ops.drain(start..end);
-            if !candidate.ops.is_empty() && reproduces(vocab, &candidate, target, key, seed).await {
+            if !candidate.ops.is_empty() && still(&candidate).await {
                 best = candidate;
                 removed_any = true;
             } else {
                 start += chunk;
             }
         }
-        if chunk == 1 && !removed_any {
+        if (chunk == 1 && !removed_any) || stop() {
             break;
         }
         if !removed_any {
@@ -101,7 +95,7 @@ pub async fn shrink(
         for simplify in simpler {
             let mut candidate = best.clone();
             simplify(&mut candidate.ops[i]);
-            if candidate != best && reproduces(vocab, &candidate, target, key, seed).await {
+            if candidate != best && still(&candidate).await {
                 best = candidate;
             }
         }
@@ -118,13 +112,13 @@ pub async fn shrink(
     for &(role, high) in used.iter().rev() {
         for low in 0..high {
             let candidate = renumber(vocab, &best, role, high, low);
-            if candidate != best && reproduces(vocab, &candidate, target, key, seed).await {
+            if candidate != best && still(&candidate).await {
                 best = candidate;
                 break;
             }
         }
     }
-    best
+    Some(best)
 }
 
 /// The program with instance `from` of actor `role` replaced by `to`.

@@ -9,9 +9,15 @@
 //! that the API legitimately gives (a clinician sees who booked with them).
 //!
 //! The executor reads the world to build requests; the judges update it.
+//!
+//! The ledger may outlive a world: a fuzz run against a target that keeps
+//! its data gives every program's world the same ledger, so every identity
+//! the run created stays known (program 5's patient's data reaching program
+//! 9's patient is a leak) and instances that log in to the same account (a
+//! seeded clinician, in every program) are one identity to it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::Value;
 
@@ -33,8 +39,10 @@ pub struct World {
     pub seed: u64,
     /// Makes canaries and times unique to this run.
     pub nonce: u64,
-    plan: std::sync::Arc<Plan>,
-    ledger: Ledger,
+    plan: Arc<Plan>,
+    ledger: Arc<Ledger>,
+    /// This world's instances are `base..base + states.len()` in the ledger.
+    base: InstanceId,
     states: Vec<Mutex<InstanceState>>,
     /// The first instance of each role.
     role_offsets: Vec<usize>,
@@ -55,29 +63,42 @@ pub struct InstanceState {
 
 impl World {
     /// Every instance of `plan`, each with a canary unique to `run_id` and
-    /// `nonce`; `seed` drives the run's choices.
-    pub fn new(plan: std::sync::Arc<Plan>, run_id: &str, seed: u64, nonce: u64) -> World {
+    /// `nonce`, in a ledger of its own; `seed` drives the run's choices.
+    pub fn new(plan: Arc<Plan>, run_id: &str, seed: u64, nonce: u64) -> World {
+        World::in_ledger(plan, Arc::new(Ledger::default()), run_id, seed, nonce)
+    }
+
+    /// As [`World::new`], with the instances added to `ledger`, which
+    /// already knows every identity of the run so far.
+    pub fn in_ledger(
+        plan: Arc<Plan>,
+        ledger: Arc<Ledger>,
+        run_id: &str,
+        seed: u64,
+        nonce: u64,
+    ) -> World {
         let mut instances = Vec::new();
         let mut role_offsets = Vec::new();
         for (r, role) in plan.roles.iter().enumerate() {
             role_offsets.push(instances.len());
             for index in 0..role.count {
-                let global = instances.len() as u64;
                 instances.push(Instance {
                     role: r,
                     index,
                     label: format!("{}#{index}", role.name),
-                    canary: canary::canary(run_id, nonce, global),
+                    canary: canary::canary(run_id, nonce, instances.len() as u64),
                 });
             }
         }
         let states = instances.iter().map(|_| Mutex::default()).collect();
+        let base = ledger.register(instances);
         World {
             run_id: run_id.to_string(),
             seed,
             nonce,
             plan,
-            ledger: Ledger::new(instances),
+            ledger,
+            base,
             states,
             role_offsets,
         }
@@ -91,6 +112,11 @@ impl World {
         &self.ledger
     }
 
+    /// This world's instances (ids in the ledger).
+    pub fn ids(&self) -> std::ops::Range<InstanceId> {
+        self.base..self.base + self.states.len()
+    }
+
     pub fn instance(&self, id: InstanceId) -> &Instance {
         self.ledger.instance(id)
     }
@@ -102,12 +128,12 @@ impl World {
 
     /// The instance `index` of `role`.
     pub fn id(&self, role: usize, index: usize) -> InstanceId {
-        self.role_offsets[role] + index
+        self.base + self.role_offsets[role] + index
     }
 
     /// Every instance of `role`.
     pub fn of_role(&self, role: usize) -> std::ops::Range<InstanceId> {
-        let first = self.role_offsets[role];
+        let first = self.base + self.role_offsets[role];
         first..first + self.plan.roles[role].count
     }
 
@@ -125,7 +151,9 @@ impl World {
 
     /// What `id` has learnt; hold the guard briefly.
     pub fn state(&self, id: InstanceId) -> MutexGuard<'_, InstanceState> {
-        self.states[id].lock().unwrap_or_else(|p| p.into_inner())
+        self.states[id - self.base]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A variable `id` has captured.
@@ -135,7 +163,7 @@ impl World {
 
     /// How many instances have stopped their flow.
     pub fn stopped(&self) -> usize {
-        (0..self.states.len())
+        self.ids()
             .filter(|id| self.state(*id).stopped.is_some())
             .count()
     }
@@ -206,31 +234,90 @@ struct Values {
     first_capturer: HashMap<String, InstanceId>,
 }
 
-#[derive(Debug)]
+/// Who owns what and who may see whom, for every instance of a run.
+#[derive(Debug, Default)]
 pub struct Ledger {
-    instances: Vec<Instance>,
+    /// Append-only: a world's instances are added as one block.
+    instances: boxcar::Vec<Instance>,
+    adding: Mutex<()>,
+    /// Canary (lowercase) → its instance, for canaries no world's own
+    /// search knows (another program's).
+    canaries: RwLock<HashMap<String, InstanceId>>,
     values: RwLock<Values>,
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
     exposed: RwLock<HashSet<InstanceId>>,
+    accounts: RwLock<Accounts>,
+}
+
+/// Instances that logged in to the same account are one identity.
+#[derive(Debug, Default)]
+struct Accounts {
+    /// What a login sent (a hash of it) → the first instance that sent it.
+    by_login: HashMap<u64, InstanceId>,
+    /// Instance → the first instance of its account, when another.
+    first: HashMap<InstanceId, InstanceId>,
 }
 
 impl Ledger {
+    /// A ledger holding `instances` (ids `0..`).
     pub fn new(instances: Vec<Instance>) -> Self {
-        Self {
-            instances,
-            values: RwLock::default(),
-            grants: RwLock::default(),
-            exposed: RwLock::default(),
-        }
+        let ledger = Ledger::default();
+        ledger.register(instances);
+        ledger
     }
 
-    pub fn instances(&self) -> &[Instance] {
-        &self.instances
+    /// Adds `instances` as one block; the id of the first.
+    pub fn register(&self, instances: Vec<Instance>) -> InstanceId {
+        let _one_block = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+        let base = self.instances.count();
+        let mut canaries = self.canaries.write().unwrap_or_else(|p| p.into_inner());
+        for (i, instance) in instances.into_iter().enumerate() {
+            canaries.insert(instance.canary.to_ascii_lowercase(), base + i);
+            self.instances.push(instance);
+        }
+        base
+    }
+
+    /// How many instances the run has had.
+    pub fn len(&self) -> usize {
+        self.instances.count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn instance(&self, id: InstanceId) -> &Instance {
         &self.instances[id]
+    }
+
+    /// Every instance, in id order.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().map(|(_, instance)| instance)
+    }
+
+    /// The instance whose canary is `text` (any case).
+    pub fn by_canary(&self, text: &str) -> Option<InstanceId> {
+        let canaries = self.canaries.read().unwrap_or_else(|p| p.into_inner());
+        canaries.get(&text.to_ascii_lowercase()).copied()
+    }
+
+    /// `id` logged in by sending `login` (a hash of the request): an
+    /// instance that sent the same before is the same account, and what
+    /// either may see, both may.
+    pub fn logged_in(&self, id: InstanceId, login: u64) {
+        let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        let first = *accounts.by_login.entry(login).or_insert(id);
+        if first != id {
+            accounts.first.insert(id, first);
+        }
+    }
+
+    /// The first instance of `id`'s account.
+    fn account(&self, id: InstanceId) -> InstanceId {
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        accounts.first.get(&id).copied().unwrap_or(id)
     }
 
     /// Records a value captured by `owner`.
@@ -259,10 +346,11 @@ impl Ledger {
 
     /// From now on `viewer` may see `owner`'s data.
     pub fn grant(&self, viewer: InstanceId, owner: InstanceId) {
+        let pair = (self.account(viewer), self.account(owner));
         self.grants
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((viewer, owner));
+            .insert(pair);
     }
 
     /// `owner`'s canary went out under another identity (a borrowed value
@@ -283,6 +371,10 @@ impl Ledger {
     }
 
     pub fn visible(&self, viewer: InstanceId, owner: InstanceId) -> bool {
+        if viewer == owner {
+            return true;
+        }
+        let (viewer, owner) = (self.account(viewer), self.account(owner));
         viewer == owner
             || self
                 .grants

@@ -40,7 +40,6 @@ async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
             let Some(victim) = executor
                 .ledger()
                 .instances()
-                .iter()
                 .find(|i| Some(&i.label) == f.victim.as_ref())
             else {
                 continue;

@@ -60,7 +60,7 @@ impl World {
             },
             false,
         );
-        let oracle = Oracle::new(&ledger);
+        let oracle = Oracle::new(&ledger, 0..ledger.len());
         let server = MockServer::start().await;
         let http = Http::new(url::Url::parse(&server.uri()).unwrap(), Default::default()).unwrap();
         World {

@@ -105,6 +105,7 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         findings: dir.join("found"),
         stop: Default::default(),
         overrides: Default::default(),
+        concurrency: None,
     };
     let outcome = fuzz.execute().await.unwrap();
     assert_eq!(outcome.exit, Exit::Found);

@@ -27,6 +27,7 @@ use crate::findings::{Finding, FindingKind, FindingSink};
 use crate::safety::Redactor;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::transport::Transport;
+use crate::world::Ledger;
 
 /// At most this many operations a program.
 pub const MAX_OPS: usize = 80;
@@ -38,10 +39,7 @@ pub const POPULATION: usize = 3;
 /// A leak, bucketed the same way across programs: kind, scenario, step and
 /// location in the response.
 pub fn bucket(finding: &Finding) -> String {
-    let step = finding
-        .step
-        .rsplit_once(" [")
-        .map_or(finding.step.as_str(), |(name, _)| name);
+    let step = step_name(&finding.step);
     format!(
         "{} in {} at `{step}` in {}",
         finding.kind.as_str(),
@@ -51,6 +49,7 @@ pub fn bucket(finding: &Finding) -> String {
 }
 
 /// What one program run gave.
+#[derive(Default)]
 pub struct Outcome {
     /// Leak and server-error findings.
     pub findings: Vec<Finding>,
@@ -60,36 +59,113 @@ pub struct Outcome {
     pub order: Vec<Issued>,
 }
 
+/// Makes a fresh target for each program (a new in-process clinic), or
+/// hands back the same remote one.
+pub type TargetFactory = Arc<dyn Fn() -> Arc<dyn Transport> + Send + Sync>;
+
+/// Where and how programs run; shared by a fuzz session, its shrinker and
+/// its reproductions.
+#[derive(Clone)]
+pub struct Runner {
+    pub target: TargetFactory,
+    pub seed: u64,
+    /// Requests in flight at most, per program.
+    pub concurrency: usize,
+    /// The run's world, for a target that keeps its data between programs;
+    /// `None` when every program meets a fresh target.
+    pub world: Option<Arc<RunWorld>>,
+}
+
+/// The ledger a fuzz run's programs share: every identity created in the
+/// run stays known, so one program's data reaching another program's
+/// identity is a leak and no earlier account is taken for a new one.
+pub struct RunWorld {
+    /// What every canary of the run starts with.
+    run_id: String,
+    ledger: std::sync::Mutex<Arc<Ledger>>,
+}
+
+impl RunWorld {
+    /// Identities a run world keeps at most: then it starts over, so that
+    /// memory stays bounded on a run of hours (older identities are then
+    /// unknown: never evidence, never misattributed).
+    pub const MAX_INSTANCES: usize = 200_000;
+
+    pub fn new(nonce: u64) -> RunWorld {
+        RunWorld {
+            run_id: crate::canary::run_id(nonce),
+            ledger: std::sync::Mutex::default(),
+        }
+    }
+
+    fn ledger(&self) -> Arc<Ledger> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        if ledger.len() > Self::MAX_INSTANCES {
+            *ledger = Arc::default();
+        }
+        ledger.clone()
+    }
+}
+
+impl Runner {
+    /// A runner of programs against `target`, each on a fresh target.
+    pub fn new(target: TargetFactory, seed: u64) -> Runner {
+        Runner {
+            target,
+            seed,
+            concurrency: 16,
+            world: None,
+        }
+    }
+
+    /// Runs `program` with identities made from `nonce`, in the run's
+    /// world if it has one.
+    pub async fn run(&self, vocab: &Vocabulary, program: &Program, nonce: u64) -> Outcome {
+        let mut options = self.options(nonce);
+        if let Some(world) = &self.world {
+            options.run_id = world.run_id.clone();
+            options.ledger = Some(world.ledger());
+        }
+        run_program(vocab, program, (self.target)(), options).await
+    }
+
+    /// Runs `program` from scratch: fresh identities in a ledger of their
+    /// own, so whatever it shows comes from its own operations alone (a
+    /// target that keeps its data holds older programs' records, which
+    /// count for nothing here). `record` keeps every request for a script.
+    pub async fn run_alone(&self, vocab: &Vocabulary, program: &Program, record: bool) -> Outcome {
+        let options = RunOptions {
+            record,
+            ..self.options(crate::canary::fresh_nonce())
+        };
+        run_program(vocab, program, (self.target)(), options).await
+    }
+
+    fn options(&self, nonce: u64) -> RunOptions {
+        RunOptions {
+            concurrency: self.concurrency,
+            // A program explores: an instance without a credential still sends.
+            stop_without_credential: false,
+            ..RunOptions::new(self.seed, nonce)
+        }
+    }
+}
+
 /// Runs `program` against `transport`.
-/// Runs `program` against `transport` with identities made from `nonce`.
-pub async fn run_program(
+async fn run_program(
     vocab: &Vocabulary,
     program: &Program,
     transport: Arc<dyn Transport>,
-    seed: u64,
-    nonce: u64,
-    record: bool,
+    options: RunOptions,
 ) -> Outcome {
     let plan = match program.to_plan(vocab) {
         Ok(plan) => Arc::new(plan),
         Err(err) => {
             tracing::error!("a generated program does not plan (a fuzzer bug): {err}");
-            return Outcome {
-                findings: Vec::new(),
-                signature: BTreeSet::new(),
-                requests: 0,
-                order: Vec::new(),
-            };
+            return Outcome::default();
         }
     };
     let sink = Arc::new(FindingSink::new(None).expect("an in-memory sink"));
-    let options = RunOptions {
-        concurrency: 16,
-        record,
-        // A program explores: an instance without a credential still sends.
-        stop_without_credential: false,
-        ..RunOptions::new(seed, nonce)
-    };
     let executor = Executor::new(
         plan,
         transport,
@@ -101,23 +177,14 @@ pub async fn run_program(
     let signature = stats
         .order
         .iter()
-        .filter_map(|i| {
-            i.status.map(|s| {
-                (
-                    i.step
-                        .rsplit_once(" [")
-                        .map_or(i.step.clone(), |(n, _)| n.to_string()),
-                    s,
-                )
-            })
-        })
+        .filter_map(|i| i.status.map(|s| (step_name(&i.step).to_string(), s)))
         .collect();
-    let mut findings: Vec<Finding> = Vec::new();
-    for b in sink.buckets() {
-        if b.first.kind != FindingKind::Expectation {
-            findings.push(b.first);
-        }
-    }
+    let findings = sink
+        .buckets()
+        .into_iter()
+        .map(|b| b.first)
+        .filter(|f| f.kind != FindingKind::Expectation)
+        .collect();
     Outcome {
         findings,
         signature,
@@ -126,16 +193,17 @@ pub async fn run_program(
     }
 }
 
-/// Makes a fresh target for each program (a new in-process clinic), or
-/// hands back the same remote one.
-pub type TargetFactory = Arc<dyn Fn() -> Arc<dyn Transport> + Send + Sync>;
+/// A program step's scenario step: `book [3]` → `book`.
+fn step_name(step: &str) -> &str {
+    step.rsplit_once(" [").map_or(step, |(name, _)| name)
+}
 
 /// The shared body of both fuzzing fronts: runs the program `bytes` stand
 /// for against a fresh target and returns its leaks (empty when clean).
 pub fn fuzz_one(
     runtime: &tokio::runtime::Runtime,
     vocabularies: &[Vocabulary],
-    target: &TargetFactory,
+    runner: &Runner,
     bytes: &[u8],
 ) -> Vec<Finding> {
     let Some((&first, rest)) = bytes.split_first() else {
@@ -146,7 +214,7 @@ pub fn fuzz_one(
     // Deterministic per input, as a coverage-guided engine wants; the
     // in-process clinic is fresh for every input anyway.
     let nonce = mix(1, &bytes.iter().map(|b| u64::from(*b)).collect::<Vec<_>>());
-    let outcome = runtime.block_on(run_program(vocab, &program, target(), 1, nonce, false));
+    let outcome = runtime.block_on(runner.run(vocab, &program, nonce));
     outcome
         .findings
         .into_iter()

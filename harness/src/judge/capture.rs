@@ -3,7 +3,9 @@
 //! this one writes a finding; other values become the observer's variables
 //! and, with their kind, its owned values in the ledger. A value from a
 //! response to borrowed or missing credentials is used for this exchange
-//! only (its grant), never stored: whose it is cannot be told.
+//! only (its grant), never stored: whose it is cannot be told. A secret
+//! (a token) belongs to the identity the server authenticated, whoever
+//! sent the request, and tells the ledger which account that is.
 
 use serde_json::Value;
 
@@ -48,12 +50,26 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
             CaptureSource::Json { text, .. } => Some(text.clone()),
             _ => None,
         };
-        if exchange.attribution == Attribution::Full {
+        if capture.secret {
+            keep_secret(exchange, cx, &capture.var, &value);
+        } else if exchange.attribution == Attribution::Full {
             stored.push((capture.var.clone(), value.clone()));
         }
         verdict.captured.push((capture.var.clone(), value, path));
     }
     cx.world.state(exchange.observer).vars.extend(stored);
+}
+
+/// A token goes to whoever the server authenticated: a login with one
+/// instance's e-mail sent with another's session is the first one's.
+fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) {
+    if let Some(owner) = exchange.authenticated(cx.oracle) {
+        cx.world.ledger().logged_in(owner, exchange.login_key());
+        cx.world
+            .state(owner)
+            .vars
+            .insert(var.to_string(), value.clone());
+    }
 }
 
 /// The captured value, the JSON key it sat under and its sibling keys.

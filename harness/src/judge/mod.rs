@@ -104,6 +104,28 @@ impl Exchange {
         }
     }
 
+    /// The identity the server authenticated, when it can be told: whoever's
+    /// own words the request carried (a login with one instance's e-mail,
+    /// whatever credential went with it); else the observer, when it sent
+    /// its own credential. A session or token handed back belongs to it.
+    pub fn authenticated(&self, oracle: &Oracle) -> Option<InstanceId> {
+        let request = &self.request;
+        match oracle.canaries_in(&request.path, &request.body).as_slice() {
+            [one] => Some(*one),
+            _ if self.attribution == Attribution::Full => Some(self.observer),
+            _ => None,
+        }
+    }
+
+    /// What a login sent (method, path and body), hashed: two instances
+    /// that log in alike are the same account.
+    pub fn login_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        (&self.request.method, &self.request.path, &self.request.body).hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// The response body as JSON, parsed once for all judges.
     pub fn json(&self) -> Option<&Value> {
         self.json.get_or_init(|| self.response.json()).as_ref()

@@ -7,8 +7,7 @@
 //! wrong guess would show one identity another's data, a false leak.
 //! Cookie values are credentials: the redactor learns them at once.
 
-use super::{Attribution, Context, Exchange, Verdict};
-use crate::world::InstanceId;
+use super::{Context, Exchange, Verdict};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
     let cookies: Vec<cookie::Cookie<'_>> = exchange
@@ -26,12 +25,13 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         return;
     }
     let world = cx.world;
-    let Some(owner) = authenticated(exchange, cx) else {
+    let Some(owner) = exchange.authenticated(cx.oracle) else {
         return;
     };
     if !world.plan().roles[world.instance(owner).role].auth.cookies {
         return;
     }
+    world.ledger().logged_in(owner, exchange.login_key());
     let mut state = world.state(owner);
     for cookie in cookies {
         let expired = cookie
@@ -44,19 +44,5 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
                 .cookies
                 .insert(cookie.name().to_string(), cookie.value().to_string());
         }
-    }
-}
-
-/// The identity the server answered as, when it can be told.
-fn authenticated(exchange: &Exchange, cx: &Context<'_>) -> Option<InstanceId> {
-    let request = &exchange.request;
-    match cx
-        .oracle
-        .canaries_in(&request.path, &request.body)
-        .as_slice()
-    {
-        [one] => Some(*one),
-        _ if exchange.attribution == Attribution::Full => Some(exchange.observer),
-        _ => None,
     }
 }

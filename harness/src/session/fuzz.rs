@@ -1,8 +1,12 @@
 //! `crosstalk fuzz`: the stable-Rust front of the fuzzer. Programs come from
-//! seeded random bytes and mutated corpus entries; every program runs against
-//! a fresh target; each new leak bucket is shrunk and written out as a
-//! reproduction at once. Stops at the time limit, after `max_findings`
-//! buckets, or when cancelled, with everything found so far on disk.
+//! seeded random bytes and mutated corpus entries. Against the embedded
+//! clinic every program meets a fresh one; against a remote target, which
+//! keeps its data, every program's identities are fresh and all of them
+//! stay in one ledger for the run. Whatever a program finds is appended to
+//! `candidates.jsonl` at once; a new bucket counts (in `findings.jsonl`,
+//! with a reproduction) only once it shows again from scratch, and is then
+//! shrunk. Stops at the time limit, after `max_findings` buckets, or when
+//! cancelled, with everything found so far on disk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -12,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::canary::mix;
-use crate::findings::{Finding, FindingKind, FindingSink};
+use crate::findings::{Finding, FindingKind, FindingSink, JsonLines};
 use crate::fuzzer::{
-    self, Program, TargetFactory, Vocabulary, bucket, mutate, random_bytes, run_program,
+    self, Program, RunWorld, Runner, TargetFactory, Vocabulary, bucket, mutate, random_bytes,
 };
 use crate::safety::terminal_safe;
 use crate::shrinker::{shrink, write_reproduction};
@@ -40,7 +44,14 @@ pub struct Fuzz {
     /// `--var` values and `--patients` (instances of population actors in
     /// each program).
     pub overrides: crate::plan::Overrides,
+    /// Programs run at once (each sends its operations in order); the
+    /// number of cores when `None`.
+    pub concurrency: Option<usize>,
 }
+
+/// How long after the deadline (or after being found, when later) a new
+/// bucket may still be confirmed and shrunk.
+const SHRINK_GRACE: Duration = Duration::from_secs(60);
 
 /// What a fuzzing session gave.
 pub struct FuzzOutcome {
@@ -56,14 +67,19 @@ pub struct FuzzOutcome {
 /// What the workers share.
 struct Shared {
     vocabularies: Vec<Vocabulary>,
-    factory: TargetFactory,
+    runner: Runner,
     seed: u64,
+    deadline: Instant,
+    cancel: tokio_util::sync::CancellationToken,
     corpus_dir: PathBuf,
     findings_dir: PathBuf,
     corpus: Mutex<Vec<Vec<u8>>>,
     seen: Mutex<BTreeSet<(String, String, u16)>>,
     buckets: Mutex<HashMap<String, usize>>,
+    /// Confirmed findings, one per new bucket.
     sink: FindingSink,
+    /// Everything found, as found, confirmed or not.
+    candidates: JsonLines,
     programs: AtomicU64,
     requests: AtomicU64,
     counter: AtomicU64,
@@ -72,27 +88,22 @@ struct Shared {
 
 impl Fuzz {
     pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
-        let shared = Arc::new(self.prepare().await?);
         let started = Instant::now();
-        let deadline = started + self.time;
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shared = Arc::new(self.prepare(started + self.time).await?);
+        let workers = self
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            let (shared, cancel, max) =
-                (shared.clone(), self.stop.cancel.clone(), self.max_findings);
+        for _ in 0..workers.max(1) {
+            let (shared, max) = (shared.clone(), self.max_findings);
             tasks.spawn(async move {
-                let work = async {
-                    while !cancel.is_cancelled() {
-                        let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
-                        if max.is_some_and(|max| found >= max) {
-                            break;
-                        }
-                        one_program(&shared).await;
+                while !shared.cancel.is_cancelled() && Instant::now() < shared.deadline {
+                    let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
+                    if max.is_some_and(|max| found >= max) {
+                        break;
                     }
-                };
-                // A hard deadline: a program still waiting on the target is
-                // dropped, its requests with it. Findings are on disk first.
-                let _ = tokio::time::timeout_at(deadline.into(), work).await;
+                    one_program(&shared).await;
+                }
             });
         }
         report_progress(&shared, started, tasks).await;
@@ -119,17 +130,21 @@ impl Fuzz {
 
     /// Loads the vocabularies, connects the target, opens the corpus and
     /// the findings file.
-    async fn prepare(&self) -> Result<Shared, SessionError> {
+    async fn prepare(&self, deadline: Instant) -> Result<Shared, SessionError> {
         let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
         let target = Arc::new(Target::connect(&self.target).await?);
+        let keeps_data = matches!(*target, Target::Remote(_));
         let factory: TargetFactory = Arc::new(move || target.transport());
         let describe = factory().describe();
+        let cannot_write = |err: std::io::Error| {
+            let dir = self.findings.display();
+            SessionError::Input(format!("cannot write to {dir}: {err}"))
+        };
         let sink = FindingSink::new(Some(&self.findings.join("findings.jsonl")))
-            .map_err(|err| {
-                let dir = self.findings.display();
-                SessionError::Input(format!("cannot write to {dir}: {err}"))
-            })?
+            .map_err(cannot_write)?
             .counting(self.stop.found.clone());
+        let candidates =
+            JsonLines::append(&self.findings.join("candidates.jsonl")).map_err(cannot_write)?;
         std::fs::create_dir_all(&self.corpus).map_err(|err| {
             SessionError::Input(format!(
                 "cannot use corpus {}: {err}",
@@ -148,16 +163,23 @@ impl Fuzz {
             known.len(),
             humantime::format_duration(self.time)
         );
+        let runner = Runner {
+            world: keeps_data.then(|| Arc::new(RunWorld::new(crate::canary::fresh_nonce()))),
+            ..Runner::new(factory, seed)
+        };
         Ok(Shared {
             vocabularies,
-            factory,
+            runner,
             seed,
+            deadline,
+            cancel: self.stop.cancel.clone(),
             corpus_dir: self.corpus.clone(),
             findings_dir: self.findings.clone(),
             corpus: Mutex::new(corpus),
             seen: Mutex::default(),
             buckets: Mutex::new(known),
             sink,
+            candidates,
             programs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             counter: AtomicU64::new(0),
@@ -253,7 +275,7 @@ fn next_input(shared: &Shared) -> Vec<u8> {
 }
 
 /// Runs one program; keeps its input if it reached new behaviour, and
-/// shrinks and writes out every leak bucket it is the first to find.
+/// confirms, shrinks and writes out every bucket it is the first to find.
 async fn one_program(shared: &Shared) {
     let input = next_input(shared);
     let Some((&first, rest)) = input.split_first() else {
@@ -262,28 +284,25 @@ async fn one_program(shared: &Shared) {
     let vocab = &shared.vocabularies[first as usize % shared.vocabularies.len()];
     let program = Program::from_bytes(vocab, rest);
     let nonce = crate::canary::fresh_nonce();
-    let outcome = run_program(
-        vocab,
-        &program,
-        (shared.factory)(),
-        shared.seed,
-        nonce,
-        false,
-    )
-    .await;
+    // A program still waiting on the target at the deadline is dropped,
+    // its requests with it.
+    let run = shared.runner.run(vocab, &program, nonce);
+    let Ok(outcome) = tokio::time::timeout_at(shared.deadline.into(), run).await else {
+        return;
+    };
     shared.programs.fetch_add(1, Ordering::Relaxed);
     shared
         .requests
         .fetch_add(outcome.requests, Ordering::Relaxed);
     keep_if_novel(shared, vocab, &outcome.signature, &input);
     // A leak, and a server that fails where it should say no: each new
-    // bucket is shrunk and written out. Skips and transport errors are
-    // what programs that break flows meet by design.
+    // bucket is confirmed, shrunk and written out. Skips and transport
+    // errors are what programs that break flows meet by design.
     let reported = |kind| matches!(kind, FindingKind::Leak | FindingKind::ServerError);
     for finding in outcome.findings.iter().filter(|f| reported(f.kind)) {
+        let _ = shared.candidates.write(finding);
         let key = bucket(finding);
         if first_in_bucket(shared, &key) {
-            shared.new_buckets.fetch_add(1, Ordering::Relaxed);
             write_out(shared, vocab, &program, finding, &key).await;
         }
     }
@@ -327,9 +346,11 @@ fn first_in_bucket(shared: &Shared, key: &str) -> bool {
     *count == 1
 }
 
-/// Records the finding, writes the program that found it as a
-/// reproduction at once, then shrinks it and writes the smaller one over
-/// it: a deadline that cuts the shrinking short loses nothing found.
+/// Confirms the finding from scratch, shrinks it, writes the smallest
+/// program that still shows it as a reproduction and only then counts the
+/// bucket. One that does not show again from scratch (it needed an older
+/// program's records, or a race that did not recur) stays in
+/// `candidates.jsonl` and is named on the terminal; its bucket stays open.
 async fn write_out(
     shared: &Shared,
     vocab: &Vocabulary,
@@ -337,13 +358,27 @@ async fn write_out(
     finding: &Finding,
     key: &str,
 ) {
-    shared.sink.record(finding.clone());
+    let until = shared.deadline.max(Instant::now()) + SHRINK_GRACE;
+    let stop = || shared.cancel.is_cancelled() || Instant::now() > until;
+    let Some(small) = shrink(&shared.runner, vocab, program, key, &stop).await else {
+        shared
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        eprintln!(
+            "\nnot confirmed (did not show again from scratch): {}",
+            terminal_safe(&finding.summary)
+        );
+        return;
+    };
     let name = slug(key);
-    let mut summary = reproduce(shared, vocab, program, finding, &name).await;
-    let small = shrink(vocab, program, &shared.factory, key, shared.seed).await;
-    if small.ops.len() < program.ops.len() {
-        summary = reproduce(shared, vocab, &small, finding, &name).await;
-    }
+    let summary = reproduce(shared, vocab, &small, finding, &name).await;
+    shared.sink.record(Finding {
+        summary: summary.clone(),
+        ..finding.clone()
+    });
+    shared.new_buckets.fetch_add(1, Ordering::Relaxed);
     eprintln!(
         "\n{}: {}\n  shrunk from {} to {} operation(s): {}",
         finding.kind.as_str(),
@@ -354,9 +389,9 @@ async fn write_out(
     );
 }
 
-/// Runs `program` recording its requests and writes it out as `name`;
-/// the summary of the finding (a race may not show on this run: then the
-/// one first found).
+/// Runs `program` from scratch recording its requests and writes it out
+/// as `name`; the summary of the finding (a race may not show on this
+/// run: then the one first found).
 async fn reproduce(
     shared: &Shared,
     vocab: &Vocabulary,
@@ -365,8 +400,13 @@ async fn reproduce(
     name: &str,
 ) -> String {
     let key = bucket(finding);
-    let nonce = crate::canary::fresh_nonce();
-    let recorded = run_program(vocab, program, (shared.factory)(), shared.seed, nonce, true).await;
+    let mut recorded = shared.runner.run_alone(vocab, program, true).await;
+    for _ in 0..2 {
+        if recorded.findings.iter().any(|f| bucket(f) == key) {
+            break;
+        }
+        recorded = shared.runner.run_alone(vocab, program, true).await;
+    }
     let summary = recorded
         .findings
         .iter()

@@ -243,6 +243,9 @@ pub struct FuzzArgs {
     /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME in the environment).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
+    /// Programs run at once, each sending its operations in order (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    concurrency: Option<u32>,
 }
 
 impl FuzzArgs {
@@ -256,6 +259,7 @@ impl FuzzArgs {
             max_findings: self.max_findings,
             corpus: self.corpus,
             findings: self.findings,
+            concurrency: self.concurrency.map(|n| n as usize),
             stop,
         })
     }
