@@ -4,7 +4,7 @@
 //!
 //! Delta debugging over operations (drop chunks, halving the chunk size
 //! when nothing can go), then over mutations (each borrowed value, swapped
-//! credential, flipped enum and concurrent flag is dropped if the leak stays
+//! credential, flipped enum, set field and concurrent flag is dropped if the leak stays
 //! without it), then over instances (each is folded into a lower-numbered one
 //! of its actor). Every candidate runs from scratch, with fresh identities
 //! in a ledger of its own against a fresh target (embedded) or new accounts
@@ -90,6 +90,7 @@ pub async fn shrink(
             |op: &mut crate::fuzzer::Op| op.borrow = None,
             |op: &mut crate::fuzzer::Op| op.identity = Identity::Own,
             |op: &mut crate::fuzzer::Op| op.flip = None,
+            |op: &mut crate::fuzzer::Op| op.set = None,
             |op: &mut crate::fuzzer::Op| op.concurrent = false,
         ];
         for simplify in simpler {
@@ -125,6 +126,11 @@ pub async fn shrink(
 fn renumber(vocab: &Vocabulary, program: &Program, role: usize, from: usize, to: usize) -> Program {
     let swap = |i: usize| if i == from { to } else { i };
     let mut out = program.clone();
+    for set in out.ops.iter_mut().filter_map(|op| op.set.as_mut()) {
+        if set.role == role {
+            set.from = swap(set.from);
+        }
+    }
     for op in out.ops.iter_mut().filter(|op| vocab.role_of(op) == role) {
         op.instance = swap(op.instance);
         op.borrow = op.borrow.map(swap).filter(|b| *b != op.instance);

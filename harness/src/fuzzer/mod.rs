@@ -15,7 +15,7 @@
 mod program;
 mod vocabulary;
 
-pub use program::{Identity, Op, Program};
+pub use program::{Flip, Identity, Op, Program, Setting};
 pub use vocabulary::Vocabulary;
 
 use std::collections::BTreeSet;
@@ -32,7 +32,7 @@ use crate::world::Ledger;
 /// At most this many operations a program.
 pub const MAX_OPS: usize = 80;
 /// Bytes each operation reads.
-pub const OP_BYTES: usize = 11;
+pub const OP_BYTES: usize = 14;
 /// Instances of each population actor in a program (others keep at most 2).
 pub const POPULATION: usize = 3;
 
@@ -246,7 +246,7 @@ pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
             for info in &vocab.steps {
                 for (pick, (role, _)) in instances.iter().enumerate() {
                     if *role == info.role {
-                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1]);
+                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1, 1, 0, 0]);
                     }
                 }
             }
@@ -349,7 +349,8 @@ mod tests {
             );
             assert!(program.ops.iter().all(|op| op.identity == Identity::Own
                 && op.borrow.is_none()
-                && op.flip.is_none()));
+                && op.flip.is_none()
+                && op.set.is_none()));
         }
     }
 

@@ -10,7 +10,7 @@ use crate::plan::{BUILTINS, Overrides, Plan};
 use crate::scenario::{Actor, Expect, Scenario, ScenarioError, Step};
 use crate::template::{Expr, Template};
 
-use super::vocabulary::{StepInfo, Vocabulary};
+use super::vocabulary::{StepInfo, Vocabulary, query_pairs};
 use super::{MAX_OPS, OP_BYTES};
 
 /// Whose credentials an operation sends.
@@ -31,10 +31,32 @@ pub struct Op {
     pub identity: Identity,
     /// Use this instance's captured values instead of the sender's own.
     pub borrow: Option<usize>,
-    /// A body field set to another of its values.
-    pub flip: Option<(String, String)>,
+    /// A body field or query parameter set to another of its values.
+    pub flip: Option<Flip>,
+    /// A body field set (or added) to another instance's captured value of
+    /// its kind: a shared slot, an owner's id (mass assignment).
+    pub set: Option<Setting>,
     /// Sent at the same moment as the previous operation.
     pub concurrent: bool,
+}
+
+/// A field given another of the values the scenario gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flip {
+    pub field: String,
+    pub value: String,
+    /// A query parameter sent twice, the scenario's value then this one,
+    /// rather than replaced.
+    pub repeat: bool,
+}
+
+/// A body field set to what instance `from` of actor `role` captured in `var`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setting {
+    pub field: String,
+    pub role: usize,
+    pub from: usize,
+    pub var: String,
 }
 
 /// A sequence of operations over one vocabulary.
@@ -71,6 +93,9 @@ impl Program {
                 flip_field,
                 flip_value,
                 concurrent,
+                set,
+                set_field,
+                set_from,
             ] = record;
             let pick = pick as usize % instances.len();
             let (role, instance) = instances[pick];
@@ -105,6 +130,9 @@ impl Program {
                 _ => Identity::Own,
             };
             let flip = flip_of(vocab, info, flip, flip_field, flip_value);
+            let set = (set % 6 == 0)
+                .then(|| setting_of(vocab, info, &captured, set_field, set_from))
+                .flatten();
             let concurrent = !ops.is_empty() && concurrent % 4 == 0;
             captured[role].extend(info.captures.iter().cloned());
             ops.push(Op {
@@ -113,6 +141,7 @@ impl Program {
                 identity,
                 borrow,
                 flip,
+                set,
                 concurrent,
             });
         }
@@ -197,6 +226,9 @@ impl Program {
             };
             let highest = op.instance.max(op.borrow.unwrap_or(0)).max(other);
             counts[role] = counts[role].max(highest + 1);
+            if let Some(set) = &op.set {
+                counts[set.role] = counts[set.role].max(set.from + 1);
+            }
         }
         let own_var = |expr: Expr| match expr {
             Expr::Var(name)
@@ -244,29 +276,55 @@ impl Program {
     }
 }
 
-/// The enum flip an operation's bytes ask for: a body field the step sends
-/// set to another of the values the scenario gives it.
-fn flip_of(
-    vocab: &Vocabulary,
-    info: &StepInfo,
-    flip: u8,
-    field: u8,
-    value: u8,
-) -> Option<(String, String)> {
-    let Some(toml::Value::Table(body)) = &info.step.body else {
-        return None;
-    };
+/// The flip an operation's bytes ask for: a body field or query parameter
+/// the step sends set to another of the values the scenario gives it, or
+/// a query parameter repeated with one.
+fn flip_of(vocab: &Vocabulary, info: &StepInfo, flip: u8, field: u8, value: u8) -> Option<Flip> {
     if flip % 4 != 0 {
         return None;
     }
-    let fields: Vec<(&String, &Vec<toml::Value>)> = vocab
-        .enums
-        .iter()
-        .filter(|(name, _)| body.contains_key(*name))
-        .collect();
+    let query = query_pairs(&info.step.request);
+    let sent = |name: &str| {
+        matches!(&info.step.body, Some(toml::Value::Table(body)) if body.contains_key(name))
+            || query.iter().any(|(k, _)| k == name)
+    };
+    let fields: Vec<(&String, &Vec<String>)> =
+        vocab.enums.iter().filter(|(name, _)| sent(name)).collect();
     let (name, values) = fields.get(field as usize % fields.len().max(1))?;
-    let value = &values[value as usize % values.len()];
-    value.as_str().map(|v| ((*name).clone(), v.to_string()))
+    Some(Flip {
+        field: (*name).clone(),
+        value: values[value as usize % values.len()].clone(),
+        repeat: flip % 8 == 4 && query.iter().any(|(k, _)| k == *name),
+    })
+}
+
+/// The setting an operation's bytes ask for: a field of a write's body
+/// (one it sends, or any field a captured value came from) set to another
+/// instance's value of that field, captured already.
+fn setting_of(
+    vocab: &Vocabulary,
+    info: &StepInfo,
+    captured: &[BTreeSet<String>],
+    field: u8,
+    from: u8,
+) -> Option<Setting> {
+    let method = info.step.request.split_whitespace().next().unwrap_or("");
+    if !matches!(method, "POST" | "PUT" | "PATCH") {
+        return None;
+    }
+    let choices: Vec<(&String, usize, &String)> = vocab
+        .fields
+        .iter()
+        .flat_map(|(field, vars)| vars.iter().map(move |(role, var)| (field, *role, var)))
+        .filter(|(_, role, var)| captured[*role].contains(*var))
+        .collect();
+    let (field, role, var) = choices.get(field as usize % choices.len().max(1))?;
+    Some(Setting {
+        field: (*field).clone(),
+        role: *role,
+        from: from as usize % vocab.count(*role),
+        var: (*var).clone(),
+    })
 }
 
 /// The step that operation `n` sends. Its name keeps the scenario step's
@@ -293,10 +351,47 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
             rewrite_strings(body, &rewrite);
         }
     }
-    if let (Some((field, value)), Some(toml::Value::Table(body))) = (&op.flip, &mut step.body) {
-        body.insert(field.clone(), toml::Value::String(value.clone()));
+    if let Some(flip) = &op.flip {
+        apply_flip(&mut step, flip);
+    }
+    if let Some(set) = &op.set {
+        let value = format!(
+            "{{{{{}#{}.{}}}}}",
+            vocab.actors[set.role].0, set.from, set.var
+        );
+        let body = step
+            .body
+            .get_or_insert_with(|| toml::Value::Table(Default::default()));
+        if let toml::Value::Table(body) = body {
+            body.insert(set.field.clone(), toml::Value::String(value));
+        }
     }
     step
+}
+
+/// The flip in the body (replaced) or the query (replaced or repeated).
+fn apply_flip(step: &mut Step, flip: &Flip) {
+    if let Some(toml::Value::Table(body)) = &mut step.body
+        && body.contains_key(&flip.field)
+    {
+        body.insert(flip.field.clone(), toml::Value::String(flip.value.clone()));
+        return;
+    }
+    let Some((line, query)) = step.request.split_once('?') else {
+        return;
+    };
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == flip.field.as_str() && !flip.repeat {
+            out.append_pair(&k, &flip.value);
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    if flip.repeat {
+        out.append_pair(&flip.field, &flip.value);
+    }
+    step.request = format!("{line}?{}", out.finish());
 }
 
 /// `{{var}}` → `{{role#from.var}}` for the sender's own variables.

@@ -1,6 +1,9 @@
 //! The vocabulary: what the fuzzer may do with one scenario. Its steps,
-//! which actor sends each, what each needs captured first and captures, and
-//! the literal values a body field takes across steps (an enum to flip).
+//! which actor sends each, what each needs captured first and captures, the
+//! literal values a field takes anywhere in the scenario (an enum to flip:
+//! bodies, queries, expected answers), and which captured variables hold a
+//! value of each field (a body field `slot` may take another instance's
+//! captured `slot`; a field `id`, any value captured from an `id`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,8 +24,12 @@ pub struct Vocabulary {
     pub(crate) actors: Vec<(String, Actor)>,
     pub(crate) steps: Vec<StepInfo>,
     pub(crate) teardown: Vec<Step>,
-    /// Body field → the literal values the scenario gives it (`mode`: audio, video).
-    pub(crate) enums: BTreeMap<String, Vec<toml::Value>>,
+    /// Field → the literal values the scenario gives it (`mode`: audio,
+    /// video), in bodies, queries and expected answers.
+    pub(crate) enums: BTreeMap<String, Vec<String>>,
+    /// Field → the (actor, variable) pairs captured from a field of that
+    /// name, or named after it: what a body field may be set to.
+    pub(crate) fields: BTreeMap<String, BTreeSet<(usize, String)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +83,7 @@ impl Vocabulary {
             })
             .collect();
         let enums = enums(&steps);
+        let fields = fields(&steps, &plan.secrets);
         Ok(Vocabulary {
             scenario: scenario.name.clone(),
             vars,
@@ -84,6 +92,7 @@ impl Vocabulary {
             steps,
             teardown: scenario.teardown.iter().map(|s| s.value.clone()).collect(),
             enums,
+            fields,
         })
     }
 
@@ -129,27 +138,80 @@ impl Vocabulary {
     }
 }
 
-/// Body fields given more than one literal value across the steps: the
+/// Fields given more than one literal value across the scenario: in a
+/// body, a query or an expected answer (`"$.status" = "cancelled"`). The
 /// values a flip may switch between (`mode`: audio, video).
-fn enums(steps: &[StepInfo]) -> BTreeMap<String, Vec<toml::Value>> {
-    let mut enums: BTreeMap<String, Vec<toml::Value>> = BTreeMap::new();
+fn enums(steps: &[StepInfo]) -> BTreeMap<String, Vec<String>> {
+    let mut enums: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |field: &str, value: &str| {
+        if value.contains("{{") || value.is_empty() {
+            return;
+        }
+        let values = enums.entry(field.to_string()).or_default();
+        if !values.iter().any(|v| v == value) {
+            values.push(value.to_string());
+        }
+    };
     for info in steps {
-        let Some(toml::Value::Table(body)) = &info.step.body else {
-            continue;
-        };
-        for (field, value) in body {
-            if let toml::Value::String(text) = value
-                && !text.contains("{{")
-            {
-                let values = enums.entry(field.clone()).or_default();
-                if !values.contains(value) {
-                    values.push(value.clone());
+        if let Some(toml::Value::Table(body)) = &info.step.body {
+            for (field, value) in body {
+                if let toml::Value::String(text) = value {
+                    add(field, text);
                 }
+            }
+        }
+        for (field, value) in query_pairs(&info.step.request) {
+            add(&field, &value);
+        }
+        for (path, value) in &info.step.expect.json {
+            if let (Some(key), toml::Value::String(text)) = (last_key(path), value) {
+                add(key, text);
             }
         }
     }
     enums.retain(|_, values| values.len() > 1);
     enums
+}
+
+/// Field → the captured variables holding a value of it, secrets aside.
+fn fields(
+    steps: &[StepInfo],
+    secrets: &BTreeSet<String>,
+) -> BTreeMap<String, BTreeSet<(usize, String)>> {
+    let mut fields: BTreeMap<String, BTreeSet<(usize, String)>> = BTreeMap::new();
+    for info in steps {
+        for (var, capture) in &info.step.capture {
+            let Some(path) = capture.json_path() else {
+                continue;
+            };
+            if capture.is_secret() || secrets.contains(var) {
+                continue;
+            }
+            let pair = (info.role, var.clone());
+            fields.entry(var.clone()).or_default().insert(pair.clone());
+            if let Some(key) = last_key(path) {
+                fields.entry(key.to_string()).or_default().insert(pair);
+            }
+        }
+    }
+    fields
+}
+
+/// `$.items[0].status` → `status`.
+fn last_key(path: &str) -> Option<&str> {
+    let key = path.rsplit('.').next()?;
+    let key = key.split('[').next()?;
+    (!key.is_empty() && key != "$").then_some(key)
+}
+
+/// The literal `name=value` pairs of a request line's query.
+pub(crate) fn query_pairs(request: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = request.split_once('?') else {
+        return Vec::new();
+    };
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 impl StepInfo {

@@ -375,6 +375,20 @@ pub struct CaptureSpec {
     pub shared: bool,
 }
 
+impl Capture {
+    /// The JSONPath it reads, if it reads the body.
+    pub fn json_path(&self) -> Option<&str> {
+        match self {
+            Capture::Json(path) => Some(path),
+            Capture::Full(spec) => spec.json.as_deref(),
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        matches!(self, Capture::Full(spec) if spec.secret)
+    }
+}
+
 /// A scenario file merged with everything it includes.
 #[derive(Debug, Clone)]
 pub struct Scenario {

@@ -69,6 +69,7 @@ struct Shared {
     vocabularies: Vec<Vocabulary>,
     runner: Runner,
     seed: u64,
+    started: Instant,
     deadline: Instant,
     cancel: tokio_util::sync::CancellationToken,
     corpus_dir: PathBuf,
@@ -89,7 +90,7 @@ struct Shared {
 impl Fuzz {
     pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
         let started = Instant::now();
-        let shared = Arc::new(self.prepare(started + self.time).await?);
+        let shared = Arc::new(self.prepare(started, self.time).await?);
         let workers = self
             .concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -130,7 +131,7 @@ impl Fuzz {
 
     /// Loads the vocabularies, connects the target, opens the corpus and
     /// the findings file.
-    async fn prepare(&self, deadline: Instant) -> Result<Shared, SessionError> {
+    async fn prepare(&self, started: Instant, time: Duration) -> Result<Shared, SessionError> {
         let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
         let target = Arc::new(Target::connect(&self.target).await?);
         let keeps_data = matches!(*target, Target::Remote(_));
@@ -171,7 +172,8 @@ impl Fuzz {
             vocabularies,
             runner,
             seed,
-            deadline,
+            started,
+            deadline: started + time,
             cancel: self.stop.cancel.clone(),
             corpus_dir: self.corpus.clone(),
             findings_dir: self.findings.clone(),
@@ -303,7 +305,8 @@ async fn one_program(shared: &Shared) {
         let _ = shared.candidates.write(finding);
         let key = bucket(finding);
         if first_in_bucket(shared, &key) {
-            write_out(shared, vocab, &program, finding, &key).await;
+            let found_after = shared.started.elapsed();
+            write_out(shared, vocab, &program, finding, &key, found_after).await;
         }
     }
 }
@@ -357,6 +360,7 @@ async fn write_out(
     program: &Program,
     finding: &Finding,
     key: &str,
+    found_after: Duration,
 ) {
     let until = shared.deadline.max(Instant::now()) + SHRINK_GRACE;
     let stop = || shared.cancel.is_cancelled() || Instant::now() > until;
@@ -380,9 +384,10 @@ async fn write_out(
     });
     shared.new_buckets.fetch_add(1, Ordering::Relaxed);
     eprintln!(
-        "\n{}: {}\n  shrunk from {} to {} operation(s): {}",
+        "\n{}: {}\n  found after {:.1}s, confirmed and shrunk from {} to {} operation(s): {}",
         finding.kind.as_str(),
         terminal_safe(&summary),
+        found_after.as_secs_f64(),
         program.ops.len(),
         small.ops.len(),
         shared.findings_dir.join(format!("{name}.toml")).display()
