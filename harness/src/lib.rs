@@ -48,6 +48,7 @@ pub mod resolver;
 pub mod safety;
 pub mod scenario;
 pub mod session;
+pub mod reproduction;
 pub mod shrinker;
 pub mod template;
 pub mod transport;

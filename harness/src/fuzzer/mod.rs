@@ -57,6 +57,8 @@ pub struct Outcome {
     pub signature: BTreeSet<(String, u16)>,
     pub requests: u64,
     pub order: Vec<Issued>,
+    /// Each instance's label and canary.
+    pub identities: Vec<(String, String)>,
 }
 
 /// Makes a fresh target for each program (a new in-process clinic), or
@@ -174,6 +176,11 @@ async fn run_program(
         options,
     );
     let stats = executor.run().await;
+    let world = executor.world();
+    let identities = world
+        .ids()
+        .map(|id| (world.label(id).to_string(), world.instance(id).canary.clone()))
+        .collect();
     let signature = stats
         .order
         .iter()
@@ -190,6 +197,7 @@ async fn run_program(
         signature,
         requests: stats.requests,
         order: stats.order,
+        identities,
     }
 }
 

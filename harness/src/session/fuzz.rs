@@ -21,7 +21,8 @@ use crate::fuzzer::{
     self, Program, RunWorld, Runner, TargetFactory, Vocabulary, bucket, mutate, random_bytes,
 };
 use crate::safety::terminal_safe;
-use crate::shrinker::{shrink, write_reproduction};
+use crate::reproduction::{Recording, write_reproduction};
+use crate::shrinker::shrink;
 
 use super::{Exit, SessionError, Stop, Target, TargetSpec};
 
@@ -412,11 +413,13 @@ async fn reproduce(
         }
         recorded = shared.runner.run_alone(vocab, program, true).await;
     }
-    let summary = recorded
-        .findings
-        .iter()
-        .find(|f| bucket(f) == key)
-        .map_or_else(|| finding.summary.clone(), |f| f.summary.clone());
+    let shown = recorded.findings.iter().find(|f| bucket(f) == key);
+    let summary = shown.map_or_else(|| finding.summary.clone(), |f| f.summary.clone());
+    let recording = Recording {
+        order: &recorded.order,
+        identities: &recorded.identities,
+        finding: shown,
+    };
     let written = write_reproduction(
         &shared.findings_dir,
         name,
@@ -424,7 +427,7 @@ async fn reproduce(
         program,
         &summary,
         shared.seed,
-        &recorded.order,
+        &recording,
     );
     if let Err(err) = written {
         let summary = terminal_safe(&summary);
