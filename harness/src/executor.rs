@@ -87,6 +87,9 @@ pub struct Issued {
     pub method: String,
     pub path: String,
     pub status: Option<u16>,
+    /// Requests of one batch were sent at once (known once it is judged).
+    #[serde(skip)]
+    pub batch: u64,
     /// Filled only when recording.
     #[serde(skip)]
     pub exchange: Option<Recorded>,
@@ -321,7 +324,9 @@ impl Executor {
         judge::on_batch(&self.context(), &answered, &mut verdicts);
         let mut judged = answered.iter().zip(verdicts);
         let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = order.last().map_or(0, |last| last.batch + 1);
         for (mut issued, was_answered) in issued {
+            issued.batch = batch;
             if was_answered
                 && let Some((exchange, verdict)) = judged.next()
                 && self.options.record
@@ -390,6 +395,7 @@ impl Executor {
             method: request.method.to_string(),
             path: self.redactor.redact(&request.path),
             status: result.as_ref().ok().map(|r| r.status),
+            batch: 0,
             exchange: None,
         };
         if let Some(log) = &self.options.requests

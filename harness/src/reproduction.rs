@@ -134,33 +134,57 @@ pub fn curl_script(
         vars.add(canary, shell);
     }
     let _ = writeln!(out);
-    for (n, issued) in recording.order.iter().enumerate() {
-        if let Some(exchange) = &issued.exchange {
-            request(&mut out, n, issued, exchange, &mut vars);
+    let sent: Vec<(usize, &Issued, &Recorded)> = recording
+        .order
+        .iter()
+        .enumerate()
+        .filter_map(|(n, issued)| issued.exchange.as_ref().map(|e| (n, issued, e)))
+        .collect();
+    for batch in sent.chunk_by(|a, b| a.1.batch == b.1.batch) {
+        send(&mut out, batch, &vars);
+        for &(n, _, exchange) in batch {
+            answer(&mut out, n, exchange, &mut vars);
         }
     }
     check(&mut out, recording, &vars);
     out
 }
 
-/// One recorded request: its status in `S<n>`, its body in `R<n>`, and
-/// what later requests need captured with jq.
-fn request(out: &mut String, n: usize, issued: &Issued, exchange: &Recorded, vars: &mut Vars) {
-    let _ = writeln!(
-        out,
-        "# {}. {} as {} (answered {})",
-        n + 1,
-        issued.step,
-        issued.instance,
-        issued
-            .status
-            .map_or("nothing".to_string(), |s| s.to_string())
-    );
-    let _ = writeln!(
-        out,
-        "S{n}=$({} -o \"$JARS/{n}\" -w '%{{http_code}}')",
-        curl_command(issued, exchange, vars)
-    );
+/// Sends one batch: a request alone, or requests that went out at the
+/// same moment (a race) as background jobs, then waits for all of them.
+/// Each status lands in `$JARS/<n>.status`, each body in `$JARS/<n>`.
+fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars) {
+    let together = batch.len() > 1;
+    if together {
+        let _ = writeln!(out, "# sent at the same moment:");
+    }
+    for &(n, issued, exchange) in batch {
+        let _ = writeln!(
+            out,
+            "# {}. {} as {} (answered {})",
+            n + 1,
+            issued.step,
+            issued.instance,
+            issued
+                .status
+                .map_or("nothing".to_string(), |s| s.to_string())
+        );
+        let _ = writeln!(
+            out,
+            "{} -o \"$JARS/{n}\" -w '%{{http_code}}' >\"$JARS/{n}.status\"{}",
+            curl_command(issued, exchange, vars),
+            if together { " &" } else { "" }
+        );
+    }
+    if together {
+        let _ = writeln!(out, "wait");
+    }
+}
+
+/// One answer: its status in `S<n>`, its body in `R<n>`, and what later
+/// requests need captured with jq.
+fn answer(out: &mut String, n: usize, exchange: &Recorded, vars: &mut Vars) {
+    let _ = writeln!(out, "S{n}=$(<\"$JARS/{n}.status\")");
     let _ = writeln!(out, "R{n}=$(<\"$JARS/{n}\")");
     let _ = writeln!(out, "echo \"{}. $S{n} $R{n}\"", n + 1);
     for (var, value, path) in &exchange.captures {
@@ -168,7 +192,10 @@ fn request(out: &mut String, n: usize, issued: &Issued, exchange: &Recorded, var
             continue;
         };
         let shell = format!("{}_{var}", shell_name(&exchange.captured_by)).to_uppercase();
-        let _ = writeln!(out, "{shell}=$(jq -r '{jq}' <<<\"$R{n}\" 2>/dev/null || true)");
+        let _ = writeln!(
+            out,
+            "{shell}=$(jq -r '{jq}' <<<\"$R{n}\" 2>/dev/null || true)"
+        );
         vars.add(value, shell);
     }
     let _ = writeln!(out);
@@ -208,7 +235,11 @@ fn check(out: &mut String, recording: &Recording<'_>, vars: &Vars) {
     let _ = writeln!(out, "  echo \"REPRODUCED (answer {}): {summary}\"", n + 1);
     let _ = writeln!(out, "  exit 1");
     let _ = writeln!(out, "fi");
-    let _ = writeln!(out, "echo \"not reproduced: answer {} shows no such thing\"", n + 1);
+    let _ = writeln!(
+        out,
+        "echo \"not reproduced: answer {} shows no such thing\"",
+        n + 1
+    );
 }
 
 /// Values sent under a secret-named JSON field (a password in a login
@@ -344,6 +375,7 @@ mod tests {
             method: "POST".into(),
             path: "/login".into(),
             status: Some(200),
+            batch: 0,
             exchange: Some(Recorded {
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: r#"{"email":"dr@clinic.test","password":"staging-secret"}"#.into(),
@@ -359,7 +391,10 @@ mod tests {
         let script = curl_script("d", &recording, &[]);
         assert!(!script.contains("staging-secret"), "{script}");
         assert!(script.contains(": \"${PASSWORD:?set PASSWORD"), "{script}");
-        assert!(script.contains(r#"\"password\":\"${PASSWORD}\""#), "{script}");
+        assert!(
+            script.contains(r#"\"password\":\"${PASSWORD}\""#),
+            "{script}"
+        );
         let checked = std::process::Command::new("bash")
             .arg("-n")
             .stdin(std::process::Stdio::piped())

@@ -179,7 +179,12 @@ async fn run_program(
     let world = executor.world();
     let identities = world
         .ids()
-        .map(|id| (world.label(id).to_string(), world.instance(id).canary.clone()))
+        .map(|id| {
+            (
+                world.label(id).to_string(),
+                world.instance(id).canary.clone(),
+            )
+        })
         .collect();
     let signature = stats
         .order

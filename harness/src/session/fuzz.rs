@@ -20,8 +20,8 @@ use crate::findings::{Finding, FindingKind, FindingSink, JsonLines};
 use crate::fuzzer::{
     self, Program, RunWorld, Runner, TargetFactory, Vocabulary, bucket, mutate, random_bytes,
 };
-use crate::safety::terminal_safe;
 use crate::reproduction::{Recording, write_reproduction};
+use crate::safety::terminal_safe;
 use crate::shrinker::shrink;
 
 use super::{Exit, SessionError, Stop, Target, TargetSpec};

@@ -91,6 +91,9 @@ impl Replay {
             outcome.target = transport.describe();
             let options = RunOptions {
                 concurrency: 16,
+                // As the program it reproduces: every step is sent, also
+                // after an instance's failed sign-up left it no credential.
+                stop_without_credential: false,
                 nonce: crate::canary::mix(nonce, &[u64::from(attempt)]),
                 ..RunOptions::new(seed, nonce)
             };

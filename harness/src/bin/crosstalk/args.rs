@@ -275,7 +275,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
     /// Runs before calling it fixed: races do not show every time.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     attempts: u32,
     /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME): the
     /// reproduction's secret variables.
