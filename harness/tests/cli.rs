@@ -337,6 +337,7 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
             .arg(&repro)
             .args(faults)
             .env("CROSSTALK_VAR_password", "correct horse battery staple")
+            .env("CROSSTALK_VAR_clinician_password", "staging-clinician")
             .arg("--findings")
             .arg(dir.join("replays"))
             .output()

@@ -120,10 +120,11 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         findings: dir.join("replay"),
         attempts: 3,
         overrides: crosstalk::plan::Overrides {
-            vars: [(
-                "password".to_string(),
-                "correct horse battery staple".to_string(),
-            )]
+            vars: [
+                ("password", "correct horse battery staple"),
+                ("clinician_password", "staging-clinician"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),
             ..Default::default()
         },
@@ -133,4 +134,39 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
     let fixed = replay(&[]).execute().await.unwrap();
     assert_eq!(fixed.exit, Exit::Clean);
     assert!(fixed.requests > 0);
+}
+
+/// The no-probe suite asks for nobody else's data: the fuzzer must find
+/// the conflict message by setting a booking's slot to another patient's,
+/// and stay quiet against the clean clinic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzing_the_no_probe_suite_finds_a_fault_no_step_asks_for_and_the_clean_clinic_stays_clean()
+ {
+    let dir = support::tempdir("session-no-probes");
+    let fuzz = |faults: &[&str], secs: u64, name: &str| Fuzz {
+        scenarios: vec![scenarios().join("no-probes")],
+        target: TargetSpec::embedded(faults),
+        seed: Some(2),
+        time: Duration::from_secs(secs),
+        max_findings: Some(1),
+        corpus: dir.join(name).join("corpus"),
+        findings: dir.join(name).join("found"),
+        stop: Default::default(),
+        overrides: Default::default(),
+        concurrency: None,
+    };
+    let found = fuzz(&["conflict-message"], 90, "faulty")
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(found.exit, Exit::Found);
+    let findings = std::fs::read_to_string(dir.join("faulty/found/findings.jsonl")).unwrap();
+    assert!(
+        findings.contains("$.error.message"),
+        "not the conflict message: {findings}"
+    );
+    let clean = fuzz(&[], 8, "clean").execute().await.unwrap();
+    assert_eq!(clean.exit, Exit::Clean);
+    let seen = std::fs::read_to_string(dir.join("clean/found/candidates.jsonl")).unwrap();
+    assert!(seen.is_empty(), "{seen}");
 }

@@ -367,6 +367,37 @@ mod tests {
         }
     }
 
+    /// Over many programs, the bytes ask for every mutation drawn from the
+    /// scenario: a booking's slot set to another patient's, a field added
+    /// to a write, a query parameter repeated with another of its values.
+    #[test]
+    fn mutations_set_shared_values_add_fields_and_repeat_parameters() {
+        let vocab = &vocabularies()[0];
+        assert_eq!(vocab.scenario, "booking");
+        let (mut slot, mut added, mut repeated) = (false, false, false);
+        for i in 0..400 {
+            let program = Program::from_bytes(vocab, &random_bytes(5, i, 900));
+            let text = program.to_toml(vocab, "m");
+            for op in &program.ops {
+                let body = vocab.steps[op.step].step.body.as_ref();
+                let sends = |f: &str| body.is_some_and(|b| b.get(f).is_some());
+                if let Some(set) = &op.set {
+                    let actor = &vocab.actors[set.role].0;
+                    let hole = format!("{{{{{actor}#{}.{}}}}}", set.from, set.var);
+                    assert!(text.contains(&hole), "{hole} missing from\n{text}");
+                    slot |= set.field == "slot" && set.var == "slot" && sends("slot");
+                    added |= !sends(&set.field);
+                }
+                if let Some(flip) = op.flip.as_ref().filter(|f| f.repeat) {
+                    repeated |= text.contains(&format!("&{}={}", flip.field, flip.value));
+                }
+            }
+        }
+        assert!(slot, "no booking ever took another patient's slot");
+        assert!(added, "no write ever got a field it does not send");
+        assert!(repeated, "no query parameter was ever repeated");
+    }
+
     #[test]
     fn the_same_bytes_give_the_same_program() {
         let vocab = &vocabularies()[0];

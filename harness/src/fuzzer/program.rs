@@ -318,7 +318,21 @@ fn setting_of(
         .flat_map(|(field, vars)| vars.iter().map(move |(role, var)| (field, *role, var)))
         .filter(|(_, role, var)| captured[*role].contains(*var))
         .collect();
-    let (field, role, var) = choices.get(field as usize % choices.len().max(1))?;
+    // Half the time, one of the fields the step sends (the slot of a
+    // booking); else any field a captured value came from.
+    let sent: Vec<_> = choices
+        .iter()
+        .filter(|(name, _, _)| {
+            matches!(&info.step.body, Some(toml::Value::Table(b)) if b.contains_key(*name))
+        })
+        .cloned()
+        .collect();
+    let pool = if field % 2 == 0 && !sent.is_empty() {
+        &sent
+    } else {
+        &choices
+    };
+    let (field, role, var) = pool.get(field as usize / 2 % pool.len().max(1))?;
     Some(Setting {
         field: (*field).clone(),
         role: *role,

@@ -1,0 +1,125 @@
+//! One world per fuzz run: worlds that share a ledger (the programs of a run
+//! against a target that keeps its data) know each other's identities, and
+//! instances that log in to one account are one identity.
+
+use std::sync::Arc;
+
+use crosstalk::canary::{canary, run_id};
+use crosstalk::oracle::Oracle;
+use crosstalk::transport::{Request, Response};
+use crosstalk::world::{Instance, Ledger};
+
+/// A patient and a clinician, as one program of run `run` makes them.
+fn program(run: &str, nonce: u64) -> Vec<Instance> {
+    ["patient", "clinician"]
+        .iter()
+        .enumerate()
+        .map(|(i, role)| Instance {
+            role: i,
+            index: 0,
+            label: format!("{role}#0"),
+            canary: canary(run, nonce, i as u64),
+        })
+        .collect()
+}
+
+fn get(path: &str) -> Request {
+    Request {
+        method: http::Method::GET,
+        path: path.to_string(),
+        headers: vec![],
+        body: bytes::Bytes::new(),
+    }
+}
+
+fn answer(body: String) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.into(),
+        truncated: false,
+    }
+}
+
+struct Run {
+    ledger: Arc<Ledger>,
+    run: String,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            ledger: Arc::default(),
+            run: run_id(7),
+        }
+    }
+
+    /// Adds a program's instances; its first id and its oracle.
+    fn program(&self, nonce: u64) -> (usize, Oracle) {
+        let base = self.ledger.register(program(&self.run, nonce));
+        let oracle =
+            Oracle::new(&self.ledger, base..base + 2).with_others(self.ledger.clone(), &self.run);
+        (base, oracle)
+    }
+}
+
+#[test]
+fn an_earlier_programs_patient_seen_by_a_later_programs_patient_is_a_leak() {
+    let run = Run::new();
+    let (first, _) = run.program(1);
+    let (second, oracle) = run.program(2);
+    let earlier = run.ledger.instance(first).canary.to_uppercase();
+    let body = format!(r#"[{{"reason":"{earlier}: migraines"}}]"#);
+    let found = oracle.inspect(&run.ledger, second, &get("/v1/appointments"), &answer(body));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].victim, first);
+    assert_eq!(found[0].location, "body $[0].reason");
+
+    let own = run.ledger.instance(second).canary.clone();
+    let body = format!(r#"[{{"reason":"{own}: migraines"}}]"#);
+    let clean = oracle.inspect(&run.ledger, second, &get("/v1/appointments"), &answer(body));
+    assert!(clean.is_empty(), "its own data is no leak: {clean:?}");
+}
+
+#[test]
+fn a_world_alone_does_not_know_another_programs_canaries() {
+    let run = Run::new();
+    let (first, _) = run.program(1);
+    let (second, _) = run.program(2);
+    let alone = Oracle::new(&run.ledger, second..second + 2);
+    let earlier = run.ledger.instance(first).canary.clone();
+    let body = format!(r#"{{"reason":"{earlier}"}}"#);
+    let found = alone.inspect(&run.ledger, second, &get("/x"), &answer(body));
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn instances_that_log_in_alike_are_one_account_for_what_they_may_see() {
+    let run = Run::new();
+    let (first, _) = run.program(1);
+    let (second, oracle) = run.program(2);
+    let (patient, clinician, later_clinician) = (first, first + 1, second + 1);
+    // The patient booked with the seeded clinician in program 1; program 2's
+    // clinician logs in to the same account and lists its bookings.
+    run.ledger.logged_in(clinician, 0xc11);
+    run.ledger.grant(clinician, patient);
+    let canary = run.ledger.instance(patient).canary.clone();
+    let listing = || answer(format!(r#"[{{"reason":"{canary}"}}]"#));
+    let seen = |observer| {
+        oracle.inspect(
+            &run.ledger,
+            observer,
+            &get("/v1/clinician/appointments"),
+            &listing(),
+        )
+    };
+    assert_eq!(
+        seen(later_clinician).len(),
+        1,
+        "a different account may not see the patient"
+    );
+    run.ledger.logged_in(later_clinician, 0xc11);
+    assert!(seen(later_clinician).is_empty(), "the same account may");
+    run.ledger.logged_in(second, 0x9a7);
+    assert_eq!(seen(second).len(), 1, "another login is another account");
+}
