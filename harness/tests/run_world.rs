@@ -123,3 +123,35 @@ fn instances_that_log_in_alike_are_one_account_for_what_they_may_see() {
     run.ledger.logged_in(second, 0x9a7);
     assert_eq!(seen(second).len(), 1, "another login is another account");
 }
+
+#[test]
+fn a_login_is_known_by_who_it_names_not_by_fields_added_to_it() {
+    use crosstalk::judge::{Attribution, Exchange};
+    use crosstalk::plan::StepRef;
+    let login = |body: &str| {
+        let request = Request {
+            method: http::Method::POST,
+            path: "/v1/auth/login".into(),
+            headers: vec![],
+            body: bytes::Bytes::from(body.to_string()),
+        };
+        Exchange::new(
+            0,
+            0,
+            Attribution::Full,
+            StepRef::Flow(0),
+            request,
+            answer("{}".into()),
+        )
+        .login_key()
+    };
+    let seeded = login(r#"{"email":"dr-2@clinic.test","password":"p"}"#);
+    let with_id = login(r#"{"email":"dr-2@clinic.test","password":"p","user_id":"u-17"}"#);
+    let other = login(r#"{"email":"dr-3@clinic.test","password":"p"}"#);
+    assert_eq!(seeded, with_id);
+    assert_ne!(seeded, other);
+    assert_ne!(
+        login("grant_type=password&username=a"),
+        login("grant_type=password&username=b")
+    );
+}

@@ -43,6 +43,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::safety::is_secret_name;
+
 use crate::findings::{Finding, FindingKind, FindingSink, RedactedExchange};
 use crate::oracle::{Evidence, Oracle};
 use crate::plan::{PlanStep, StepRef};
@@ -117,12 +119,35 @@ impl Exchange {
         }
     }
 
-    /// What a login sent (method, path and body), hashed: two instances
-    /// that log in alike are the same account.
+    /// Who a login said it was, hashed: its method and path, and the
+    /// fields of a JSON body that name an account (an e-mail, a user name,
+    /// a phone, a password; not an id), or else the whole body. Two
+    /// instances that log in alike are the same account, even when one
+    /// login carried a field more (a fuzzer's added `user_id`).
     pub fn login_key(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::hash::DefaultHasher::new();
-        (&self.request.method, &self.request.path, &self.request.body).hash(&mut hasher);
+        (&self.request.method, &self.request.path).hash(&mut hasher);
+        let names = |key: &str| {
+            let key = key.to_ascii_lowercase();
+            !key.ends_with("id")
+                && (is_secret_name(&key)
+                    || ["email", "user", "login", "account", "phone"]
+                        .iter()
+                        .any(|word| key.contains(word)))
+        };
+        let body = serde_json::from_slice::<Value>(&self.request.body).ok();
+        let fields: Vec<(&String, &Value)> = match &body {
+            Some(Value::Object(map)) => map.iter().filter(|(k, _)| names(k)).collect(),
+            _ => Vec::new(),
+        };
+        if fields.is_empty() {
+            self.request.body.hash(&mut hasher);
+        } else {
+            fields
+                .iter()
+                .for_each(|(k, v)| (k, v.to_string()).hash(&mut hasher));
+        }
         hasher.finish()
     }
 
