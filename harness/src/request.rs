@@ -1,5 +1,6 @@
 //! Requests: one plan step rendered for one instance, with the credentials
-//! of whichever identity the step sends (its own, another's, or none).
+//! of whichever identity the step sends (its own, another's, another's JWT
+//! claims unsigned, or none).
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -24,7 +25,9 @@ pub fn identity(world: &World, step: &PlanStep, sender: InstanceId) -> Option<In
     match step.credentials {
         Credentials::Own => Some(sender),
         Credentials::Anonymous => None,
-        Credentials::Of(role, index) => Some(world.id(role, index)),
+        Credentials::Of(role, index) | Credentials::Unsigned(role, index) => {
+            Some(world.id(role, index))
+        }
     }
 }
 
@@ -73,7 +76,15 @@ fn render(
         Some(id) => credentials(world, redactor, id, resolver.step_key()),
         None => Vec::new(),
     };
-    let credential_of = identity.filter(|_| !headers.is_empty());
+    let credential_of = match step.credentials {
+        // A forged token is nobody's credential: its answer is the sender's
+        // to see, and whatever of the claims' owner it shows is a leak.
+        Credentials::Unsigned(..) => {
+            headers = unsigned(headers, redactor);
+            None
+        }
+        _ => identity.filter(|_| !headers.is_empty()),
+    };
     for (name, template) in &step.headers {
         headers.push((name.clone(), template.render(resolver)?));
     }
@@ -127,6 +138,37 @@ fn credentials(
         }
     }
     headers
+}
+
+/// The headers with each JWT they carry re-made with `alg: none` and no
+/// signature, the claims kept; a header or cookie with no JWT is dropped.
+fn unsigned(headers: Vec<(String, String)>, redactor: &Redactor) -> Vec<(String, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let forge = |token: &str| {
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let header = URL_SAFE_NO_PAD.decode(header).ok()?;
+        serde_json::from_slice::<Value>(&header).ok()?.get("alg")?;
+        Some(format!("{none}.{claims}."))
+    };
+    headers
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let forged: Vec<String> = value
+                .split([' ', ';', '='])
+                .filter_map(|word| forge(word).map(|f| value.replace(word, &f)))
+                .collect();
+            let value = forged.into_iter().next()?;
+            redactor.add(value.strip_prefix("Bearer ").unwrap_or(&value));
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// `request` as a curl command anyone can rerun by hand against `$TARGET`:

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::canary::mix;
+use crate::plan::BUILTINS;
 use crate::template::{Expr, Resolve, Unresolved};
 use crate::world::{InstanceId, World};
 
@@ -65,7 +66,7 @@ impl<'a> Resolver<'a> {
             .get(&role)
             .copied();
         if let Some(id) = cached
-            && let Some(value) = world.var(id, var)
+            && let Some(value) = self.value_of(id, var)
         {
             return Ok(value);
         }
@@ -84,7 +85,15 @@ impl<'a> Resolver<'a> {
             .unwrap_or_else(|p| p.into_inner())
             .entry(role)
             .or_insert(chosen);
-        Ok(world.var(chosen, var).expect("the pick has the variable"))
+        Ok(self
+            .value_of(chosen, var)
+            .expect("the pick has the variable"))
+    }
+
+    /// What instance `id` captured in `var`, or its built-in of that name
+    /// (`patient#2.canary`, `peer.email` when `email` is captured).
+    fn value_of(&self, id: InstanceId, var: &str) -> Option<Value> {
+        self.world.var(id, var).or_else(|| self.builtin(id, var))
     }
 
     /// The instance of `role` that this step picks, among those that have
@@ -100,12 +109,15 @@ impl<'a> Resolver<'a> {
         (0..count)
             .map(|i| candidates.start + (start + i) % count)
             .filter(|candidate| !(exclude_self && *candidate == self.instance))
-            .find(|candidate| world.state(*candidate).vars.contains_key(var))
+            .find(|candidate| {
+                BUILTINS.contains(&var) || world.state(*candidate).vars.contains_key(var)
+            })
     }
 
-    fn builtin(&self, name: &str) -> Option<Value> {
+    /// Built-in `name` of instance `of`.
+    fn builtin(&self, of: InstanceId, name: &str) -> Option<Value> {
         let world = self.world;
-        let me = world.instance(self.instance);
+        let me = world.instance(of);
         let role = &world.plan().roles[me.role].name;
         let person = |who: u64| person(world.seed, me.role as u64, who);
         let twin = 1_000_000 + me.index as u64 / 2;
@@ -129,7 +141,7 @@ impl<'a> Resolver<'a> {
                 };
                 Value::String(format!("{local}@example.test"))
             }
-            "unique_time" => Value::String(unique_time(world.nonce, self.instance, self.step_key)),
+            "unique_time" => Value::String(unique_time(world.nonce, of, self.step_key)),
             _ => return None,
         };
         Some(value)
@@ -169,7 +181,7 @@ impl Resolve for Resolver<'_> {
                 .get(name)
                 .cloned()
                 .or_else(|| world.plan().vars.get(name).cloned())
-                .or_else(|| self.builtin(name))
+                .or_else(|| self.builtin(self.instance, name))
                 .ok_or_else(|| missing("not captured by this instance")),
             Expr::Env(name) => std::env::var(name)
                 .map(Value::String)
@@ -190,8 +202,7 @@ impl Resolve for Resolver<'_> {
                     .plan()
                     .role(role)
                     .ok_or_else(|| missing("unknown actor"))?;
-                world
-                    .var(world.id(role, *index), var)
+                self.value_of(world.id(role, *index), var)
                     .ok_or_else(|| missing("not captured by that instance"))
             }
         }

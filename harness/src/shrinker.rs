@@ -85,6 +85,7 @@ pub async fn shrink(
             |op: &mut crate::fuzzer::Op| op.identity = Identity::Own,
             |op: &mut crate::fuzzer::Op| op.flip = None,
             |op: &mut crate::fuzzer::Op| op.set = None,
+            |op: &mut crate::fuzzer::Op| op.alias = None,
             |op: &mut crate::fuzzer::Op| op.concurrent = false,
         ];
         for simplify in simpler {
@@ -128,13 +129,13 @@ fn renumber(vocab: &Vocabulary, program: &Program, role: usize, from: usize, to:
     for op in out.ops.iter_mut().filter(|op| vocab.role_of(op) == role) {
         op.instance = swap(op.instance);
         op.borrow = op.borrow.map(swap).filter(|b| *b != op.instance);
-        if let Identity::Other(i) = op.identity {
-            op.identity = if swap(i) == op.instance {
-                Identity::Own
-            } else {
-                Identity::Other(swap(i))
-            };
-        }
+        op.alias = op.alias.map(swap).filter(|a| *a != op.instance);
+        op.identity = match op.identity {
+            Identity::Other(i) | Identity::Unsigned(i) if swap(i) == op.instance => Identity::Own,
+            Identity::Other(i) => Identity::Other(swap(i)),
+            Identity::Unsigned(i) => Identity::Unsigned(swap(i)),
+            own_or_none => own_or_none,
+        };
     }
     out
 }

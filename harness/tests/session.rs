@@ -118,7 +118,7 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         file: repro.clone(),
         target: TargetSpec::embedded(faults),
         findings: dir.join("replay"),
-        attempts: 3,
+        attempts: Some(3),
         overrides: crosstalk::plan::Overrides {
             vars: [
                 ("password", "correct horse battery staple"),

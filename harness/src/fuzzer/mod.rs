@@ -32,7 +32,7 @@ use crate::world::Ledger;
 /// At most this many operations a program.
 pub const MAX_OPS: usize = 80;
 /// Bytes each operation reads.
-pub const OP_BYTES: usize = 14;
+pub const OP_BYTES: usize = 16;
 /// Instances of each population actor in a program (others keep at most 2).
 pub const POPULATION: usize = 3;
 
@@ -256,10 +256,10 @@ pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
         .map(|(v, vocab)| {
             let mut bytes = vec![v as u8];
             let instances = vocab.instances();
-            for info in &vocab.steps {
+            for info in vocab.steps.iter().filter(|s| !s.late) {
                 for (pick, (role, _)) in instances.iter().enumerate() {
                     if *role == info.role {
-                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1, 1, 0, 0]);
+                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]);
                     }
                 }
             }
@@ -353,7 +353,12 @@ mod tests {
         let vocabs = vocabularies();
         for (vocab, seed) in vocabs.iter().zip(seed_inputs(&vocabs)) {
             let program = Program::from_bytes(vocab, &seed[1..]);
-            let expected: usize = vocab.steps.iter().map(|s| vocab.count(s.role)).sum();
+            let expected: usize = vocab
+                .steps
+                .iter()
+                .filter(|s| !s.late)
+                .map(|s| vocab.count(s.role))
+                .sum();
             assert_eq!(
                 program.ops.len(),
                 expected.min(MAX_OPS),
@@ -363,7 +368,8 @@ mod tests {
             assert!(program.ops.iter().all(|op| op.identity == Identity::Own
                 && op.borrow.is_none()
                 && op.flip.is_none()
-                && op.set.is_none()));
+                && op.set.is_none()
+                && op.alias.is_none()));
         }
     }
 
@@ -396,6 +402,35 @@ mod tests {
         assert!(slot, "no booking ever took another patient's slot");
         assert!(added, "no write ever got a field it does not send");
         assert!(repeated, "no query parameter was ever repeated");
+    }
+
+    /// And the ones about who is asking: another's e-mail in capitals,
+    /// another's claims unsigned, a credential used after its account was
+    /// deleted.
+    #[test]
+    fn mutations_alias_e_mails_forge_claims_and_go_on_after_a_teardown() {
+        let vocab = &vocabularies()[0];
+        let (mut alias, mut unsigned, mut stale) = (false, false, false);
+        for i in 0..400 {
+            let program = Program::from_bytes(vocab, &random_bytes(6, i, 900));
+            let text = program.to_toml(vocab, "m");
+            for (n, op) in program.ops.iter().enumerate() {
+                if let Some(of) = op.alias {
+                    let hole = format!("\"{{{{patient#{of}.canary}}}}@PATIENTS.TEST\"");
+                    assert!(text.contains(&hole), "{hole} missing from\n{text}");
+                    alias = true;
+                }
+                if let Identity::Unsigned(of) = op.identity {
+                    unsigned |= text.contains(&format!("credentials = \"unsigned patient#{of}\""));
+                }
+                let late = vocab.steps[op.step].late;
+                stale |= late
+                    && program.ops[n + 1..]
+                        .iter()
+                        .any(|o| o.instance == op.instance);
+            }
+        }
+        assert!(alias && unsigned && stale, "{alias} {unsigned} {stale}");
     }
 
     #[test]

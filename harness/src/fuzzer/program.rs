@@ -20,6 +20,8 @@ pub enum Identity {
     Anonymous,
     /// Another instance of the sender's actor.
     Other(usize),
+    /// Another instance's JWT claims, unsigned (`alg: none`).
+    Unsigned(usize),
 }
 
 /// One step sent by one instance, possibly mutated.
@@ -36,6 +38,9 @@ pub struct Op {
     /// A body field set (or added) to another instance's captured value of
     /// its kind: a shared slot, an owner's id (mass assignment).
     pub set: Option<Setting>,
+    /// The e-mail the step sends made another instance's, its case
+    /// changed (a sign-up or login as someone else's address).
+    pub alias: Option<usize>,
     /// Sent at the same moment as the previous operation.
     pub concurrent: bool,
 }
@@ -71,6 +76,7 @@ impl Program {
         let mut u = Unstructured::new(bytes);
         let instances = vocab.instances();
         let flows: Vec<Vec<usize>> = (0..vocab.actors.len()).map(|r| vocab.flow(r)).collect();
+        let anytime: Vec<Vec<usize>> = (0..vocab.actors.len()).map(|r| vocab.any_step(r)).collect();
         let mut cursors = vec![0usize; instances.len()];
         let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
         let mut ops = Vec::new();
@@ -96,6 +102,8 @@ impl Program {
                 set,
                 set_field,
                 set_from,
+                alias,
+                alias_of,
             ] = record;
             let pick = pick as usize % instances.len();
             let (role, instance) = instances[pick];
@@ -106,8 +114,12 @@ impl Program {
                     cursors[pick] += 1;
                     continue;
                 }
-                // Any step of the actor: a repeat or a reordering.
-                1 | 2 if !flow.is_empty() => flow[any_step as usize % flow.len()],
+                // Any step of the actor, its teardown too: a repeat, a
+                // reordering, or a stale credential used after it.
+                1 | 2 if !flow.is_empty() => {
+                    let any = &anytime[role];
+                    any[any_step as usize % any.len()]
+                }
                 _ => match flow.get(cursors[pick]) {
                     Some(step) => {
                         cursors[pick] += 1;
@@ -127,12 +139,15 @@ impl Program {
             let identity = match identity % 16 {
                 0 => Identity::Anonymous,
                 1 | 2 if !others.is_empty() => Identity::Other(other(identity_of)),
+                3 if !others.is_empty() => Identity::Unsigned(other(identity_of)),
                 _ => Identity::Own,
             };
             let flip = flip_of(vocab, info, flip, flip_field, flip_value);
             let set = (set % 6 == 0)
                 .then(|| setting_of(vocab, info, &captured, set_field, set_from))
                 .flatten();
+            let alias = (alias % 8 == 0 && !others.is_empty() && sends_email(info))
+                .then(|| other(alias_of));
             let concurrent = !ops.is_empty() && concurrent % 4 == 0;
             captured[role].extend(info.captures.iter().cloned());
             ops.push(Op {
@@ -142,6 +157,7 @@ impl Program {
                 borrow,
                 flip,
                 set,
+                alias,
                 concurrent,
             });
         }
@@ -221,10 +237,14 @@ impl Program {
         for op in &self.ops {
             let role = vocab.role_of(op);
             let other = match op.identity {
-                Identity::Other(i) => i,
+                Identity::Other(i) | Identity::Unsigned(i) => i,
                 _ => 0,
             };
-            let highest = op.instance.max(op.borrow.unwrap_or(0)).max(other);
+            let highest = op
+                .instance
+                .max(op.borrow.unwrap_or(0))
+                .max(op.alias.unwrap_or(0))
+                .max(other);
             counts[role] = counts[role].max(highest + 1);
             if let Some(set) = &op.set {
                 counts[set.role] = counts[set.role].max(set.from + 1);
@@ -354,7 +374,18 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
         Identity::Own => None,
         Identity::Anonymous => Some("none".into()),
         Identity::Other(i) => Some(format!("{role}#{i}")),
+        Identity::Unsigned(i) => Some(format!("unsigned {role}#{i}")),
     };
+    if let (Some(of), Some(body)) = (op.alias, &mut step.body) {
+        rewrite_strings(body, &|text: &str| {
+            if email_hole(text) {
+                text.to_uppercase()
+                    .replace("{{CANARY}}", &format!("{{{{{role}#{of}.canary}}}}"))
+            } else {
+                text.to_string()
+            }
+        });
+    }
     if let Some(from) = op.borrow {
         let rewrite = |text: &str| borrow_holes(text, &info.own_vars, role, from);
         step.request = rewrite(&step.request);
@@ -406,6 +437,24 @@ fn apply_flip(step: &mut Step, flip: &Flip) {
         out.append_pair(&flip.field, &flip.value);
     }
     step.request = format!("{line}?{}", out.finish());
+}
+
+/// Whether the step's body sends an e-mail made of the sender's canary.
+fn sends_email(info: &StepInfo) -> bool {
+    let mut strings = Vec::new();
+    if let Some(body) = &info.step.body {
+        super::vocabulary::collect_strings(body, &mut strings);
+    }
+    strings.iter().any(|s| email_hole(s))
+}
+
+/// `{{canary}}@patients.test`: an address whose only hole is the canary.
+fn email_hole(text: &str) -> bool {
+    text.contains('@')
+        && Template::parse(text).is_ok_and(|t| {
+            let mut exprs = t.exprs().peekable();
+            exprs.peek().is_some() && exprs.all(|e| *e == Expr::Var("canary".into()))
+        })
 }
 
 /// `{{var}}` → `{{role#from.var}}` for the sender's own variables.

@@ -41,6 +41,10 @@ pub(crate) struct StepInfo {
     /// (role, var) the step picks from other instances.
     pub(crate) picks: BTreeSet<(usize, String)>,
     pub(crate) captures: BTreeSet<String>,
+    /// A teardown step (an account deleted, a session ended): never part
+    /// of the flow an instance walks, but sent out of turn its later
+    /// operations go out with a stale credential.
+    pub(crate) late: bool,
 }
 
 impl Vocabulary {
@@ -76,10 +80,15 @@ impl Vocabulary {
         let steps: Vec<StepInfo> = scenario
             .steps
             .iter()
-            .map(|located| {
+            .map(|s| (s, false))
+            .chain(scenario.teardown.iter().map(|s| (s, true)))
+            .map(|(located, late)| {
                 let step = located.value.clone();
                 let role = role_of(&step.actor).expect("planned scenarios name known actors");
-                StepInfo::new(step, role, &vars, &role_of)
+                StepInfo {
+                    late,
+                    ..StepInfo::new(step, role, &vars, &role_of)
+                }
             })
             .collect();
         let enums = enums(&steps);
@@ -130,8 +139,15 @@ impl Vocabulary {
         self.steps[op.step].role
     }
 
-    /// Step indices of `role`, in flow order.
+    /// Step indices of `role`'s flow, in order.
     pub(crate) fn flow(&self, role: usize) -> Vec<usize> {
+        (0..self.steps.len())
+            .filter(|i| self.steps[*i].role == role && !self.steps[*i].late)
+            .collect()
+    }
+
+    /// Every step `role` may send out of turn: its flow and its teardown.
+    pub(crate) fn any_step(&self, role: usize) -> Vec<usize> {
         (0..self.steps.len())
             .filter(|i| self.steps[*i].role == role)
             .collect()
@@ -228,6 +244,7 @@ impl StepInfo {
             role,
             own_vars: BTreeSet::new(),
             picks: BTreeSet::new(),
+            late: false,
         };
         for text in template_strings(&info.step) {
             let Ok(template) = Template::parse(&text) else {
@@ -298,7 +315,7 @@ pub(crate) fn template_strings(step: &Step) -> Vec<String> {
     out
 }
 
-fn collect_strings(value: &toml::Value, out: &mut Vec<String>) {
+pub(crate) fn collect_strings(value: &toml::Value, out: &mut Vec<String>) {
     match value {
         toml::Value::String(s) => out.push(s.clone()),
         toml::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),

@@ -18,6 +18,16 @@ use crate::world::Kind;
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let step = cx.step(exchange);
     let mut stored = Vec::new();
+    // A request carrying another instance's own words (a sign-up with its
+    // e-mail) may be answered about that instance: what it captures is
+    // nobody's to own.
+    let request = &exchange.request;
+    let about_another = cx
+        .oracle
+        .canaries_in(&request.path, &request.body)
+        .iter()
+        .any(|id| *id != exchange.observer);
+    let attributed = exchange.attribution == Attribution::Full && !about_another;
     for capture in &step.captures {
         let Some((value, key, siblings)) = find(exchange, capture) else {
             // A failed status is the finding; a missing capture follows from it.
@@ -36,7 +46,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         let text = text_of(&value);
         if capture.secret {
             cx.redactor.add(&text);
-        } else if exchange.attribution == Attribution::Full && !text.is_empty() {
+        } else if attributed && !text.is_empty() {
             let kind = Kind {
                 var: capture.var.clone(),
                 key,
@@ -52,7 +62,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         };
         if capture.secret {
             keep_secret(exchange, cx, &capture.var, &value);
-        } else if exchange.attribution == Attribution::Full {
+        } else if attributed {
             stored.push((capture.var.clone(), value.clone()));
         }
         verdict.captured.push((capture.var.clone(), value, path));

@@ -1,14 +1,17 @@
 //! Taint: a canary sent under someone else's identity (a borrowed value,
 //! another's credential) may now be stored in their records, where anyone
-//! they share with legitimately sees it: from now on it proves nothing.
+//! they share with legitimately sees it: from now on it proves nothing. So
+//! may every canary sent together with another instance's words (a sign-up
+//! with another's e-mail stores the sender's phone in that account).
 
 use super::{Context, Exchange, Verdict};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
     let request = &exchange.request;
-    for victim in cx.oracle.canaries_in(&request.path, &request.body) {
-        if victim != exchange.observer {
-            cx.world.ledger().expose(victim);
+    let sent = cx.oracle.canaries_in(&request.path, &request.body);
+    if sent.iter().any(|id| *id != exchange.observer) {
+        for id in sent {
+            cx.world.ledger().expose(id);
         }
     }
 }

@@ -81,7 +81,7 @@ impl<'a> Known<'a> {
             Expr::Peer(var) => {
                 let r = role.expect("peer is only checked inside steps");
                 let name = &self.roles[r].name;
-                (!captured(r).contains(var)).then(|| {
+                (!captured(r).contains(var) && !BUILTINS.contains(&var.as_str())).then(|| {
                     let message =
                         format!("`peer.{var}`: no earlier step of actor `{name}` captures `{var}`");
                     (message, None)
@@ -110,7 +110,7 @@ impl<'a> Known<'a> {
                 Some(format!("actors: {}", names.join(", "))),
             ));
         };
-        if !captured(o).contains(var) {
+        if !captured(o).contains(var) && !BUILTINS.contains(&var) {
             let message = format!("`{hole}`: no earlier step of actor `{other}` captures `{var}`");
             return Some((message, None));
         }
@@ -352,15 +352,20 @@ fn credentials(
     if who == "none" {
         return Ok(Credentials::Anonymous);
     }
-    let parsed = who
+    let (unsigned, instance) = match who.strip_prefix("unsigned ") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, who),
+    };
+    let parsed = instance
         .split_once('#')
         .and_then(|(r, i)| Some((role_index(roles, r)?, i.parse::<usize>().ok()?)));
     match parsed {
+        Some((r, i)) if i < roles[r].count && unsigned => Ok(Credentials::Unsigned(r, i)),
         Some((r, i)) if i < roles[r].count => Ok(Credentials::Of(r, i)),
         _ => Err(located.error_at(
             who,
             format!(
-                "credentials must be `none` or an instance such as `{}#0`, not `{who}`",
+                "credentials must be `none`, an instance such as `{0}#0`, or `unsigned {0}#0`, not `{who}`",
                 step.actor
             ),
         )),

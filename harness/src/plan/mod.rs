@@ -137,6 +137,9 @@ pub enum Credentials {
     Anonymous,
     /// Another instance's: (role, index).
     Of(usize, usize),
+    /// Another instance's JWT re-signed with `alg: none` (no signature):
+    /// its claims, as anyone could write them.
+    Unsigned(usize, usize),
 }
 
 /// A JSON body with templates in its strings.

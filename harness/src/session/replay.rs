@@ -18,8 +18,9 @@ pub struct Replay {
     pub target: TargetSpec,
     /// Findings go to `<findings>/<run id>/findings.jsonl`.
     pub findings: PathBuf,
-    /// Runs before calling it fixed.
-    pub attempts: u32,
+    /// Runs before calling it fixed; `None`: 20, or 100 when steps are
+    /// sent at the same moment (a race shows only sometimes).
+    pub attempts: Option<u32>,
     /// `--var` values: a reproduction's secret variables come from here.
     pub overrides: Overrides,
 }
@@ -85,7 +86,9 @@ impl Replay {
             target: String::new(),
             exit: Exit::Clean,
         };
-        for attempt in 0..self.attempts.max(1) {
+        let race = plan.steps.iter().any(|s| s.concurrent);
+        let attempts = self.attempts.unwrap_or(if race { 100 } else { 20 });
+        for attempt in 0..attempts.max(1) {
             // A fresh embedded clinic each time; the same remote target.
             let transport = target.transport();
             outcome.target = transport.describe();

@@ -274,9 +274,10 @@ pub struct ReplayArgs {
     /// Directory for the replay's findings.
     #[arg(long, default_value = "crosstalk-findings")]
     findings: PathBuf,
-    /// Runs before calling it fixed: races do not show every time.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    attempts: u32,
+    /// Runs before calling it fixed: races do not show every time (default
+    /// 20; 100 when steps are sent at the same moment).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    attempts: Option<u32>,
     /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME): the
     /// reproduction's secret variables.
     #[arg(long = "var", value_name = "NAME=VALUE")]
