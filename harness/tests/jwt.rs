@@ -22,10 +22,12 @@ use serde_json::{Value, json};
 
 const KEY: &[u8] = b"test-signing-key";
 
+/// email → (id, password, note)
+type Users = HashMap<String, (u64, String, String)>;
+
 #[derive(Clone, Default)]
 struct Api {
-    /// email → (id, password, note)
-    users: Arc<Mutex<HashMap<String, (u64, String, String)>>>,
+    users: Arc<Mutex<Users>>,
     trusts_unsigned: bool,
 }
 
