@@ -74,6 +74,8 @@ pub struct Oracle {
     /// Canaries of other worlds sharing the ledger (other programs of a
     /// fuzz run), found by the run id they all start with.
     others: Option<Others>,
+    /// This world's instances.
+    own: std::ops::Range<InstanceId>,
 }
 
 struct Others {
@@ -108,9 +110,10 @@ impl Oracle {
         Self {
             plain,
             encoded,
-            plain_owner: ids.collect(),
+            plain_owner: ids.clone().collect(),
             encoded_owner,
             others: None,
+            own: ids,
         }
     }
 
@@ -144,7 +147,7 @@ impl Oracle {
             ));
         }
         if let Some(others) = &self.others {
-            others.scan(bytes, &self.plain_owner, &mut hits);
+            others.scan(bytes, &self.own, &mut hits);
         }
         hits
     }
@@ -281,6 +284,10 @@ impl Oracle {
             .filter(|c| {
                 c.evidence.victim != observer && !ledger.visible(observer, c.evidence.victim)
             })
+            // Another world's instance counts once its world is over: until
+            // then a grant of its may still be on its way (two programs run
+            // at once against one server).
+            .filter(|c| self.own.contains(&c.evidence.victim) || ledger.settled(c.evidence.victim))
             // A request that carries the victim's own words acts for the
             // victim (a login with their email): its answer may be about them.
             .filter(|c| !echo.has_canary(&ledger.instance(c.evidence.victim).canary))
@@ -315,7 +322,7 @@ impl Oracle {
 impl Others {
     /// Canaries of instances outside `own` (whose search found them
     /// already): the run id, then a known canary.
-    fn scan(&self, bytes: &[u8], own: &[InstanceId], hits: &mut Vec<Sighting>) {
+    fn scan(&self, bytes: &[u8], own: &std::ops::Range<InstanceId>, hits: &mut Vec<Sighting>) {
         for m in self.prefix.find_iter(bytes) {
             let end = m.start() + CANARY_LEN;
             let Some(text) = bytes

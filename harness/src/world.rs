@@ -181,6 +181,12 @@ impl World {
     }
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        self.ledger.settle(self.ids());
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub role: usize,
@@ -248,6 +254,9 @@ pub struct Ledger {
     /// Instances whose canary was sent under another identity.
     exposed: RwLock<HashSet<InstanceId>>,
     accounts: RwLock<Accounts>,
+    /// Instances whose world is still running: their grants are not all
+    /// known yet.
+    open: RwLock<HashSet<InstanceId>>,
 }
 
 /// Instances that logged in to the same account are one identity.
@@ -272,11 +281,30 @@ impl Ledger {
         let _one_block = self.adding.lock().unwrap_or_else(|p| p.into_inner());
         let base = self.instances.count();
         let mut canaries = self.canaries.write().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
         for (i, instance) in instances.into_iter().enumerate() {
             canaries.insert(instance.canary.to_ascii_lowercase(), base + i);
+            open.insert(base + i);
             self.instances.push(instance);
         }
         base
+    }
+
+    /// The world of `ids` is over: what they may see is all known.
+    pub fn settle(&self, ids: std::ops::Range<InstanceId>) {
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
+        ids.for_each(|id| {
+            open.remove(&id);
+        });
+    }
+
+    /// Whether `id`'s world is over.
+    pub fn settled(&self, id: InstanceId) -> bool {
+        !self
+            .open
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
     }
 
     /// How many instances the run has had.
