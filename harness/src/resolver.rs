@@ -119,7 +119,9 @@ impl<'a> Resolver<'a> {
         let world = self.world;
         let me = world.instance(of);
         let role = &world.plan().roles[me.role].name;
-        let person = |who: u64| person(world.seed, me.role as u64, who);
+        // Names never repeat between runs or programs (a target that keeps
+        // its data would pair them up); twins share theirs within one.
+        let person = |who: u64| person(mix(world.seed, &[world.nonce]), me.role as u64, who);
         let twin = 1_000_000 + me.index as u64 / 2;
         let value = match name {
             "canary" => Value::String(me.canary.clone()),

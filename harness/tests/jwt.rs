@@ -158,6 +158,7 @@ expect = { status = 401 }
 async fn run(suite: std::path::PathBuf, url: String) -> (Exit, String) {
     let run = Run {
         contracts: crosstalk::session::Contracts::Off,
+        findings: suite.join("../findings"),
         ..Run::new(vec![suite], TargetSpec::remote(url))
     };
     let outcome = run.execute().await.unwrap();

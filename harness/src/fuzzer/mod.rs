@@ -246,9 +246,9 @@ pub fn vocabularies(
         .collect()
 }
 
-/// One input per vocabulary that walks its scripted flow unmutated: every
-/// step in file order, sent by each instance of its actor. The first byte
-/// selects the vocabulary, as in [`fuzz_one`].
+/// One input per vocabulary that walks its scripted flow unmutated, as
+/// `run` does: every step in file order, sent by every instance of its
+/// actor at once. The first byte selects the vocabulary, as in [`fuzz_one`].
 pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
     vocabularies
         .iter()
@@ -257,10 +257,16 @@ pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
             let mut bytes = vec![v as u8];
             let instances = vocab.instances();
             for info in vocab.steps.iter().filter(|s| !s.late) {
-                for (pick, (role, _)) in instances.iter().enumerate() {
-                    if *role == info.role {
-                        bytes.extend([pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]);
-                    }
+                let senders = instances
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (r, _))| *r == info.role);
+                for (k, (pick, _)) in senders.enumerate() {
+                    // As `run` sends a step: by every instance at once.
+                    let at_once = if k == 0 { 1 } else { 0 };
+                    bytes.extend([
+                        pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, at_once, 1, 0, 0, 1, 0,
+                    ]);
                 }
             }
             bytes

@@ -82,6 +82,9 @@ struct Shared {
     sink: FindingSink,
     /// Everything found, as found, confirmed or not.
     candidates: JsonLines,
+    max_findings: Option<usize>,
+    /// New buckets confirmed or being confirmed, against `max_findings`.
+    claimed: AtomicU64,
     programs: AtomicU64,
     requests: AtomicU64,
     counter: AtomicU64,
@@ -97,13 +100,12 @@ impl Fuzz {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers.max(1) {
-            let (shared, max) = (shared.clone(), self.max_findings);
+            let shared = shared.clone();
             tasks.spawn(async move {
-                while !shared.cancel.is_cancelled() && Instant::now() < shared.deadline {
-                    let found = shared.new_buckets.load(Ordering::Relaxed) as usize;
-                    if max.is_some_and(|max| found >= max) {
-                        break;
-                    }
+                while !shared.cancel.is_cancelled()
+                    && Instant::now() < shared.deadline
+                    && !shared.found_enough()
+                {
                     one_program(&shared).await;
                 }
             });
@@ -183,12 +185,40 @@ impl Fuzz {
             buckets: Mutex::new(known),
             sink,
             candidates,
+            max_findings: self.max_findings,
+            claimed: AtomicU64::new(0),
             programs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             counter: AtomicU64::new(0),
             new_buckets: AtomicU64::new(0),
         })
     }
+}
+
+impl Shared {
+    /// `--max-findings` new buckets are confirmed.
+    fn found_enough(&self) -> bool {
+        let found = self.new_buckets.load(Ordering::Relaxed) as usize;
+        self.max_findings.is_some_and(|max| found >= max)
+    }
+
+    /// A place among `--max-findings` for one more bucket, if one is left.
+    fn claim(&self) -> bool {
+        let max = self.max_findings.unwrap_or(usize::MAX);
+        self.claimed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                ((c as usize) < max).then_some(c + 1)
+            })
+            .is_ok()
+    }
+}
+
+fn forget_bucket(shared: &Shared, key: &str) {
+    shared
+        .buckets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(key);
 }
 
 /// A status line while the workers run: every half second on a terminal,
@@ -306,6 +336,11 @@ async fn one_program(shared: &Shared) {
         let _ = shared.candidates.write(finding);
         let key = bucket(finding);
         if first_in_bucket(shared, &key) {
+            if !shared.claim() {
+                // `--max-findings` is reached: the finding stays a candidate.
+                forget_bucket(shared, &key);
+                continue;
+            }
             let found_after = shared.started.elapsed();
             write_out(shared, vocab, &program, finding, &key, found_after).await;
         }
@@ -366,11 +401,8 @@ async fn write_out(
     let until = shared.deadline.max(Instant::now()) + SHRINK_GRACE;
     let stop = || shared.cancel.is_cancelled() || Instant::now() > until;
     let Some(small) = shrink(&shared.runner, vocab, program, key, &stop).await else {
-        shared
-            .buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        forget_bucket(shared, key);
+        shared.claimed.fetch_sub(1, Ordering::SeqCst);
         eprintln!(
             "\nnot confirmed (did not show again from scratch): {}",
             terminal_safe(&finding.summary)
