@@ -70,6 +70,67 @@ pub struct Program {
     pub ops: Vec<Op>,
 }
 
+impl Op {
+    /// Step `step` sent by `instance`, mutated as bytes 3.. of its record
+    /// say: borrowed values, another identity, a flip, a field set, an
+    /// e-mail aliased, sent at once with the operation before.
+    fn mutated(
+        vocab: &Vocabulary,
+        step: usize,
+        instance: usize,
+        captured: &[BTreeSet<String>],
+        record: &[u8; OP_BYTES],
+        first: bool,
+    ) -> Op {
+        let [
+            _,
+            _,
+            _,
+            borrow,
+            borrow_of,
+            identity,
+            identity_of,
+            flip,
+            flip_field,
+            flip_value,
+            concurrent,
+            set,
+            set_field,
+            set_from,
+            alias,
+            alias_of,
+        ] = *record;
+        let info = &vocab.steps[step];
+        let others: Vec<usize> = (0..vocab.count(info.role))
+            .filter(|i| *i != instance)
+            .collect();
+        let other = |byte: u8| others[byte as usize % others.len()];
+        let borrow = (!others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0)
+            .then(|| other(borrow_of));
+        let identity = match identity % 16 {
+            0 => Identity::Anonymous,
+            1 | 2 if !others.is_empty() => Identity::Other(other(identity_of)),
+            3 if !others.is_empty() => Identity::Unsigned(other(identity_of)),
+            _ => Identity::Own,
+        };
+        let set = (set % 6 == 0)
+            .then(|| setting_of(vocab, info, captured, set_field, set_from))
+            .flatten();
+        let alias =
+            (alias % 8 == 0 && !others.is_empty() && sends_email(info)).then(|| other(alias_of));
+        Op {
+            step,
+            instance,
+            identity,
+            borrow,
+            flip: flip_of(vocab, info, flip, flip_field, flip_value),
+            set,
+            alias,
+            concurrent: !first && concurrent % 4 == 0,
+        }
+    }
+}
+
 impl Program {
     /// The program these bytes stand for. Total: any bytes give a program.
     pub fn from_bytes(vocab: &Vocabulary, bytes: &[u8]) -> Program {
@@ -87,24 +148,7 @@ impl Program {
             for byte in &mut record {
                 *byte = u.arbitrary().unwrap_or(0);
             }
-            let [
-                pick,
-                action,
-                any_step,
-                borrow,
-                borrow_of,
-                identity,
-                identity_of,
-                flip,
-                flip_field,
-                flip_value,
-                concurrent,
-                set,
-                set_field,
-                set_from,
-                alias,
-                alias_of,
-            ] = record;
+            let [pick, action, any_step, ..] = record;
             let pick = pick as usize % instances.len();
             let (role, instance) = instances[pick];
             let flow = &flows[role];
@@ -132,34 +176,11 @@ impl Program {
             if !info.ready(&captured) {
                 continue;
             }
-            let others: Vec<usize> = (0..vocab.count(role)).filter(|i| *i != instance).collect();
-            let other = |byte: u8| others[byte as usize % others.len()];
-            let borrow = (!others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0)
-                .then(|| other(borrow_of));
-            let identity = match identity % 16 {
-                0 => Identity::Anonymous,
-                1 | 2 if !others.is_empty() => Identity::Other(other(identity_of)),
-                3 if !others.is_empty() => Identity::Unsigned(other(identity_of)),
-                _ => Identity::Own,
-            };
-            let flip = flip_of(vocab, info, flip, flip_field, flip_value);
-            let set = (set % 6 == 0)
-                .then(|| setting_of(vocab, info, &captured, set_field, set_from))
-                .flatten();
-            let alias = (alias % 8 == 0 && !others.is_empty() && sends_email(info))
-                .then(|| other(alias_of));
-            let concurrent = !ops.is_empty() && concurrent % 4 == 0;
+            let first = ops.is_empty();
+            ops.push(Op::mutated(
+                vocab, step, instance, &captured, &record, first,
+            ));
             captured[role].extend(info.captures.iter().cloned());
-            ops.push(Op {
-                step,
-                instance,
-                identity,
-                borrow,
-                flip,
-                set,
-                alias,
-                concurrent,
-            });
         }
         Program { ops }
     }
