@@ -85,6 +85,10 @@ struct Shared {
     max_findings: Option<usize>,
     /// New buckets confirmed or being confirmed, against `max_findings`.
     claimed: AtomicU64,
+    /// Programs explore under the read side; a finding is confirmed and
+    /// shrunk under the write side, alone in the process as a replay will
+    /// be, so a race that shows only under load does not count.
+    quiet: tokio::sync::RwLock<()>,
     programs: AtomicU64,
     requests: AtomicU64,
     counter: AtomicU64,
@@ -187,6 +191,7 @@ impl Fuzz {
             candidates,
             max_findings: self.max_findings,
             claimed: AtomicU64::new(0),
+            quiet: tokio::sync::RwLock::new(()),
             programs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             counter: AtomicU64::new(0),
@@ -319,7 +324,10 @@ async fn one_program(shared: &Shared) {
     let nonce = crate::canary::fresh_nonce();
     // A program still waiting on the target at the deadline is dropped,
     // its requests with it.
-    let run = shared.runner.run(vocab, &program, nonce);
+    let run = async {
+        let _exploring = shared.quiet.read().await;
+        shared.runner.run(vocab, &program, nonce).await
+    };
     let Ok(outcome) = tokio::time::timeout_at(shared.deadline.into(), run).await else {
         return;
     };
@@ -398,6 +406,7 @@ async fn write_out(
     key: &str,
     found_after: Duration,
 ) {
+    let _alone = shared.quiet.write().await;
     let until = shared.deadline.max(Instant::now()) + SHRINK_GRACE;
     let stop = || shared.cancel.is_cancelled() || Instant::now() > until;
     let Some(small) = shrink(&shared.runner, vocab, program, key, &stop).await else {
