@@ -53,6 +53,9 @@ pub struct RunOptions {
     /// stops its flow. Fuzz programs turn this off: they send every
     /// operation, anonymous ones included.
     pub stop_without_credential: bool,
+    /// Send each batch's requests in reverse order: a race (requests sent
+    /// at the same moment) explored the other way round.
+    pub reversed: bool,
     /// The ledger of a run that spans several worlds (a fuzz run against a
     /// target that keeps its data); `None`: this run's world alone.
     pub ledger: Option<Arc<Ledger>>,
@@ -72,6 +75,7 @@ impl RunOptions {
             record: false,
             requests: None,
             stop_without_credential: true,
+            reversed: false,
             ledger: None,
         }
     }
@@ -270,29 +274,37 @@ impl Executor {
     /// then the judges read the whole batch.
     async fn run_batch(self: &Arc<Self>, batch: Vec<StepRef>) {
         let mut tasks = tokio::task::JoinSet::new();
-        for step in batch {
-            for sender in self.world.senders(self.plan().step(step)) {
-                if self.world.state(sender).stopped.is_some() {
-                    self.not_sent.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                if matches!(step, StepRef::Teardown(_)) && !self.can_clean_up(sender) {
-                    continue;
-                }
-                let this = Arc::clone(self);
-                tasks.spawn(async move {
-                    let _permit = this
-                        .semaphore
-                        .acquire()
-                        .await
-                        .expect("the semaphore is never closed");
-                    // Teardown runs even after a Ctrl-C; the flow stops.
-                    if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
-                        return None;
-                    }
-                    this.send(sender, step).await
-                });
+        let mut sends: Vec<(StepRef, InstanceId)> = batch
+            .iter()
+            .flat_map(|step| {
+                let senders = self.world.senders(self.plan().step(*step));
+                senders.map(move |sender| (*step, sender))
+            })
+            .collect();
+        if self.options.reversed {
+            sends.reverse();
+        }
+        for (step, sender) in sends {
+            if self.world.state(sender).stopped.is_some() {
+                self.not_sent.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
+            if matches!(step, StepRef::Teardown(_)) && !self.can_clean_up(sender) {
+                continue;
+            }
+            let this = Arc::clone(self);
+            tasks.spawn(async move {
+                let _permit = this
+                    .semaphore
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                // Teardown runs even after a Ctrl-C; the flow stops.
+                if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
+                    return None;
+                }
+                this.send(sender, step).await
+            });
         }
         let mut sent = Vec::new();
         while let Some(joined) = tasks.join_next().await {

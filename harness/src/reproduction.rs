@@ -10,7 +10,8 @@
 //! any password a body sends come from the environment, tokens and cookies
 //! from the answers. Each instance's canary is drawn afresh on every run
 //! (unless given), so the script can run again against a server that kept
-//! the accounts of the last run.
+//! the accounts of the last run. A race is sent at the same moment, and
+//! tried again from scratch until it shows (up to `TRIES`, 50).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -72,16 +73,29 @@ pub fn write_reproduction(
 /// Known text → the shell variable that stands for it.
 #[derive(Default)]
 struct Vars {
+    /// Distinctive values (ids, canaries, tokens), replaced wherever they
+    /// appear, longest first.
     known: Vec<(String, String)>,
+    /// Short values (`17`), replaced only as a whole path segment, query
+    /// value or JSON value: inside other text they are coincidence.
+    short: Vec<(String, String)>,
 }
+
+/// Values at least this long stand for a variable wherever they appear.
+const DISTINCT: usize = 8;
 
 impl Vars {
     fn add(&mut self, value: &str, var: String) {
-        if value.len() >= 2 && !self.known.iter().any(|(v, _)| v == value) {
-            self.known.push((value.to_string(), var));
-            // Longest first, so that an id inside a longer value stays whole.
-            self.known.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        if value.is_empty() || self.known.iter().any(|(v, _)| v == value) {
+            return;
         }
+        if value.len() < DISTINCT {
+            // The latest capture of a short value wins.
+            self.short.insert(0, (value.to_string(), var));
+            return;
+        }
+        self.known.push((value.to_string(), var));
+        self.known.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
     }
 
     /// `text` quoted for a double-quoted shell word, known values as variables.
@@ -89,6 +103,41 @@ impl Vars {
         let mut out = shell_quote_double(text);
         for (value, var) in &self.known {
             out = out.replace(&shell_quote_double(value), &format!("${{{var}}}"));
+        }
+        out
+    }
+
+    fn exact(&self, token: &str) -> Option<&str> {
+        self.short
+            .iter()
+            .find(|(v, _)| v == token)
+            .map(|(_, var)| var.as_str())
+    }
+
+    /// A request path, short values too where a whole segment or query
+    /// value is one.
+    fn path(&self, path: &str) -> String {
+        let mut out = String::new();
+        for piece in path.split_inclusive(['/', '?', '&', '=']) {
+            let cut = piece.len() - piece.ends_with(['/', '?', '&', '=']) as usize;
+            let (token, sep) = piece.split_at(cut);
+            match self.exact(token) {
+                Some(var) => out.push_str(&format!("${{{var}}}")),
+                None => out.push_str(&self.substitute(token)),
+            }
+            out.push_str(sep);
+        }
+        out
+    }
+
+    /// A request body, short values too where a whole JSON value is one.
+    fn body(&self, body: &str) -> String {
+        let mut out = self.substitute(body);
+        for (value, var) in &self.short {
+            for (before, after) in [("\\\":\\\"", "\\\""), ("\\\":", ","), ("\\\":", "}")] {
+                let written = format!("{before}{}{after}", shell_quote_double(value));
+                out = out.replace(&written, &format!("{before}${{{var}}}{after}"));
+            }
         }
         out
     }
@@ -110,6 +159,14 @@ pub fn curl_script(
         "# Sends the reproduction's requests in order, then says whether the finding showed\n# (exit 1) or not (exit 0). Needs curl and jq."
     );
     let _ = writeln!(out, "set -euo pipefail");
+    if recording.order.windows(2).any(|w| w[0].batch == w[1].batch) {
+        // A race shows only sometimes: the script runs itself from scratch
+        // (fresh canaries each time) until it shows or TRIES runs did not.
+        let _ = writeln!(
+            out,
+            "if [ -z \"${{CROSSTALK_TRY:-}}\" ]; then\n  for try in $(seq \"${{TRIES:-50}}\"); do\n    echo \"# try $try\"\n    rc=0; CROSSTALK_TRY=$try bash \"$0\" \"$@\" || rc=$?\n    [ \"$rc\" -ne 0 ] && exit \"$rc\"\n  done\n  exit 0\nfi"
+        );
+    }
     let _ = writeln!(out, "BASE=\"${{1:-http://127.0.0.1:8080}}\"");
     let _ = writeln!(out, "JARS=$(mktemp -d)");
     let _ = writeln!(out, "trap 'rm -rf \"$JARS\"' EXIT");
@@ -151,13 +208,14 @@ pub fn curl_script(
 }
 
 /// Sends one batch: a request alone, or requests that went out at the
-/// same moment (a race) as background jobs, then waits for all of them.
-/// Each status lands in `$JARS/<n>.status`, each body in `$JARS/<n>`.
+/// same moment (a race) from one curl running them in parallel, so they
+/// leave together rather than a process start apart. Each body lands in
+/// `$JARS/<n>`, each status line in `$JARS/<n>.head`.
 fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars) {
-    let together = batch.len() > 1;
-    if together {
+    if batch.len() > 1 {
         let _ = writeln!(out, "# sent at the same moment:");
     }
+    let mut transfers = Vec::new();
     for &(n, issued, exchange) in batch {
         let _ = writeln!(
             out,
@@ -169,22 +227,30 @@ fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars) {
                 .status
                 .map_or("nothing".to_string(), |s| s.to_string())
         );
-        let _ = writeln!(
-            out,
-            "{} -o \"$JARS/{n}\" -w '%{{http_code}}' >\"$JARS/{n}.status\"{}",
-            curl_command(issued, exchange, vars),
-            if together { " &" } else { "" }
-        );
+        transfers.push(format!(
+            "{} -o \"$JARS/{n}\" -D \"$JARS/{n}.head\"",
+            curl_args(issued, exchange, vars)
+        ));
     }
-    if together {
-        let _ = writeln!(out, "wait");
-    }
+    let parallel = if batch.len() > 1 {
+        "-Z --parallel-immediate "
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "curl -sS {parallel}{}",
+        transfers.join(" \\\n  --next ")
+    );
 }
 
 /// One answer: its status in `S<n>`, its body in `R<n>`, and what later
 /// requests need captured with jq.
 fn answer(out: &mut String, n: usize, exchange: &Recorded, vars: &mut Vars) {
-    let _ = writeln!(out, "S{n}=$(<\"$JARS/{n}.status\")");
+    let _ = writeln!(
+        out,
+        "S{n}=$(awk 'NR==1 {{print $2}}' \"$JARS/{n}.head\" 2>/dev/null || true)"
+    );
     let _ = writeln!(out, "R{n}=$(<\"$JARS/{n}\")");
     let _ = writeln!(out, "echo \"{}. $S{n} $R{n}\"", n + 1);
     for (var, value, path) in &exchange.captures {
@@ -227,7 +293,10 @@ fn check(out: &mut String, recording: &Recording<'_>, vars: &Vars) {
         }
         (_, _) => {
             let value = &finding.exchange.response_excerpt;
-            format!("grep -qF \"{}\" <<<\"$R{n}\"", vars.substitute(value))
+            let value = vars
+                .exact(value)
+                .map_or_else(|| vars.substitute(value), |var| format!("${{{var}}}"));
+            format!("grep -qF \"{value}\" <<<\"$R{n}\"")
         }
     };
     let summary = shell_quote_double(&finding.summary);
@@ -259,7 +328,7 @@ fn body_secrets(order: &[Issued], vars: &Vars) -> Vec<(String, String, String)> 
         for (key, value) in fields {
             let known = vars.known.iter().any(|(v, _)| *v == value)
                 || found.values().any(|(v, _)| *v == value);
-            if known || value.len() < 2 {
+            if known || value.is_empty() {
                 continue;
             }
             let base = shell_name(&key).to_uppercase();
@@ -296,15 +365,15 @@ fn secret_fields(value: &serde_json::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// One recorded request as a curl command: known values as shell
+/// One recorded request as curl arguments: known values as shell
 /// variables, cookies from the instance's jar, and any credential left
 /// over as a variable the user must set, never its value.
-fn curl_command(issued: &Issued, exchange: &Recorded, vars: &Vars) -> String {
+fn curl_args(issued: &Issued, exchange: &Recorded, vars: &Vars) -> String {
     let jar = format!("$JARS/{}", shell_name(&exchange.captured_by));
     let mut command = format!(
-        "curl -sS -c \"{jar}\" -X {} \"$BASE{}\"",
+        "-c \"{jar}\" -X {} \"$BASE{}\"",
         issued.method,
-        vars.substitute(&issued.path)
+        vars.path(&issued.path)
     );
     for (name, value) in &exchange.headers {
         if name.eq_ignore_ascii_case("cookie") {
@@ -319,7 +388,7 @@ fn curl_command(issued: &Issued, exchange: &Recorded, vars: &Vars) -> String {
         let _ = write!(command, " -H \"{name}: {value}\"");
     }
     if !exchange.body.is_empty() {
-        let _ = write!(command, " --data \"{}\"", vars.substitute(&exchange.body));
+        let _ = write!(command, " --data \"{}\"", vars.body(&exchange.body));
     }
     command
 }

@@ -15,26 +15,38 @@
 
 use crate::fuzzer::{Identity, Program, Runner, Vocabulary, bucket};
 
-/// How many runs of a candidate must all show the leak: a program with
-/// concurrent operations must show it every time, so that a reproduction of
-/// a race does not depend on luck.
-fn tries(program: &Program) -> u64 {
-    if program.ops.iter().any(|op| op.concurrent) {
-        3
-    } else {
-        1
-    }
-}
-
-/// Whether `program`, run from scratch, shows the bucket `key`.
+/// Whether `program`, run from scratch, shows the bucket `key`. A program
+/// with concurrent operations (a race) must show it three times out of
+/// three in one of the two orders its simultaneous requests can go out in,
+/// so that a reproduction of a race does not depend on luck.
 pub async fn reproduces(runner: &Runner, vocab: &Vocabulary, program: &Program, key: &str) -> bool {
-    for _ in 0..tries(program) {
-        let outcome = runner.run_alone(vocab, program, false).await;
-        if !outcome.findings.iter().any(|f| bucket(f) == key) {
-            return false;
+    if !program.ops.iter().any(|op| op.concurrent) {
+        return shows(runner, vocab, program, key, false).await;
+    }
+    for reversed in [false, true] {
+        let mut every = true;
+        for _ in 0..3 {
+            if !shows(runner, vocab, program, key, reversed).await {
+                every = false;
+                break;
+            }
+        }
+        if every {
+            return true;
         }
     }
-    true
+    false
+}
+
+async fn shows(
+    runner: &Runner,
+    vocab: &Vocabulary,
+    program: &Program,
+    key: &str,
+    reversed: bool,
+) -> bool {
+    let outcome = runner.run_alone(vocab, program, false, reversed).await;
+    outcome.findings.iter().any(|f| bucket(f) == key)
 }
 
 /// The smallest program found that still shows the bucket `key` from

@@ -134,10 +134,18 @@ impl Runner {
     /// Runs `program` from scratch: fresh identities in a ledger of their
     /// own, so whatever it shows comes from its own operations alone (a
     /// target that keeps its data holds older programs' records, which
-    /// count for nothing here). `record` keeps every request for a script.
-    pub async fn run_alone(&self, vocab: &Vocabulary, program: &Program, record: bool) -> Outcome {
+    /// count for nothing here). `record` keeps every request for a script;
+    /// `reversed` sends each batch's requests in reverse order.
+    pub async fn run_alone(
+        &self,
+        vocab: &Vocabulary,
+        program: &Program,
+        record: bool,
+        reversed: bool,
+    ) -> Outcome {
         let options = RunOptions {
             record,
+            reversed,
             ..self.options(crate::canary::fresh_nonce())
         };
         run_program(vocab, program, (self.target)(), options).await
