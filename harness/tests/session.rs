@@ -132,8 +132,19 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
     let still = replay(&["appointment-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "the reproduction does not leak");
     let fixed = replay(&[]).execute().await.unwrap();
-    assert_eq!(fixed.exit, Exit::Clean);
+    assert_eq!(fixed.exit, Exit::Clean, "{}", fixed.describe());
     assert!(fixed.requests > 0);
+
+    // A secret variable that fails every sign-up: no run sends every step,
+    // so the replay gives no verdict rather than "fixed".
+    let mut broken = replay(&["appointment-idor"]);
+    broken
+        .overrides
+        .vars
+        .insert("password".into(), String::new());
+    let broken = broken.execute().await.unwrap();
+    assert_eq!(broken.exit, Exit::Incomplete, "{}", broken.describe());
+    assert!(broken.describe().contains("did not run through"));
 }
 
 /// The no-probe suite asks for nobody else's data: the fuzzer must find

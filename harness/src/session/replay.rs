@@ -36,6 +36,10 @@ pub struct ReplayOutcome {
     pub requests: u64,
     /// Where the requests went.
     pub target: String,
+    /// What could not be sent, when nothing leaked and no run sent every
+    /// step (a wrong secret variable fails every sign-up): then the replay
+    /// says nothing of a fix.
+    pub unsent: Vec<String>,
     pub exit: Exit,
 }
 
@@ -43,6 +47,13 @@ impl ReplayOutcome {
     /// What the replay showed, in plain words.
     pub fn describe(&self) -> String {
         let file = self.file.display();
+        if let Some(first) = self.unsent.first().filter(|_| self.leaks.is_empty()) {
+            return format!(
+                "{file}: did not run through against {}: {} step(s) could not be sent, e.g. {first}\n  (check the secret variables: --var or CROSSTALK_VAR_*); no verdict\n",
+                self.target,
+                self.unsent.len()
+            );
+        }
         if self.leaks.is_empty() {
             return format!(
                 "{file}: no leak against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
@@ -84,10 +95,13 @@ impl Replay {
             runs: 0,
             requests: 0,
             target: String::new(),
+            unsent: Vec::new(),
             exit: Exit::Clean,
         };
         let race = plan.steps.iter().any(|s| s.concurrent);
         let attempts = self.attempts.unwrap_or(if race { 100 } else { 20 });
+        // A verdict of "fixed" needs at least one run that sent every step.
+        let mut ran_through = false;
         for attempt in 0..attempts.max(1) {
             // A fresh embedded clinic each time; the same remote target.
             let transport = target.transport();
@@ -104,8 +118,10 @@ impl Replay {
             };
             let redactor = Arc::new(Redactor::default());
             let executor = Executor::new(plan.clone(), transport, sink.clone(), redactor, options);
-            outcome.requests += executor.run().await.requests;
+            let stats = executor.run().await;
+            outcome.requests += stats.requests;
             outcome.runs += 1;
+            ran_through |= stats.skipped == 0 && stats.transport_errors == 0;
             outcome.leaks = sink
                 .buckets()
                 .into_iter()
@@ -114,6 +130,17 @@ impl Replay {
             if !outcome.leaks.is_empty() {
                 outcome.exit = Exit::Found;
                 break;
+            }
+        }
+        if outcome.exit != Exit::Found && !ran_through {
+            outcome.unsent = sink
+                .buckets()
+                .into_iter()
+                .filter(|b| b.first.kind.incomplete())
+                .map(|b| b.first.summary)
+                .collect();
+            if !outcome.unsent.is_empty() {
+                outcome.exit = Exit::Incomplete;
             }
         }
         Ok(outcome)
