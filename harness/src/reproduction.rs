@@ -232,15 +232,18 @@ fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars) {
             curl_args(issued, exchange, vars)
         ));
     }
-    let parallel = if batch.len() > 1 {
-        "-Z --parallel-immediate "
-    } else {
-        ""
-    };
+    if batch.len() == 1 {
+        let _ = writeln!(out, "curl -sS {}", transfers[0]);
+        return;
+    }
+    // Which goes first is the server's to decide: every other try, the
+    // other way round.
+    let forward = transfers.join(" \\\n    --next ");
+    transfers.reverse();
+    let backward = transfers.join(" \\\n    --next ");
     let _ = writeln!(
         out,
-        "curl -sS {parallel}{}",
-        transfers.join(" \\\n  --next ")
+        "if [ $(( ${{CROSSTALK_TRY:-0}} % 2 )) = 1 ]; then\n  curl -sS -Z --parallel-immediate {backward}\nelse\n  curl -sS -Z --parallel-immediate {forward}\nfi"
     );
 }
 

@@ -126,11 +126,12 @@ pub async fn shrink(
             }
         }
     }
-    // Operations that send nothing (their inputs never came): a replay
-    // against a fixed server would count them as steps it could not send.
-    let silent = without_silent(runner, vocab, &best).await;
-    if silent != best && still(&silent).await {
-        best = silent;
+    // Operations that sent nothing in a run from scratch (their inputs
+    // never came) change nothing on the wire; a replay against a fixed
+    // server would count them as steps it could not send.
+    let sent = without_silent(runner, vocab, &best).await;
+    if !sent.ops.is_empty() {
+        best = sent;
     }
     Some(best)
 }
