@@ -68,8 +68,8 @@ pub enum Marker {
 pub struct Oracle {
     plain: AhoCorasick,
     encoded: AhoCorasick,
-    /// Pattern index → instance, for each automaton.
-    plain_owner: Vec<InstanceId>,
+    /// Pattern index → instance, for the base64 fragments (several per
+    /// canary); the plain automaton's pattern `i` is `own.start + i`.
     encoded_owner: Vec<InstanceId>,
     /// Canaries of other worlds sharing the ledger (other programs of a
     /// fuzz run), found by the run id they all start with.
@@ -110,7 +110,6 @@ impl Oracle {
         Self {
             plain,
             encoded,
-            plain_owner: ids.clone().collect(),
             encoded_owner,
             others: None,
             own: ids,
@@ -134,7 +133,7 @@ impl Oracle {
         let mut hits = Vec::new();
         for m in self.plain.find_iter(bytes) {
             hits.push((
-                self.plain_owner[m.pattern().as_usize()],
+                self.own.start + m.pattern().as_usize(),
                 Encoding::Plain,
                 m.range(),
             ));
@@ -158,7 +157,7 @@ impl Oracle {
             .plain
             .find_iter(path.as_bytes())
             .chain(self.plain.find_iter(body))
-            .map(|m| self.plain_owner[m.pattern().as_usize()])
+            .map(|m| self.own.start + m.pattern().as_usize())
             .collect();
         owners.sort_unstable();
         owners.dedup();

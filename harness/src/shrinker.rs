@@ -142,23 +142,15 @@ async fn without_silent(runner: &Runner, vocab: &Vocabulary, program: &Program) 
     let sent: std::collections::BTreeSet<usize> = run
         .order
         .iter()
-        .filter_map(|issued| {
-            issued
-                .step
-                .rsplit_once(" [")?
-                .1
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        })
+        .filter_map(|issued| crate::fuzzer::op_index(&issued.step))
         .collect();
-    let mut out = program.clone();
-    let mut n = 0;
-    out.ops.retain(|_| {
-        n += 1;
-        sent.contains(&(n - 1))
-    });
-    out
+    let ops = program.ops.iter().enumerate();
+    Program {
+        ops: ops
+            .filter(|(n, _)| sent.contains(n))
+            .map(|(_, op)| op.clone())
+            .collect(),
+    }
 }
 
 /// The program with instance `from` of actor `role` replaced by `to`.

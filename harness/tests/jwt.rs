@@ -184,16 +184,12 @@ async fn the_fuzzer_forges_unsigned_claims_by_itself() {
     let dir = support::tempdir("jwt-fuzz");
     let suite = suite(&dir, "");
     let fuzz = |url: String, secs: u64, name: &str| Fuzz {
-        scenarios: vec![suite.clone()],
-        target: TargetSpec::remote(url),
         seed: Some(1),
         time: Duration::from_secs(secs),
         max_findings: Some(1),
         corpus: dir.join(name).join("corpus"),
         findings: dir.join(name).join("found"),
-        stop: Default::default(),
-        overrides: Default::default(),
-        concurrency: None,
+        ..Fuzz::new(vec![suite.clone()], TargetSpec::remote(url))
     };
     let found = fuzz(support::serve(|| router(true)), 60, "faulty")
         .execute()

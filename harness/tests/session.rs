@@ -96,16 +96,15 @@ async fn a_cancelled_run_is_never_clean() {
 async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not() {
     let dir = support::tempdir("session-fuzz");
     let fuzz = Fuzz {
-        scenarios: vec![scenarios()],
-        target: TargetSpec::embedded(&["appointment-idor"]),
         seed: Some(3),
         time: Duration::from_secs(60),
         max_findings: Some(1),
         corpus: dir.join("corpus"),
         findings: dir.join("found"),
-        stop: Default::default(),
-        overrides: Default::default(),
-        concurrency: None,
+        ..Fuzz::new(
+            vec![scenarios()],
+            TargetSpec::embedded(&["appointment-idor"]),
+        )
     };
     let outcome = fuzz.execute().await.unwrap();
     assert_eq!(outcome.exit, Exit::Found);
@@ -155,16 +154,15 @@ async fn fuzzing_the_no_probe_suite_finds_a_fault_no_step_asks_for_and_the_clean
  {
     let dir = support::tempdir("session-no-probes");
     let fuzz = |faults: &[&str], secs: u64, name: &str| Fuzz {
-        scenarios: vec![scenarios().join("no-probes")],
-        target: TargetSpec::embedded(faults),
         seed: Some(2),
         time: Duration::from_secs(secs),
         max_findings: Some(1),
         corpus: dir.join(name).join("corpus"),
         findings: dir.join(name).join("found"),
-        stop: Default::default(),
-        overrides: Default::default(),
-        concurrency: None,
+        ..Fuzz::new(
+            vec![scenarios().join("no-probes")],
+            TargetSpec::embedded(faults),
+        )
     };
     let found = fuzz(&["conflict-message"], 90, "faulty")
         .execute()

@@ -219,6 +219,11 @@ fn step_name(step: &str) -> &str {
     step.rsplit_once(" [").map_or(step, |(name, _)| name)
 }
 
+/// A program step's operation: `book [3]` → 3.
+pub(crate) fn op_index(step: &str) -> Option<usize> {
+    step.rsplit_once(" [")?.1.strip_suffix(']')?.parse().ok()
+}
+
 /// The shared body of both fuzzing fronts: runs the program `bytes` stand
 /// for against a fresh target and returns its leaks (empty when clean).
 pub fn fuzz_one(

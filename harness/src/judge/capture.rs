@@ -17,14 +17,15 @@ use crate::world::Kind;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let step = cx.step(exchange);
+    if step.captures.is_empty() {
+        return;
+    }
     let mut stored = Vec::new();
     // A request carrying another instance's own words (a sign-up with its
     // e-mail) may be answered about that instance: what it captures is
     // nobody's to own.
-    let request = &exchange.request;
-    let about_another = cx
-        .oracle
-        .canaries_in(&request.path, &request.body)
+    let about_another = exchange
+        .carried(cx.oracle)
         .iter()
         .any(|id| *id != exchange.observer);
     let attributed = exchange.attribution == Attribution::Full && !about_another;

@@ -84,6 +84,7 @@ pub struct Exchange {
     pub request: Request,
     pub response: Response,
     json: OnceLock<Option<Value>>,
+    carried: OnceLock<Vec<InstanceId>>,
 }
 
 impl Exchange {
@@ -103,6 +104,7 @@ impl Exchange {
             request,
             response,
             json: OnceLock::new(),
+            carried: OnceLock::new(),
         }
     }
 
@@ -111,8 +113,7 @@ impl Exchange {
     /// whatever credential went with it); else the observer, when it sent
     /// its own credential. A session or token handed back belongs to it.
     pub fn authenticated(&self, oracle: &Oracle) -> Option<InstanceId> {
-        let request = &self.request;
-        match oracle.canaries_in(&request.path, &request.body).as_slice() {
+        match self.carried(oracle) {
             [one] => Some(*one),
             _ if self.attribution == Attribution::Full => Some(self.observer),
             _ => None,
@@ -149,6 +150,15 @@ impl Exchange {
                 .for_each(|(k, v)| (k, v.to_string()).hash(&mut hasher));
         }
         hasher.finish()
+    }
+
+    /// Whose canaries the request carried (its own words: an e-mail, a
+    /// reason), found once for all judges.
+    pub fn carried(&self, oracle: &Oracle) -> &[InstanceId] {
+        self.carried.get_or_init(|| {
+            let request = &self.request;
+            oracle.canaries_in(&request.path, &request.body)
+        })
     }
 
     /// The response body as JSON, parsed once for all judges.

@@ -7,11 +7,10 @@
 use super::{Context, Exchange, Verdict};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let request = &exchange.request;
-    let sent = cx.oracle.canaries_in(&request.path, &request.body);
+    let sent = exchange.carried(cx.oracle);
     if sent.iter().any(|id| *id != exchange.observer) {
         for id in sent {
-            cx.world.ledger().expose(id);
+            cx.world.ledger().expose(*id);
         }
     }
 }

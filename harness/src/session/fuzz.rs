@@ -96,6 +96,23 @@ struct Shared {
 }
 
 impl Fuzz {
+    /// A fuzzing session over `scenarios` against `target` with the command
+    /// line's defaults: ten minutes, a random seed, one program per core.
+    pub fn new(scenarios: Vec<PathBuf>, target: TargetSpec) -> Fuzz {
+        Fuzz {
+            scenarios,
+            target,
+            seed: None,
+            time: Duration::from_secs(600),
+            max_findings: None,
+            corpus: PathBuf::from("crosstalk-corpus"),
+            findings: PathBuf::from("crosstalk-findings/fuzz"),
+            stop: Stop::default(),
+            overrides: crate::plan::Overrides::default(),
+            concurrency: None,
+        }
+    }
+
     pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
         let started = Instant::now();
         let shared = Arc::new(self.prepare(started, self.time).await?);
