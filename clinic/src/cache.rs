@@ -25,10 +25,15 @@ impl ResponseCache {
 
     /// The cache key of `path` as requested by `caller`.
     pub fn key(&self, caller: &Caller, path: &str) -> String {
+        self.key_of(&caller.id, path)
+    }
+
+    /// The cache key of `path` as requested by the user `user_id`.
+    pub fn key_of(&self, user_id: &str, path: &str) -> String {
         if self.faults.has(Fault::ProfileCache) {
             path.to_string()
         } else {
-            format!("{}:{path}", caller.id)
+            format!("{user_id}:{path}")
         }
     }
 

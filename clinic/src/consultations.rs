@@ -74,12 +74,17 @@ fn parse_mode(mode: &str) -> ApiResult<&'static str> {
 
 /// The consultation `id` if the caller is its patient or its clinician.
 fn visible(conn: &Connection, caller: &Caller, id: &str) -> ApiResult<Consultation> {
+    load(conn, id, Some(&caller.id))
+}
+
+/// The consultation `id`, if `participant` (when given) takes part in it.
+fn load(conn: &Connection, id: &str, participant: Option<&str>) -> ApiResult<Consultation> {
     let mut consultation = conn
         .prepare_cached(
             "SELECT id, appointment_id, patient_id, clinician_id, mode, state, leg, started_at, ended_at
-             FROM consultations WHERE id = ?1 AND (patient_id = ?2 OR clinician_id = ?2)",
+             FROM consultations WHERE id = ?1 AND (?2 IS NULL OR patient_id = ?2 OR clinician_id = ?2)",
         )?
-        .query_row(params![id, caller.id], |row| {
+        .query_row(params![id, participant], |row| {
             Ok(Consultation {
                 id: row.get(0)?,
                 appointment_id: row.get(1)?,
@@ -114,7 +119,10 @@ fn visible(conn: &Connection, caller: &Caller, id: &str) -> ApiResult<Consultati
 }
 
 fn active(conn: &Connection, caller: &Caller, id: &str) -> ApiResult<Consultation> {
-    let consultation = visible(conn, caller, id)?;
+    live(visible(conn, caller, id)?)
+}
+
+fn live(consultation: Consultation) -> ApiResult<Consultation> {
     if consultation.state != "active" {
         return Err(ApiError::Conflict("the consultation has ended".into()));
     }
@@ -232,12 +240,11 @@ struct FinishedLeg {
 /// concurrent requests cannot both finish the same leg.
 fn finish_leg(
     conn: &Connection,
-    caller: &Caller,
-    id: &str,
+    consultation: Consultation,
     transition: &str,
     transition_params: &[&dyn rusqlite::ToSql],
 ) -> ApiResult<FinishedLeg> {
-    let consultation = active(conn, caller, id)?;
+    let id = consultation.id.as_str();
     let (leg_started_at, reason, clinician_name): (String, String, String) = conn
         .prepare_cached(
             "SELECT co.leg_started_at, a.reason, c.name FROM consultations co
@@ -327,8 +334,7 @@ pub async fn switch(
         let now = now();
         let finished = finish_leg(
             &conn,
-            &caller,
-            &id,
+            current,
             "mode = ?, leg = leg + 1, leg_started_at = ?",
             &[&mode, &now],
         )?;
@@ -359,13 +365,13 @@ pub async fn end(
     let finished = {
         let conn = state.db.conn();
         let now = now();
-        let finished = finish_leg(
-            &conn,
-            &caller,
-            &id,
-            "state = 'ended', ended_at = ?",
-            &[&now],
-        )?;
+        let call = if state.faults.has(Fault::EndByStranger) {
+            // The same hang-up as the idle timeout, which has no caller.
+            live(load(&conn, &id, None)?)?
+        } else {
+            active(&conn, &caller, &id)?
+        };
+        let finished = finish_leg(&conn, call, "state = 'ended', ended_at = ?", &[&now])?;
         let c = &finished.consultation;
         conn.prepare_cached(
             "UPDATE appointments SET status = 'completed', updated_at = ?1 WHERE id = ?2",

@@ -59,6 +59,16 @@ catalog! {
         "PATCH /v1/me assigns any profile column, including id, so the update and the echoed profile hit another patient's record";
     ExportDemographics => "export-demographics",
         "GET /v1/me/export matches records by name and date of birth instead of patient id";
+    AppointmentWriteIdor => "appointment-write-idor",
+        "PATCH and DELETE /v1/appointments/{id} load the booking by id alone, so any patient can move or cancel another's (the answer is a 404 all the same)";
+    EndByStranger => "end-by-stranger",
+        "POST /v1/consultations/{id}/end shares the idle-timeout hang-up path, which checks that the call is live but not that the caller takes part in it";
+    ProfileUpdateIdor => "profile-update-idor",
+        "PATCH /v1/patients/{id} saves contact details to the patient in the path after checking only that the caller is a patient; it answers 204";
+    PasswordChangeIdor => "password-change-idor",
+        "POST /v1/me/password checks the caller's current password, then sets the new one on the account named by the form's patient_id";
+    RecordingDeleteIdor => "recording-delete-idor",
+        "DELETE /v1/recordings/{id} deletes any recording that exists, checking only that the caller is signed in";
 }
 
 impl fmt::Display for Fault {

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
 pub mod appointments;
 pub mod auth;
 pub mod cache;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use rusqlite::types::Value;
 
 pub use db::{CLINICIAN_PASSWORD, SEED_CLINICIANS};
@@ -105,6 +106,8 @@ impl Clinic {
                     .patch(patients::update_me)
                     .delete(patients::delete_me),
             )
+            .route("/v1/me/password", post(account::change_password))
+            .route("/v1/patients/{id}", patch(account::update_patient))
             .route("/v1/me/recordings", get(recordings::list_mine))
             .route("/v1/me/export", get(patients::export))
             .route(
@@ -129,7 +132,10 @@ impl Clinic {
                 "/v1/consultations/{id}/notes",
                 post(consultations::add_note),
             )
-            .route("/v1/recordings/{id}", get(recordings::read))
+            .route(
+                "/v1/recordings/{id}",
+                get(recordings::read).delete(recordings::delete),
+            )
             .route("/v1/recordings/{id}/media", get(recordings::media))
             .route(
                 "/v1/clinician/appointments",

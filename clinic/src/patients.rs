@@ -79,7 +79,7 @@ fn clinician(conn: &Connection, id: &str) -> ApiResult<Clinician> {
 /// The profile fields a patient may change.
 const WRITABLE: &[&str] = &["name", "email", "phone"];
 
-fn validate(patient: &Patient) -> ApiResult<()> {
+pub(crate) fn validate(patient: &Patient) -> ApiResult<()> {
     let name_len = patient.name.trim().chars().count();
     if name_len == 0 || name_len > 200 {
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
@@ -99,6 +99,15 @@ fn validate(patient: &Patient) -> ApiResult<()> {
         return Err(ApiError::bad_request("phone must be 1 to 40 characters"));
     }
     Ok(())
+}
+
+/// A failed save: a conflict when the e-mail is taken by another account.
+pub(crate) fn conflict_or(err: rusqlite::Error) -> ApiError {
+    if email_taken(&err) {
+        ApiError::Conflict("an account with this email already exists".into())
+    } else {
+        err.into()
+    }
 }
 
 fn email_taken(err: &rusqlite::Error) -> bool {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
@@ -186,6 +186,28 @@ pub async fn read(
         .optional()?
         .map(Json)
         .ok_or(ApiError::NotFound("recording"))
+}
+
+#[utoipa::path(delete, path = "/v1/recordings/{id}", tag = "recordings", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let conn = state.db.conn();
+    let deleted = if state.faults.has(Fault::RecordingDeleteIdor) {
+        // The delete button is only shown on the owner's own recordings.
+        conn.prepare_cached("DELETE FROM recordings WHERE id = ?1")?
+            .execute(params![id])?
+    } else {
+        conn.prepare_cached("DELETE FROM recordings WHERE id = ?1 AND patient_id = ?2")?
+            .execute(params![id, caller.id])?
+    };
+    if deleted == 0 {
+        return Err(ApiError::NotFound("recording"));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/v1/recordings/{id}/media", tag = "recordings", params(("id" = i64, Path)),

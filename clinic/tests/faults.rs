@@ -309,11 +309,13 @@ async fn export_demographics_exports_a_namesakes_records() {
 
 #[test]
 fn every_fault_in_the_catalog_has_a_test_here() {
-    let source = include_str!("faults.rs");
+    let leaks = include_str!("faults.rs");
+    let writes = include_str!("tampering.rs");
     for fault in Fault::ALL {
         let variant = format!("{fault:?}");
         assert!(
-            source.contains(&format!("assert_leaks_only_with(Fault::{variant},")),
+            leaks.contains(&format!("assert_leaks_only_with(Fault::{variant},"))
+                || writes.contains(&format!("assert_changes_only_with(Fault::{variant},")),
             "no test for {fault}"
         );
     }
