@@ -28,6 +28,7 @@ use crate::request;
 use crate::resolver::Resolver;
 use crate::safety::Redactor;
 use crate::transport::{Request, Transport};
+use crate::witness::{self, Aimed, Witness};
 use crate::world::{InstanceId, Ledger, World};
 
 /// How to run.
@@ -126,6 +127,9 @@ pub struct RunStats {
     pub not_sent: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Writes that named another instance's data and answered 2xx (or
+    /// changed it), each with the witness's verdict.
+    pub foreign_writes: Vec<witness::ForeignWrite>,
     #[serde(skip)]
     pub order: Vec<Issued>,
 }
@@ -144,8 +148,13 @@ pub struct Executor {
     transport_errors: AtomicU64,
     not_sent: AtomicU64,
     order: Mutex<Vec<Issued>>,
+    /// The witness's requests, not yet in `order`.
+    witnessed: Mutex<Vec<Issued>>,
+    /// Which batch is running (the witness reads a victim once per batch).
+    batch: AtomicU64,
     semaphore: Semaphore,
     contracts: Observed,
+    witness: Witness,
 }
 
 /// What sending one step as one instance gave.
@@ -153,6 +162,16 @@ struct Sent {
     issued: Issued,
     /// `None` when the target did not answer.
     judged: Option<(Exchange, Verdict)>,
+    /// A write: whose data it named.
+    aimed: Option<Aim>,
+}
+
+/// Whose data a write named: those its writer may change and the victims.
+struct Aim {
+    /// The identity the server acted as; `None`: no credential went out.
+    writer: Option<InstanceId>,
+    allowed: Vec<InstanceId>,
+    victims: Vec<InstanceId>,
 }
 
 impl Executor {
@@ -174,6 +193,7 @@ impl Executor {
         }
         redactor.add_fields(&plan.redact_fields);
         let (world, oracle) = Self::make_world(plan, &options);
+        let witness = Witness::new(&world);
         Arc::new(Self {
             semaphore: Semaphore::new(options.concurrency.max(1)),
             transport,
@@ -188,7 +208,10 @@ impl Executor {
             transport_errors: AtomicU64::new(0),
             not_sent: AtomicU64::new(0),
             order: Mutex::default(),
+            witnessed: Mutex::default(),
+            batch: AtomicU64::new(0),
             contracts: Observed::default(),
+            witness,
         })
     }
 
@@ -218,6 +241,19 @@ impl Executor {
         self.world.ledger()
     }
 
+    pub fn witness(&self) -> &Witness {
+        &self.witness
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The batch running now.
+    pub fn batch_number(&self) -> u64 {
+        self.batch.load(Ordering::Relaxed)
+    }
+
     /// The response contracts seen so far, per step.
     pub fn contracts(&self) -> &Observed {
         &self.contracts
@@ -238,6 +274,10 @@ impl Executor {
             self.run_batch(batch).await;
         }
         let interrupted = self.options.cancel.is_cancelled();
+        if !interrupted {
+            witness::end_of_flow(self).await;
+            self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
+        }
         let teardown: Vec<StepRef> = (0..self.plan().teardown.len())
             .map(StepRef::Teardown)
             .collect();
@@ -254,6 +294,7 @@ impl Executor {
             not_sent: self.not_sent.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
             interrupted,
+            foreign_writes: self.witness.foreign_writes(),
             order: std::mem::take(&mut *self.order.lock().unwrap_or_else(|p| p.into_inner())),
         }
     }
@@ -273,6 +314,7 @@ impl Executor {
     /// Sends every step of the batch, for each of its instances, at once;
     /// then the judges read the whole batch.
     async fn run_batch(self: &Arc<Self>, batch: Vec<StepRef>) {
+        self.batch.fetch_add(1, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
         let mut sends: Vec<(StepRef, InstanceId)> = batch
             .iter()
@@ -317,36 +359,73 @@ impl Executor {
         }
         // The same order whatever order the answers came in.
         sent.sort_by_key(|s| s.issued.seq);
-        self.judge(sent);
+        let aimed = self.judge(sent);
+        if !aimed.is_empty() {
+            witness::after_batch(self, &aimed).await;
+            self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
+        }
+    }
+
+    fn lock_witnessed(&self) -> std::sync::MutexGuard<'_, Vec<Issued>> {
+        self.witnessed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds requests sent at one moment to the run's order, as one batch.
+    fn log_issued(&self, mut issued: Vec<Issued>) {
+        if issued.is_empty() {
+            return;
+        }
+        issued.sort_by_key(|i| i.seq);
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = order.last().map_or(0, |last| last.batch + 1);
+        for mut one in issued {
+            one.batch = batch;
+            order.push(one);
+        }
     }
 
     /// The batch judges over the answered exchanges, in issue order; logs
-    /// every request in that order.
-    fn judge(&self, sent: Vec<Sent>) {
+    /// every request in that order (the witness's baseline reads first);
+    /// the answered writes aimed at others, for the witness.
+    fn judge(&self, sent: Vec<Sent>) -> Vec<Aimed> {
         let mut issued = Vec::with_capacity(sent.len());
         let mut answered = Vec::with_capacity(sent.len());
         let mut verdicts = Vec::with_capacity(sent.len());
+        let mut aims = Vec::with_capacity(sent.len());
         for one in sent {
             issued.push((one.issued, one.judged.is_some()));
             if let Some((exchange, verdict)) = one.judged {
                 answered.push(exchange);
                 verdicts.push(verdict);
+                aims.push(one.aimed);
             }
         }
         judge::on_batch(&self.context(), &answered, &mut verdicts);
+        self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
         let mut judged = answered.iter().zip(verdicts);
-        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let batch = order.last().map_or(0, |last| last.batch + 1);
+        let mut logged = Vec::with_capacity(issued.len());
         for (mut issued, was_answered) in issued {
-            issued.batch = batch;
             if was_answered
                 && let Some((exchange, verdict)) = judged.next()
                 && self.options.record
             {
                 issued.exchange = Some(self.recorded(exchange, verdict));
             }
-            order.push(issued);
+            logged.push(issued);
         }
+        self.log_issued(logged);
+        answered
+            .into_iter()
+            .zip(aims)
+            .filter_map(|(exchange, aim)| match aim {
+                Some(aim) if !aim.victims.is_empty() => Some(Aimed {
+                    exchange,
+                    writer: aim.writer,
+                    victims: aim.victims,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// An instance of an actor that authenticates cleans up only once it
@@ -357,13 +436,14 @@ impl Executor {
         !role.auth.authenticates() || request::holds_credential(&self.world, id)
     }
 
-    fn context(&self) -> Context<'_> {
+    pub(crate) fn context(&self) -> Context<'_> {
         Context {
             world: &self.world,
             oracle: &self.oracle,
             redactor: &self.redactor,
             contracts: &self.contracts,
             sink: &self.sink,
+            witness: &self.witness,
             stop_without_credential: self.options.stop_without_credential,
         }
     }
@@ -384,8 +464,10 @@ impl Executor {
         // The response is seen by whoever's credential went out; a borrowed
         // identity with no credential yet leaves the sender anonymous.
         let observer = built.credential_of.unwrap_or(sender);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let attribution = attribution(step.credentials, built.credential_of.is_some());
         let request = built.request;
+        let aimed = self.aim(&request, observer, attribution).await;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         // A stop cancels the flow's requests in flight; teardown finishes.
         let result = if matches!(step_ref, StepRef::Flow(_)) {
             tokio::select! {
@@ -415,9 +497,11 @@ impl Executor {
         {
             tracing::warn!("cannot append to the request log: {err}");
         }
+        if let (Ok(_), Some(aim)) = (&result, &aimed) {
+            self.touch(aim);
+        }
         let judged = match result {
             Ok(response) => {
-                let attribution = attribution(step.credentials, built.credential_of.is_some());
                 let exchange =
                     Exchange::new(sender, observer, attribution, step_ref, request, response);
                 let verdict = judge::on_answer(&self.context(), &exchange);
@@ -428,7 +512,105 @@ impl Executor {
                 None
             }
         };
-        Some(Sent { issued, judged })
+        Some(Sent {
+            issued,
+            judged,
+            aimed,
+        })
+    }
+
+    /// For a write: who it goes out as and whose data it names that the
+    /// writer may not see; the witness reads those victims first.
+    async fn aim(
+        &self,
+        request: &Request,
+        observer: InstanceId,
+        attribution: Attribution,
+    ) -> Option<Aim> {
+        if !witness::writes(&request.method) {
+            return None;
+        }
+        let writer = (attribution != Attribution::None).then_some(observer);
+        let carried = self.oracle.canaries_in(&request.path, &request.body);
+        let targets = witness::targets(&self.world, &carried, request);
+        let (allowed, victims) = witness::aim(&self.world, writer, &targets);
+        if !victims.is_empty() {
+            witness::before_write(self, &victims).await;
+        }
+        Some(Aim {
+            writer,
+            allowed,
+            victims,
+        })
+    }
+
+    /// An answered write may have changed the data of everyone it named
+    /// and may see, and of its writer when it named no one else: a write
+    /// aimed at others (a probe carrying the writer's own canary) is not
+    /// the writer changing its own data.
+    fn touch(&self, aim: &Aim) {
+        let aimed_away = !aim.victims.is_empty();
+        for id in &aim.allowed {
+            if !(aimed_away && Some(*id) == aim.writer) {
+                self.witness.touch(*id);
+            }
+        }
+        if let Some(writer) = aim.writer
+            && !aimed_away
+        {
+            self.witness.touch(writer);
+        }
+    }
+
+    /// Sends `step` again as `id` with its own credentials, for the
+    /// witness: logged as `{label}: {step}`, judged by nobody (a login's
+    /// fresh session or token is kept, as a server may end the old one).
+    pub(crate) async fn resend(
+        &self,
+        id: InstanceId,
+        step_ref: StepRef,
+        label: &str,
+    ) -> Option<crate::transport::Response> {
+        let step = self.plan().step(step_ref);
+        let vars = self.world.state(id).vars.clone();
+        let resolver = Resolver::new(&self.world, id, step_ref.key(), &vars);
+        let built = request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let result = self.transport.send(built.request.clone()).await;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(progress) = &self.options.progress {
+            progress.inc(1);
+        }
+        let request = built.request;
+        let mut issued = Issued {
+            seq,
+            scenario: self.plan().scenario.clone(),
+            instance: self.world.label(id).to_string(),
+            step: format!("{label}: {}", step.name),
+            method: request.method.to_string(),
+            path: self.redactor.redact(&request.path),
+            status: result.as_ref().ok().map(|r| r.status),
+            batch: 0,
+            exchange: None,
+        };
+        if let Some(log) = &self.options.requests
+            && let Err(err) = log.write(&issued)
+        {
+            tracing::warn!("cannot append to the request log: {err}");
+        }
+        let response = result.ok()?;
+        let exchange = Exchange::new(id, id, Attribution::Full, step_ref, request, response);
+        let mut verdict = Verdict::default();
+        if label.contains("login") && (200..300).contains(&exchange.response.status) {
+            let cx = self.context();
+            judge::session::judge(&exchange, &cx, &mut verdict);
+            judge::capture::judge(&exchange, &cx, &mut verdict);
+        }
+        if self.options.record {
+            issued.exchange = Some(self.recorded(&exchange, verdict));
+        }
+        self.lock_witnessed().push(issued);
+        Some(exchange.response)
     }
 
     /// A request that got no answer: a finding, and a line in the trace.

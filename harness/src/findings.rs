@@ -19,6 +19,9 @@ use crate::oracle::Marker;
 pub enum FindingKind {
     /// A response carried another instance's data.
     Leak,
+    /// A write changed another instance's data: what the owner reads of
+    /// its own changed, or its login stopped working.
+    Tamper,
     /// A 5xx response.
     ServerError,
     /// A status, field or capture the scenario expected was not there.
@@ -37,6 +40,7 @@ impl FindingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Leak => "leak",
+            FindingKind::Tamper => "tamper",
             FindingKind::ServerError => "server-error",
             FindingKind::Expectation => "expectation",
             FindingKind::Drift => "drift",
@@ -46,8 +50,9 @@ impl FindingKind {
     }
 
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 6] = [
+    pub const ALL: [FindingKind; 7] = [
         FindingKind::Leak,
+        FindingKind::Tamper,
         FindingKind::ServerError,
         FindingKind::Expectation,
         FindingKind::Drift,
@@ -60,6 +65,22 @@ impl FindingKind {
     pub fn incomplete(self) -> bool {
         matches!(self, FindingKind::TransportError | FindingKind::Skipped)
     }
+}
+
+/// What the integrity witness saw of the victim's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Witnessed {
+    /// The victim's own read `read` changed at `path` (`status`, `body` or
+    /// a JSONPath).
+    Change {
+        read: String,
+        path: String,
+        before: String,
+        after: String,
+    },
+    /// The victim's login `login` answered 2xx before and not after.
+    Lockout { login: String, status: u16 },
 }
 
 /// The exchange a finding is about, secrets redacted.
@@ -84,10 +105,13 @@ pub struct Finding {
     pub endpoint: String,
     /// `patient#3`.
     pub observer: String,
-    /// Whose data it was (leaks only).
+    /// Whose data it was (leaks and tampering).
     pub victim: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<Marker>,
+    /// What the witness saw change (tampering only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
     /// Where in the response: `body $.items[0].title`.
     pub location: String,
     pub location_pattern: String,
@@ -129,6 +153,7 @@ impl Finding {
             observer: String::new(),
             victim: None,
             marker: None,
+            witnessed: None,
             location: location.clone(),
             location_pattern: location,
             also: Vec::new(),
@@ -285,8 +310,11 @@ impl FindingSink {
         self.total.load(Ordering::SeqCst)
     }
 
+    /// Every bucket, the gravest kinds first ([`FindingKind::ALL`] order).
     pub fn buckets(&self) -> Vec<Bucket> {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.values().cloned().collect()
+        let mut all: Vec<Bucket> = buckets.values().cloned().collect();
+        all.sort_by_key(|b| FindingKind::ALL.iter().position(|k| *k == b.first.kind));
+        all
     }
 }

@@ -52,6 +52,7 @@ pub mod session;
 pub mod shrinker;
 pub mod template;
 pub mod transport;
+pub mod witness;
 pub mod world;
 
 pub use session::{Exit, Fuzz, Replay, Run};

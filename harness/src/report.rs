@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::executor::RunStats;
 use crate::findings::{Bucket, FindingKind};
+use crate::witness::{ForeignWrite, WriteVerdict};
 
 /// What a run established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -154,6 +155,7 @@ impl RunReport {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.headline(requests));
+        self.foreign_writes(&mut out);
         if self.buckets.is_empty() {
             self.tail(&mut out);
             return out;
@@ -174,6 +176,44 @@ impl RunReport {
         }
         self.tail(&mut out);
         out
+    }
+
+    /// The writes that named another instance's data and went through (or
+    /// changed it), by the witness's verdict.
+    fn foreign_writes(&self, out: &mut String) {
+        let writes: Vec<&ForeignWrite> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.foreign_writes)
+            .collect();
+        if writes.is_empty() {
+            return;
+        }
+        let count = |v: WriteVerdict| writes.iter().filter(|w| w.verdict == v).count();
+        let _ = writeln!(
+            out,
+            "{} write(s) to another instance's data went through: {} confirmed by the owner's reads (tamper), {} cleared (no change seen), {} unconfirmed (the owner wrote at the same moment, or no read of its own to compare):",
+            writes.len(),
+            count(WriteVerdict::Confirmed),
+            count(WriteVerdict::Cleared),
+            count(WriteVerdict::Unconfirmed)
+        );
+        for w in writes.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "  {} {} → {} by {} to {}'s data at `{}`: {}",
+                w.verdict.as_str(),
+                w.request,
+                w.status,
+                w.writer,
+                w.victim,
+                w.step,
+                w.reason
+            );
+        }
+        if writes.len() > 10 {
+            let _ = writeln!(out, "  … and {} more in the JSON report", writes.len() - 10);
+        }
     }
 
     /// One bucket in plain words: what, how often, the exchange and the trace.
@@ -266,7 +306,7 @@ impl RunReport {
         };
         let line = match self.conclusion() {
             Conclusion::Clean => format!(
-                "clean: {requests} requests, every step ran, no response showed anyone another's data."
+                "clean: {requests} requests, every step ran, no response showed anyone another's data, no write changed it."
             ),
             Conclusion::Found if errors + skipped + not_sent == 0 => {
                 format!("failed: {requests} requests, every step ran.")

@@ -88,7 +88,7 @@ fn a_clean_run_exits_0_and_writes_json_and_junit() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["total_findings"], 0);
     assert_eq!(report["seed"], 5);
-    assert_eq!(report["scenarios"].as_array().unwrap().len(), 3);
+    assert_eq!(report["scenarios"].as_array().unwrap().len(), 4);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<testsuite name=\"mid-call-switch\""), "{xml}");
     assert!(xml.contains("switch to video [leak]"), "{xml}");
@@ -367,7 +367,7 @@ fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corp
     );
     let second = fuzz(&dir, &["--seed", "5", "--time", "2s"]);
     assert_eq!(second.status.code(), Some(0));
-    let seeds = 3;
+    let seeds = 4;
     assert!(
         text(&second.stderr).contains(&format!("{} corpus input(s)", kept + seeds)),
         "{}",

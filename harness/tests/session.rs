@@ -29,7 +29,7 @@ async fn a_clean_run_does_every_step_and_decides_exit_0() {
     assert_eq!(outcome.exit, Exit::Clean, "{}", outcome.report.summary());
     assert_eq!(outcome.report.total_findings, 0);
     assert!(outcome.problem.is_none());
-    assert_eq!(outcome.report.scenarios.len(), 3);
+    assert_eq!(outcome.report.scenarios.len(), 4);
     for stats in &outcome.report.scenarios {
         assert!(stats.requests > 0, "{} sent nothing", stats.scenario);
         assert_eq!(stats.transport_errors, 0);

@@ -349,6 +349,11 @@ mod tests {
         super::vocabularies(&[shipped], &Overrides::default()).unwrap()
     }
 
+    fn vocabulary(name: &str) -> Vocabulary {
+        let found = vocabularies().into_iter().find(|v| v.scenario == name);
+        found.expect("a shipped scenario")
+    }
+
     #[test]
     fn any_bytes_give_a_program_that_plans() {
         for vocab in vocabularies() {
@@ -397,8 +402,7 @@ mod tests {
     /// to a write, a query parameter repeated with another of its values.
     #[test]
     fn mutations_set_shared_values_add_fields_and_repeat_parameters() {
-        let vocab = &vocabularies()[0];
-        assert_eq!(vocab.scenario, "booking");
+        let vocab = &vocabulary("booking");
         let (mut slot, mut added, mut repeated) = (false, false, false);
         for i in 0..400 {
             let program = Program::from_bytes(vocab, &random_bytes(5, i, 900));
@@ -428,7 +432,7 @@ mod tests {
     /// deleted.
     #[test]
     fn mutations_alias_e_mails_forge_claims_and_go_on_after_a_teardown() {
-        let vocab = &vocabularies()[0];
+        let vocab = &vocabulary("booking");
         let (mut alias, mut unsigned, mut stale) = (false, false, false);
         for i in 0..400 {
             let program = Program::from_bytes(vocab, &random_bytes(6, i, 900));
@@ -454,7 +458,7 @@ mod tests {
 
     #[test]
     fn the_same_bytes_give_the_same_program() {
-        let vocab = &vocabularies()[0];
+        let vocab = &vocabulary("booking");
         let bytes = random_bytes(4, 4, 600);
         assert_eq!(
             Program::from_bytes(vocab, &bytes),
@@ -468,7 +472,7 @@ mod tests {
 
     #[test]
     fn programs_round_trip_through_their_scenario_file() {
-        let vocab = &vocabularies()[1];
+        let vocab = &vocabulary("clinician-side");
         let program = Program::from_bytes(vocab, &random_bytes(2, 2, 800));
         let text = program.to_toml(vocab, "round trip");
         let again = Scenario::from_str("again", &text).unwrap();

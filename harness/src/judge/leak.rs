@@ -48,5 +48,6 @@ fn flag(exchange: &Exchange, cx: &Context<'_>, evidence: Evidence, also: Vec<Str
         location: evidence.location.clone(),
         summary,
         evidence: Some((evidence, also)),
+        tampered: None,
     }
 }

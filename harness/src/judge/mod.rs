@@ -17,15 +17,18 @@
 //! 8. [`contract`]: the response's shape, for the contract snapshots;
 //! 9. [`taint`]: canaries the request carried for someone else;
 //! 10. [`trace`]: the observer's story, which later findings quote;
-//! 11. [`leak`]: the oracle.
+//! 11. [`witness`]: the observer's own reads and login, which the
+//!     [integrity witness](crate::witness) re-reads around foreign writes;
+//! 12. [`leak`]: the oracle.
 //!
-//! Judges 1–10 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
+//! Judges 1–11 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
 //! its batch (the steps sent at one moment) is still in flight. The
 //! [`leak`] judge ([`ON_BATCH`]) runs once the whole batch has answered, in
 //! issue order: what it may count as evidence depends on what every
 //! request of the batch did, so a grant or a taint from a request sent at
 //! the same moment counts. Adding a check means adding a module and one
-//! line in one of the two lists.
+//! line in one of the two lists. The witness's own verdict (`tamper`)
+//! needs requests of its own, so the executor asks it after each batch.
 
 pub mod body;
 pub mod capture;
@@ -38,6 +41,7 @@ pub mod status;
 pub mod stop;
 pub mod taint;
 pub mod trace;
+pub mod witness;
 
 use std::sync::OnceLock;
 
@@ -45,7 +49,7 @@ use serde_json::Value;
 
 use crate::safety::is_secret_name;
 
-use crate::findings::{Finding, FindingKind, FindingSink, RedactedExchange};
+use crate::findings::{Finding, FindingKind, FindingSink, RedactedExchange, Witnessed};
 use crate::oracle::{Evidence, Oracle};
 use crate::plan::{PlanStep, StepRef};
 use crate::safety::{REDACTED, Redactor, is_credential_header};
@@ -68,6 +72,7 @@ pub const ON_ANSWER: &[(&str, Judge)] = &[
     ("contract", contract::judge),
     ("taint", taint::judge),
     ("trace", trace::judge),
+    ("witness", witness::judge),
 ];
 
 /// The judges a batch goes through once all of it has answered.
@@ -186,6 +191,7 @@ pub struct Context<'a> {
     pub redactor: &'a Redactor,
     pub contracts: &'a crate::contract::Observed,
     pub sink: &'a FindingSink,
+    pub witness: &'a crate::witness::Witness,
     /// Whether an instance left without a credential stops its flow
     /// (scripted runs); a fuzz program sends every operation regardless.
     pub stop_without_credential: bool,
@@ -217,6 +223,8 @@ pub struct Flag {
     pub summary: String,
     /// A leak's evidence and the other places the victim's data appeared.
     pub evidence: Option<(Evidence, Vec<String>)>,
+    /// Tampering: whose data changed and what the witness saw.
+    pub tampered: Option<(InstanceId, Witnessed)>,
 }
 
 impl Flag {
@@ -227,6 +235,7 @@ impl Flag {
             location: location.into(),
             summary,
             evidence: None,
+            tampered: None,
         }
     }
 }
@@ -260,7 +269,7 @@ fn apply(cx: &Context<'_>, judge: Judge, exchange: &Exchange, verdict: &mut Verd
 
 /// The finding a flag stands for: who saw it, where, the redacted exchange
 /// and the observer's recent trace.
-fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
+pub fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
     let common = common(cx, exchange.observer, exchange.step, &flag);
     let curl = crate::request::curl(&exchange.request, cx.redactor);
     let Some((evidence, also)) = flag.evidence else {
@@ -322,7 +331,11 @@ fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) ->
         step: plan_step.name.clone(),
         endpoint: plan_step.endpoint(),
         observer: world.label(observer).to_string(),
-        victim: None,
+        victim: flag
+            .tampered
+            .as_ref()
+            .map(|(v, _)| world.label(*v).to_string()),
+        witnessed: flag.tampered.as_ref().map(|(_, w)| w.clone()),
         marker: None,
         location: flag.location.clone(),
         location_pattern: flag.location.clone(),

@@ -181,6 +181,12 @@ pub(super) fn build_step(
         None => None,
     };
     let credentials = credentials(located, roles, role)?;
+    let mut volatile = Vec::new();
+    for path in &step.volatile {
+        let parsed = JsonPath::parse(path)
+            .map_err(|err| located.error_at(path, format!("`{path}` is not a JSONPath: {err}")))?;
+        volatile.push((path.clone(), parsed));
+    }
     let (line, col) = located.file.line_col(located.span.start);
     Ok(PlanStep {
         name: step.name.clone(),
@@ -195,6 +201,7 @@ pub(super) fn build_step(
         instance: step.instance,
         credentials,
         concurrent: step.concurrent,
+        volatile,
         location: format!("{}:{line}:{col}", located.file.path.display()),
         source: step.clone(),
     })

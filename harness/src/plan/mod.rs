@@ -98,6 +98,8 @@ pub struct PlanStep {
     pub credentials: Credentials,
     /// Runs at the same moment as the previous step.
     pub concurrent: bool,
+    /// Places in the answer that change on their own (as written, parsed).
+    pub volatile: Vec<(String, serde_json_path::JsonPath)>,
     /// `file:line:column` of the step, for messages.
     pub location: String,
     /// The step as written, to write reproductions back out.

@@ -243,6 +243,9 @@ struct RawFile {
     /// Body fields to redact besides the well-known credential fields.
     #[serde(default)]
     redact_fields: Vec<String>,
+    /// JSONPaths whose values change on their own in every step's answer.
+    #[serde(default)]
+    volatile: Vec<String>,
     #[serde(default)]
     actors: BTreeMap<String, Spanned<Actor>>,
     #[serde(default)]
@@ -318,6 +321,10 @@ pub struct Step {
     /// Run at the same moment as the previous step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub concurrent: bool,
+    /// JSONPaths in the answer whose values change on their own (a
+    /// timestamp, a counter): the integrity witness ignores them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volatile: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -401,6 +408,9 @@ pub struct Scenario {
     pub vars: BTreeMap<String, Located<toml::Value>>,
     /// Body fields to redact, from the file and everything it includes.
     pub redact_fields: Vec<String>,
+    /// Paths volatile in every step, from the file and its includes: each
+    /// step's `volatile` holds them too.
+    pub volatile: Vec<String>,
     pub actors: BTreeMap<String, Located<Actor>>,
     pub steps: Vec<Located<Step>>,
     pub teardown: Vec<Located<Step>>,
@@ -424,6 +434,7 @@ impl Scenario {
         let mut scenario = Scenario::empty(name, path.to_path_buf());
         let mut stack = Vec::new();
         scenario.merge_file(path, &mut stack, true)?;
+        scenario.spread_volatile();
         Ok(scenario)
     }
 
@@ -443,7 +454,20 @@ impl Scenario {
         }
         let mut scenario = Scenario::empty(name.to_string(), file.path.clone());
         scenario.absorb(raw, &file, true);
+        scenario.spread_volatile();
         Ok(scenario)
+    }
+
+    /// The file-wide volatile paths, written into every step (so a step
+    /// carries them into a fuzz program or a reproduction).
+    fn spread_volatile(&mut self) {
+        for step in self.steps.iter_mut().chain(&mut self.teardown) {
+            for path in &self.volatile {
+                if !step.value.volatile.contains(path) {
+                    step.value.volatile.push(path.clone());
+                }
+            }
+        }
     }
 
     fn empty(name: String, path: PathBuf) -> Scenario {
@@ -454,6 +478,7 @@ impl Scenario {
             seed: None,
             vars: BTreeMap::new(),
             redact_fields: Vec::new(),
+            volatile: Vec::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
@@ -522,6 +547,7 @@ impl Scenario {
             self.seed = raw.seed;
         }
         self.redact_fields.extend(raw.redact_fields);
+        self.volatile.extend(raw.volatile);
         for (name, value) in raw.vars {
             let (file, span) = located(value.span());
             self.vars.insert(

@@ -1,0 +1,38 @@
+//! Witness: what the integrity witness may re-read of the observer later.
+//! A read the observer sent with its own credentials, naming no one else's
+//! values, that answered 2xx is one of its *own reads*; a step that gave it
+//! its credential (a secret captured, a session cookie set for it) is its
+//! *login*. The [witness](crate::witness) re-sends them around a foreign
+//! write to see whether the observer's data changed under it.
+
+use super::{Attribution, Context, Exchange, Verdict};
+use crate::plan::StepRef;
+use crate::witness::{targets, writes};
+
+pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
+    let me = exchange.sender;
+    let answered_ok = (200..300).contains(&exchange.response.status);
+    let own = exchange.attribution == Attribution::Full && exchange.observer == me;
+    if !answered_ok || !own || !matches!(exchange.step, StepRef::Flow(_)) {
+        return;
+    }
+    let request = &exchange.request;
+    if !writes(&request.method) {
+        let carried = exchange.carried(cx.oracle);
+        if targets(cx.world, carried, request).iter().all(|t| *t == me) {
+            cx.witness.own_read(me, exchange.step);
+        }
+        return;
+    }
+    let step = cx.step(exchange);
+    let secret = step
+        .captures
+        .iter()
+        .filter(|c| c.secret)
+        .any(|c| verdict.captured.iter().any(|(var, ..)| *var == c.var));
+    let role = &cx.world.plan().roles[cx.world.instance(me).role];
+    let cookie = role.auth.cookies && exchange.response.header("set-cookie").is_some();
+    if (secret || cookie) && exchange.authenticated(cx.oracle) == Some(me) {
+        cx.witness.logged_in(me, exchange.step);
+    }
+}

@@ -1,0 +1,329 @@
+//! The witness at work: baselines before a foreign write, the check after
+//! its batch, and a last look at the end of the flow. It sends requests of
+//! its own through the executor ([`Executor::resend`]), each logged in the
+//! run's order as `witness before: <step>`, `witness after: <step>` or
+//! `witness login …`, so a reproduction replays them too.
+
+use super::{Baseline, Change, ForeignWrite, Snapshot, WriteVerdict};
+use crate::executor::Executor;
+use crate::findings::{FindingKind, Witnessed};
+use crate::judge::{self, Exchange, Flag};
+use crate::plan::StepRef;
+use crate::world::InstanceId;
+
+/// A write that named other instances' data and went out.
+pub struct Aimed {
+    pub exchange: Exchange,
+    /// The identity the server acted as; `None`: no credential went out.
+    pub writer: Option<InstanceId>,
+    /// Whose data it named that the writer may not see.
+    pub victims: Vec<InstanceId>,
+}
+
+/// What the witness saw of one victim after a batch.
+struct Seen {
+    changes: Vec<(StepRef, Change)>,
+    /// The login step and the status it answered, when it stopped working.
+    lockout: Option<(StepRef, u16)>,
+    /// The owner or someone it granted wrote since the baseline.
+    ambiguous: bool,
+}
+
+impl Seen {
+    fn anything(&self) -> bool {
+        !self.changes.is_empty() || self.lockout.is_some()
+    }
+}
+
+/// Before a write naming `victims` goes out: each victim's state, once per
+/// batch (the first write aimed at it reads it; the others wait for that).
+pub async fn before_write(ex: &Executor, victims: &[InstanceId]) {
+    for &victim in victims {
+        let Some(turn) = ex.witness().turn(victim) else {
+            continue;
+        };
+        let _turn = turn.lock().await;
+        let batch = ex.batch_number();
+        if ex
+            .witness()
+            .baseline(victim)
+            .is_some_and(|b| b.batch == batch)
+        {
+            continue;
+        }
+        let baseline = read_baseline(ex, victim, batch).await;
+        ex.witness().set_baseline(victim, baseline);
+    }
+}
+
+/// The victim's own reads, each twice (what differs between the two is
+/// volatile), and whether its login works.
+async fn read_baseline(ex: &Executor, victim: InstanceId, batch: u64) -> Baseline {
+    let witness = ex.witness();
+    let touched = witness.touched(victim);
+    let (steps, login) = witness.reads_of(victim);
+    let mut reads = Vec::new();
+    for step in steps {
+        let Some(first) = ex.resend(victim, step, "witness before").await else {
+            continue;
+        };
+        let Some(second) = ex.resend(victim, step, "witness before").await else {
+            continue;
+        };
+        let (first, second) = (Snapshot::of(&first), Snapshot::of(&second));
+        if witness.touched(victim) == touched {
+            witness.learn(ex.world().plan().step(step), &first, &second);
+        }
+        reads.push((step, second));
+    }
+    let login = match login {
+        Some(step) => ex
+            .resend(victim, step, "witness login before")
+            .await
+            .map(|answer| (step, ok(answer.status))),
+        None => None,
+    };
+    Baseline {
+        batch,
+        touched,
+        reads,
+        login,
+    }
+}
+
+pub(super) fn ok(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// Once the batch has answered: each victim's state again, compared with
+/// its baseline; a change the owner did not make is a `tamper` finding.
+pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
+    let mut victims: Vec<InstanceId> = Vec::new();
+    for write in aimed {
+        for v in &write.victims {
+            if !victims.contains(v) {
+                victims.push(*v);
+            }
+        }
+    }
+    for victim in victims {
+        let writes: Vec<&Aimed> = aimed
+            .iter()
+            .filter(|a| a.victims.contains(&victim))
+            .collect();
+        let baseline = ex
+            .witness()
+            .baseline(victim)
+            .filter(|b| b.batch == ex.batch_number());
+        let Some(baseline) = baseline.filter(|b| !b.reads.is_empty() || b.login.is_some()) else {
+            let reason = "the witness knows no read of the owner's own to compare";
+            conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
+            continue;
+        };
+        let seen = look(ex, victim, &baseline).await;
+        if !seen.anything() {
+            conclude(
+                ex,
+                victim,
+                &writes,
+                WriteVerdict::Cleared,
+                "the owner's reads show no change",
+            );
+            ex.witness().wait_for_late(victim, baseline, &writes);
+        } else if seen.ambiguous {
+            let reason = "the owner, or someone it granted, wrote at the same moment";
+            conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
+        } else {
+            conclude(
+                ex,
+                victim,
+                &writes,
+                WriteVerdict::Confirmed,
+                "the owner's data changed",
+            );
+            tampered(ex, victim, &writes, &seen);
+        }
+    }
+}
+
+/// Reads the victim again and compares: a change must show twice (a third
+/// read drops what changes on its own).
+async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
+    let witness = ex.witness();
+    let plan = ex.world().plan();
+    let mut changes = Vec::new();
+    for (step, before) in &baseline.reads {
+        let Some(after) = ex.resend(victim, *step, "witness after").await else {
+            continue;
+        };
+        let after = Snapshot::of(&after);
+        let found = witness.evidence(plan.step(*step), before, &after);
+        if found.is_empty() {
+            continue;
+        }
+        let Some(again) = ex.resend(victim, *step, "witness after").await else {
+            continue;
+        };
+        let again = Snapshot::of(&again);
+        let settled = witness.evidence(plan.step(*step), before, &again);
+        changes.extend(
+            found
+                .into_iter()
+                .filter(|c| settled.contains(c))
+                .map(|c| (*step, c)),
+        );
+    }
+    // The most telling first: a status, then fields of one record before
+    // those of a list.
+    changes.sort_by_key(|(_, c)| c.path.matches('[').count());
+    let lockout = match baseline.login {
+        Some((step, true)) => ex
+            .resend(victim, step, "witness login after")
+            .await
+            .filter(|answer| !ok(answer.status))
+            .map(|answer| (step, answer.status)),
+        _ => None,
+    };
+    Seen {
+        changes,
+        lockout,
+        ambiguous: witness.touched(victim) != baseline.touched,
+    }
+}
+
+/// Records each write's verdict in the report (2xx writes, and any write
+/// that changed the victim's data).
+fn conclude(
+    ex: &Executor,
+    victim: InstanceId,
+    writes: &[&Aimed],
+    verdict: WriteVerdict,
+    reason: &str,
+) {
+    let world = ex.world();
+    for write in writes {
+        let (request, response) = (&write.exchange.request, &write.exchange.response);
+        if !ok(response.status) && verdict != WriteVerdict::Confirmed {
+            continue;
+        }
+        ex.witness().record(ForeignWrite {
+            scenario: world.plan().scenario.clone(),
+            step: world.plan().step(write.exchange.step).name.clone(),
+            writer: writer_label(ex, write),
+            victim: world.label(victim).to_string(),
+            request: format!("{} {}", request.method, ex.redactor().redact(&request.path)),
+            status: response.status,
+            verdict,
+            reason: reason.to_string(),
+        });
+    }
+}
+
+fn writer_label(ex: &Executor, write: &Aimed) -> String {
+    match write.writer {
+        Some(writer) => ex.world().label(writer).to_string(),
+        None => format!(
+            "{} (no credentials)",
+            ex.world().label(write.exchange.sender)
+        ),
+    }
+}
+
+/// The `tamper` finding: the first write aimed at the victim, what changed.
+fn tampered(ex: &Executor, victim: InstanceId, writes: &[&Aimed], seen: &Seen) {
+    let Some(first) = writes.first() else {
+        return;
+    };
+    let cx = ex.context();
+    let flag = tamper_flag(ex, victim, first, writes.len() - 1, seen);
+    cx.sink.record(judge::finding(&cx, &first.exchange, flag));
+}
+
+fn tamper_flag(
+    ex: &Executor,
+    victim: InstanceId,
+    write: &Aimed,
+    others: usize,
+    seen: &Seen,
+) -> Flag {
+    let world = ex.world();
+    let plan = world.plan();
+    let request = &write.exchange.request;
+    let name = |step: StepRef| super::step_stem(&plan.step(step).name).to_string();
+    let (location, witnessed, what) = match (&seen.lockout, seen.changes.first()) {
+        (Some((login, status)), _) => (
+            format!("login `{}`", name(*login)),
+            Witnessed::Lockout {
+                login: plan.step(*login).name.clone(),
+                status: *status,
+            },
+            format!(
+                "locked {} out: its login `{}` answered {status} where it worked just before",
+                world.label(victim),
+                name(*login)
+            ),
+        ),
+        (None, Some((read, change))) => (
+            format!("`{}` {}", name(*read), change.pattern),
+            Witnessed::Change {
+                read: plan.step(*read).name.clone(),
+                path: change.path.clone(),
+                before: change.before.clone(),
+                after: change.after.clone(),
+            },
+            format!(
+                "changed {}'s data: its `{}` read {} {} → {}",
+                world.label(victim),
+                name(*read),
+                change.path,
+                change.before,
+                change.after
+            ),
+        ),
+        (None, None) => unreachable!("a tamper finding needs something seen"),
+    };
+    let more = seen.changes.len().saturating_sub(1);
+    let summary = format!(
+        "{}'s {} {} (answered {}) {what}{}{}",
+        writer_label(ex, write),
+        request.method,
+        ex.redactor().redact(&request.path),
+        write.exchange.response.status,
+        if more > 0 {
+            format!(", and {more} more change(s)")
+        } else {
+            String::new()
+        },
+        if others > 0 {
+            format!("; {others} other foreign write(s) to it at the same moment")
+        } else {
+            String::new()
+        },
+    );
+    Flag {
+        tampered: Some((victim, witnessed)),
+        ..Flag::new(FindingKind::Tamper, location, summary)
+    }
+}
+
+/// At the end of the flow: victims of cleared writes read once more
+/// against the same baseline, if nothing they or their grantees wrote
+/// since (a server that applies writes late).
+pub async fn end_of_flow(ex: &Executor) {
+    for pending in ex.witness().take_pending() {
+        if ex.witness().touched(pending.victim) != pending.baseline.touched {
+            continue;
+        }
+        let seen = look(ex, pending.victim, &pending.baseline).await;
+        if seen.anything() && !seen.ambiguous {
+            let cx = ex.context();
+            let write = &pending.write;
+            let flag = tamper_flag(ex, pending.victim, write, 0, &seen);
+            let flag = Flag {
+                summary: format!("{} (seen at the end of the flow)", flag.summary),
+                ..flag
+            };
+            cx.sink.record(judge::finding(&cx, &write.exchange, flag));
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The witness: the integrity oracle, for changes no response echoes.
+//!
+//! A write that changes another patient's data (cancels their booking,
+//! ends their call, sets their password) often answers `204` or even `404`
+//! and shows the writer nothing foreign, so the leak oracle cannot see it.
+//! The witness asks the owner instead. Each instance's *own reads* (a read
+//! it sent with its own credentials, carrying no one else's values, that
+//! answered 2xx) and its *login* are noted as the flow runs. When a write is
+//! about to go out naming another instance's owned value or canary, and the
+//! writer may not see that instance's data (no grant), the witness first
+//! re-reads the victim's state (the baseline, read twice: what differs
+//! between two reads by the owner alone is volatile), lets the write go,
+//! and once its batch has answered reads again. A change the owner did not
+//! make, with nothing the owner or anyone it granted wrote in between, is a
+//! `tamper` finding; a login that worked before and fails after is one too.
+//!
+//! What it may not conclude, it says so: a write between the two reads by
+//! the owner or by someone it granted leaves the foreign write
+//! *unconfirmed*; no change leaves it *cleared*. Every foreign write that
+//! answered 2xx is reported with its verdict. A cleared write is read once
+//! more at the end of the flow, for servers that apply writes late.
+
+mod change;
+mod flow;
+
+pub use change::{Change, Snapshot, changes};
+pub use flow::{Aimed, after_batch, before_write, end_of_flow};
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::judge::Exchange;
+use crate::oracle::percent_decode;
+use crate::plan::{PlanStep, StepRef};
+use crate::transport::Request;
+use crate::world::{DISTINCTIVE_LEN, InstanceId, World};
+
+/// Own reads remembered per instance, the most recent kept.
+const MAX_READS: usize = 8;
+/// Changes a finding lists at most.
+const MAX_CHANGES: usize = 8;
+/// Cleared writes kept for the end of the flow at most.
+const MAX_PENDING: usize = 1_000;
+
+/// Whether `method` may change data on the server.
+pub fn writes(method: &http::Method) -> bool {
+    !matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
+/// The instances of `world` whose data `request` names: whose canaries it
+/// carries, or whose owned values it sends as a whole path segment, query
+/// value or JSON value (a short value only where its kind fits: under the
+/// variable's own key, or after a path segment named like it).
+/// `carried`: whose canaries the request carries (see
+/// [`Exchange::carried`](crate::judge::Exchange::carried)).
+pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<InstanceId> {
+    let ids = world.ids();
+    let mut found: Vec<InstanceId> = carried
+        .iter()
+        .copied()
+        .filter(|id| ids.contains(id))
+        .collect();
+    let mut named = |value: &str, fits: &dyn Fn(&crate::world::Kind) -> bool| {
+        for owned in world.ledger().owners(value) {
+            if ids.contains(&owned.owner)
+                && (value.len() >= DISTINCTIVE_LEN || fits(&owned.kind))
+                && !found.contains(&owned.owner)
+            {
+                found.push(owned.owner);
+            }
+        }
+    };
+    let path = percent_decode(&request.path);
+    let (segments, query) = path.split_once('?').unwrap_or((&path, ""));
+    let mut previous = "";
+    for segment in segments.split('/').filter(|s| !s.is_empty()) {
+        let stem = previous.trim_end_matches('s').to_ascii_lowercase();
+        named(segment, &|kind| {
+            !stem.is_empty() && kind.var.contains(&stem)
+        });
+        previous = segment;
+    }
+    for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+        named(value, &|kind| kind.matches(key, &[]));
+    }
+    if let Ok(body) = serde_json::from_slice::<Value>(&request.body) {
+        for (key, value) in leaves(&body) {
+            named(&value, &|kind| kind.matches(&key, &[]));
+        }
+    }
+    found
+}
+
+/// Splits a write's targets into those `writer` may change (itself, or an
+/// instance a grant lets it see) and the victims it may not. With no
+/// credential (`None`) every target is a victim.
+pub fn aim(
+    world: &World,
+    writer: Option<InstanceId>,
+    targets: &[InstanceId],
+) -> (Vec<InstanceId>, Vec<InstanceId>) {
+    targets
+        .iter()
+        .partition(|t| writer.is_some_and(|w| world.ledger().visible(w, **t)))
+}
+
+/// Every scalar of a JSON value with the key it sits under.
+fn leaves(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), value)];
+    while let Some((key, value)) = stack.pop() {
+        match value {
+            Value::Object(map) => stack.extend(map.iter().map(|(k, v)| (k.clone(), v))),
+            Value::Array(items) => stack.extend(items.iter().map(|v| (key.clone(), v))),
+            Value::String(s) => out.push((key, s.clone())),
+            Value::Number(n) => out.push((key, n.to_string())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What the witness concluded about one foreign write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteVerdict {
+    /// The owner's data changed: a `tamper` finding.
+    Confirmed,
+    /// The owner's reads show no change.
+    Cleared,
+    /// The witness could not tell: it knows no read of the owner's, or the
+    /// owner (or someone it granted) wrote at the same time.
+    Unconfirmed,
+}
+
+impl WriteVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteVerdict::Confirmed => "confirmed",
+            WriteVerdict::Cleared => "cleared",
+            WriteVerdict::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+/// A write that named another instance's data, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignWrite {
+    pub scenario: String,
+    pub step: String,
+    pub writer: String,
+    pub victim: String,
+    /// `METHOD /path`, redacted.
+    pub request: String,
+    pub status: u16,
+    pub verdict: WriteVerdict,
+    /// Why, in a few words.
+    pub reason: String,
+}
+
+/// What the witness knows of one instance.
+#[derive(Debug, Default)]
+struct Watch {
+    /// Its own reads, oldest first.
+    reads: Vec<StepRef>,
+    /// The step that last gave it its credential.
+    login: Option<StepRef>,
+    /// Bumped by every write that may legitimately change its data.
+    touched: u64,
+    baseline: Option<Baseline>,
+}
+
+/// The victim's state just before a foreign write.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The batch it was read in.
+    pub batch: u64,
+    /// The victim's `touched` count when it was read.
+    pub touched: u64,
+    pub reads: Vec<(StepRef, Snapshot)>,
+    /// The login step and whether it answered 2xx.
+    pub login: Option<(StepRef, bool)>,
+}
+
+/// The witness of one world.
+pub struct Witness {
+    base: InstanceId,
+    watches: Vec<Mutex<Watch>>,
+    /// One baseline at a time per instance (held across its reads).
+    turns: Vec<tokio::sync::Mutex<()>>,
+    /// (step, path pattern) seen to change between two reads by the owner
+    /// alone: never evidence.
+    volatile: Mutex<HashSet<(String, String)>>,
+    writes: Mutex<Vec<ForeignWrite>>,
+    pending: Mutex<Vec<Pending>>,
+}
+
+/// A cleared 2xx write, to look at once more at the end of the flow.
+struct Pending {
+    victim: InstanceId,
+    baseline: Baseline,
+    write: Aimed,
+}
+
+impl Witness {
+    pub fn new(world: &World) -> Witness {
+        let ids = world.ids();
+        Witness {
+            base: ids.start,
+            watches: ids.clone().map(|_| Mutex::default()).collect(),
+            turns: ids.map(|_| tokio::sync::Mutex::default()).collect(),
+            volatile: Mutex::default(),
+            writes: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn watch(&self, id: InstanceId) -> Option<std::sync::MutexGuard<'_, Watch>> {
+        let watch = self.watches.get(id.checked_sub(self.base)?)?;
+        Some(watch.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// `id` read its own data with `step`.
+    pub fn own_read(&self, id: InstanceId, step: StepRef) {
+        if let Some(mut watch) = self.watch(id) {
+            watch.reads.retain(|s| *s != step);
+            watch.reads.push(step);
+            if watch.reads.len() > MAX_READS {
+                watch.reads.remove(0);
+            }
+        }
+    }
+
+    /// `id` got its credential from `step`.
+    pub fn logged_in(&self, id: InstanceId, step: StepRef) {
+        if let Some(mut watch) = self.watch(id) {
+            watch.login = Some(step);
+        }
+    }
+
+    /// A write that may legitimately change `id`'s data was answered.
+    pub fn touch(&self, id: InstanceId) {
+        if let Some(mut watch) = self.watch(id) {
+            watch.touched += 1;
+        }
+    }
+
+    pub fn touched(&self, id: InstanceId) -> u64 {
+        self.watch(id).map_or(0, |w| w.touched)
+    }
+
+    /// What the witness would re-read of `id`: its own reads and its login.
+    pub fn reads_of(&self, id: InstanceId) -> (Vec<StepRef>, Option<StepRef>) {
+        self.watch(id)
+            .map_or((Vec::new(), None), |w| (w.reads.clone(), w.login))
+    }
+
+    /// The turn to take `id`'s baseline in.
+    pub fn turn(&self, id: InstanceId) -> Option<&tokio::sync::Mutex<()>> {
+        self.turns.get(id.checked_sub(self.base)?)
+    }
+
+    pub fn baseline(&self, id: InstanceId) -> Option<Baseline> {
+        self.watch(id)?.baseline.clone()
+    }
+
+    pub fn set_baseline(&self, id: InstanceId, baseline: Baseline) {
+        if let Some(mut watch) = self.watch(id) {
+            watch.baseline = Some(baseline);
+        }
+    }
+
+    /// The two reads differ where the owner alone read: those places are
+    /// volatile from now on.
+    pub fn learn(&self, step: &PlanStep, first: &Snapshot, second: &Snapshot) {
+        let mut volatile = self.volatile.lock().unwrap_or_else(|p| p.into_inner());
+        for change in changes(first, second) {
+            volatile.insert((step_stem(&step.name).to_string(), change.pattern));
+        }
+    }
+
+    /// The changes between `before` and `after` that count: not volatile,
+    /// learnt or declared by the step (`volatile = ["$.updated_at"]`).
+    pub fn evidence(&self, step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<Change> {
+        let volatile = self.volatile.lock().unwrap_or_else(|p| p.into_inner());
+        let stem = step_stem(&step.name).to_string();
+        let declared = declared_locations(step, before, after);
+        let mut found: Vec<Change> = changes(before, after)
+            .into_iter()
+            .filter(|c| !volatile.contains(&(stem.clone(), c.pattern.clone())))
+            .filter(|c| !declared.iter().any(|d| within(&c.path, d)))
+            .collect();
+        found.truncate(MAX_CHANGES);
+        found
+    }
+
+    pub fn record(&self, write: ForeignWrite) {
+        self.writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(write);
+    }
+
+    /// A 2xx write aimed at `victim` changed nothing yet: look again at
+    /// the end of the flow.
+    fn wait_for_late(&self, victim: InstanceId, baseline: Baseline, writes: &[&Aimed]) {
+        let Some(write) = writes.iter().find(|w| flow::ok(w.exchange.response.status)) else {
+            return;
+        };
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() >= MAX_PENDING {
+            return;
+        }
+        let exchange = &write.exchange;
+        let copy = Exchange::new(
+            exchange.sender,
+            exchange.observer,
+            exchange.attribution,
+            exchange.step,
+            exchange.request.clone(),
+            exchange.response.clone(),
+        );
+        pending.push(Pending {
+            victim,
+            baseline,
+            write: Aimed {
+                exchange: copy,
+                writer: write.writer,
+                victims: vec![victim],
+            },
+        });
+    }
+
+    fn take_pending(&self) -> Vec<Pending> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every foreign write recorded so far.
+    pub fn foreign_writes(&self) -> Vec<ForeignWrite> {
+        self.writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A program's step name without its operation number: `book [3]` → `book`.
+pub fn step_stem(name: &str) -> &str {
+    name.rsplit_once(" [").map_or(name, |(stem, _)| stem)
+}
+
+/// The places the step declares volatile, as paths, in either read.
+fn declared_locations(step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for json in [&before.json, &after.json].into_iter().flatten() {
+        for (_, path) in &step.volatile {
+            for node in path.query_located(json).all() {
+                out.push(node.location().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Whether `path` (`$.a[0].b`) lies at or under `declared` (`$['a'][0]`).
+fn within(path: &str, declared: &str) -> bool {
+    let normal = declared.replace("['", ".").replace("']", "");
+    path == normal
+        || path
+            .strip_prefix(&normal)
+            .is_some_and(|rest| rest.starts_with(['.', '[']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_paths_cover_what_lies_under_them() {
+        assert!(within("$.updated_at", "$['updated_at']"));
+        assert!(within("$.items[0].seen", "$['items'][0]"));
+        assert!(!within("$.updated_at_by", "$['updated_at']"));
+    }
+}
