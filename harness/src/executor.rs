@@ -28,7 +28,7 @@ use crate::request;
 use crate::resolver::Resolver;
 use crate::safety::Redactor;
 use crate::transport::{Request, Transport};
-use crate::witness::{self, Aimed, Witness};
+use crate::witness::{self, Aim, Aimed, Witness};
 use crate::world::{InstanceId, Ledger, World};
 
 /// How to run.
@@ -166,14 +166,6 @@ struct Sent {
     aimed: Option<Aim>,
 }
 
-/// Whose data a write named: those its writer may change and the victims.
-struct Aim {
-    /// The identity the server acted as; `None`: no credential went out.
-    writer: Option<InstanceId>,
-    allowed: Vec<InstanceId>,
-    victims: Vec<InstanceId>,
-}
-
 impl Executor {
     pub fn new(
         plan: Arc<Plan>,
@@ -276,7 +268,7 @@ impl Executor {
         let interrupted = self.options.cancel.is_cancelled();
         if !interrupted {
             witness::end_of_flow(self).await;
-            self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
+            self.log_witnessed();
         }
         let teardown: Vec<StepRef> = (0..self.plan().teardown.len())
             .map(StepRef::Teardown)
@@ -362,7 +354,7 @@ impl Executor {
         let aimed = self.judge(sent);
         if !aimed.is_empty() {
             witness::after_batch(self, &aimed).await;
-            self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
+            self.log_witnessed();
         }
     }
 
@@ -370,18 +362,23 @@ impl Executor {
         self.witnessed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds requests sent at one moment to the run's order, as one batch.
-    fn log_issued(&self, mut issued: Vec<Issued>) {
-        if issued.is_empty() {
-            return;
-        }
+    /// Adds requests to the run's order: as one batch when they were sent
+    /// at one moment (`together`), else one after another.
+    fn log_issued(&self, mut issued: Vec<Issued>, together: bool) {
         issued.sort_by_key(|i| i.seq);
         let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let batch = order.last().map_or(0, |last| last.batch + 1);
+        let mut batch = order.last().map_or(0, |last| last.batch + 1);
         for mut one in issued {
             one.batch = batch;
+            batch += u64::from(!together);
             order.push(one);
         }
+    }
+
+    /// The witness's requests so far, into the run's order one by one.
+    fn log_witnessed(&self) {
+        let witnessed = std::mem::take(&mut *self.lock_witnessed());
+        self.log_issued(witnessed, false);
     }
 
     /// The batch judges over the answered exchanges, in issue order; logs
@@ -401,7 +398,7 @@ impl Executor {
             }
         }
         judge::on_batch(&self.context(), &answered, &mut verdicts);
-        self.log_issued(std::mem::take(&mut *self.lock_witnessed()));
+        self.log_witnessed();
         let mut judged = answered.iter().zip(verdicts);
         let mut logged = Vec::with_capacity(issued.len());
         for (mut issued, was_answered) in issued {
@@ -413,7 +410,7 @@ impl Executor {
             }
             logged.push(issued);
         }
-        self.log_issued(logged);
+        self.log_issued(logged, true);
         answered
             .into_iter()
             .zip(aims)
@@ -519,8 +516,8 @@ impl Executor {
         })
     }
 
-    /// For a write: who it goes out as and whose data it names that the
-    /// writer may not see; the witness reads those victims first.
+    /// For a write: who it goes out as and whose data it names; the
+    /// witness reads the victims (those the writer may not see) first.
     async fn aim(
         &self,
         request: &Request,
@@ -533,32 +530,23 @@ impl Executor {
         let writer = (attribution != Attribution::None).then_some(observer);
         let carried = self.oracle.canaries_in(&request.path, &request.body);
         let targets = witness::targets(&self.world, &carried, request);
-        let (allowed, victims) = witness::aim(&self.world, writer, &targets);
-        if !victims.is_empty() {
-            witness::before_write(self, &victims).await;
+        let aim = witness::aim(&self.world, writer, &targets);
+        if !aim.victims.is_empty() {
+            witness::before_write(self, &aim.victims).await;
         }
-        Some(Aim {
-            writer,
-            allowed,
-            victims,
-        })
+        Some(aim)
     }
 
     /// An answered write may have changed the data of everyone it named
-    /// and may see, and of its writer when it named no one else: a write
-    /// aimed at others (a probe carrying the writer's own canary) is not
-    /// the writer changing its own data.
+    /// and may see, and of its writer, unless it was aimed at another's
+    /// records (a probe carrying the writer's canary is not the writer
+    /// changing its own data).
     fn touch(&self, aim: &Aim) {
-        let aimed_away = !aim.victims.is_empty();
-        for id in &aim.allowed {
-            if !(aimed_away && Some(*id) == aim.writer) {
-                self.witness.touch(*id);
+        let writer = aim.writer.filter(|_| !aim.away);
+        for id in aim.allowed.iter().copied().chain(writer) {
+            if !(aim.away && Some(id) == aim.writer) {
+                self.witness.touch(id);
             }
-        }
-        if let Some(writer) = aim.writer
-            && !aimed_away
-        {
-            self.witness.touch(writer);
         }
     }
 
@@ -602,7 +590,11 @@ impl Executor {
         let exchange = Exchange::new(id, id, Attribution::Full, step_ref, request, response);
         let mut verdict = Verdict::default();
         if label.contains("login") && (200..300).contains(&exchange.response.status) {
-            let cx = self.context();
+            let detached = Witness::detached();
+            let cx = Context {
+                witness: &detached,
+                ..self.context()
+            };
             judge::session::judge(&exchange, &cx, &mut verdict);
             judge::capture::judge(&exchange, &cx, &mut verdict);
         }

@@ -60,6 +60,12 @@ impl FindingKind {
         FindingKind::Skipped,
     ];
 
+    /// Another instance's data seen or changed: what the product exists
+    /// to find (a leak or tampering).
+    pub fn harm(self) -> bool {
+        matches!(self, FindingKind::Leak | FindingKind::Tamper)
+    }
+
     /// The run could not do some of its work: no verdict on the target,
     /// but never a pass. A baseline cannot accept these.
     pub fn incomplete(self) -> bool {

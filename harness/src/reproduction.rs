@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::executor::{Issued, Recorded};
-use crate::findings::{Finding, FindingKind};
+use crate::findings::{Finding, FindingKind, Witnessed};
 use crate::fuzzer::{Program, Vocabulary};
 use crate::oracle::Marker;
 use crate::request::shell_quote_double;
@@ -283,6 +283,9 @@ fn check(out: &mut String, recording: &Recording<'_>, vars: &Vars) {
         return;
     };
     let victim = finding.victim.as_deref().unwrap_or_default();
+    if let Some(witnessed) = &finding.witnessed {
+        return tamper_check(out, recording.order, n, victim, witnessed, &finding.summary);
+    }
     let condition = match (&finding.kind, &finding.marker) {
         (FindingKind::ServerError, _) => format!("[ \"${{S{n}:0:1}}\" = 5 ]"),
         (_, Some(Marker::Canary { .. })) => {
@@ -311,6 +314,74 @@ fn check(out: &mut String, recording: &Recording<'_>, vars: &Vars) {
         out,
         "echo \"not reproduced: answer {} shows no such thing\"",
         n + 1
+    );
+}
+
+/// For tampering: whether the victim's read after the write (answer `a`)
+/// differs where it did from its read before (answer `b`), or its login
+/// after the write fails.
+fn tamper_check(
+    out: &mut String,
+    order: &[Issued],
+    write: usize,
+    victim: &str,
+    witnessed: &Witnessed,
+    summary: &str,
+) {
+    let find = |label: &str, step: &str, after: bool| {
+        let wanted = format!("{label}: {step}");
+        let is = |i: &&Issued| i.step == wanted && i.instance == victim;
+        if after {
+            order
+                .iter()
+                .skip(write)
+                .position(|i| is(&i))
+                .map(|p| p + write)
+        } else {
+            order[..write].iter().rposition(|i| is(&i))
+        }
+    };
+    let condition = match witnessed {
+        Witnessed::Lockout { login, .. } => {
+            find("witness login after", login, true).map(|a| format!("[ \"${{S{a}:0:1}}\" != 2 ]"))
+        }
+        Witnessed::Change { read, path, .. } => {
+            let (b, a) = (
+                find("witness before", read, false),
+                find("witness after", read, true),
+            );
+            b.zip(a).map(|(b, a)| match path.as_str() {
+                "status" => format!("[ \"$S{b}\" != \"$S{a}\" ]"),
+                _ => {
+                    let jq = jsonpath_to_jq(path).unwrap_or_else(|| ".".into());
+                    let value = |n| {
+                        format!("\"$(jq -c '{jq}' <<<\"$R{n}\" 2>/dev/null || echo \"$R{n}\")\"")
+                    };
+                    format!("[ {} != {} ]", value(b), value(a))
+                }
+            })
+        }
+    };
+    let Some(condition) = condition else {
+        let _ = writeln!(
+            out,
+            "echo \"the witness's reads are not in this recording\""
+        );
+        return;
+    };
+    let summary = shell_quote_double(summary);
+    let _ = writeln!(out, "if {condition}; then");
+    let _ = writeln!(
+        out,
+        "  echo \"REPRODUCED (answer {}): {summary}\"",
+        write + 1
+    );
+    let _ = writeln!(out, "  exit 1");
+    let _ = writeln!(out, "fi");
+    let _ = writeln!(
+        out,
+        "echo \"not reproduced: {victim}'s data reads the same after answer {}\"",
+        write + 1
     );
 }
 

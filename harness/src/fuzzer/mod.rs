@@ -225,7 +225,8 @@ pub(crate) fn op_index(step: &str) -> Option<usize> {
 }
 
 /// The shared body of both fuzzing fronts: runs the program `bytes` stand
-/// for against a fresh target and returns its leaks (empty when clean).
+/// for against a fresh target and returns its leaks and tampering (empty
+/// when clean).
 pub fn fuzz_one(
     runtime: &tokio::runtime::Runtime,
     vocabularies: &[Vocabulary],
@@ -244,7 +245,7 @@ pub fn fuzz_one(
     outcome
         .findings
         .into_iter()
-        .filter(|f| f.kind == FindingKind::Leak)
+        .filter(|f| f.kind.harm())
         .collect()
 }
 

@@ -76,6 +76,8 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
 fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) {
     if let Some(owner) = exchange.authenticated(cx.oracle) {
         cx.world.ledger().logged_in(owner, exchange.login_key());
+        // A new credential: what the owner reads may change.
+        cx.witness.touch(owner);
         cx.world
             .state(owner)
             .vars

@@ -32,6 +32,8 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         return;
     }
     world.ledger().logged_in(owner, exchange.login_key());
+    // A new session: what the owner reads may change (the witness knows).
+    cx.witness.touch(owner);
     let mut state = world.state(owner);
     for cookie in cookies {
         let expired = cookie

@@ -353,10 +353,10 @@ async fn one_program(shared: &Shared) {
         .requests
         .fetch_add(outcome.requests, Ordering::Relaxed);
     keep_if_novel(shared, vocab, &outcome.signature, &input);
-    // A leak, and a server that fails where it should say no: each new
-    // bucket is confirmed, shrunk and written out. Skips and transport
-    // errors are what programs that break flows meet by design.
-    let reported = |kind| matches!(kind, FindingKind::Leak | FindingKind::ServerError);
+    // A leak, tampering, and a server that fails where it should say no:
+    // each new bucket is confirmed, shrunk and written out. Skips and
+    // transport errors are what programs that break flows meet by design.
+    let reported = |kind: FindingKind| kind.harm() || kind == FindingKind::ServerError;
     for finding in outcome.findings.iter().filter(|f| reported(f.kind)) {
         let _ = shared.candidates.write(finding);
         let key = bucket(finding);

@@ -1,11 +1,12 @@
 //! `crosstalk replay`: reruns one reproduction against the target until it
-//! leaks, or gives up after a few runs (races do not show every time).
+//! leaks or tampers again, or gives up after a few runs (races do not show
+//! every time).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::executor::{Executor, RunOptions};
-use crate::findings::{Bucket, FindingKind, FindingSink};
+use crate::findings::{Bucket, FindingSink};
 use crate::plan::{Overrides, Plan};
 use crate::safety::Redactor;
 
@@ -29,8 +30,9 @@ pub struct Replay {
 pub struct ReplayOutcome {
     /// The file replayed.
     pub file: PathBuf,
-    /// The leak buckets of the run that leaked; empty when none did.
-    pub leaks: Vec<Bucket>,
+    /// The leak and tamper buckets of the run that showed one; empty when
+    /// none did.
+    pub found: Vec<Bucket>,
     /// Runs made.
     pub runs: u32,
     pub requests: u64,
@@ -47,21 +49,21 @@ impl ReplayOutcome {
     /// What the replay showed, in plain words.
     pub fn describe(&self) -> String {
         let file = self.file.display();
-        if let Some(first) = self.unsent.first().filter(|_| self.leaks.is_empty()) {
+        if let Some(first) = self.unsent.first().filter(|_| self.found.is_empty()) {
             return format!(
                 "{file}: did not run through against {}: {} step(s) could not be sent, e.g. {first}\n  (check the secret variables: --var or CROSSTALK_VAR_*); no verdict\n",
                 self.target,
                 self.unsent.len()
             );
         }
-        if self.leaks.is_empty() {
+        if self.found.is_empty() {
             return format!(
-                "{file}: no leak against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
+                "{file}: no leak or tampering against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
                 self.target, self.runs, self.requests
             );
         }
-        let mut out = format!("{file}: the leak reproduces against {}:\n", self.target);
-        for bucket in &self.leaks {
+        let mut out = format!("{file}: it reproduces against {}:\n", self.target);
+        for bucket in &self.found {
             out.push_str(&format!("  {}\n", bucket.first.summary));
         }
         out
@@ -91,7 +93,7 @@ impl Replay {
         let sink = Arc::new(sink);
         let mut outcome = ReplayOutcome {
             file: self.file.clone(),
-            leaks: Vec::new(),
+            found: Vec::new(),
             runs: 0,
             requests: 0,
             target: String::new(),
@@ -122,12 +124,12 @@ impl Replay {
             outcome.requests += stats.requests;
             outcome.runs += 1;
             ran_through |= stats.skipped == 0 && stats.transport_errors == 0;
-            outcome.leaks = sink
+            outcome.found = sink
                 .buckets()
                 .into_iter()
-                .filter(|b| b.first.kind == FindingKind::Leak)
+                .filter(|b| b.first.kind.harm())
                 .collect();
-            if !outcome.leaks.is_empty() {
+            if !outcome.found.is_empty() {
                 outcome.exit = Exit::Found;
                 break;
             }

@@ -174,8 +174,9 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
         );
     }
     // The most telling first: a status, then fields of one record before
-    // those of a list.
-    changes.sort_by_key(|(_, c)| c.path.matches('[').count());
+    // those of a list, and a list's length last.
+    changes.sort_by_key(|(_, c)| (c.path.matches('[').count(), c.path == "$"));
+    let ambiguous = witness.touched(victim) != baseline.touched;
     let lockout = match baseline.login {
         Some((step, true)) => ex
             .resend(victim, step, "witness login after")
@@ -187,7 +188,7 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
     Seen {
         changes,
         lockout,
-        ambiguous: witness.touched(victim) != baseline.touched,
+        ambiguous,
     }
 }
 

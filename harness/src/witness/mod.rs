@@ -53,26 +53,38 @@ pub fn writes(method: &http::Method) -> bool {
     )
 }
 
+/// Whose data a request names: by an owned value (an id in its path,
+/// query or body: a reference to that instance's records), or only by a
+/// canary (its words, which may sit in anyone's record: a reason, an
+/// e-mail).
+#[derive(Debug, Default)]
+pub struct Targets {
+    pub by_value: Vec<InstanceId>,
+    pub by_canary: Vec<InstanceId>,
+}
+
+impl Targets {
+    pub fn all(&self) -> impl Iterator<Item = InstanceId> + '_ {
+        self.by_value.iter().chain(&self.by_canary).copied()
+    }
+}
+
 /// The instances of `world` whose data `request` names: whose canaries it
-/// carries, or whose owned values it sends as a whole path segment, query
-/// value or JSON value (a short value only where its kind fits: under the
-/// variable's own key, or after a path segment named like it).
-/// `carried`: whose canaries the request carries (see
-/// [`Exchange::carried`](crate::judge::Exchange::carried)).
-pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<InstanceId> {
+/// carries (`carried`, see
+/// [`Exchange::carried`](crate::judge::Exchange::carried)), or whose owned
+/// values it sends as a whole path segment, query value or JSON value (a
+/// short value only where its kind fits: under the variable's own key, or
+/// after a path segment named like it).
+pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Targets {
     let ids = world.ids();
-    let mut found: Vec<InstanceId> = carried
-        .iter()
-        .copied()
-        .filter(|id| ids.contains(id))
-        .collect();
+    let mut by_value: Vec<InstanceId> = Vec::new();
     let mut named = |value: &str, fits: &dyn Fn(&crate::world::Kind) -> bool| {
         for owned in world.ledger().owners(value) {
             if ids.contains(&owned.owner)
                 && (value.len() >= DISTINCTIVE_LEN || fits(&owned.kind))
-                && !found.contains(&owned.owner)
+                && !by_value.contains(&owned.owner)
             {
-                found.push(owned.owner);
+                by_value.push(owned.owner);
             }
         }
     };
@@ -94,20 +106,44 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
             named(&value, &|kind| kind.matches(&key, &[]));
         }
     }
-    found
+    let by_canary = carried
+        .iter()
+        .copied()
+        .filter(|id| ids.contains(id) && !by_value.contains(id))
+        .collect();
+    Targets {
+        by_value,
+        by_canary,
+    }
 }
 
-/// Splits a write's targets into those `writer` may change (itself, or an
-/// instance a grant lets it see) and the victims it may not. With no
+/// Whose data a write named, split by what its writer may change.
+#[derive(Debug)]
+pub struct Aim {
+    /// The identity the server acted as; `None`: no credential went out.
+    pub writer: Option<InstanceId>,
+    /// Named instances the writer may change: itself, or one a grant lets
+    /// it see.
+    pub allowed: Vec<InstanceId>,
+    /// Named instances it may not: the witness watches them.
+    pub victims: Vec<InstanceId>,
+    /// A victim is named by an owned value: the write is aimed at another's
+    /// records, not the writer's own (a probe carrying the writer's canary).
+    pub away: bool,
+}
+
+/// Splits a write's targets by what `writer` may change. With no
 /// credential (`None`) every target is a victim.
-pub fn aim(
-    world: &World,
-    writer: Option<InstanceId>,
-    targets: &[InstanceId],
-) -> (Vec<InstanceId>, Vec<InstanceId>) {
-    targets
-        .iter()
-        .partition(|t| writer.is_some_and(|w| world.ledger().visible(w, **t)))
+pub fn aim(world: &World, writer: Option<InstanceId>, targets: &Targets) -> Aim {
+    let may = |t: &InstanceId| writer.is_some_and(|w| world.ledger().visible(w, *t));
+    let (allowed, victims): (Vec<InstanceId>, Vec<InstanceId>) = targets.all().partition(may);
+    let away = targets.by_value.iter().any(|t| victims.contains(t));
+    Aim {
+        writer,
+        allowed,
+        victims,
+        away,
+    }
 }
 
 /// Every scalar of a JSON value with the key it sits under.
@@ -215,6 +251,19 @@ impl Witness {
             base: ids.start,
             watches: ids.clone().map(|_| Mutex::default()).collect(),
             turns: ids.map(|_| tokio::sync::Mutex::default()).collect(),
+            volatile: Mutex::default(),
+            writes: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// A witness of no one: the context of the witness's own requests
+    /// (a fresh login it sends is not a change it must account for).
+    pub fn detached() -> Witness {
+        Witness {
+            base: 0,
+            watches: Vec::new(),
+            turns: Vec::new(),
             volatile: Mutex::default(),
             writes: Mutex::default(),
             pending: Mutex::default(),

@@ -21,11 +21,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run scenario files: many instances, every response checked for leaks.
+    /// Run scenario files: many instances, every response checked for leaks, every foreign write for tampering.
     Run(RunArgs),
-    /// Fuzz request sequences drawn from scenario files; shrink what leaks.
+    /// Fuzz request sequences drawn from scenario files; shrink what leaks or tampers.
     Fuzz(FuzzArgs),
-    /// Rerun a reproduction: exit 1 while it still leaks, 0 once fixed.
+    /// Rerun a reproduction: exit 1 while it still leaks or tampers, 0 once fixed.
     Replay(ReplayArgs),
     /// Manage response-contract snapshots.
     Snapshots(SnapshotArgs),

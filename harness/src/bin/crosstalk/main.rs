@@ -59,12 +59,12 @@ async fn fuzz(args: args::FuzzArgs) -> Exit {
     };
     match session.execute().await {
         Ok(outcome) if outcome.new_buckets == 0 => {
-            println!("no new leak or server error found");
+            println!("no new leak, tampering or server error found");
             outcome.exit
         }
         Ok(outcome) => {
             println!(
-                "{} new bucket(s) of leaks or server errors; reproductions in {}",
+                "{} new bucket(s) of leaks, tampering or server errors; reproductions in {}",
                 outcome.new_buckets,
                 outcome.findings.display()
             );
