@@ -19,7 +19,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let request = &exchange.request;
     if !writes(&request.method) {
         let carried = exchange.carried(cx.oracle);
-        if targets(cx.world, carried, request).all().all(|t| t == me) {
+        if targets(cx.world, carried, request).iter().all(|t| *t == me) {
             cx.witness.own_read(me, exchange.step);
         }
         return;

@@ -56,12 +56,22 @@ pub async fn before_write(ex: &Executor, victims: &[InstanceId]) {
     }
 }
 
-/// The victim's own reads, each twice (what differs between the two is
-/// volatile), and whether its login works.
+/// Whether the victim's login works (tried first: a fresh session it
+/// hands back is what the reads go out with, before and after), then its
+/// own reads, each twice (what differs between the two is volatile). A
+/// read the owner cannot make now (not 2xx) protects nothing and is left
+/// out.
 async fn read_baseline(ex: &Executor, victim: InstanceId, batch: u64) -> Baseline {
     let witness = ex.witness();
     let touched = witness.touched(victim);
     let (steps, login) = witness.reads_of(victim);
+    let login = match login {
+        Some(step) => ex
+            .resend(victim, step, "witness login before")
+            .await
+            .map(|answer| (step, ok(answer.status))),
+        None => None,
+    };
     let mut reads = Vec::new();
     for step in steps {
         let Some(first) = ex.resend(victim, step, "witness before").await else {
@@ -74,15 +84,10 @@ async fn read_baseline(ex: &Executor, victim: InstanceId, batch: u64) -> Baselin
         if witness.touched(victim) == touched {
             witness.learn(ex.world().plan().step(step), &first, &second);
         }
-        reads.push((step, second));
+        if ok(first.status) && ok(second.status) {
+            reads.push((step, second));
+        }
     }
-    let login = match login {
-        Some(step) => ex
-            .resend(victim, step, "witness login before")
-            .await
-            .map(|answer| (step, ok(answer.status))),
-        None => None,
-    };
     Baseline {
         batch,
         touched,

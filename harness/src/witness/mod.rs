@@ -53,38 +53,26 @@ pub fn writes(method: &http::Method) -> bool {
     )
 }
 
-/// Whose data a request names: by an owned value (an id in its path,
-/// query or body: a reference to that instance's records), or only by a
-/// canary (its words, which may sit in anyone's record: a reason, an
-/// e-mail).
-#[derive(Debug, Default)]
-pub struct Targets {
-    pub by_value: Vec<InstanceId>,
-    pub by_canary: Vec<InstanceId>,
-}
-
-impl Targets {
-    pub fn all(&self) -> impl Iterator<Item = InstanceId> + '_ {
-        self.by_value.iter().chain(&self.by_canary).copied()
-    }
-}
-
 /// The instances of `world` whose data `request` names: whose canaries it
 /// carries (`carried`, see
 /// [`Exchange::carried`](crate::judge::Exchange::carried)), or whose owned
 /// values it sends as a whole path segment, query value or JSON value (a
 /// short value only where its kind fits: under the variable's own key, or
 /// after a path segment named like it).
-pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Targets {
+pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<InstanceId> {
     let ids = world.ids();
-    let mut by_value: Vec<InstanceId> = Vec::new();
+    let mut found: Vec<InstanceId> = carried
+        .iter()
+        .copied()
+        .filter(|id| ids.contains(id))
+        .collect();
     let mut named = |value: &str, fits: &dyn Fn(&crate::world::Kind) -> bool| {
         for owned in world.ledger().owners(value) {
             if ids.contains(&owned.owner)
                 && (value.len() >= DISTINCTIVE_LEN || fits(&owned.kind))
-                && !by_value.contains(&owned.owner)
+                && !found.contains(&owned.owner)
             {
-                by_value.push(owned.owner);
+                found.push(owned.owner);
             }
         }
     };
@@ -106,15 +94,7 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Targ
             named(&value, &|kind| kind.matches(&key, &[]));
         }
     }
-    let by_canary = carried
-        .iter()
-        .copied()
-        .filter(|id| ids.contains(id) && !by_value.contains(id))
-        .collect();
-    Targets {
-        by_value,
-        by_canary,
-    }
+    found
 }
 
 /// Whose data a write named, split by what its writer may change.
@@ -127,22 +107,17 @@ pub struct Aim {
     pub allowed: Vec<InstanceId>,
     /// Named instances it may not: the witness watches them.
     pub victims: Vec<InstanceId>,
-    /// A victim is named by an owned value: the write is aimed at another's
-    /// records, not the writer's own (a probe carrying the writer's canary).
-    pub away: bool,
 }
 
 /// Splits a write's targets by what `writer` may change. With no
 /// credential (`None`) every target is a victim.
-pub fn aim(world: &World, writer: Option<InstanceId>, targets: &Targets) -> Aim {
+pub fn aim(world: &World, writer: Option<InstanceId>, targets: &[InstanceId]) -> Aim {
     let may = |t: &InstanceId| writer.is_some_and(|w| world.ledger().visible(w, *t));
-    let (allowed, victims): (Vec<InstanceId>, Vec<InstanceId>) = targets.all().partition(may);
-    let away = targets.by_value.iter().any(|t| victims.contains(t));
+    let (allowed, victims) = targets.iter().copied().partition(may);
     Aim {
         writer,
         allowed,
         victims,
-        away,
     }
 }
 

@@ -10,6 +10,8 @@
 //! whole batch once all of it has answered. Teardown
 //! steps run for every instance at the end, also after a Ctrl-C.
 
+mod witnessing;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -494,8 +496,8 @@ impl Executor {
         {
             tracing::warn!("cannot append to the request log: {err}");
         }
-        if let (Ok(_), Some(aim)) = (&result, &aimed) {
-            self.touch(aim);
+        if let (Ok(response), Some(aim)) = (&result, &aimed) {
+            self.touch(aim, response.status);
         }
         let judged = match result {
             Ok(response) => {
@@ -514,95 +516,6 @@ impl Executor {
             judged,
             aimed,
         })
-    }
-
-    /// For a write: who it goes out as and whose data it names; the
-    /// witness reads the victims (those the writer may not see) first.
-    async fn aim(
-        &self,
-        request: &Request,
-        observer: InstanceId,
-        attribution: Attribution,
-    ) -> Option<Aim> {
-        if !witness::writes(&request.method) {
-            return None;
-        }
-        let writer = (attribution != Attribution::None).then_some(observer);
-        let carried = self.oracle.canaries_in(&request.path, &request.body);
-        let targets = witness::targets(&self.world, &carried, request);
-        let aim = witness::aim(&self.world, writer, &targets);
-        if !aim.victims.is_empty() {
-            witness::before_write(self, &aim.victims).await;
-        }
-        Some(aim)
-    }
-
-    /// An answered write may have changed the data of everyone it named
-    /// and may see, and of its writer, unless it was aimed at another's
-    /// records (a probe carrying the writer's canary is not the writer
-    /// changing its own data).
-    fn touch(&self, aim: &Aim) {
-        let writer = aim.writer.filter(|_| !aim.away);
-        for id in aim.allowed.iter().copied().chain(writer) {
-            if !(aim.away && Some(id) == aim.writer) {
-                self.witness.touch(id);
-            }
-        }
-    }
-
-    /// Sends `step` again as `id` with its own credentials, for the
-    /// witness: logged as `{label}: {step}`, judged by nobody (a login's
-    /// fresh session or token is kept, as a server may end the old one).
-    pub(crate) async fn resend(
-        &self,
-        id: InstanceId,
-        step_ref: StepRef,
-        label: &str,
-    ) -> Option<crate::transport::Response> {
-        let step = self.plan().step(step_ref);
-        let vars = self.world.state(id).vars.clone();
-        let resolver = Resolver::new(&self.world, id, step_ref.key(), &vars);
-        let built = request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?;
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let result = self.transport.send(built.request.clone()).await;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(progress) = &self.options.progress {
-            progress.inc(1);
-        }
-        let request = built.request;
-        let mut issued = Issued {
-            seq,
-            scenario: self.plan().scenario.clone(),
-            instance: self.world.label(id).to_string(),
-            step: format!("{label}: {}", step.name),
-            method: request.method.to_string(),
-            path: self.redactor.redact(&request.path),
-            status: result.as_ref().ok().map(|r| r.status),
-            batch: 0,
-            exchange: None,
-        };
-        if let Some(log) = &self.options.requests
-            && let Err(err) = log.write(&issued)
-        {
-            tracing::warn!("cannot append to the request log: {err}");
-        }
-        let response = result.ok()?;
-        let exchange = Exchange::new(id, id, Attribution::Full, step_ref, request, response);
-        let mut verdict = Verdict::default();
-        if label.contains("login") && (200..300).contains(&exchange.response.status) {
-            let detached = Witness::detached();
-            let cx = Context {
-                witness: &detached,
-                ..self.context()
-            };
-            judge::session::judge(&exchange, &cx, &mut verdict);
-            judge::capture::judge(&exchange, &cx, &mut verdict);
-        }
-        if self.options.record {
-            issued.exchange = Some(self.recorded(&exchange, verdict));
-        }
-        self.lock_witnessed().push(issued);
-        Some(exchange.response)
     }
 
     /// A request that got no answer: a finding, and a line in the trace.
