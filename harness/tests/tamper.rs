@@ -364,15 +364,19 @@ actor = "user"
 request = "GET /me"
 expect = { status = 200 }
 
+# One user probes: a write that goes through may change its sender's data
+# too, so the others, who send nothing meanwhile, are the ones vouched for.
 [[steps]]
 name = "edit another's note"
 actor = "user"
+instance = 0
 request = "PUT /notes/{{peer.note_id}}"
 body = { text = "defaced" }
 
 [[steps]]
 name = "set another's e-mail"
 actor = "user"
+instance = 0
 request = "PUT /users/{{peer.user_id}}/email"
 body = { email = "someone@elsewhere.test" }
 "#;
