@@ -155,7 +155,12 @@ impl RunReport {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.headline(requests));
-        self.foreign_writes(&mut out);
+        if let Some((headline, lines)) = self.foreign_writes() {
+            let _ = writeln!(out, "{headline}:");
+            for line in lines {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         if self.buckets.is_empty() {
             self.tail(&mut out);
             return out;
@@ -179,41 +184,48 @@ impl RunReport {
     }
 
     /// The writes that named another instance's data and went through (or
-    /// changed it), by the witness's verdict.
-    fn foreign_writes(&self, out: &mut String) {
+    /// changed it), by the witness's verdict: a headline and a line each
+    /// (the first ten).
+    fn foreign_writes(&self) -> Option<(String, Vec<String>)> {
         let writes: Vec<&ForeignWrite> = self
             .scenarios
             .iter()
             .flat_map(|s| &s.foreign_writes)
             .collect();
         if writes.is_empty() {
-            return;
+            return None;
         }
         let count = |v: WriteVerdict| writes.iter().filter(|w| w.verdict == v).count();
-        let _ = writeln!(
-            out,
-            "{} write(s) to another instance's data went through: {} confirmed by the owner's reads (tamper), {} cleared (no change seen), {} unconfirmed (the owner wrote at the same moment, or no read of its own to compare):",
+        let headline = format!(
+            "{} write(s) to another instance's data went through: {} confirmed by the owner's reads (tamper), {} cleared (no change seen), {} unconfirmed (the owner wrote at the same moment, or no read of its own to compare)",
             writes.len(),
             count(WriteVerdict::Confirmed),
             count(WriteVerdict::Cleared),
             count(WriteVerdict::Unconfirmed)
         );
-        for w in writes.iter().take(10) {
-            let _ = writeln!(
-                out,
-                "  {} {} → {} by {} to {}'s data at `{}`: {}",
-                w.verdict.as_str(),
-                w.request,
-                w.status,
-                w.writer,
-                w.victim,
-                w.step,
-                w.reason
-            );
-        }
+        let mut lines: Vec<String> = writes
+            .iter()
+            .take(10)
+            .map(|w| {
+                format!(
+                    "{} {} → {} by {} to {}'s data at `{}`: {}",
+                    w.verdict.as_str(),
+                    w.request,
+                    w.status,
+                    w.writer,
+                    w.victim,
+                    w.step,
+                    w.reason
+                )
+            })
+            .collect();
         if writes.len() > 10 {
-            let _ = writeln!(out, "  … and {} more in the JSON report", writes.len() - 10);
+            lines.push(format!(
+                "… and {} more in the JSON report",
+                writes.len() - 10
+            ));
         }
+        Some((headline, lines))
     }
 
     /// One bucket in plain words: what, how often, the exchange and the trace.
@@ -379,6 +391,12 @@ impl RunReport {
             );
         }
         let tick = |text: &str| text.replace('`', "'");
+        if let Some((headline, lines)) = self.foreign_writes() {
+            let _ = writeln!(out, "\n{headline}:\n");
+            for line in lines {
+                let _ = writeln!(out, "- {}", tick(&line));
+            }
+        }
         let new: Vec<&Bucket> = self.new_buckets().collect();
         if !new.is_empty() {
             let _ = writeln!(out, "\n### New findings\n");

@@ -432,3 +432,80 @@ fn a_write_the_server_applies_late_is_seen_at_the_end_of_the_flow() {
     });
     assert!(late.is_some(), "{:#}", report["buckets"]);
 }
+
+/// Grants apply to writes as to reads: every patient books clinician#1,
+/// who adds notes to their calls and ends one; clinician#0, whom no one
+/// booked, ends one too. Only clinician#0's hang-up, with the fault on, is
+/// tampering.
+const GRANTS_SUITE: &str = r#"
+description = "A clinician writes to their own patients' calls, and another to someone else's"
+include = ["ACCOUNTS"]
+
+[[steps]]
+name = "book"
+actor = "patient"
+request = "POST /v1/appointments"
+body = { clinician_id = "{{clinician#1.id}}", slot = "{{unique_time}}", reason = "{{canary}}: a sore throat" }
+expect = { status = 201 }
+capture = { appointment_id = "$.id", clinician_id = { json = "$.clinician_id", shared = true } }
+grant_to = "{{clinician_id}}"
+
+[[steps]]
+name = "join as audio"
+actor = "patient"
+request = "POST /v1/appointments/{{appointment_id}}/consultation"
+body = { mode = "audio" }
+expect = { status = 201 }
+capture = { consultation_id = "$.id" }
+
+[[steps]]
+name = "read own consultation"
+actor = "patient"
+request = "GET /v1/consultations/{{consultation_id}}"
+expect = { status = 200 }
+
+[[steps]]
+name = "their clinician adds a note"
+actor = "clinician"
+instance = 1
+request = "POST /v1/consultations/{{patient#0.consultation_id}}/notes"
+body = { body = "{{canary}}: reviewed" }
+expect = { status = 201 }
+
+[[steps]]
+name = "their clinician ends the call"
+actor = "clinician"
+instance = 1
+request = "POST /v1/consultations/{{patient#0.consultation_id}}/end"
+expect = { status = 200 }
+
+[[steps]]
+name = "another clinician ends a call"
+actor = "clinician"
+instance = 0
+request = "POST /v1/consultations/{{patient#1.consultation_id}}/end"
+"#;
+
+#[test]
+fn grants_apply_a_clinician_writes_to_their_patients_and_not_to_others() {
+    let accounts = support::root().join("scenarios/lib/accounts.toml");
+    let suite = GRANTS_SUITE.replace("ACCOUNTS", accounts.to_str().unwrap());
+    for (fault, expected) in [(None, 0), (Some("end-by-stranger"), 1)] {
+        let dir = tempdir("tamper-grants");
+        let scenario = dir.join("grants.toml");
+        std::fs::write(&scenario, &suite).unwrap();
+        let mut args = vec!["--patients", "3", "--seed", "3", scenario.to_str().unwrap()];
+        args.extend(fault.iter().flat_map(|f| ["--fault", *f]));
+        let (code, report) = run(&dir, &args);
+        assert_eq!(code, Some(expected), "{fault:?}: {:#}", report["buckets"]);
+        let found = tampering(&report);
+        if expected == 0 {
+            assert!(found.is_empty());
+            continue;
+        }
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0]["observer"], "clinician#0");
+        assert_eq!(found[0]["victim"], "patient#1");
+        assert_eq!(found[0]["step"], "another clinician ends a call");
+    }
+}
