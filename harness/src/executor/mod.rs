@@ -550,6 +550,14 @@ impl Executor {
 
     /// The request in full and its captures, for reproduction scripts.
     fn recorded(&self, exchange: &Exchange, verdict: Verdict) -> Recorded {
+        // A token goes to whoever the server authenticated (a login with
+        // another's e-mail logs that one in), as the capture judge did.
+        let secret = self.plan().step(exchange.step).captures.iter().any(|c| c.secret);
+        let captured_by = match exchange.authenticated(&self.oracle) {
+            _ if !secret => self.world.label(exchange.observer),
+            Some(owner) => self.world.label(owner),
+            None => "nobody",
+        };
         Recorded {
             headers: exchange.request.headers.clone(),
             body: String::from_utf8_lossy(&exchange.request.body).into_owned(),
@@ -558,7 +566,7 @@ impl Executor {
                 .into_iter()
                 .map(|(var, value, path)| (var, text_of(&value), path))
                 .collect(),
-            captured_by: self.world.label(exchange.observer).to_string(),
+            captured_by: captured_by.to_string(),
         }
     }
 }
