@@ -403,5 +403,5 @@ fn fuzz_takes_the_variables_and_patients_a_suite_needs() {
     assert!(text(&missing.stderr).contains("unknown variable `password`"));
     let given = fuzz(&["--var", "password=a long test password", "--patients", "4"]);
     assert_eq!(given.status.code(), Some(0), "{}", text(&given.stderr));
-    assert!(text(&given.stdout).contains("no new leak or server error found"));
+    assert!(text(&given.stdout).contains("no new leak, tampering or server error found"));
 }

@@ -509,3 +509,61 @@ fn grants_apply_a_clinician_writes_to_their_patients_and_not_to_others() {
         assert_eq!(found[0]["step"], "another clinician ends a call");
     }
 }
+
+/// The fuzzer finds a write fault from the no-probe suite (which writes
+/// nothing of anyone else's) by borrowing an id into a write; its
+/// reproduction shows the tampering again, and not against the fixed
+/// clinic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_finds_tampering_that_replay_reproduces_and_the_fixed_clinic_does_not() {
+    use crosstalk::session::{Exit, Fuzz, Replay, TargetSpec};
+    let dir = tempdir("tamper-fuzz");
+    let account = support::root().join("scenarios/no-probes/account.toml");
+    let fuzz = Fuzz {
+        seed: Some(2),
+        time: std::time::Duration::from_secs(60),
+        max_findings: Some(1),
+        corpus: dir.join("corpus"),
+        findings: dir.join("found"),
+        ..Fuzz::new(
+            vec![account],
+            TargetSpec::embedded(&["profile-update-idor"]),
+        )
+    };
+    let outcome = fuzz.execute().await.unwrap();
+    assert_eq!(outcome.exit, Exit::Found);
+    let repro = support::walk(&dir.join("found"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a reproduction file");
+    assert!(
+        repro.to_string_lossy().contains("tamper"),
+        "{}",
+        repro.display()
+    );
+    let script = std::fs::read_to_string(repro.with_extension("sh")).unwrap();
+    assert!(
+        script.contains("witness before: read own profile"),
+        "{script}"
+    );
+    let replay = |faults: &[&str]| Replay {
+        file: repro.clone(),
+        target: TargetSpec::embedded(faults),
+        findings: dir.join("replay"),
+        attempts: Some(3),
+        overrides: crosstalk::plan::Overrides {
+            vars: [
+                ("password", "correct horse battery staple"),
+                ("clinician_password", "staging-clinician"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+            ..Default::default()
+        },
+    };
+    let still = replay(&["profile-update-idor"]).execute().await.unwrap();
+    assert_eq!(still.exit, Exit::Found, "{}", still.describe());
+    assert!(still.found.iter().all(|b| b.first.kind.harm()));
+    let fixed = replay(&[]).execute().await.unwrap();
+    assert_eq!(fixed.exit, Exit::Clean, "{}", fixed.describe());
+}

@@ -552,7 +552,12 @@ impl Executor {
     fn recorded(&self, exchange: &Exchange, verdict: Verdict) -> Recorded {
         // A token goes to whoever the server authenticated (a login with
         // another's e-mail logs that one in), as the capture judge did.
-        let secret = self.plan().step(exchange.step).captures.iter().any(|c| c.secret);
+        let secret = self
+            .plan()
+            .step(exchange.step)
+            .captures
+            .iter()
+            .any(|c| c.secret);
         let captured_by = match exchange.authenticated(&self.oracle) {
             _ if !secret => self.world.label(exchange.observer),
             Some(owner) => self.world.label(owner),
