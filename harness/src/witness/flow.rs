@@ -179,8 +179,12 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
         );
     }
     // The most telling first: a status, then fields of one record before
-    // those of a list, and a list's length last.
-    changes.sort_by_key(|(_, c)| (c.path.matches('[').count(), c.path == "$"));
+    // those of a list, a value that changed before one that appeared, and
+    // a list's length last.
+    changes.sort_by_key(|(_, c)| {
+        let appeared = c.before == "null" || c.before == "absent";
+        (c.path.matches('[').count(), c.path == "$", appeared)
+    });
     let ambiguous = witness.touched(victim) != baseline.touched;
     let lockout = match baseline.login {
         Some((step, true)) => ex
