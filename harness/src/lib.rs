@@ -10,7 +10,8 @@
 //!                               Exchange (request, response, observer)
 //!                                    │
 //!      judges, in order: session ─ capture ─ grant ─ status ─ body ─
-//!                        expect ─ stop ─ contract ─ taint ─ trace ─ leak
+//!                        expect ─ stop ─ contract ─ taint ─ trace ─
+//!                        witness ─ leak;  witness: tamper around writes
 //!                                    │        ▲
 //!                                  world ◄────┘  (ledger: who owns what)
 //!                                    │
@@ -24,10 +25,12 @@
 //! [`judge::Exchange`] and goes through the [`judge`] pipeline, which updates
 //! the [`world`] (captures, cookies, grants, the ledger of who owns what) and
 //! states findings; the [`oracle`] finds [`canary`] markers and owned
-//! identifiers where they do not belong. [`findings`] buckets and persists
+//! identifiers where they do not belong, and the [`witness`] re-reads an
+//! owner's own data around a write aimed at it (`tamper`). [`findings`]
+//! buckets and persists
 //! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
-//! leaking ones. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
+//! ones that leak or tamper. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
 //! command, its reports and its exit code; the binary only parses flags.
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
