@@ -141,3 +141,25 @@ fn every_bad_command_line_is_refused_with_what_was_expected() {
     }
     snapshot("command-lines", table);
 }
+
+/// The message is said once: the `error:` line, then the snippet that
+/// points at the place, not the message again.
+#[test]
+fn a_scenario_error_is_said_once_with_its_snippet() {
+    let file = "tests/fixtures/corpus/duplicate-step-name.toml";
+    let out = support::command(CROSSTALK)
+        .args(["run", file, "--no-snapshots"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = support::text(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("a step named `log in` already exists")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("12 | name = \"log in\""), "{stderr}");
+}

@@ -142,7 +142,8 @@ impl ScenarioError {
         let (line, col) = file.line_col(range.start);
         Self(Box::new(Detail {
             location: format!("{}:{line}:{col}", file.path.display()),
-            label: message.clone(),
+            // The message is said once, above the snippet.
+            label: "here".to_string(),
             message,
             source_code: Some(NamedSource::new(
                 file.path.display().to_string(),

@@ -103,10 +103,17 @@ fn accept(snapshots: &std::path::Path) -> Exit {
 
 /// Prints why a session could not run; a scenario error with its snippet.
 fn failed(err: SessionError) -> Exit {
-    // One unwrapped line for scripts and editors, then the annotated snippet.
+    // One unwrapped line for scripts and editors, then the annotated
+    // snippet and its help, without saying the message a second time.
     eprintln!("error: {err}");
     if let SessionError::Scenario(err) = err {
-        eprintln!("{:?}", miette::Report::new(err));
+        let report = format!("{:?}", miette::Report::new(err));
+        let snippet = report
+            .lines()
+            .skip_while(|line| !line.contains(",-[") && !line.contains("╭─["));
+        for line in snippet {
+            eprintln!("{line}");
+        }
     }
     Exit::BadInput
 }
