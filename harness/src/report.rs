@@ -316,9 +316,13 @@ impl RunReport {
         } else {
             ""
         };
+        let not_applicable = match sum(|s| s.not_applicable) {
+            0 => String::new(),
+            n => format!(" ({n} step run(s) did not apply: an optional value was absent)"),
+        };
         let line = match self.conclusion() {
             Conclusion::Clean => format!(
-                "clean: {requests} requests, every step ran, no response showed anyone another's data, no write changed it."
+                "clean: {requests} requests, every step ran{not_applicable}, no response showed anyone another's data, no write changed it."
             ),
             Conclusion::Found if errors + skipped + not_sent == 0 => {
                 format!("failed: {requests} requests, every step ran.")

@@ -31,19 +31,45 @@ pub fn identity(world: &World, step: &PlanStep, sender: InstanceId) -> Option<In
     }
 }
 
+/// Why a step cannot be sent.
+#[derive(Debug)]
+pub enum Unsent {
+    /// A hole with no value.
+    Missing(Unresolved),
+    /// A path or header that is not valid HTTP.
+    Invalid(String),
+}
+
+impl std::fmt::Display for Unsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unsent::Missing(missing) => write!(f, "{missing}"),
+            Unsent::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Unsent {
+    /// The variable a missing hole names (`peer.next` → `next`).
+    pub fn missing_var(&self) -> Option<&str> {
+        match self {
+            Unsent::Missing(missing) => missing.expr.rsplit('.').next(),
+            Unsent::Invalid(_) => None,
+        }
+    }
+}
+
 /// Renders `step` as the resolver's instance, with `identity`'s credentials.
 /// Every credential rendered is taught to the redactor before it is sent.
-/// An error says why the request cannot be sent: a hole with no value, or
-/// a path or header that is not valid HTTP.
 pub fn build(
     world: &World,
     redactor: &Redactor,
     step: &PlanStep,
     resolver: &Resolver<'_>,
     identity: Option<InstanceId>,
-) -> Result<Built, String> {
-    let built = render(world, redactor, step, resolver, identity).map_err(|e| e.to_string())?;
-    valid(&built.request)?;
+) -> Result<Built, Unsent> {
+    let built = render(world, redactor, step, resolver, identity).map_err(Unsent::Missing)?;
+    valid(&built.request).map_err(Unsent::Invalid)?;
     Ok(built)
 }
 

@@ -127,6 +127,9 @@ pub struct RunStats {
     pub stopped: u64,
     /// Step runs not sent because their instance had stopped.
     pub not_sent: u64,
+    /// Step runs that did not apply: a value captured as `optional` was
+    /// absent for that instance.
+    pub not_applicable: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// Writes that named another instance's data and answered 2xx (or
@@ -149,6 +152,7 @@ pub struct Executor {
     skipped: AtomicU64,
     transport_errors: AtomicU64,
     not_sent: AtomicU64,
+    not_applicable: AtomicU64,
     order: Mutex<Vec<Issued>>,
     /// The witness's requests, not yet in `order`.
     witnessed: Mutex<Vec<Issued>>,
@@ -201,6 +205,7 @@ impl Executor {
             skipped: AtomicU64::new(0),
             transport_errors: AtomicU64::new(0),
             not_sent: AtomicU64::new(0),
+            not_applicable: AtomicU64::new(0),
             order: Mutex::default(),
             witnessed: Mutex::default(),
             batch: AtomicU64::new(0),
@@ -286,6 +291,7 @@ impl Executor {
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
             stopped: self.world.stopped() as u64,
             not_sent: self.not_sent.load(Ordering::Relaxed),
+            not_applicable: self.not_applicable.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
             interrupted,
             foreign_writes: self.witness.foreign_writes(),
@@ -455,8 +461,16 @@ impl Executor {
         let identity = request::identity(&self.world, step, sender);
         let built = match request::build(&self.world, &self.redactor, step, &resolver, identity) {
             Ok(built) => built,
+            // A value the scenario says may be absent: the step does not
+            // apply to this instance.
+            Err(err) if err.missing_var().is_some_and(|v| self.plan().optional(v)) => {
+                self.not_applicable.fetch_add(1, Ordering::Relaxed);
+                let line = format!("{}: not applicable ({err})", step.name);
+                self.world.trace(sender, line);
+                return None;
+            }
             Err(err) => {
-                self.skipped(sender, step_ref, &err);
+                self.skipped(sender, step_ref, &err.to_string());
                 return None;
             }
         };

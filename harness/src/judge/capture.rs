@@ -30,7 +30,12 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         .any(|id| *id != exchange.observer);
     let attributed = exchange.attribution == Attribution::Full && !about_another;
     for capture in &step.captures {
-        let Some((value, key, siblings)) = find(exchange, capture) else {
+        // An optional value that is absent or null is simply not there.
+        let found = find(exchange, capture).filter(|(v, ..)| !(capture.optional && v.is_null()));
+        if found.is_none() && capture.optional {
+            continue;
+        }
+        let Some((value, key, siblings)) = found else {
             // A failed status is the finding; a missing capture follows from it.
             if step.expect.status_ok(exchange.response.status) {
                 let summary = format!(

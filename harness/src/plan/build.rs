@@ -330,6 +330,7 @@ fn captures(
             source,
             secret: spec.secret,
             shared: spec.shared || roles[role].shared.contains(var),
+            optional: spec.optional,
         });
     }
     Ok(captures)

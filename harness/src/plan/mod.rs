@@ -172,6 +172,8 @@ pub struct CapturePlan {
     pub source: CaptureSource,
     pub secret: bool,
     pub shared: bool,
+    /// May be absent or null.
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +257,15 @@ impl Plan {
             secrets,
             redact_fields: scenario.redact_fields.clone(),
         })
+    }
+
+    /// Whether some step captures `var` as optional (it may be absent).
+    pub fn optional(&self, var: &str) -> bool {
+        self.steps
+            .iter()
+            .chain(&self.teardown)
+            .flat_map(|step| &step.captures)
+            .any(|capture| capture.optional && capture.var == var)
     }
 
     /// Loads and plans scenario files; a directory stands for the scenario

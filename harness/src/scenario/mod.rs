@@ -381,6 +381,10 @@ pub struct CaptureSpec {
     /// Public rather than owned by the capturing instance.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared: bool,
+    /// May be absent (or null): no finding, and the steps that need it
+    /// are not applicable to that instance rather than skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 impl Capture {
