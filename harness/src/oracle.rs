@@ -474,6 +474,41 @@ struct Leaf<'a> {
     value: &'a Value,
 }
 
+/// A key as it appears in a path: `.name`, or `["odd key"]`.
+fn key_segment(key: &str) -> String {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!(".{key}")
+    } else {
+        format!("[{}]", serde_json::to_string(key).unwrap_or_default())
+    }
+}
+
+/// Where each of `paths` (a scenario's JSONPaths) points in `json`, written
+/// as the oracle and the witness write locations (`$.items[2].title`).
+pub fn located(json: &Value, paths: &[(String, serde_json_path::JsonPath)]) -> Vec<String> {
+    use serde_json_path::PathElement;
+    let mut out = Vec::new();
+    for (_, path) in paths {
+        for node in path.query_located(json).all() {
+            let mut text = "$".to_string();
+            for element in node.location().iter() {
+                match element {
+                    PathElement::Name(name) => text.push_str(&key_segment(name)),
+                    PathElement::Index(index) => text.push_str(&format!("[{index}]")),
+                }
+            }
+            out.push(text);
+        }
+    }
+    out
+}
+
+/// Whether `path` (`$.a[0].b`) lies at or under `prefix` (`$.a[0]`).
+pub fn within(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
 fn collect_leaves<'a>(
     value: &'a Value,
     path: String,
@@ -487,12 +522,7 @@ fn collect_leaves<'a>(
             let mut keys: Vec<String> = map.keys().cloned().collect();
             keys.sort();
             for (k, v) in map {
-                let segment =
-                    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.is_empty() {
-                        format!(".{k}")
-                    } else {
-                        format!("[{}]", serde_json::to_string(k).unwrap_or_default())
-                    };
+                let segment = key_segment(k);
                 collect_leaves(
                     v,
                     format!("{path}{segment}"),
@@ -561,4 +591,29 @@ fn truncate(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_paths_are_located_as_the_oracle_writes_locations() {
+        let json = serde_json::json!({"items": [{"seen": 1}, {"seen": 2}], "odd key": 3});
+        let paths = ["$.items[*].seen", "$['odd key']"]
+            .map(|p| (p.to_string(), serde_json_path::JsonPath::parse(p).unwrap()));
+        assert_eq!(
+            located(&json, &paths),
+            ["$.items[0].seen", "$.items[1].seen", "$[\"odd key\"]"]
+        );
+    }
+
+    #[test]
+    fn a_path_lies_within_its_own_prefixes_only() {
+        assert!(within("$.updated_at", "$.updated_at"));
+        assert!(within("$.items[0].seen", "$.items[0]"));
+        assert!(within("$.items[0].seen", "$.items"));
+        assert!(!within("$.updated_at_by", "$.updated_at"));
+        assert!(!within("$.items", "$.items[0]"));
+    }
 }

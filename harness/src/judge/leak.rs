@@ -1,11 +1,12 @@
 //! Leak: the oracle's verdict on one response. One finding per victim per
 //! response, at its most telling location; the other locations go along.
+//! Nothing at a place the step declares `public` counts.
 
 use std::collections::BTreeMap;
 
 use super::{Context, Exchange, Flag, Verdict};
 use crate::findings::FindingKind;
-use crate::oracle::{Evidence, Marker};
+use crate::oracle::{Evidence, Marker, located, within};
 use crate::world::InstanceId;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
@@ -18,7 +19,16 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         &exchange.response,
         exchange.json(),
     );
-    for evidence in found {
+    // What the step declares public is nobody's secret (`public = [...]`).
+    let public = match exchange.json() {
+        Some(json) => located(json, &cx.step(exchange).public),
+        None => Vec::new(),
+    };
+    let is_public = |e: &Evidence| {
+        let path = e.location.strip_prefix("body ").unwrap_or(&e.location);
+        public.iter().any(|p| within(path, p))
+    };
+    for evidence in found.into_iter().filter(|e| !is_public(e)) {
         by_victim.entry(evidence.victim).or_default().push(evidence);
     }
     for (_, mut evidence) in by_victim {

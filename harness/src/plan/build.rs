@@ -181,12 +181,8 @@ pub(super) fn build_step(
         None => None,
     };
     let credentials = credentials(located, roles, role)?;
-    let mut volatile = Vec::new();
-    for path in &step.volatile {
-        let parsed = JsonPath::parse(path)
-            .map_err(|err| located.error_at(path, format!("`{path}` is not a JSONPath: {err}")))?;
-        volatile.push((path.clone(), parsed));
-    }
+    let volatile = json_paths(located, &step.volatile)?;
+    let public = json_paths(located, &step.public)?;
     let (line, col) = located.file.line_col(located.span.start);
     Ok(PlanStep {
         name: step.name.clone(),
@@ -202,9 +198,25 @@ pub(super) fn build_step(
         credentials,
         concurrent: step.concurrent,
         volatile,
+        public,
         location: format!("{}:{line}:{col}", located.file.path.display()),
         source: step.clone(),
     })
+}
+
+/// Each of `paths` parsed as a JSONPath, as written beside it.
+fn json_paths(
+    located: &Located<Step>,
+    paths: &[String],
+) -> Result<Vec<(String, JsonPath)>, ScenarioError> {
+    paths
+        .iter()
+        .map(|path| {
+            JsonPath::parse(path)
+                .map(|parsed| (path.clone(), parsed))
+                .map_err(|err| located.error_at(path, format!("`{path}` is not a JSONPath: {err}")))
+        })
+        .collect()
 }
 
 /// The step's actor, by its index among the roles.

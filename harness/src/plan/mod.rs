@@ -100,6 +100,8 @@ pub struct PlanStep {
     pub concurrent: bool,
     /// Places in the answer that change on their own (as written, parsed).
     pub volatile: Vec<(String, serde_json_path::JsonPath)>,
+    /// Places in the answer anyone may see: never leak evidence.
+    pub public: Vec<(String, serde_json_path::JsonPath)>,
     /// `file:line:column` of the step, for messages.
     pub location: String,
     /// The step as written, to write reproductions back out.

@@ -247,6 +247,9 @@ struct RawFile {
     /// JSONPaths whose values change on their own in every step's answer.
     #[serde(default)]
     volatile: Vec<String>,
+    /// JSONPaths whose values are public in every step's answer.
+    #[serde(default)]
+    public: Vec<String>,
     #[serde(default)]
     actors: BTreeMap<String, Spanned<Actor>>,
     #[serde(default)]
@@ -326,6 +329,10 @@ pub struct Step {
     /// timestamp, a counter): the integrity witness ignores them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volatile: Vec<String>,
+    /// JSONPaths in the answer whose values anyone may see (a public
+    /// directory's e-mails): never evidence of a leak.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -416,6 +423,8 @@ pub struct Scenario {
     /// Paths volatile in every step, from the file and its includes: each
     /// step's `volatile` holds them too.
     pub volatile: Vec<String>,
+    /// Paths public in every step, likewise.
+    pub public: Vec<String>,
     pub actors: BTreeMap<String, Located<Actor>>,
     pub steps: Vec<Located<Step>>,
     pub teardown: Vec<Located<Step>>,
@@ -463,13 +472,19 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The file-wide volatile paths, written into every step (so a step
-    /// carries them into a fuzz program or a reproduction).
+    /// The file-wide volatile and public paths, written into every step
+    /// (so a step carries them into a fuzz program or a reproduction).
     fn spread_volatile(&mut self) {
         for step in self.steps.iter_mut().chain(&mut self.teardown) {
-            for path in &self.volatile {
-                if !step.value.volatile.contains(path) {
-                    step.value.volatile.push(path.clone());
+            let step = &mut step.value;
+            for (file_wide, own) in [
+                (&self.volatile, &mut step.volatile),
+                (&self.public, &mut step.public),
+            ] {
+                for path in file_wide {
+                    if !own.contains(path) {
+                        own.push(path.clone());
+                    }
                 }
             }
         }
@@ -484,6 +499,7 @@ impl Scenario {
             vars: BTreeMap::new(),
             redact_fields: Vec::new(),
             volatile: Vec::new(),
+            public: Vec::new(),
             actors: BTreeMap::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
@@ -553,6 +569,7 @@ impl Scenario {
         }
         self.redact_fields.extend(raw.redact_fields);
         self.volatile.extend(raw.volatile);
+        self.public.extend(raw.public);
         for (name, value) in raw.vars {
             let (file, span) = located(value.span());
             self.vars.insert(

@@ -33,7 +33,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::judge::Exchange;
-use crate::oracle::percent_decode;
+use crate::oracle::{located, percent_decode, within};
 use crate::plan::{PlanStep, StepRef};
 use crate::transport::Request;
 use crate::world::{DISTINCTIVE_LEN, InstanceId, World};
@@ -381,34 +381,9 @@ pub fn step_stem(name: &str) -> &str {
 
 /// The places the step declares volatile, as paths, in either read.
 fn declared_locations(step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    for json in [&before.json, &after.json].into_iter().flatten() {
-        for (_, path) in &step.volatile {
-            for node in path.query_located(json).all() {
-                out.push(node.location().to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Whether `path` (`$.a[0].b`) lies at or under `declared` (`$['a'][0]`).
-fn within(path: &str, declared: &str) -> bool {
-    let normal = declared.replace("['", ".").replace("']", "");
-    path == normal
-        || path
-            .strip_prefix(&normal)
-            .is_some_and(|rest| rest.starts_with(['.', '[']))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn declared_paths_cover_what_lies_under_them() {
-        assert!(within("$.updated_at", "$['updated_at']"));
-        assert!(within("$.items[0].seen", "$['items'][0]"));
-        assert!(!within("$.updated_at_by", "$['updated_at']"));
-    }
+    [&before.json, &after.json]
+        .into_iter()
+        .flatten()
+        .flat_map(|json| located(json, &step.volatile))
+        .collect()
 }
