@@ -129,6 +129,7 @@ impl<'a> Resolver<'a> {
             "instance" => Value::String(format!("{role}-{}", me.index)),
             "index" => Value::from(me.index),
             "number" => Value::from(me.index + 1),
+            "serial" => Value::from(world.serial_base + of as u64 + 1),
             "name" => Value::String(person(me.index as u64).0),
             "date_of_birth" => Value::String(person(me.index as u64).1),
             "twin.name" => Value::String(person(twin).0),

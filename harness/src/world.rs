@@ -39,6 +39,9 @@ pub struct World {
     pub seed: u64,
     /// Makes canaries and times unique to this run.
     pub nonce: u64,
+    /// Added to every instance's `serial`: the instances of the run's
+    /// earlier scenario files, so serials never repeat within a run.
+    pub serial_base: u64,
     plan: Arc<Plan>,
     ledger: Arc<Ledger>,
     /// This world's instances are `base..base + states.len()` in the ledger.
@@ -96,6 +99,7 @@ impl World {
             run_id: run_id.to_string(),
             seed,
             nonce,
+            serial_base: 0,
             plan,
             ledger,
             base,

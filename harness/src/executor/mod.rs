@@ -62,6 +62,9 @@ pub struct RunOptions {
     /// The ledger of a run that spans several worlds (a fuzz run against a
     /// target that keeps its data); `None`: this run's world alone.
     pub ledger: Option<Arc<Ledger>>,
+    /// Where this world's `serial` numbers start (after the instances of
+    /// the run's earlier scenario files).
+    pub serial_base: u64,
 }
 
 impl RunOptions {
@@ -80,6 +83,7 @@ impl RunOptions {
             stop_without_credential: true,
             reversed: false,
             ledger: None,
+            serial_base: 0,
         }
     }
 }
@@ -218,7 +222,7 @@ impl Executor {
     /// whose other identities the oracle finds too, or on its own.
     fn make_world(plan: Arc<Plan>, options: &RunOptions) -> (World, Oracle) {
         let (seed, nonce, run_id) = (options.seed, options.nonce, &options.run_id);
-        match &options.ledger {
+        let (mut world, oracle) = match &options.ledger {
             Some(ledger) => {
                 let world = World::in_ledger(plan, ledger.clone(), run_id, seed, nonce);
                 let oracle = Oracle::new(ledger, world.ids()).with_others(ledger.clone(), run_id);
@@ -229,7 +233,9 @@ impl Executor {
                 let oracle = Oracle::new(world.ledger(), world.ids());
                 (world, oracle)
             }
-        }
+        };
+        world.serial_base = options.serial_base;
+        (world, oracle)
     }
 
     pub fn world(&self) -> &World {

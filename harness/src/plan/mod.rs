@@ -25,6 +25,7 @@ pub const BUILTINS: &[&str] = &[
     "instance",
     "index",
     "number",
+    "serial",
     "unique_time",
     "name",
     "date_of_birth",

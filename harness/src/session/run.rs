@@ -180,12 +180,15 @@ impl Run {
         let redactor = Arc::new(Redactor::default());
         let progress = self.progress.then(|| progress_bar(plans)).flatten();
         let mut ran = Ran::default();
+        // `serial` goes on from one scenario file to the next.
+        let mut serial_base = 0;
         for (i, plan) in plans.iter().enumerate() {
             if let Some(bar) = &progress {
                 bar.set_message(plan.scenario.clone());
             }
             let options = RunOptions {
                 nonce: crate::canary::mix(nonce, &[i as u64]),
+                serial_base,
                 concurrency: self.concurrency,
                 progress: progress.clone(),
                 requests: Some(log.clone()),
@@ -199,6 +202,7 @@ impl Run {
                 redactor.clone(),
                 options,
             );
+            serial_base += plan.instances() as u64;
             let stats = executor.run().await;
             if !stats.interrupted {
                 self.compare_contracts(&executor, sink, &mut ran);
