@@ -163,3 +163,42 @@ fn a_scenario_error_is_said_once_with_its_snippet() {
     );
     assert!(stderr.contains("12 | name = \"log in\""), "{stderr}");
 }
+
+/// `crosstalk check` refuses every malformed file with the very message
+/// `run` gives, and describes every shipped scenario without sending a
+/// request.
+#[test]
+fn check_says_what_run_says_of_bad_files_and_describes_the_shipped_suite() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let findings = std::env::temp_dir().join("crosstalk-test-check");
+    let findings = findings.to_str().unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let file = format!(
+            "tests/fixtures/corpus/{}",
+            entry.file_name().to_string_lossy()
+        );
+        if !file.ends_with(".toml") {
+            continue;
+        }
+        let run = first_error_line(&["run", &file, "--no-snapshots", "--findings", findings]);
+        let check = first_error_line(&["check", &file]);
+        assert_eq!(check, run, "{file}");
+    }
+    let shipped = support::root().join("scenarios");
+    let out = support::command(CROSSTALK)
+        .arg("check")
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out.stderr));
+    let plans = support::text(&out.stdout);
+    for scenario in ["account", "booking", "clinician-side", "mid-call-switch"] {
+        assert!(plans.contains(&format!("{scenario}\n  actor ")), "{plans}");
+    }
+    assert!(plans.contains("step `book`"), "{plans}");
+    assert!(
+        plans.contains("captures: token ← $.token (secret)"),
+        "{plans}"
+    );
+    assert!(plans.contains("holes: peer.appointment_id"), "{plans}");
+}

@@ -15,6 +15,7 @@ use crate::scenario::{Located, Scenario, ScenarioError, Step, SuiteFile, limits}
 use crate::template::Template;
 
 mod build;
+mod describe;
 
 use build::{Known, build_step, check_header_name, parse_template};
 

@@ -1,14 +1,16 @@
-//! Sessions: one whole command each. [`Run`], [`Fuzz`] and [`Replay`] own
+//! Sessions: one whole command each. [`Run`], [`Fuzz`], [`Replay`] and [`Check`] own
 //! the target, the reports, baselines and snapshots, and the exit-code
 //! decision; the `crosstalk` binary only turns flags into one of them and
 //! prints what it returns. A Rust test drives them the same way.
 
+pub mod check;
 pub mod fuzz;
 pub mod replay;
 pub mod run;
 pub mod snapshots;
 pub mod target;
 
+pub use check::Check;
 pub use fuzz::{Fuzz, FuzzOutcome};
 pub use replay::{Replay, ReplayOutcome};
 pub use run::{Run, RunOutcome};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use crosstalk::plan::Overrides;
 use crosstalk::report::Outputs;
-use crosstalk::session::{Contracts, Fuzz, Replay, Run, Stop, TargetSpec};
+use crosstalk::session::{Check, Contracts, Fuzz, Replay, Run, Stop, TargetSpec};
 
 #[derive(Parser)]
 #[command(
@@ -27,8 +27,31 @@ pub enum Command {
     Fuzz(FuzzArgs),
     /// Rerun a reproduction: exit 1 while it still leaks or tampers, 0 once fixed.
     Replay(ReplayArgs),
+    /// Validate scenario files and print their plans; nothing is sent.
+    Check(CheckArgs),
     /// Manage response-contract snapshots.
     Snapshots(SnapshotArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Scenario files or directories (default: scenarios/).
+    scenarios: Vec<PathBuf>,
+    /// Instances of each population actor.
+    #[arg(long)]
+    patients: Option<u32>,
+    /// A scenario variable, NAME=VALUE (also CROSSTALK_VAR_NAME).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+}
+
+impl CheckArgs {
+    pub fn session(self) -> Result<Check, String> {
+        Ok(Check {
+            scenarios: self.scenarios,
+            overrides: overrides(&self.vars, self.patients.map(|n| n as usize))?,
+        })
+    }
 }
 
 /// Where requests go.

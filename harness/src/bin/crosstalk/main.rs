@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Fuzz(args) => fuzz(args).await,
             Command::Replay(args) => replay(args).await,
+            Command::Check(args) => check(args),
             Command::Snapshots(SnapshotArgs {
                 action: SnapshotAction::Accept { snapshots },
             }) => accept(&snapshots),
@@ -47,6 +48,20 @@ async fn run(args: args::RunArgs) -> Exit {
                 eprintln!("error: {problem}");
             }
             outcome.exit
+        }
+        Err(err) => failed(err),
+    }
+}
+
+fn check(args: args::CheckArgs) -> Exit {
+    match args
+        .session()
+        .map_err(SessionError::Input)
+        .and_then(|c| c.execute())
+    {
+        Ok(plans) => {
+            print!("{}", terminal_safe(&plans));
+            Exit::Clean
         }
         Err(err) => failed(err),
     }

@@ -1,0 +1,139 @@
+//! A plan in plain words, for `crosstalk check`: its actors, and for each
+//! step who sends it, the request with its holes, what it expects, captures
+//! and grants. Nothing is sent to make it.
+
+use std::fmt::Write as _;
+
+use super::{Body, CaptureSource, Credentials, Plan, PlanStep};
+use crate::template::Expr;
+
+impl Plan {
+    /// What running this plan would do, one block per step.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{}\n", self.scenario);
+        for role in &self.roles {
+            let auth = match (&role.auth.header, role.auth.cookies) {
+                (Some((name, value)), _) => format!("{name}: {}", value.source()),
+                (None, true) => "a cookie session".to_string(),
+                (None, false) => "no credentials".to_string(),
+            };
+            let _ = writeln!(out, "  actor {} × {}, sends {auth}", role.name, role.count);
+        }
+        let steps = self.steps.iter().map(|s| ("step", s));
+        for (kind, step) in steps.chain(self.teardown.iter().map(|s| ("teardown", s))) {
+            self.describe_step(kind, step, &mut out);
+        }
+        out
+    }
+
+    fn describe_step(&self, kind: &str, step: &PlanStep, out: &mut String) {
+        let role = &self.roles[step.role].name;
+        let senders = match step.instance {
+            Some(n) => format!("{role}#{n}"),
+            None => format!("every {role}"),
+        };
+        let together = if step.concurrent {
+            ", with the step before"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {kind} `{}` ({}): {senders}{together}",
+            step.name, step.location
+        );
+        let _ = writeln!(out, "    {} {}", step.method, step.path.pattern());
+        match step.credentials {
+            Credentials::Own => {}
+            Credentials::Anonymous => line(out, "credentials", "none".into()),
+            Credentials::Of(r, i) => {
+                line(out, "credentials", format!("{}#{i}'s", self.roles[r].name))
+            }
+            Credentials::Unsigned(r, i) => line(
+                out,
+                "credentials",
+                format!("{}#{i}'s claims, unsigned", self.roles[r].name),
+            ),
+        }
+        let mut holes: Vec<String> = step.path.exprs().map(Expr::to_string).collect();
+        for (_, header) in &step.headers {
+            holes.extend(header.exprs().map(Expr::to_string));
+        }
+        if let Some(body) = &step.body {
+            body_holes(body, &mut holes);
+        }
+        let mut seen = std::collections::HashSet::new();
+        holes.retain(|hole| seen.insert(hole.clone()));
+        list(out, "holes", holes);
+        let mut expects: Vec<String> = step
+            .expect
+            .status
+            .iter()
+            .flatten()
+            .map(u16::to_string)
+            .collect();
+        expects.extend(
+            step.expect
+                .json
+                .iter()
+                .map(|(path, _, value)| format!("{path} = {value}")),
+        );
+        list(out, "expects", expects);
+        let captures = step.captures.iter().map(|c| {
+            let source = match &c.source {
+                CaptureSource::Json { text, .. } => text.clone(),
+                CaptureSource::Header(name) => format!("header {name}"),
+                CaptureSource::Cookie(name) => format!("cookie {name}"),
+            };
+            let flags: Vec<&str> = [
+                (c.secret, "secret"),
+                (c.shared, "shared"),
+                (c.optional, "optional"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            match flags.is_empty() {
+                true => format!("{} ← {source}", c.var),
+                false => format!("{} ← {source} ({})", c.var, flags.join(", ")),
+            }
+        });
+        list(out, "captures", captures.collect());
+        if let Some(grant) = &step.grant_to {
+            line(
+                out,
+                "grants",
+                format!("the owner of {} may see the sender", grant.source()),
+            );
+        }
+        list(
+            out,
+            "public",
+            step.public.iter().map(|(p, _)| p.clone()).collect(),
+        );
+        list(
+            out,
+            "volatile",
+            step.volatile.iter().map(|(p, _)| p.clone()).collect(),
+        );
+    }
+}
+
+fn body_holes(body: &Body, holes: &mut Vec<String>) {
+    match body {
+        Body::Object(fields) => fields.iter().for_each(|(_, b)| body_holes(b, holes)),
+        Body::Array(items) => items.iter().for_each(|b| body_holes(b, holes)),
+        Body::Text(template) => holes.extend(template.exprs().map(Expr::to_string)),
+        Body::Literal(_) => {}
+    }
+}
+
+fn line(out: &mut String, what: &str, text: String) {
+    let _ = writeln!(out, "    {what}: {text}");
+}
+
+fn list(out: &mut String, what: &str, items: Vec<String>) {
+    if !items.is_empty() {
+        line(out, what, items.join(", "));
+    }
+}
