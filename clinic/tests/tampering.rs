@@ -33,6 +33,12 @@ where
     );
 }
 
+/// Alice, whose data is at stake, and Mallory, who writes to it.
+async fn victim_and_stranger(api: &Api) -> (support::User, support::User) {
+    let alice = api.patient("Alice", "1980-01-01").await;
+    (alice, api.patient("Mallory", "1990-05-05").await)
+}
+
 const SLOT_1: &str = "2027-03-01T09:00:00Z";
 const SLOT_2: &str = "2027-03-01T09:30:00Z";
 
@@ -40,10 +46,7 @@ const SLOT_2: &str = "2027-03-01T09:30:00Z";
 async fn appointment_write_idor_cancels_and_moves_another_patients_booking() {
     assert_changes_only_with(Fault::AppointmentWriteIdor, |api| async move {
         let dr = api.clinician(1).await;
-        let (alice, mallory) = (
-            api.patient("Alice", "1980-01-01").await,
-            api.patient("Mallory", "1990-05-05").await,
-        );
+        let (alice, mallory) = victim_and_stranger(&api).await;
         let a = api.book(&alice, &dr, SLOT_1, &secret("alice")).await;
         let path = format!("/v1/appointments/{a}");
         let before = api.get(&path, &alice).await.text;
@@ -67,10 +70,7 @@ async fn appointment_write_idor_cancels_and_moves_another_patients_booking() {
 async fn end_by_stranger_hangs_up_another_patients_call() {
     assert_changes_only_with(Fault::EndByStranger, |api| async move {
         let dr = api.clinician(1).await;
-        let (alice, mallory) = (
-            api.patient("Alice", "1980-01-01").await,
-            api.patient("Mallory", "1990-05-05").await,
-        );
+        let (alice, mallory) = victim_and_stranger(&api).await;
         let a = api.book(&alice, &dr, SLOT_1, &secret("alice")).await;
         let call = api.start_call(&alice, a, "audio").await;
         let path = format!("/v1/consultations/{call}");
@@ -88,10 +88,7 @@ async fn end_by_stranger_hangs_up_another_patients_call() {
 #[tokio::test]
 async fn profile_update_idor_changes_another_patients_phone_with_a_204() {
     assert_changes_only_with(Fault::ProfileUpdateIdor, |api| async move {
-        let (alice, mallory) = (
-            api.patient("Alice", "1980-01-01").await,
-            api.patient("Mallory", "1990-05-05").await,
-        );
+        let (alice, mallory) = victim_and_stranger(&api).await;
         let before = api.get("/v1/me", &alice).await.text;
         let path = format!("/v1/patients/{}", alice.id);
         let phone = json!({"phone": "+44 7700 900666"});
@@ -126,10 +123,7 @@ async fn profile_update_idor_changes_another_patients_phone_with_a_204() {
 #[tokio::test]
 async fn password_change_idor_locks_another_patient_out() {
     assert_changes_only_with(Fault::PasswordChangeIdor, |api| async move {
-        let (alice, mallory) = (
-            api.patient("Alice", "1980-01-01").await,
-            api.patient("Mallory", "1990-05-05").await,
-        );
+        let (alice, mallory) = victim_and_stranger(&api).await;
         let login = |email: String| {
             let body = json!({"email": email, "password": "correct horse"});
             let api = &api;
@@ -162,10 +156,7 @@ async fn password_change_idor_locks_another_patient_out() {
 async fn recording_delete_idor_deletes_another_patients_recording() {
     assert_changes_only_with(Fault::RecordingDeleteIdor, |api| async move {
         let dr = api.clinician(1).await;
-        let (alice, mallory) = (
-            api.patient("Alice", "1980-01-01").await,
-            api.patient("Mallory", "1990-05-05").await,
-        );
+        let (alice, mallory) = victim_and_stranger(&api).await;
         let a = api.book(&alice, &dr, SLOT_1, &secret("alice")).await;
         let call = api.start_call(&alice, a, "audio").await;
         let switched = api.switch(&alice, &call, "video").await;

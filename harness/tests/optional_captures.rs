@@ -10,9 +10,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use support::{tempdir, text};
-
-const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+use support::tempdir;
 
 /// A list whose first page has a cursor only for some callers: the odd
 /// `user` values get a second page.
@@ -62,26 +60,8 @@ fn run(optional: bool) -> (Option<i32>, Value) {
     let file = dir.join("pages.toml");
     std::fs::write(&file, suite(optional)).unwrap();
     let url = support::serve(api);
-    let json = dir.join("report.json");
-    let out = support::command(CROSSTALK)
-        .args([
-            "run",
-            "--no-snapshots",
-            "--seed",
-            "1",
-            "--target",
-            &url,
-            "--json",
-        ])
-        .arg(&json)
-        .arg("--findings")
-        .arg(dir.join("findings"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
-    (out.status.code(), serde_json::from_str(&report).unwrap())
+    let args = ["--seed", "1", "--target", &url, file.to_str().unwrap()];
+    support::run_report(&dir, &args)
 }
 
 #[test]

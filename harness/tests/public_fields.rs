@@ -12,9 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use support::{tempdir, text};
-
-const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+use support::tempdir;
 
 #[derive(Default)]
 struct Directory {
@@ -73,26 +71,8 @@ fn run(directory: Directory, suite: &str) -> (Option<i32>, Value) {
     let file = dir.join("directory.toml");
     std::fs::write(&file, suite).unwrap();
     let url = support::serve(move || api(directory));
-    let json = dir.join("report.json");
-    let out = support::command(CROSSTALK)
-        .args([
-            "run",
-            "--no-snapshots",
-            "--seed",
-            "1",
-            "--target",
-            &url,
-            "--json",
-        ])
-        .arg(&json)
-        .arg("--findings")
-        .arg(dir.join("findings"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
-    (out.status.code(), serde_json::from_str(&report).unwrap())
+    let args = ["--seed", "1", "--target", &url, file.to_str().unwrap()];
+    support::run_report(&dir, &args)
 }
 
 fn leak_locations(report: &Value) -> Vec<String> {

@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,26 +20,9 @@ use axum::{Json, Router};
 use clinic::{Clinic, Config, Faults};
 use serde_json::{Value, json};
 
-use support::{tempdir, text};
+use support::tempdir;
 
-const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
-
-/// Runs `crosstalk run` with `args`; the exit code and the JSON report.
-fn run(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
-    let json = dir.join("report.json");
-    let out = support::command(CROSSTALK)
-        .arg("run")
-        .args(args)
-        .args(["--no-snapshots", "--json"])
-        .arg(&json)
-        .arg("--findings")
-        .arg(dir.join("findings"))
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
-    (out.status.code(), serde_json::from_str(&report).unwrap())
-}
+use support::run_report as run;
 
 /// The shipped suite.
 fn suite() -> String {

@@ -496,33 +496,17 @@ impl Executor {
         } else {
             self.transport.send(request.clone()).await
         };
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(progress) = &self.options.progress {
-            progress.inc(1);
-        }
-        let issued = Issued {
-            seq,
-            scenario: self.plan().scenario.clone(),
-            instance: self.world.label(sender).to_string(),
-            step: step.name.clone(),
-            method: request.method.to_string(),
-            path: self.redactor.redact(&request.path),
-            status: result.as_ref().ok().map(|r| r.status),
-            batch: 0,
-            exchange: None,
-        };
-        if let Some(log) = &self.options.requests
-            && let Err(err) = log.write(&issued)
-        {
-            tracing::warn!("cannot append to the request log: {err}");
-        }
-        if let (Ok(response), Some(aim)) = (&result, &aimed) {
+        let status = result.as_ref().ok().map(|r| r.status);
+        let issued = self.issued(seq, sender, step.name.clone(), &request, status);
+        if let (Ok(response), Some((aim, _))) = (&result, &aimed) {
             self.touch(aim, response.status);
         }
+        let carried = aimed.as_ref().map(|(_, carried)| carried.clone());
         let judged = match result {
             Ok(response) => {
                 let exchange =
-                    Exchange::new(sender, observer, attribution, step_ref, request, response);
+                    Exchange::new(sender, observer, attribution, step_ref, request, response)
+                        .with_carried(carried);
                 let verdict = judge::on_answer(&self.context(), &exchange);
                 Some((exchange, verdict))
             }
@@ -534,8 +518,41 @@ impl Executor {
         Some(Sent {
             issued,
             judged,
-            aimed,
+            aimed: aimed.map(|(aim, _)| aim),
         })
+    }
+
+    /// A request sent: counted, on the progress line, appended to the
+    /// request log, and what the run's order will hold of it.
+    fn issued(
+        &self,
+        seq: u64,
+        sender: InstanceId,
+        step: String,
+        request: &Request,
+        status: Option<u16>,
+    ) -> Issued {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(progress) = &self.options.progress {
+            progress.inc(1);
+        }
+        let issued = Issued {
+            seq,
+            scenario: self.plan().scenario.clone(),
+            instance: self.world.label(sender).to_string(),
+            step,
+            method: request.method.to_string(),
+            path: self.redactor.redact(&request.path),
+            status,
+            batch: 0,
+            exchange: None,
+        };
+        if let Some(log) = &self.options.requests
+            && let Err(err) = log.write(&issued)
+        {
+            tracing::warn!("cannot append to the request log: {err}");
+        }
+        issued
     }
 
     /// A request that got no answer: a finding, and a line in the trace.

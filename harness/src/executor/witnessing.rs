@@ -3,7 +3,7 @@
 //! answered write may legitimately have changed, and the witness's own
 //! requests, logged in the run's order like any other.
 
-use super::{Executor, Issued};
+use super::Executor;
 use crate::judge::{self, Attribution, Context, Exchange, Verdict};
 use crate::plan::StepRef;
 use crate::request;
@@ -15,14 +15,15 @@ use crate::world::InstanceId;
 use std::sync::atomic::Ordering;
 
 impl Executor {
-    /// For a write: who it goes out as and whose data it names; the
-    /// witness reads the victims (those the writer may not see) first.
+    /// For a write: who it goes out as and whose data it names (and whose
+    /// canaries it carries, which its judges need too); the witness reads
+    /// the victims (those the writer may not see) first.
     pub(super) async fn aim(
         &self,
         request: &Request,
         observer: InstanceId,
         attribution: Attribution,
-    ) -> Option<Aim> {
+    ) -> Option<(Aim, Vec<InstanceId>)> {
         if !witness::writes(&request.method) {
             return None;
         }
@@ -33,7 +34,7 @@ impl Executor {
         if !aim.victims.is_empty() {
             witness::before_write(self, &aim.victims).await;
         }
-        Some(aim)
+        Some((aim, carried))
     }
 
     /// An answered write may have changed the data of the others it named
@@ -68,27 +69,10 @@ impl Executor {
         let built = request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let result = self.transport.send(built.request.clone()).await;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(progress) = &self.options.progress {
-            progress.inc(1);
-        }
         let request = built.request;
-        let mut issued = Issued {
-            seq,
-            scenario: self.plan().scenario.clone(),
-            instance: self.world.label(id).to_string(),
-            step: format!("{label}: {}", step.name),
-            method: request.method.to_string(),
-            path: self.redactor.redact(&request.path),
-            status: result.as_ref().ok().map(|r| r.status),
-            batch: 0,
-            exchange: None,
-        };
-        if let Some(log) = &self.options.requests
-            && let Err(err) = log.write(&issued)
-        {
-            tracing::warn!("cannot append to the request log: {err}");
-        }
+        let status = result.as_ref().ok().map(|r| r.status);
+        let name = format!("{label}: {}", step.name);
+        let mut issued = self.issued(seq, id, name, &request, status);
         let response = result.ok()?;
         let exchange = Exchange::new(id, id, Attribution::Full, step_ref, request, response);
         let mut verdict = Verdict::default();

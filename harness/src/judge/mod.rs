@@ -157,6 +157,15 @@ impl Exchange {
         hasher.finish()
     }
 
+    /// The canaries the request carried, already found (by the witness,
+    /// before a write went out): not searched for again.
+    pub fn with_carried(self, carried: Option<Vec<InstanceId>>) -> Self {
+        if let Some(carried) = carried {
+            let _ = self.carried.set(carried);
+        }
+        self
+    }
+
     /// Whose canaries the request carried (its own words: an e-mail, a
     /// reason), found once for all judges.
     pub fn carried(&self, oracle: &Oracle) -> &[InstanceId] {

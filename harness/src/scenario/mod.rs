@@ -448,7 +448,7 @@ impl Scenario {
         let mut scenario = Scenario::empty(name, path.to_path_buf());
         let mut stack = Vec::new();
         scenario.merge_file(path, &mut stack, true)?;
-        scenario.spread_volatile();
+        scenario.spread_file_wide();
         Ok(scenario)
     }
 
@@ -468,13 +468,13 @@ impl Scenario {
         }
         let mut scenario = Scenario::empty(name.to_string(), file.path.clone());
         scenario.absorb(raw, &file, true);
-        scenario.spread_volatile();
+        scenario.spread_file_wide();
         Ok(scenario)
     }
 
     /// The file-wide volatile and public paths, written into every step
     /// (so a step carries them into a fuzz program or a reproduction).
-    fn spread_volatile(&mut self) {
+    fn spread_file_wide(&mut self) {
         for step in self.steps.iter_mut().chain(&mut self.teardown) {
             let step = &mut step.value;
             for (file_wide, own) in [

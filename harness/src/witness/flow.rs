@@ -4,6 +4,8 @@
 //! run's order as `witness before: <step>`, `witness after: <step>` or
 //! `witness login …`, so a reproduction replays them too.
 
+use std::collections::BTreeMap;
+
 use super::{Baseline, Change, ForeignWrite, Snapshot, WriteVerdict};
 use crate::executor::Executor;
 use crate::findings::{FindingKind, Witnessed};
@@ -103,19 +105,15 @@ pub(super) fn ok(status: u16) -> bool {
 /// Once the batch has answered: each victim's state again, compared with
 /// its baseline; a change the owner did not make is a `tamper` finding.
 pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
-    let mut victims: Vec<InstanceId> = Vec::new();
+    // Each victim with the writes aimed at it, in one pass (a lockstep
+    // batch aims thousands of writes at thousands of victims).
+    let mut victims: BTreeMap<InstanceId, Vec<&Aimed>> = BTreeMap::new();
     for write in aimed {
-        for v in &write.victims {
-            if !victims.contains(v) {
-                victims.push(*v);
-            }
+        for victim in &write.victims {
+            victims.entry(*victim).or_default().push(write);
         }
     }
-    for victim in victims {
-        let writes: Vec<&Aimed> = aimed
-            .iter()
-            .filter(|a| a.victims.contains(&victim))
-            .collect();
+    for (victim, writes) in victims {
         let baseline = ex
             .witness()
             .baseline(victim)

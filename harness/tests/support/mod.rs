@@ -61,3 +61,21 @@ pub fn command(program: &str) -> std::process::Command {
     command.env_remove("CI");
     command
 }
+
+/// `crosstalk run ARGS` without snapshots, its findings and JSON report in
+/// `dir`: the exit code and the report.
+pub fn run_report(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let json = dir.join("report.json");
+    let out = command(env!("CARGO_BIN_EXE_crosstalk"))
+        .arg("run")
+        .args(args)
+        .args(["--no-snapshots", "--json"])
+        .arg(&json)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(&json)
+        .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
+    (out.status.code(), serde_json::from_str(&report).unwrap())
+}
