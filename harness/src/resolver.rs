@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::canary::mix;
-use crate::plan::BUILTINS;
+use crate::plan::{BUILTINS, PickOf};
 use crate::template::{Expr, Resolve, Unresolved};
 use crate::world::{InstanceId, World};
 
@@ -151,6 +151,32 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The instance pick number `pick` names for `sender`: drawn from the
+/// seed, the sender's place in its actor and the pick's name, so it is the
+/// same at every step of the scenario (and in a reproduction).
+pub fn picked(world: &World, sender: InstanceId, pick: usize) -> InstanceId {
+    let me = world.instance(sender);
+    let (name, of) = &world.plan().picks[pick];
+    let role = match of {
+        PickOf::Peer => me.role,
+        PickOf::Role(role) => *role,
+    };
+    let candidates = world.of_role(role);
+    let others = candidates.len() - usize::from(candidates.contains(&sender));
+    let name_key = name.bytes().fold(0u64, |h, b| mix(h, &[b as u64]));
+    let at = (mix(
+        world.seed,
+        &[0x5e1ec7, me.role as u64, me.index as u64, name_key],
+    ) % others.max(1) as u64) as usize;
+    // The `at`-th candidate, the sender itself passed over.
+    let chosen = candidates.start + at;
+    if candidates.contains(&sender) && chosen >= sender {
+        (chosen + 1).min(candidates.end - 1)
+    } else {
+        chosen
+    }
+}
+
 /// A generated name and date of birth, the same for the same seed, role and person.
 fn person(seed: u64, role: u64, who: u64) -> (String, String) {
     let h = mix(seed, &[0x9e, role, who]);
@@ -183,12 +209,19 @@ impl Resolve for Resolver<'_> {
                 .vars
                 .get(name)
                 .cloned()
+                .or_else(|| world.fixture(name))
                 .or_else(|| world.plan().vars.get(name).cloned())
                 .or_else(|| self.builtin(self.instance, name))
                 .ok_or_else(|| missing("not captured by this instance")),
             Expr::Env(name) => std::env::var(name)
                 .map(Value::String)
                 .map_err(|_| missing("environment variable not set")),
+            Expr::Pick { role: name, var } if world.plan().pick(name).is_some() => {
+                let pick = world.plan().pick(name).expect("checked just above");
+                let picked = picked(world, self.instance, pick);
+                self.value_of(picked, var)
+                    .ok_or_else(|| missing("not captured by the picked instance"))
+            }
             Expr::Pick { role, var } => {
                 let role = world
                     .plan()
@@ -208,6 +241,31 @@ impl Resolve for Resolver<'_> {
                 self.value_of(world.id(role, *index), var)
                     .ok_or_else(|| missing("not captured by that instance"))
             }
+        }
+    }
+}
+
+/// Resolves the holes of a step sent once, by no instance: the scenario's
+/// variables, what earlier such steps captured, the environment, `run_id`.
+pub struct Once<'a>(pub &'a World);
+
+impl Resolve for Once<'_> {
+    fn resolve(&self, expr: &Expr) -> Result<Value, Unresolved> {
+        let world = self.0;
+        let missing = |reason: &str| Unresolved {
+            expr: expr.to_string(),
+            reason: reason.to_string(),
+        };
+        match expr {
+            Expr::Var(name) if name == "run_id" => Ok(Value::String(world.run_id.clone())),
+            Expr::Var(name) => world
+                .fixture(name)
+                .or_else(|| world.plan().vars.get(name).cloned())
+                .ok_or_else(|| missing("not captured by an earlier step sent once")),
+            Expr::Env(name) => std::env::var(name)
+                .map(Value::String)
+                .map_err(|_| missing("environment variable not set")),
+            _ => Err(missing("a step sent once belongs to no instance")),
         }
     }
 }

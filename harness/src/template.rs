@@ -11,7 +11,12 @@
 //!   `twin.date_of_birth`, `twin.email`;
 //! - `env.NAME`: an environment variable;
 //! - `ROLE.VAR`: `VAR` captured by one instance of actor `ROLE`, picked by seed;
-//! - `peer.VAR`: `VAR` captured by another instance of the sender's own actor.
+//! - `peer.VAR`: `VAR` captured by another instance of the sender's own actor;
+//! - `NAME.VAR`: `VAR` of the instance a step named with `pick`.
+//!
+//! A template that is one hole and nothing else renders to the value with
+//! its type (`"{{number}}"` is an integer in a JSON body); `{{ number |
+//! string }}` renders it as text.
 
 use std::fmt;
 
@@ -25,7 +30,8 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Hole(Expr),
+    /// A hole; `true` when written `{{ expr | string }}`: always text.
+    Hole(Expr, bool),
 }
 
 /// What a hole refers to.
@@ -95,12 +101,25 @@ impl Template {
                 message: "`{{` is never closed by `}}`".into(),
             })?;
             let inner = &after_open[..close];
+            let (inner, as_text) = match inner.split_once('|') {
+                Some((expr, filter)) if filter.trim() == "string" => (expr, true),
+                Some((_, other)) => {
+                    return Err(TemplateError {
+                        offset: offset + open,
+                        len: close + 4,
+                        message: format!(
+                            "`|{other}`: the one conversion is `| string` (the value as text)"
+                        ),
+                    });
+                }
+                None => (inner, false),
+            };
             let expr = parse_expr(inner.trim()).map_err(|message| TemplateError {
                 offset: offset + open,
                 len: close + 4,
                 message,
             })?;
-            parts.push(Part::Hole(expr));
+            parts.push(Part::Hole(expr, as_text));
             let consumed = open + 2 + close + 2;
             rest = &rest[consumed..];
             offset += consumed;
@@ -122,16 +141,17 @@ impl Template {
     /// Every expression in the template.
     pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
         self.parts.iter().filter_map(|part| match part {
-            Part::Hole(expr) => Some(expr),
+            Part::Hole(expr, _) => Some(expr),
             Part::Text(_) => None,
         })
     }
 
     /// The template's one expression when it is nothing but a hole: such a
-    /// template renders to the typed value (an integer stays an integer).
+    /// template renders to the typed value (an integer stays an integer),
+    /// unless written `{{ expr | string }}`.
     pub fn sole_expr(&self) -> Option<&Expr> {
         match self.parts.as_slice() {
-            [Part::Hole(expr)] => Some(expr),
+            [Part::Hole(expr, false)] => Some(expr),
             _ => None,
         }
     }
@@ -143,7 +163,7 @@ impl Template {
             .iter()
             .map(|part| match part {
                 Part::Text(text) => text.clone(),
-                Part::Hole(expr) => format!("{{{expr}}}"),
+                Part::Hole(expr, _) => format!("{{{expr}}}"),
             })
             .collect()
     }
@@ -154,7 +174,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Hole(expr) => match resolver.resolve(expr)? {
+                Part::Hole(expr, _) => match resolver.resolve(expr)? {
                     serde_json::Value::String(text) => out.push_str(&text),
                     other => out.push_str(&other.to_string()),
                 },
@@ -247,6 +267,11 @@ mod tests {
         assert!(t.sole_expr().is_none());
         let sole = Template::parse("{{id}}").unwrap();
         assert_eq!(sole.sole_expr(), Some(&Expr::Var("id".into())));
+        let text = Template::parse("{{ id | string }}").unwrap();
+        assert_eq!(text.sole_expr(), None, "`| string` renders text");
+        assert_eq!(text.render(&Fixed).unwrap(), "42");
+        let err = Template::parse("{{ id | upper }}").unwrap_err();
+        assert!(err.message.contains("`| string`"), "{}", err.message);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct World {
     states: Vec<Mutex<InstanceState>>,
     /// The first instance of each role.
     role_offsets: Vec<usize>,
+    /// What the steps sent once (`[[setup]]`) captured: every instance's.
+    fixtures: std::sync::RwLock<HashMap<String, Value>>,
 }
 
 /// What one instance has learnt so far.
@@ -105,7 +107,19 @@ impl World {
             base,
             states,
             role_offsets,
+            fixtures: Default::default(),
         }
+    }
+
+    /// A value a step sent once captured.
+    pub fn fixture(&self, name: &str) -> Option<Value> {
+        let fixtures = self.fixtures.read().unwrap_or_else(|p| p.into_inner());
+        fixtures.get(name).cloned()
+    }
+
+    pub fn set_fixture(&self, name: String, value: Value) {
+        let mut fixtures = self.fixtures.write().unwrap_or_else(|p| p.into_inner());
+        fixtures.insert(name, value);
     }
 
     pub fn plan(&self) -> &Plan {

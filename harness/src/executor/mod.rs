@@ -8,8 +8,10 @@
 //! marked `concurrent` joins the batch of the one before it. Each answer goes
 //! through the [judges](crate::judge) as it arrives; the oracle reads the
 //! whole batch once all of it has answered. Teardown
-//! steps run for every instance at the end, also after a Ctrl-C.
+//! steps run for every instance at the end, also after a Ctrl-C. Steps sent
+//! once, by no instance, come before and after everything ([`once`]).
 
+mod once;
 mod witnessing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -272,14 +274,15 @@ impl Executor {
     pub async fn run(self: &Arc<Self>) -> RunStats {
         let started = Instant::now();
         let flow: Vec<StepRef> = (0..self.plan().steps.len()).map(StepRef::Flow).collect();
+        let set_up = self.setup().await;
         for batch in self.batches(&flow) {
-            if self.options.cancel.is_cancelled() {
+            if self.options.cancel.is_cancelled() || !set_up {
                 break;
             }
             self.run_batch(batch).await;
         }
         let interrupted = self.options.cancel.is_cancelled();
-        if !interrupted {
+        if !interrupted && set_up {
             witness::end_of_flow(self).await;
             self.log_witnessed();
         }
@@ -289,6 +292,7 @@ impl Executor {
         for batch in self.batches(&teardown) {
             self.run_batch(batch).await;
         }
+        self.cleanup().await;
         RunStats {
             scenario: self.plan().scenario.clone(),
             instances: self.world.ids().len(),
@@ -461,6 +465,17 @@ impl Executor {
 
     /// Sends `step` as `sender`: builds the request, sends it and counts it.
     async fn send(&self, sender: InstanceId, step_ref: StepRef) -> Option<Sent> {
+        self.attempt(sender, step_ref, true).await
+    }
+
+    /// One try at sending `step`; on a 401 to its own credentials, when
+    /// `may_reauth` and its actor says how, it logs in again and retries once.
+    async fn attempt(
+        &self,
+        sender: InstanceId,
+        step_ref: StepRef,
+        may_reauth: bool,
+    ) -> Option<Sent> {
         let step = self.plan().step(step_ref);
         let vars = self.world.state(sender).vars.clone();
         let resolver = Resolver::new(&self.world, sender, step_ref.key(), &vars);
@@ -498,6 +513,15 @@ impl Executor {
         };
         let status = result.as_ref().ok().map(|r| r.status);
         let issued = self.issued(seq, sender, step.name.clone(), &request, status);
+        if may_reauth && let Some(login) = self.reauth_step(sender, step_ref, status) {
+            self.log_issued(vec![issued], false);
+            let line = format!("{}: answered 401, logging in again", step.name);
+            self.world.trace(sender, line);
+            if let Some(sent) = Box::pin(self.attempt(sender, login, false)).await {
+                self.judge(vec![sent]);
+            }
+            return Box::pin(self.attempt(sender, step_ref, false)).await;
+        }
         if let (Ok(response), Some((aim, _))) = (&result, &aimed) {
             self.touch(aim, response.status);
         }
@@ -522,12 +546,45 @@ impl Executor {
         })
     }
 
+    /// The step to log `sender` in again with, when `step` answered 401 to
+    /// its own credential and its actor has a `reauth` step (not this one).
+    fn reauth_step(
+        &self,
+        sender: InstanceId,
+        step: StepRef,
+        status: Option<u16>,
+    ) -> Option<StepRef> {
+        let plan_step = self.plan().step(step);
+        let login = self.plan().roles[plan_step.role]
+            .reauth
+            .map(StepRef::Flow)?;
+        let own = plan_step.credentials == Credentials::Own;
+        (status == Some(401)
+            && own
+            && login != step
+            && request::holds_credential(&self.world, sender))
+        .then_some(login)
+    }
+
     /// A request sent: counted, on the progress line, appended to the
     /// request log, and what the run's order will hold of it.
     fn issued(
         &self,
         seq: u64,
         sender: InstanceId,
+        step: String,
+        request: &Request,
+        status: Option<u16>,
+    ) -> Issued {
+        let instance = self.world.label(sender).to_string();
+        self.issued_as(seq, instance, step, request, status)
+    }
+
+    /// As [`Executor::issued`], for a sender by its label.
+    fn issued_as(
+        &self,
+        seq: u64,
+        instance: String,
         step: String,
         request: &Request,
         status: Option<u16>,
@@ -539,7 +596,7 @@ impl Executor {
         let issued = Issued {
             seq,
             scenario: self.plan().scenario.clone(),
-            instance: self.world.label(sender).to_string(),
+            instance,
             step,
             method: request.method.to_string(),
             path: self.redactor.redact(&request.path),
@@ -619,7 +676,7 @@ impl Executor {
 fn attribution(credentials: Credentials, credential_sent: bool) -> Attribution {
     match credentials {
         Credentials::Own => Attribution::Full,
-        Credentials::Of(..) if credential_sent => Attribution::GrantsOnly,
+        Credentials::Of(..) | Credentials::Picked(_) if credential_sent => Attribution::GrantsOnly,
         _ => Attribution::None,
     }
 }

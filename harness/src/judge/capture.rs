@@ -13,6 +13,7 @@ use super::{Attribution, Context, Exchange, Flag, Verdict, text_of};
 use crate::findings::FindingKind;
 use crate::oracle::siblings_at;
 use crate::plan::{CapturePlan, CaptureSource};
+use crate::transport::Response;
 use crate::world::Kind;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
@@ -104,15 +105,25 @@ fn find(
                 (node.node().clone(), key, siblings)
             })
         }),
-        CaptureSource::Header(name) => response
-            .header(name)
-            .map(|v| (Value::String(v.to_string()), None, Vec::new())),
+        other => captured(response, None, other).map(|v| (v, None, Vec::new())),
+    }
+}
+
+/// The value `source` names in `response` (whose body parses as `json`).
+pub(crate) fn captured(
+    response: &Response,
+    json: Option<&Value>,
+    source: &CaptureSource,
+) -> Option<Value> {
+    match source {
+        CaptureSource::Json { path, .. } => json.and_then(|j| path.query(j).first().cloned()),
+        CaptureSource::Header(name) => response.header(name).map(|v| Value::String(v.into())),
         CaptureSource::Cookie(name) => response
             .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
             .filter_map(|(_, v)| cookie::Cookie::parse(v.as_str()).ok())
             .find(|c| c.name() == name)
-            .map(|c| (Value::String(c.value().to_string()), None, Vec::new())),
+            .map(|c| Value::String(c.value().to_string())),
     }
 }

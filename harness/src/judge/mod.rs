@@ -310,7 +310,22 @@ pub fn unanswered(
     request: Option<&Request>,
     flag: Flag,
 ) -> Finding {
-    let common = common(cx, observer, step, &flag);
+    with_request(cx, common(cx, observer, step, &flag), request)
+}
+
+/// A finding about a step sent once, by no instance (`[[setup]]`).
+pub fn about_once(
+    cx: &Context<'_>,
+    step: &PlanStep,
+    request: Option<&Request>,
+    flag: Flag,
+) -> Finding {
+    let finding = base(cx, step, "the scenario's setup".into(), Vec::new(), &flag);
+    with_request(cx, finding, request)
+}
+
+/// `common` with the request that was (or was to be) sent.
+fn with_request(cx: &Context<'_>, common: Finding, request: Option<&Request>) -> Finding {
     let Some(request) = request else {
         return common;
     };
@@ -331,7 +346,18 @@ pub fn unanswered(
 /// step's endpoint as the exchange, with no evidence and no response.
 fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) -> Finding {
     let world = cx.world;
-    let plan_step = world.plan().step(step);
+    let (label, trace) = (world.label(observer), world.recent_trace(observer, 20));
+    base(cx, world.plan().step(step), label.to_string(), trace, flag)
+}
+
+fn base(
+    cx: &Context<'_>,
+    plan_step: &PlanStep,
+    observer: String,
+    trace: Vec<String>,
+    flag: &Flag,
+) -> Finding {
+    let world = cx.world;
     Finding {
         kind: flag.kind,
         run_id: world.run_id.clone(),
@@ -339,7 +365,7 @@ fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) ->
         scenario: world.plan().scenario.clone(),
         step: plan_step.name.clone(),
         endpoint: plan_step.endpoint(),
-        observer: world.label(observer).to_string(),
+        observer,
         victim: flag
             .tampered
             .as_ref()
@@ -358,7 +384,7 @@ fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) ->
             response_headers: Vec::new(),
             response_excerpt: String::new(),
         },
-        trace: world.recent_trace(observer, 20),
+        trace,
         curl: String::new(),
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::*;
-use crate::scenario::{Capture, Located, ScenarioError, StatusSpec, Step};
+use crate::scenario::{Capture, Located, ScenarioError, Step};
 use crate::template::{Expr, Template};
 
 /// Which variables exist so far, per role, as steps are checked in order.
@@ -18,6 +18,10 @@ pub(super) struct Known<'a> {
     captured: Vec<BTreeSet<String>>,
     /// Captured by any step of the role, earlier or later (for auth headers).
     captured_anywhere: Vec<BTreeSet<String>>,
+    /// Picks named so far, in order.
+    picks: Vec<(String, PickOf)>,
+    /// Captured by a step sent once (`[[setup]]`): every step may use them.
+    fixtures: BTreeSet<String>,
 }
 
 impl<'a> Known<'a> {
@@ -27,7 +31,64 @@ impl<'a> Known<'a> {
             scenario_vars,
             captured: vec![BTreeSet::new(); roles.len()],
             captured_anywhere: vec![BTreeSet::new(); roles.len()],
+            picks: Vec::new(),
+            fixtures: BTreeSet::new(),
         }
+    }
+
+    pub(super) fn into_picks(self) -> Vec<(String, PickOf)> {
+        self.picks
+    }
+
+    /// The role a pick names for a sender of `role`.
+    fn picked_role(&self, name: &str, role: Option<usize>) -> Option<usize> {
+        let (_, of) = self.picks.iter().find(|(n, _)| n == name)?;
+        match of {
+            PickOf::Peer => role,
+            PickOf::Role(r) => Some(*r),
+        }
+    }
+
+    /// Records the step's picks: each a new name, not an actor's.
+    fn add_picks(&mut self, located: &Located<Step>, role: usize) -> Result<(), ScenarioError> {
+        for (name, of) in &located.value.pick {
+            let taken = role_index(self.roles, name).is_some()
+                || ["peer", "env", "twin"].contains(&name.as_str())
+                || self.picks.iter().any(|(n, _)| n == name);
+            if taken
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(located.error_at(
+                    name,
+                    format!("`{name}` cannot name a pick: it is taken (an actor, `peer`, `env`, `twin` or an earlier pick) or not a plain name"),
+                ));
+            }
+            let of = match of.as_str() {
+                "peer" if self.roles[role].count < 2 => {
+                    return Err(located.error_at(
+                        of,
+                        format!(
+                            "actor `{}` has one instance: it has no peer to pick",
+                            self.roles[role].name
+                        ),
+                    ));
+                }
+                "peer" => PickOf::Peer,
+                actor => PickOf::Role(role_index(self.roles, actor).ok_or_else(|| {
+                    let names: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
+                    located
+                        .error_at(
+                            of,
+                            format!("`pick` takes `peer` or an actor, not `{actor}`"),
+                        )
+                        .with_help(format!("actors: {}", names.join(", ")))
+                })?),
+            };
+            self.picks.push((name.clone(), of));
+        }
+        Ok(())
     }
 
     pub(super) fn check<T>(
@@ -56,6 +117,9 @@ impl<'a> Known<'a> {
         role: Option<usize>,
         anywhere: bool,
     ) -> Option<(String, Option<String>)> {
+        if role.is_none() {
+            return self.once_problem(expr);
+        }
         let captured = |r: usize| {
             if anywhere {
                 &self.captured_anywhere[r]
@@ -67,6 +131,7 @@ impl<'a> Known<'a> {
             Expr::Var(name) => {
                 let ok = BUILTINS.contains(&name.as_str())
                     || self.scenario_vars.contains_key(name)
+                    || self.fixtures.contains(name)
                     || role.is_some_and(|r| captured(r).contains(name));
                 let role_name = role.map(|r| self.roles[r].name.as_str()).unwrap_or("?");
                 let help = format!(
@@ -87,10 +152,41 @@ impl<'a> Known<'a> {
                     (message, None)
                 })
             }
+            Expr::Pick { role: name, var } if self.picked_role(name, role).is_some() => {
+                let picked = self.picked_role(name, role).expect("checked just above");
+                let actor = &self.roles[picked].name;
+                (!captured(picked).contains(var) && !BUILTINS.contains(&var.as_str())).then(|| {
+                    let message = format!(
+                        "`{name}.{var}`: `{name}` picks an instance of `{actor}`, and no earlier step of `{actor}` captures `{var}`"
+                    );
+                    (message, None)
+                })
+            }
             Expr::Pick { role: other, var }
             | Expr::Of {
                 role: other, var, ..
             } => self.other_actor_problem(expr, other, var, captured),
+        }
+    }
+
+    /// What is wrong with a hole of a step sent once, by no instance.
+    fn once_problem(&self, expr: &Expr) -> Option<(String, Option<String>)> {
+        let help = || {
+            Some("a step sent once may use [vars], --var, env.NAME, run_id and what earlier steps sent once captured".to_string())
+        };
+        match expr {
+            Expr::Var(name)
+                if name == "run_id"
+                    || self.scenario_vars.contains_key(name)
+                    || self.fixtures.contains(name) =>
+            {
+                None
+            }
+            Expr::Env(_) => self.problem(expr, Some(0), false),
+            other => Some((
+                format!("`{other}`: a step sent once belongs to no instance"),
+                help(),
+            )),
         }
     }
 
@@ -138,15 +234,29 @@ pub(super) fn check_header_name<T>(at: &Located<T>, name: &str) -> Result<(), Sc
         .map_err(|_| at.error_at(name, format!("`{name}` is not a valid header name")))
 }
 
+/// Plans a step: sent by each instance of its actor, or `once` by none.
 pub(super) fn build_step(
     located: &Located<Step>,
     roles: &[Role],
     known: &mut Known<'_>,
+    once: bool,
 ) -> Result<PlanStep, ScenarioError> {
     let step = &located.value;
-    let role = actor_role(located, roles)?;
+    let sender = match once {
+        true => {
+            sent_once(located)?;
+            None
+        }
+        false => Some(actor_role(located, roles)?),
+    };
+    // A step sent once is planned as if by the first role, which it never uses.
+    let role = sender.unwrap_or(0);
     let (method, path) = request_line(located)?;
+    if sender.is_some() {
+        known.add_picks(located, role)?;
+    }
     let mut templates = vec![path.clone()];
+    let mut refs = Vec::new();
     let mut headers = Vec::new();
     for (name, value) in &step.headers {
         check_header_name(located, name)?;
@@ -154,33 +264,45 @@ pub(super) fn build_step(
         templates.push(t.clone());
         headers.push((name.to_ascii_lowercase(), t));
     }
-    let body = match &step.body {
-        Some(value) => Some(build_body(located, value, &mut templates)?),
-        None => None,
-    };
+    let query = payload::pairs(located, &step.query)?;
+    query.iter().for_each(|(_, b)| b.templates(&mut refs));
+    let body = payload::payload(located)?;
+    if let Some(body) = &body {
+        body.templates(&mut refs);
+    }
+    let expect = expect::expectations(located)?;
+    refs.extend(expect.templates());
+    templates.extend(refs.into_iter().cloned());
     for template in &templates {
         for expr in template.exprs() {
-            known.check(located, expr, Some(role), template.source(), false)?;
+            known.check(located, expr, sender, template.source(), false)?;
         }
     }
-    let expect = expectations(located)?;
     let captures = captures(located, roles, role)?;
     for capture in &captures {
-        known.captured[role].insert(capture.var.clone());
-        known.captured_anywhere[role].insert(capture.var.clone());
+        let var = capture.var.clone();
+        match sender {
+            Some(role) => {
+                known.captured[role].insert(var.clone());
+                known.captured_anywhere[role].insert(var);
+            }
+            None => {
+                known.fixtures.insert(var);
+            }
+        }
     }
     // A grant may name a value this very step captured.
     let grant_to = match &step.grant_to {
         Some(text) => {
             let t = parse_template(located, text)?;
             for expr in t.exprs() {
-                known.check(located, expr, Some(role), t.source(), false)?;
+                known.check(located, expr, sender, t.source(), false)?;
             }
             Some(t)
         }
         None => None,
     };
-    let credentials = credentials(located, roles, role)?;
+    let credentials = credentials(located, roles, role, &known.picks)?;
     let volatile = json_paths(located, &step.volatile)?;
     let public = json_paths(located, &step.public)?;
     let (line, col) = located.file.line_col(located.span.start);
@@ -189,6 +311,7 @@ pub(super) fn build_step(
         role,
         method,
         path,
+        query,
         headers,
         body,
         expect,
@@ -219,9 +342,36 @@ fn json_paths(
         .collect()
 }
 
+/// A step sent once names no actor, instance, credentials, pick or grant.
+fn sent_once(located: &Located<Step>) -> Result<(), ScenarioError> {
+    let step = &located.value;
+    let keys = [
+        ("actor", !step.actor.is_empty()),
+        ("instance", step.instance.is_some()),
+        ("credentials", step.credentials.is_some()),
+        ("pick", !step.pick.is_empty()),
+        ("grant_to", step.grant_to.is_some()),
+    ];
+    match keys.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(located.error_at(
+            key,
+            format!("`{key}`: a [[setup]] step is sent once, by no instance"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The step's actor, by its index among the roles.
 fn actor_role(located: &Located<Step>, roles: &[Role]) -> Result<usize, ScenarioError> {
     let actor = &located.value.actor;
+    if actor.is_empty() {
+        return Err(located
+            .error_at(
+                "[[",
+                "a step needs `actor`: the actor whose instances send it",
+            )
+            .with_help("only [[setup]] steps, and [[teardown]] steps sent once, name no actor"));
+    }
     role_index(roles, actor).ok_or_else(|| {
         let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
         located
@@ -268,37 +418,6 @@ fn request_line(located: &Located<Step>) -> Result<(http::Method, Template), Sce
         ));
     }
     Ok((method, parse_template(located, path)?))
-}
-
-fn expectations(located: &Located<Step>) -> Result<ExpectPlan, ScenarioError> {
-    let expect = &located.value.expect;
-    let status = match &expect.status {
-        None => None,
-        Some(spec) => {
-            let codes = match spec {
-                StatusSpec::One(code) => vec![*code],
-                StatusSpec::Any(codes) => codes.clone(),
-            };
-            let mut checked = Vec::new();
-            for code in codes {
-                if !(100..=599).contains(&code) {
-                    return Err(located.error_at(
-                        &code.to_string(),
-                        format!("{code} is not an HTTP status code"),
-                    ));
-                }
-                checked.push(code as u16);
-            }
-            Some(checked)
-        }
-    };
-    let mut json = Vec::new();
-    for (path, value) in &expect.json {
-        let parsed = JsonPath::parse(path)
-            .map_err(|err| located.error_at(path, format!("`{path}` is not a JSONPath: {err}")))?;
-        json.push((path.clone(), parsed, toml_to_json(value)));
-    }
-    Ok(ExpectPlan { status, json })
 }
 
 fn captures(
@@ -353,6 +472,7 @@ fn credentials(
     located: &Located<Step>,
     roles: &[Role],
     role: usize,
+    picks: &[(String, PickOf)],
 ) -> Result<Credentials, ScenarioError> {
     let step = &located.value;
     if let Some(index) = step.instance
@@ -372,6 +492,9 @@ fn credentials(
     if who == "none" {
         return Ok(Credentials::Anonymous);
     }
+    if let Some(pick) = picks.iter().position(|(name, _)| name == who) {
+        return Ok(Credentials::Picked(pick));
+    }
     let (unsigned, instance) = match who.strip_prefix("unsigned ") {
         Some(rest) => (true, rest.trim()),
         None => (false, who),
@@ -385,14 +508,14 @@ fn credentials(
         _ => Err(located.error_at(
             who,
             format!(
-                "credentials must be `none`, an instance such as `{0}#0`, or `unsigned {0}#0`, not `{who}`",
+                "credentials must be `none`, an instance such as `{0}#0`, a name an earlier `pick` gave, or `unsigned {0}#0`, not `{who}`",
                 step.actor
             ),
         )),
     }
 }
 
-fn build_body(
+pub(super) fn build_body(
     at: &Located<Step>,
     value: &toml::Value,
     templates: &mut Vec<Template>,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Body, CaptureSource, Credentials, Plan, PlanStep};
+use super::{CaptureSource, Credentials, Payload, Plan, PlanStep};
 use crate::template::Expr;
 
 impl Plan {
@@ -43,9 +43,16 @@ impl Plan {
             step.name, step.location
         );
         let _ = writeln!(out, "    {} {}", step.method, step.path.pattern());
+        let picks = step
+            .source
+            .pick
+            .iter()
+            .map(|(name, of)| format!("{name} = one {of}"));
+        list(out, "picks", picks.collect());
         match step.credentials {
             Credentials::Own => {}
             Credentials::Anonymous => line(out, "credentials", "none".into()),
+            Credentials::Picked(p) => line(out, "credentials", format!("{}'s", self.picks[p].0)),
             Credentials::Of(r, i) => {
                 line(out, "credentials", format!("{}#{i}'s", self.roles[r].name))
             }
@@ -55,29 +62,26 @@ impl Plan {
                 format!("{}#{i}'s claims, unsigned", self.roles[r].name),
             ),
         }
-        let mut holes: Vec<String> = step.path.exprs().map(Expr::to_string).collect();
-        for (_, header) in &step.headers {
-            holes.extend(header.exprs().map(Expr::to_string));
-        }
         if let Some(body) = &step.body {
-            body_holes(body, &mut holes);
+            line(out, "body", body_kind(body));
         }
+        let mut holes: Vec<String> = step
+            .templates()
+            .into_iter()
+            .flat_map(|t| t.exprs().map(Expr::to_string))
+            .collect();
         let mut seen = std::collections::HashSet::new();
         holes.retain(|hole| seen.insert(hole.clone()));
         list(out, "holes", holes);
-        let mut expects: Vec<String> = step
-            .expect
-            .status
-            .iter()
-            .flatten()
-            .map(u16::to_string)
+        let expect = &step.expect;
+        let mut expects: Vec<String> = (expect.status.iter())
+            .map(|c| format!("status {}", c.written))
             .collect();
+        expects.extend((expect.json.iter()).map(|(path, _, c)| format!("{path} {}", c.written)));
         expects.extend(
-            step.expect
-                .json
-                .iter()
-                .map(|(path, _, value)| format!("{path} = {value}")),
+            (expect.headers.iter()).map(|(name, c)| format!("header {name} {}", c.written)),
         );
+        expects.extend((expect.body.iter()).map(|c| format!("body {}", c.written)));
         list(out, "expects", expects);
         let captures = step.captures.iter().map(|c| {
             let source = match &c.source {
@@ -119,12 +123,24 @@ impl Plan {
     }
 }
 
-fn body_holes(body: &Body, holes: &mut Vec<String>) {
+/// The kind of body a step sends, and its fields.
+fn body_kind(body: &Payload) -> String {
+    let names = |fields: Vec<&String>| {
+        let names: Vec<&str> = fields.into_iter().map(String::as_str).collect();
+        names.join(", ")
+    };
     match body {
-        Body::Object(fields) => fields.iter().for_each(|(_, b)| body_holes(b, holes)),
-        Body::Array(items) => items.iter().for_each(|b| body_holes(b, holes)),
-        Body::Text(template) => holes.extend(template.exprs().map(Expr::to_string)),
-        Body::Literal(_) => {}
+        Payload::Json(_) => "JSON".to_string(),
+        Payload::Form(fields) => {
+            format!("form ({})", names(fields.iter().map(|(n, _)| n).collect()))
+        }
+        Payload::Multipart(parts) => {
+            format!(
+                "multipart ({})",
+                names(parts.iter().map(|(n, _)| n).collect())
+            )
+        }
+        Payload::Raw(content) => format!("raw {}", content.content_type.as_deref().unwrap_or("")),
     }
 }
 

@@ -16,6 +16,11 @@ use crate::template::Template;
 
 mod build;
 mod describe;
+mod expect;
+mod payload;
+
+pub use expect::{Check, ExpectPlan, Render, Test};
+pub use payload::{Body, Bytes, Content, Payload};
 
 use build::{Known, build_step, check_header_name, parse_template};
 
@@ -56,8 +61,16 @@ pub struct Plan {
     /// Body fields redacted in every artifact besides the well-known ones.
     pub redact_fields: Vec<String>,
     pub roles: Vec<Role>,
+    /// Instances named once with `pick`: name and whom it picks.
+    pub picks: Vec<(String, PickOf)>,
+    /// Sent once, before the flow (`[[setup]]`).
+    pub setup: Vec<PlanStep>,
     pub steps: Vec<PlanStep>,
+    /// Sent by every instance of their actor after the flow.
     pub teardown: Vec<PlanStep>,
+    /// Sent once after the teardown, also after a Ctrl-C (`[[teardown]]`
+    /// steps that name no actor).
+    pub cleanup: Vec<PlanStep>,
     /// The file it was planned from and its suite, when it came from one.
     pub file: Option<SuiteFile>,
 }
@@ -68,6 +81,8 @@ pub struct Role {
     pub count: usize,
     pub auth: AuthPlan,
     pub shared: HashSet<String>,
+    /// The flow step sent again when a request answers 401.
+    pub reauth: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,8 +105,10 @@ pub struct PlanStep {
     pub role: usize,
     pub method: http::Method,
     pub path: Template,
+    /// Query parameters, encoded onto the path.
+    pub query: Vec<(String, Body)>,
     pub headers: Vec<(String, Template)>,
-    pub body: Option<Body>,
+    pub body: Option<Payload>,
     pub expect: ExpectPlan,
     pub captures: Vec<CapturePlan>,
     pub grant_to: Option<Template>,
@@ -111,6 +128,20 @@ pub struct PlanStep {
 }
 
 impl PlanStep {
+    /// Every template of the step: path, query, headers, body, grant and
+    /// expected values.
+    pub fn templates(&self) -> Vec<&Template> {
+        let mut out = vec![&self.path];
+        self.query.iter().for_each(|(_, b)| b.templates(&mut out));
+        out.extend(self.headers.iter().map(|(_, t)| t));
+        if let Some(b) = &self.body {
+            b.templates(&mut out);
+        }
+        out.extend(self.grant_to.iter());
+        out.extend(self.expect.templates());
+        out
+    }
+
     /// `METHOD /path/{holes}`: how findings name the endpoint.
     pub fn endpoint(&self) -> String {
         format!("{} {}", self.method, self.path.pattern())
@@ -134,6 +165,15 @@ impl StepRef {
     }
 }
 
+/// Whom a named pick (`pick = { victim = "peer" }`) names for a sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickOf {
+    /// Another instance of the sender's own actor.
+    Peer,
+    /// An instance of this role (the sender itself excluded).
+    Role(usize),
+}
+
 /// Whose credentials a step is sent with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {
@@ -143,31 +183,11 @@ pub enum Credentials {
     Anonymous,
     /// Another instance's: (role, index).
     Of(usize, usize),
+    /// The instance a pick names for the sender (an index into the plan's picks).
+    Picked(usize),
     /// Another instance's JWT re-signed with `alg: none` (no signature):
     /// its claims, as anyone could write them.
     Unsigned(usize, usize),
-}
-
-/// A JSON body with templates in its strings.
-#[derive(Debug, Clone)]
-pub enum Body {
-    Object(Vec<(String, Body)>),
-    Array(Vec<Body>),
-    Text(Template),
-    Literal(Value),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ExpectPlan {
-    pub status: Option<Vec<u16>>,
-    pub json: Vec<(String, JsonPath, Value)>,
-}
-
-impl ExpectPlan {
-    /// Whether `status` is one the step expects (any, when it says none).
-    pub fn status_ok(&self, status: u16) -> bool {
-        self.status.as_ref().is_none_or(|s| s.contains(&status))
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +225,7 @@ impl Plan {
             vars.insert(name.clone(), Value::String(value.clone()));
         }
 
-        let steps = scenario.steps.len() + scenario.teardown.len();
+        let steps = scenario.setup.len() + scenario.steps.len() + scenario.teardown.len();
         if steps > limits::STEPS {
             return Err(ScenarioError::file(
                 &scenario.path,
@@ -222,19 +242,27 @@ impl Plan {
 
         let mut known = Known::new(&roles, &vars);
         let mut names = HashSet::new();
-        let mut steps = Vec::new();
-        for step in &scenario.steps {
-            if !names.insert(step.value.name.clone()) {
-                return Err(step.error_at(
-                    &step.value.name,
-                    format!("a step named `{}` already exists", step.value.name),
-                ));
+        let mut unique = |step: &Located<Step>| {
+            let name = &step.value.name;
+            match names.insert(name.clone()) {
+                true => Ok(()),
+                false => Err(step.error_at(name, format!("a step named `{name}` already exists"))),
             }
-            steps.push(build_step(step, &roles, &mut known)?);
+        };
+        let (mut setup, mut steps, mut teardown, mut cleanup) = (vec![], vec![], vec![], vec![]);
+        for step in &scenario.setup {
+            unique(step)?;
+            setup.push(build_step(step, &roles, &mut known, true)?);
         }
-        let mut teardown = Vec::new();
+        for step in &scenario.steps {
+            unique(step)?;
+            steps.push(build_step(step, &roles, &mut known, false)?);
+        }
         for step in &scenario.teardown {
-            teardown.push(build_step(step, &roles, &mut known)?);
+            match step.value.actor.is_empty() {
+                true => cleanup.push(build_step(step, &roles, &mut known, true)?),
+                false => teardown.push(build_step(step, &roles, &mut known, false)?),
+            }
         }
         // Auth templates may only use variables some step captures.
         for (role, actor) in roles.iter().zip(scenario.actors.values()) {
@@ -250,13 +278,21 @@ impl Plan {
                 }
             }
         }
+        let picks = known.into_picks();
+        let mut roles = roles;
+        for (r, actor) in scenario.actors.values().enumerate() {
+            roles[r].reauth = reauth_step(actor, r, &steps)?;
+        }
         Ok(Plan {
+            picks,
             scenario: scenario.name.clone(),
             seed: scenario.seed,
             vars,
             roles,
+            setup,
             steps,
             teardown,
+            cleanup,
             file: None,
             secrets,
             redact_fields: scenario.redact_fields.clone(),
@@ -299,23 +335,9 @@ impl Plan {
 
     /// Every template of the plan: paths, headers, bodies, grants, auth.
     pub fn templates(&self) -> Vec<&Template> {
-        fn body<'a>(b: &'a Body, out: &mut Vec<&'a Template>) {
-            match b {
-                Body::Object(fields) => fields.iter().for_each(|(_, v)| body(v, out)),
-                Body::Array(items) => items.iter().for_each(|v| body(v, out)),
-                Body::Text(t) => out.push(t),
-                Body::Literal(_) => {}
-            }
-        }
-        let mut out = Vec::new();
-        for step in self.steps.iter().chain(&self.teardown) {
-            out.push(&step.path);
-            out.extend(step.headers.iter().map(|(_, t)| t));
-            out.extend(step.grant_to.iter());
-            if let Some(b) = &step.body {
-                body(b, &mut out);
-            }
-        }
+        let steps = self.setup.iter().chain(&self.steps).chain(&self.teardown);
+        let steps = steps.chain(&self.cleanup);
+        let mut out: Vec<&Template> = steps.flat_map(PlanStep::templates).collect();
         out.extend(
             self.roles
                 .iter()
@@ -336,6 +358,11 @@ impl Plan {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The pick named `name`, by its index.
+    pub fn pick(&self, name: &str) -> Option<usize> {
+        self.picks.iter().position(|(n, _)| n == name)
     }
 
     pub fn role(&self, name: &str) -> Option<usize> {
@@ -399,9 +426,28 @@ fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, Scenar
             count,
             auth,
             shared: a.shared.iter().cloned().collect(),
+            reauth: None,
         });
     }
     Ok(roles)
+}
+
+/// The flow step an actor's `reauth` names: one of its own.
+fn reauth_step(
+    actor: &Located<crate::scenario::Actor>,
+    role: usize,
+    steps: &[PlanStep],
+) -> Result<Option<usize>, ScenarioError> {
+    let Some(name) = &actor.value.reauth else {
+        return Ok(None);
+    };
+    let found = steps.iter().position(|s| &s.name == name && s.role == role);
+    found.map(Some).ok_or_else(|| {
+        actor.error_at(
+            name,
+            format!("`reauth` names `{name}`, which is no step of this actor"),
+        )
+    })
 }
 
 /// A `[vars]` entry: a value, or `{ value = …, secret = true }`; whether

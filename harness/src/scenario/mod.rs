@@ -31,10 +31,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+mod step;
 mod suite;
+
+pub use step::{Capture, CaptureSpec, ContentSpec, Expect, Matcher, PartSpec, Step};
 
 pub use suite::{SuiteFile, discover, files, suite_files};
 
@@ -61,6 +65,8 @@ pub mod limits {
     pub const INSTANCES: usize = 100_000;
     /// Steps (and teardown steps) of one scenario.
     pub const STEPS: usize = 100_000;
+    /// Bytes of a generated body or file (`size = N`).
+    pub const BODY_BYTES: u64 = 64 << 20;
 }
 
 impl SourceFile {
@@ -229,17 +235,24 @@ impl<T> Located<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A scenario file as written. Its JSON Schema is what editors check
+/// scenario files with (see [`schema`]).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "crosstalk scenario file")]
 struct RawFile {
     #[serde(default)]
     description: Option<String>,
     /// The seed a reproduction was found with.
     #[serde(default)]
     seed: Option<u64>,
+    /// Files whose actors, vars and steps come first (paths relative to this file).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     include: Vec<Spanned<String>>,
+    /// Values every step may use: `NAME = value`, or `{ value = …, secret = true }`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     vars: BTreeMap<String, Spanned<toml::Value>>,
     /// Body fields to redact besides the well-known credential fields.
     #[serde(default)]
@@ -251,15 +264,30 @@ struct RawFile {
     #[serde(default)]
     public: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Actor>")]
     actors: BTreeMap<String, Spanned<Actor>>,
+    /// Sent once, before the flow, by no instance.
     #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
+    setup: Vec<Spanned<Step>>,
+    /// The flow: each step sent by every instance of its actor, in lockstep.
+    #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
     steps: Vec<Spanned<Step>>,
+    /// After the flow, also after a Ctrl-C: by every instance of the
+    /// step's actor, or once when it names none.
     #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
     teardown: Vec<Spanned<Step>>,
 }
 
+/// The JSON Schema of scenario files, generated from the types that read them.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawFile)).expect("a schema serializes")
+}
+
 /// A role: how many instances, and how they authenticate.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
     pub count: usize,
@@ -271,10 +299,14 @@ pub struct Actor {
     /// Captured variables that are public (a clinician's id), not owned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared: Vec<String>,
+    /// A step of this actor (its login) sent again when one of its
+    /// requests answers 401, before that request is sent once more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauth: Option<String>,
 }
 
 /// How an actor's requests carry its credentials.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     /// `Authorization: Bearer <rendered>`.
@@ -288,124 +320,11 @@ pub struct Auth {
     pub cookies: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthHeader {
     pub name: String,
     pub value: String,
-}
-
-/// One request of the flow, sent by every instance of `actor`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    pub name: String,
-    pub actor: String,
-    /// `METHOD /path?query`, with `{{ }}` holes.
-    pub request: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// JSON body; strings may hold `{{ }}` holes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<toml::Value>,
-    #[serde(default, skip_serializing_if = "Expect::is_empty")]
-    pub expect: Expect,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub capture: BTreeMap<String, Capture>,
-    /// The instance owning this value may see the sender's data from now on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_to: Option<String>,
-    /// Only this instance of the actor sends the step (reproductions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<usize>,
-    /// Send with another instance's credentials (`"patient#1"`) or none
-    /// (`"none"`); the response is judged as seen by that identity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<String>,
-    /// Run at the same moment as the previous step.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub concurrent: bool,
-    /// JSONPaths in the answer whose values change on their own (a
-    /// timestamp, a counter): the integrity witness ignores them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volatile: Vec<String>,
-    /// JSONPaths in the answer whose values anyone may see (a public
-    /// directory's e-mails): never evidence of a leak.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub public: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<StatusSpec>,
-    /// JSONPath → expected value.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub json: BTreeMap<String, toml::Value>,
-}
-
-impl Expect {
-    fn is_empty(&self) -> bool {
-        self.status.is_none() && self.json.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(
-    untagged,
-    expecting = "a status code such as 200, or a list of them such as [200, 204]"
-)]
-pub enum StatusSpec {
-    One(i64),
-    Any(Vec<i64>),
-}
-
-/// Where a variable is captured from.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(
-    untagged,
-    expecting = "a JSONPath such as \"$.id\", or a table such as { json = \"$.token\", secret = true }, { header = \"location\" } or { cookie = \"session\" }"
-)]
-pub enum Capture {
-    /// A JSONPath into the response body.
-    Json(String),
-    Full(CaptureSpec),
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie: Option<String>,
-    /// A credential: never written to a report.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub secret: bool,
-    /// Public rather than owned by the capturing instance.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub shared: bool,
-    /// May be absent (or null): no finding, and the steps that need it
-    /// are not applicable to that instance rather than skipped.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub optional: bool,
-}
-
-impl Capture {
-    /// The JSONPath it reads, if it reads the body.
-    pub fn json_path(&self) -> Option<&str> {
-        match self {
-            Capture::Json(path) => Some(path),
-            Capture::Full(spec) => spec.json.as_deref(),
-        }
-    }
-
-    pub fn is_secret(&self) -> bool {
-        matches!(self, Capture::Full(spec) if spec.secret)
-    }
 }
 
 /// A scenario file merged with everything it includes.
@@ -426,7 +345,11 @@ pub struct Scenario {
     /// Paths public in every step, likewise.
     pub public: Vec<String>,
     pub actors: BTreeMap<String, Located<Actor>>,
+    /// Steps sent once, before any instance's first step.
+    pub setup: Vec<Located<Step>>,
     pub steps: Vec<Located<Step>>,
+    /// Steps sent after the flow, also after a Ctrl-C: by every instance
+    /// of their actor, or once when they name none.
     pub teardown: Vec<Located<Step>>,
     /// Files read so far, includes with them (bounded by [`limits`]).
     files_read: usize,
@@ -475,7 +398,8 @@ impl Scenario {
     /// The file-wide volatile and public paths, written into every step
     /// (so a step carries them into a fuzz program or a reproduction).
     fn spread_file_wide(&mut self) {
-        for step in self.steps.iter_mut().chain(&mut self.teardown) {
+        let steps = self.setup.iter_mut().chain(&mut self.steps);
+        for step in steps.chain(&mut self.teardown) {
             let step = &mut step.value;
             for (file_wide, own) in [
                 (&self.volatile, &mut step.volatile),
@@ -501,6 +425,7 @@ impl Scenario {
             volatile: Vec::new(),
             public: Vec::new(),
             actors: BTreeMap::new(),
+            setup: Vec::new(),
             steps: Vec::new(),
             teardown: Vec::new(),
             files_read: 0,
@@ -592,21 +517,19 @@ impl Scenario {
                 },
             );
         }
-        for step in raw.steps {
-            let (file, span) = located(step.span());
-            self.steps.push(Located {
-                value: step.into_inner(),
-                file,
-                span,
-            });
-        }
-        for step in raw.teardown {
-            let (file, span) = located(step.span());
-            self.teardown.push(Located {
-                value: step.into_inner(),
-                file,
-                span,
-            });
+        for (raw, into) in [
+            (raw.setup, &mut self.setup),
+            (raw.steps, &mut self.steps),
+            (raw.teardown, &mut self.teardown),
+        ] {
+            into.extend(raw.into_iter().map(|step| {
+                let (file, span) = located(step.span());
+                Located {
+                    value: step.into_inner(),
+                    file,
+                    span,
+                }
+            }));
         }
     }
 }

@@ -5,7 +5,11 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::plan::{Body, Credentials, PlanStep};
+mod body;
+
+pub(crate) use body::render_body;
+
+use crate::plan::{Credentials, PlanStep};
 use crate::resolver::Resolver;
 use crate::safety::{Redactor, is_credential_header};
 use crate::template::{Resolve, Unresolved};
@@ -28,6 +32,7 @@ pub fn identity(world: &World, step: &PlanStep, sender: InstanceId) -> Option<In
         Credentials::Of(role, index) | Credentials::Unsigned(role, index) => {
             Some(world.id(role, index))
         }
+        Credentials::Picked(pick) => Some(crate::resolver::picked(world, sender, pick)),
     }
 }
 
@@ -97,7 +102,6 @@ fn render(
     resolver: &Resolver<'_>,
     identity: Option<InstanceId>,
 ) -> Result<Built, Unresolved> {
-    let path = step.path.render(resolver)?;
     let mut headers = match identity {
         Some(id) => credentials(world, redactor, id, resolver.step_key()),
         None => Vec::new(),
@@ -111,27 +115,46 @@ fn render(
         }
         _ => identity.filter(|_| !headers.is_empty()),
     };
+    Ok(Built {
+        request: as_written(step, resolver, headers)?,
+        credential_of,
+    })
+}
+
+/// `step` rendered by `resolver` after the `headers` given (credentials):
+/// its path and query, its own headers and its body.
+fn as_written<R: Resolve + ?Sized>(
+    step: &PlanStep,
+    resolver: &R,
+    mut headers: Vec<(String, String)>,
+) -> Result<Request, Unresolved> {
+    let path = body::with_query(step.path.render(resolver)?, &step.query, resolver)?;
     for (name, template) in &step.headers {
         headers.push((name.clone(), template.render(resolver)?));
     }
     let body = match &step.body {
-        Some(body) => {
-            headers.push(("content-type".into(), "application/json".into()));
-            Bytes::from(
-                serde_json::to_vec(&render_body(body, resolver)?).expect("JSON values serialize"),
-            )
+        Some(payload) => {
+            let (content_type, bytes) = body::render(payload, resolver)?;
+            if !headers.iter().any(|(n, _)| n == "content-type") {
+                headers.push(("content-type".into(), content_type));
+            }
+            bytes
         }
         None => Bytes::new(),
     };
-    Ok(Built {
-        request: Request {
-            method: step.method.clone(),
-            path,
-            headers,
-            body,
-        },
-        credential_of,
+    Ok(Request {
+        method: step.method.clone(),
+        path,
+        headers,
+        body,
     })
+}
+
+/// A step sent once, by no instance: no credentials but its own headers.
+pub fn build_once<R: Resolve + ?Sized>(step: &PlanStep, resolver: &R) -> Result<Request, Unsent> {
+    let request = as_written(step, resolver, Vec::new()).map_err(Unsent::Missing)?;
+    valid(&request).map_err(Unsent::Invalid)?;
+    Ok(request)
 }
 
 /// The auth header and cookies `id` holds; none before its credential is
@@ -234,26 +257,4 @@ pub fn shell_quote_double(text: &str) -> String {
 /// Whether `id` holds a credential it could send now.
 pub fn holds_credential(world: &World, id: InstanceId) -> bool {
     !credentials(world, &Redactor::default(), id, 0).is_empty()
-}
-
-fn render_body(body: &Body, resolver: &Resolver<'_>) -> Result<Value, Unresolved> {
-    Ok(match body {
-        Body::Literal(value) => value.clone(),
-        Body::Text(template) => match template.sole_expr() {
-            Some(expr) => resolver.resolve(expr)?,
-            None => Value::String(template.render(resolver)?),
-        },
-        Body::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|b| render_body(b, resolver))
-                .collect::<Result<_, _>>()?,
-        ),
-        Body::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, b)| Ok((k.clone(), render_body(b, resolver)?)))
-                .collect::<Result<_, Unresolved>>()?,
-        ),
-    })
 }
