@@ -17,18 +17,30 @@ impl Plan {
                 (None, true) => "a cookie session".to_string(),
                 (None, false) => "no credentials".to_string(),
             };
-            let _ = writeln!(out, "  actor {} × {}, sends {auth}", role.name, role.count);
+            let reauth = match role.reauth {
+                Some(step) => format!(", logs in again with `{}` on a 401", self.steps[step].name),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  actor {} × {}, sends {auth}{reauth}",
+                role.name, role.count
+            );
         }
-        let steps = self.steps.iter().map(|s| ("step", s));
-        for (kind, step) in steps.chain(self.teardown.iter().map(|s| ("teardown", s))) {
-            self.describe_step(kind, step, &mut out);
+        let steps = (self.setup.iter().map(|s| ("setup", true, s)))
+            .chain(self.steps.iter().map(|s| ("step", false, s)))
+            .chain(self.teardown.iter().map(|s| ("teardown", false, s)))
+            .chain(self.cleanup.iter().map(|s| ("teardown", true, s)));
+        for (kind, once, step) in steps {
+            self.describe_step(kind, once, step, &mut out);
         }
         out
     }
 
-    fn describe_step(&self, kind: &str, step: &PlanStep, out: &mut String) {
+    fn describe_step(&self, kind: &str, once: bool, step: &PlanStep, out: &mut String) {
         let role = &self.roles[step.role].name;
         let senders = match step.instance {
+            _ if once => "once, by no instance".to_string(),
             Some(n) => format!("{role}#{n}"),
             None => format!("every {role}"),
         };

@@ -300,3 +300,133 @@ fn status_check(located: &Located<Step>, value: &toml::Value) -> Result<Check, S
     }
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{Overrides, Plan};
+    use crate::scenario::Scenario;
+
+    /// The checks of one step expecting `json = { EXPECT }`, by JSONPath.
+    fn checks(expect: &str) -> Vec<(String, Check)> {
+        let text = format!(
+            "[actors.a]\ncount = 1\n[[steps]]\nname = \"s\"\nactor = \"a\"\nrequest = \"GET /x\"\nexpect.json = {{ {expect} }}\n"
+        );
+        let plan = Plan::build(
+            &Scenario::from_str("t", &text).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let step = plan.steps.into_iter().next().unwrap();
+        step.expect
+            .json
+            .into_iter()
+            .map(|(p, _, c)| (p, c))
+            .collect()
+    }
+
+    /// Whether the one check of `expect` passes `actual`, with canary
+    /// "theirs" foreign.
+    fn passes(expect: &str, actual: Option<Value>) -> bool {
+        let (_, check) = checks(expect).pop().unwrap();
+        let foreign = |v: &Value| v.to_string().contains("theirs");
+        check
+            .failure(actual.as_ref(), &mut |b| Ok(b.literal()), &foreign)
+            .is_none()
+    }
+
+    #[test]
+    fn each_matcher_passes_and_fails() {
+        let cases: &[(&str, Value, Value)] = &[
+            (r#""$.a" = 3"#, json!(3), json!("3")),
+            (
+                r#""$.a" = { equals = { b = 1 } }"#,
+                json!({"b": 1}),
+                json!({"b": 2}),
+            ),
+            (r#""$.a" = { not = "x" }"#, json!("y"), json!("x")),
+            (r#""$.a" = { one_of = [1, 2] }"#, json!(2), json!(3)),
+            (r#""$.a" = { present = true }"#, json!(0), Value::Null),
+            (r#""$.a" = { absent = true }"#, Value::Null, json!(0)),
+            (
+                r#""$.a" = { matches = "^ab+c$" }"#,
+                json!("abbc"),
+                json!("abd"),
+            ),
+            (r#""$.a" = { length = 2 }"#, json!([1, 2]), json!("abc")),
+            (
+                r#""$.a" = { only_my_canaries = true }"#,
+                json!("mine"),
+                json!(["theirs"]),
+            ),
+            (
+                r#""$.a" = { present = true, matches = "^7" }"#,
+                json!(71),
+                json!(17),
+            ),
+        ];
+        for (expect, good, bad) in cases {
+            assert!(
+                passes(expect, Some(good.clone())),
+                "{expect} should pass {good}"
+            );
+            assert!(
+                !passes(expect, Some(bad.clone())),
+                "{expect} should fail {bad}"
+            );
+        }
+        assert!(passes(r#""$.a" = { absent = true }"#, None));
+        assert!(!passes(r#""$.a" = { present = true }"#, None));
+        assert!(!passes(r#""$.a" = { length = 0 }"#, None));
+    }
+
+    #[test]
+    fn a_failure_says_what_was_expected_and_what_came() {
+        let (_, check) = checks(r#""$.a" = { one_of = [1, 2] }"#).pop().unwrap();
+        let why = check
+            .failure(Some(&json!(5)), &mut |b| Ok(b.literal()), &|_| false)
+            .unwrap();
+        assert_eq!(why, "expected one of [1,2], got 5");
+    }
+
+    #[test]
+    fn bad_matchers_are_refused_where_they_are_written() {
+        for (expect, says) in [
+            (r#""$.a" = { absnet = true }"#, "unknown field `absnet`"),
+            (
+                r#""$.a" = { matches = "(" }"#,
+                "is not a regular expression",
+            ),
+            (
+                r#""$.a" = { absent = false, only_my_canaries = false }"#,
+                "",
+            ),
+            (r#""$.a" = {}"#, "tests nothing"),
+        ] {
+            let text = format!(
+                "[actors.a]\ncount = 1\n[[steps]]\nname = \"s\"\nactor = \"a\"\nrequest = \"GET /x\"\nexpect.json = {{ {expect} }}\n"
+            );
+            let result = Plan::build(
+                &Scenario::from_str("t", &text).unwrap(),
+                &Overrides::default(),
+            );
+            match (says, result) {
+                ("", Ok(_)) => {}
+                (says, Err(err)) if !says.is_empty() => {
+                    assert!(err.message().contains(says), "{expect}: {}", err.message());
+                    assert!(
+                        err.location().starts_with("t.toml:7:"),
+                        "{}",
+                        err.location()
+                    );
+                }
+                (_, other) => panic!(
+                    "{expect}: {:?}",
+                    other.map(|_| ()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
+}

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod portal;
+
 use axum::Router;
 
 /// The repository root.
