@@ -221,6 +221,8 @@ impl Program {
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             vars: &'a BTreeMap<String, toml::Value>,
             actors: BTreeMap<&'a str, &'a Actor>,
+            #[serde(skip_serializing_if = "<[Step]>::is_empty")]
+            setup: &'a [Step],
             steps: Vec<Step>,
             #[serde(skip_serializing_if = "<[Step]>::is_empty")]
             teardown: &'a [Step],
@@ -241,6 +243,7 @@ impl Program {
             description,
             vars,
             actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
+            setup: &vocab.setup,
             steps,
             teardown: &vocab.teardown,
         };

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::plan::{BUILTINS, Overrides, Plan};
-use crate::scenario::{Actor, Scenario, ScenarioError, Step};
+use crate::plan::{BUILTINS, Overrides, PickOf, Plan};
+use crate::scenario::{Actor, ContentSpec, PartSpec, Scenario, ScenarioError, Step};
 use crate::template::{Expr, Template};
 
 use super::{Op, POPULATION};
@@ -24,6 +24,8 @@ pub struct Vocabulary {
     pub(crate) actors: Vec<(String, Actor)>,
     pub(crate) steps: Vec<StepInfo>,
     pub(crate) teardown: Vec<Step>,
+    /// Sent once before each program.
+    pub(crate) setup: Vec<Step>,
     /// Field → the literal values the scenario gives it (`mode`: audio,
     /// video), in bodies, queries and expected answers.
     pub(crate) enums: BTreeMap<String, Vec<String>>,
@@ -60,6 +62,8 @@ impl Vocabulary {
             .iter()
             .map(|(name, actor)| {
                 let mut actor = actor.value.clone();
+                // A program's steps are renamed, and a 401 is what it explores.
+                actor.reauth = None;
                 actor.count = if actor.population {
                     population
                 } else {
@@ -77,14 +81,28 @@ impl Vocabulary {
         for (name, value) in &overrides.vars {
             vars.insert(name.clone(), toml::Value::String(value.clone()));
         }
+        // Steps sent once (setup, clean-up) go into every program as written.
+        let per_instance = scenario
+            .teardown
+            .iter()
+            .filter(|s| !s.value.actor.is_empty());
         let steps: Vec<StepInfo> = scenario
             .steps
             .iter()
             .map(|s| (s, false))
-            .chain(scenario.teardown.iter().map(|s| (s, true)))
+            .chain(per_instance.map(|s| (s, true)))
             .map(|(located, late)| {
-                let step = located.value.clone();
+                let mut step = located.value.clone();
                 let role = role_of(&step.actor).expect("planned scenarios name known actors");
+                declare_picks(&mut step, &plan.picks, &actors);
+                // A pick stands for an instance of the role it picks from.
+                let role_of = |name: &str| {
+                    role_of(name).or_else(|| match plan.pick(name).map(|p| plan.picks[p].1) {
+                        Some(PickOf::Peer) => Some(role),
+                        Some(PickOf::Role(r)) => Some(r),
+                        None => None,
+                    })
+                };
                 StepInfo {
                     late,
                     ..StepInfo::new(step, role, &vars, &role_of)
@@ -99,6 +117,7 @@ impl Vocabulary {
             secrets: plan.secrets,
             actors,
             steps,
+            setup: scenario.setup.iter().map(|s| s.value.clone()).collect(),
             teardown: scenario.teardown.iter().map(|s| s.value.clone()).collect(),
             enums,
             fields,
@@ -230,6 +249,28 @@ pub(crate) fn query_pairs(request: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Declares on `step` every pick its templates use: a program may send it
+/// without the step that declared the pick in the scenario.
+fn declare_picks(step: &mut Step, picks: &[(String, PickOf)], actors: &[(String, Actor)]) {
+    for text in template_strings(step) {
+        let Ok(template) = Template::parse(&text) else {
+            continue;
+        };
+        for expr in template.exprs() {
+            let Expr::Pick { role: name, .. } = expr else {
+                continue;
+            };
+            if let Some((_, of)) = picks.iter().find(|(n, _)| n == name) {
+                let target = match of {
+                    PickOf::Peer => "peer".to_string(),
+                    PickOf::Role(r) => actors[*r].0.clone(),
+                };
+                step.pick.insert(name.clone(), target);
+            }
+        }
+    }
+}
+
 impl StepInfo {
     /// What `step`, sent by `role`, needs and captures.
     fn new(
@@ -309,9 +350,23 @@ pub(crate) fn template_strings(step: &Step) -> Vec<String> {
     let mut out = vec![step.request.clone()];
     out.extend(step.headers.values().cloned());
     out.extend(step.grant_to.clone());
-    if let Some(body) = &step.body {
-        collect_strings(body, &mut out);
+    out.extend(step.credentials.clone());
+    let tables = [Some(&step.query), step.form.as_ref()];
+    for value in step
+        .body
+        .iter()
+        .chain(tables.into_iter().flatten().flat_map(|t| t.values()))
+    {
+        collect_strings(value, &mut out);
     }
+    let content = |c: &ContentSpec| c.file.iter().chain(&c.text).cloned().collect::<Vec<_>>();
+    for part in step.multipart.iter().flat_map(|parts| parts.values()) {
+        match part {
+            PartSpec::Text(text) => out.push(text.clone()),
+            PartSpec::File(spec) => out.extend(content(spec)),
+        }
+    }
+    out.extend(step.raw.iter().flat_map(content));
     out
 }
 

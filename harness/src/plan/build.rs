@@ -49,20 +49,21 @@ impl<'a> Known<'a> {
         }
     }
 
-    /// Records the step's picks: each a new name, not an actor's.
-    fn add_picks(&mut self, located: &Located<Step>, role: usize) -> Result<(), ScenarioError> {
+    /// Records a step's picks. A pick names the same instance wherever it
+    /// is used, so it may be declared again alike (fuzz programs repeat
+    /// and reorder steps), never differently, and never as an actor's name.
+    pub(super) fn add_picks(&mut self, located: &Located<Step>) -> Result<(), ScenarioError> {
+        let Ok(role) = actor_role(located, self.roles) else {
+            return Ok(()); // reported when the step is planned
+        };
         for (name, of) in &located.value.pick {
             let taken = role_index(self.roles, name).is_some()
-                || ["peer", "env", "twin"].contains(&name.as_str())
-                || self.picks.iter().any(|(n, _)| n == name);
-            if taken
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+                || ["peer", "env", "twin"].contains(&name.as_str());
+            let plain = (name.chars()).all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if taken || !plain {
                 return Err(located.error_at(
                     name,
-                    format!("`{name}` cannot name a pick: it is taken (an actor, `peer`, `env`, `twin` or an earlier pick) or not a plain name"),
+                    format!("`{name}` cannot name a pick: it is an actor, `peer`, `env`, `twin`, or not a plain name"),
                 ));
             }
             let of = match of.as_str() {
@@ -86,7 +87,16 @@ impl<'a> Known<'a> {
                         .with_help(format!("actors: {}", names.join(", ")))
                 })?),
             };
-            self.picks.push((name.clone(), of));
+            match self.picks.iter().find(|(n, _)| n == name) {
+                None => self.picks.push((name.clone(), of)),
+                Some((_, earlier)) if *earlier == of => {}
+                Some(_) => {
+                    return Err(located.error_at(
+                        name,
+                        format!("`{name}` is picked differently by an earlier step"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -252,9 +262,6 @@ pub(super) fn build_step(
     // A step sent once is planned as if by the first role, which it never uses.
     let role = sender.unwrap_or(0);
     let (method, path) = request_line(located)?;
-    if sender.is_some() {
-        known.add_picks(located, role)?;
-    }
     let mut templates = vec![path.clone()];
     let mut refs = Vec::new();
     let mut headers = Vec::new();

@@ -249,6 +249,10 @@ impl Plan {
                 false => Err(step.error_at(name, format!("a step named `{name}` already exists"))),
             }
         };
+        // Picks hold for the whole scenario, wherever they are declared.
+        for step in scenario.steps.iter().chain(&scenario.teardown) {
+            known.add_picks(step)?;
+        }
         let (mut setup, mut steps, mut teardown, mut cleanup) = (vec![], vec![], vec![], vec![]);
         for step in &scenario.setup {
             unique(step)?;

@@ -241,9 +241,10 @@ impl<T> Located<T> {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "crosstalk scenario file")]
 struct RawFile {
+    /// What the scenario tests, in a sentence.
     #[serde(default)]
     description: Option<String>,
-    /// The seed a reproduction was found with.
+    /// The seed to run with (reproductions carry the one they were found with).
     #[serde(default)]
     seed: Option<u64>,
     /// Files whose actors, vars and steps come first (paths relative to this file).

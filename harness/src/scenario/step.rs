@@ -208,13 +208,17 @@ enum StatusSchema {
     Matching(Matcher),
 }
 
-/// A matcher table, or any other value to compare with.
+/// A matcher table, or a value to compare with (an object is compared
+/// with `{ equals = { … } }`: a table is always a matcher).
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
 enum ExpectedSchema {
     Matching(Matcher),
-    Value(serde_json::Value),
+    Text(String),
+    Number(f64),
+    Flag(bool),
+    List(Vec<serde_json::Value>),
 }
 
 /// Where a variable is captured from.

@@ -31,6 +31,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Manage response-contract snapshots.
     Snapshots(SnapshotArgs),
+    /// Print the JSON Schema of scenario files (docs/scenario.schema.json).
+    Schema,
 }
 
 #[derive(Args)]

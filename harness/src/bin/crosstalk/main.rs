@@ -28,6 +28,11 @@ fn main() -> ExitCode {
             Command::Fuzz(args) => fuzz(args).await,
             Command::Replay(args) => replay(args).await,
             Command::Check(args) => check(args),
+            Command::Schema => {
+                let schema = crosstalk::scenario::schema();
+                println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
+                Exit::Clean
+            }
             Command::Snapshots(SnapshotArgs {
                 action: SnapshotAction::Accept { snapshots },
             }) => accept(&snapshots),
