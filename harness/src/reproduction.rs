@@ -394,11 +394,12 @@ fn body_secrets(order: &[Issued], vars: &Vars) -> Vec<(String, String, String)> 
         let Some(exchange) = &issued.exchange else {
             continue;
         };
-        let Ok(body) = serde_json::from_str::<serde_json::Value>(&exchange.body) else {
-            continue;
-        };
         let mut fields = Vec::new();
-        secret_fields(&body, &mut fields);
+        match (form_pairs(exchange), serde_json::from_str(&exchange.body)) {
+            (Some(pairs), _) => fields.extend(pairs.into_iter().filter(|(k, _)| is_secret_name(k))),
+            (None, Ok(body)) => secret_fields(&body, &mut fields),
+            (None, Err(_)) => continue,
+        }
         for (key, value) in fields {
             let known = vars.known.iter().any(|(v, _)| *v == value)
                 || found.values().any(|(v, _)| *v == value);
@@ -461,10 +462,41 @@ fn curl_args(issued: &Issued, exchange: &Recorded, vars: &Vars) -> String {
         }
         let _ = write!(command, " -H \"{name}: {value}\"");
     }
-    if !exchange.body.is_empty() {
-        let _ = write!(command, " --data \"{}\"", vars.body(&exchange.body));
+    match form_pairs(exchange) {
+        // A form: each value as curl encodes it, so a variable stands for
+        // the value itself, never for its encoded text.
+        Some(pairs) => {
+            for (name, value) in pairs {
+                let value = match vars.exact(&value) {
+                    Some(var) => format!("${{{var}}}"),
+                    None => vars.substitute(&value),
+                };
+                let _ = write!(
+                    command,
+                    " --data-urlencode \"{}={value}\"",
+                    shell_quote_double(&name)
+                );
+            }
+        }
+        None if !exchange.body.is_empty() => {
+            let _ = write!(command, " --data \"{}\"", vars.body(&exchange.body));
+        }
+        None => {}
     }
     command
+}
+
+/// The decoded pairs of a form body.
+fn form_pairs(exchange: &Recorded) -> Option<Vec<(String, String)>> {
+    let form = exchange.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-type")
+            && value.starts_with("application/x-www-form-urlencoded")
+    });
+    form.then(|| {
+        url::form_urlencoded::parse(exchange.body.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
 }
 
 /// `patient#0` → `patient_0`: a shell variable or file name.
@@ -506,6 +538,47 @@ mod tests {
     #[test]
     fn quoting_keeps_shell_specials_literal() {
         assert_eq!(shell_quote_double(r#"a"$b`c\"#), r#"a\"\$b\`c\\"#);
+    }
+
+    #[test]
+    fn a_form_s_password_comes_from_the_environment_and_curl_encodes_it() {
+        let issued = Issued {
+            seq: 0,
+            scenario: "s".into(),
+            instance: "member#0".into(),
+            step: "log in".into(),
+            method: "POST".into(),
+            path: "/token".into(),
+            status: Some(200),
+            batch: 0,
+            exchange: Some(Recorded {
+                headers: vec![(
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                )],
+                body: "grant_type=password&username=m-1&password=pass+word%26x%2By%3Dz".into(),
+                captures: Vec::new(),
+                captured_by: "member#0".into(),
+            }),
+        };
+        let recording = Recording {
+            order: &[issued],
+            identities: &[],
+            finding: None,
+        };
+        let script = curl_script("d", &recording, &[]);
+        assert!(
+            !script.contains("pass word") && !script.contains("pass+word"),
+            "{script}"
+        );
+        assert!(
+            script.contains(r#"--data-urlencode "password=${PASSWORD}""#),
+            "{script}"
+        );
+        assert!(
+            script.contains(r#"--data-urlencode "grant_type=password""#),
+            "{script}"
+        );
     }
 
     #[test]
