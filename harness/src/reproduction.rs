@@ -488,15 +488,7 @@ fn curl_args(issued: &Issued, exchange: &Recorded, vars: &Vars) -> String {
 
 /// The decoded pairs of a form body.
 fn form_pairs(exchange: &Recorded) -> Option<Vec<(String, String)>> {
-    let form = exchange.headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("content-type")
-            && value.starts_with("application/x-www-form-urlencoded")
-    });
-    form.then(|| {
-        url::form_urlencoded::parse(exchange.body.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    })
+    crate::transport::form_pairs(&exchange.headers, exchange.body.as_bytes())
 }
 
 /// `patient#0` → `patient_0`: a shell variable or file name.

@@ -22,6 +22,26 @@ pub struct Request {
     pub body: Bytes,
 }
 
+impl Request {
+    /// The body's name/value pairs when it is a form.
+    pub fn form(&self) -> Option<Vec<(String, String)>> {
+        form_pairs(&self.headers, &self.body)
+    }
+}
+
+/// The decoded pairs of a body the headers say is a form.
+pub fn form_pairs(headers: &[(String, String)], body: &[u8]) -> Option<Vec<(String, String)>> {
+    let form = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-type")
+            && value.starts_with("application/x-www-form-urlencoded")
+    });
+    form.then(|| {
+        url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+}
+
 /// A response as the target sent it.
 #[derive(Debug, Clone)]
 pub struct Response {

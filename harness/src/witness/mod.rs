@@ -76,8 +76,8 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
             }
         }
     };
-    let path = percent_decode(&request.path);
-    let (segments, query) = path.split_once('?').unwrap_or((&path, ""));
+    let (segments, query) = (request.path.split_once('?')).unwrap_or((&request.path, ""));
+    let segments = percent_decode(segments);
     let mut previous = "";
     for segment in segments.split('/').filter(|s| !s.is_empty()) {
         let stem = previous.trim_end_matches('s').to_ascii_lowercase();
@@ -86,13 +86,20 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
         });
         previous = segment;
     }
-    for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-        named(value, &|kind| kind.matches(key, &[]));
+    let query = url::form_urlencoded::parse(query.as_bytes());
+    let mut fields: Vec<(String, String)> = query
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    match (
+        request.form(),
+        serde_json::from_slice::<Value>(&request.body),
+    ) {
+        (Some(pairs), _) => fields.extend(pairs),
+        (None, Ok(body)) => fields.extend(leaves(&body)),
+        (None, Err(_)) => {}
     }
-    if let Ok(body) = serde_json::from_slice::<Value>(&request.body) {
-        for (key, value) in leaves(&body) {
-            named(&value, &|kind| kind.matches(&key, &[]));
-        }
+    for (key, value) in fields {
+        named(&value, &|kind| kind.matches(&key, &[]));
     }
     found
 }
