@@ -16,9 +16,13 @@ use crate::transport::Response;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let step = cx.step(exchange);
-    let vars = cx.world.state(exchange.sender).vars.clone();
-    let resolver = Resolver::new(cx.world, exchange.sender, exchange.step.key(), &vars);
-    let mut render = |body: &_| crate::request::render_body(body, &resolver);
+    // The sender's variables are read only when an expected value needs them.
+    let vars = std::cell::OnceCell::new();
+    let mut render = |body: &_| {
+        let vars = vars.get_or_init(|| cx.world.state(exchange.sender).vars.clone());
+        let resolver = Resolver::new(cx.world, exchange.sender, exchange.step.key(), vars);
+        crate::request::render_body(body, &resolver)
+    };
     let foreign = |value: &Value| {
         let text = match value {
             Value::String(text) => text.clone(),

@@ -156,18 +156,16 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
     let plan = ex.world().plan();
     let mut changes = Vec::new();
     for (step, before) in &baseline.reads {
-        let Some(after) = ex.resend(victim, *step, "witness after").await else {
+        let Some(after) = read_again(ex, victim, *step, baseline).await else {
             continue;
         };
-        let after = Snapshot::of(&after);
         let found = witness.evidence(plan.step(*step), before, &after);
         if found.is_empty() {
             continue;
         }
-        let Some(again) = ex.resend(victim, *step, "witness after").await else {
+        let Some(again) = read_again(ex, victim, *step, baseline).await else {
             continue;
         };
-        let again = Snapshot::of(&again);
         let settled = witness.evidence(plan.step(*step), before, &again);
         changes.extend(
             found
@@ -197,6 +195,33 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
         lockout,
         ambiguous,
     }
+}
+
+/// One of the owner's reads, sent again. A read refused (401 or 403) says
+/// the session lapsed or was revoked, not what the data is: the owner logs
+/// in again and reads once more (a login that now fails is the lockout
+/// check's to judge); a read still refused, or with no login to renew it,
+/// is no evidence.
+async fn read_again(
+    ex: &Executor,
+    victim: InstanceId,
+    step: StepRef,
+    baseline: &Baseline,
+) -> Option<Snapshot> {
+    let refused = |status: u16| matches!(status, 401 | 403);
+    let answer = ex.resend(victim, step, "witness after").await?;
+    if !refused(answer.status) {
+        return Some(Snapshot::of(&answer));
+    }
+    let (login, true) = baseline.login? else {
+        return None;
+    };
+    let renewed = ex.resend(victim, login, "witness login again").await?;
+    if !ok(renewed.status) {
+        return None;
+    }
+    let answer = ex.resend(victim, step, "witness after").await?;
+    (!refused(answer.status)).then(|| Snapshot::of(&answer))
 }
 
 /// Records each write's verdict in the report (2xx writes, and any write
