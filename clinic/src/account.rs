@@ -26,7 +26,7 @@ pub struct ContactChange {
 
 #[utoipa::path(patch, path = "/v1/patients/{id}", tag = "profile", params(("id" = String, Path)),
     request_body = ContactChange,
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_patient(
     State(state): State<Arc<AppState>>,

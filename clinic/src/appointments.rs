@@ -21,10 +21,12 @@ pub struct Appointment {
     pub clinician_id: String,
     pub clinician_name: String,
     /// RFC 3339 start time of the slot.
+    #[schema(format = DateTime)]
     pub slot: String,
     /// What the patient wrote when booking.
     pub reason: String,
     /// `booked`, `cancelled` or `completed`.
+    #[schema(value_type = AppointmentStatus)]
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
@@ -71,9 +73,21 @@ pub fn visible(conn: &Connection, caller: &Caller, id: i64) -> ApiResult<Appoint
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only appointments in this status: `booked`, `cancelled` or `completed`.
+    #[param(value_type = Option<AppointmentStatus>)]
     pub status: Option<String>,
+}
+
+/// An appointment's status (it is stored as text).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled,
+    Completed,
 }
 
 /// The caller's own appointments, optionally filtered by status.
@@ -106,7 +120,7 @@ fn list_for(
 }
 
 #[utoipa::path(get, path = "/v1/appointments", tag = "appointments", params(ListQuery),
-    responses((status = 200, body = [Appointment])), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = [Appointment])), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -118,7 +132,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/clinician/appointments", tag = "clinician", params(ListQuery),
-    responses((status = 200, body = [Appointment])), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = [Appointment])), security(("bearer" = [])))]
 pub async fn list_for_clinician(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -133,6 +147,7 @@ pub async fn list_for_clinician(
 pub struct BookRequest {
     pub clinician_id: String,
     /// RFC 3339 start time, e.g. `2027-03-01T09:30:00Z`.
+    #[schema(format = DateTime)]
     pub slot: String,
     pub reason: String,
 }
@@ -175,7 +190,7 @@ fn slot_taken(conn: &Connection, faults: &Faults, clinician_id: &str, slot: &str
 }
 
 #[utoipa::path(post, path = "/v1/appointments", tag = "appointments", request_body = BookRequest,
-    responses((status = 201, body = Appointment), (status = 409, body = crate::error::ErrorBody)),
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 201, body = Appointment), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn book(
     State(state): State<Arc<AppState>>,
@@ -215,8 +230,8 @@ pub async fn book(
     Ok((StatusCode::CREATED, Json(appointment)))
 }
 
-#[utoipa::path(get, path = "/v1/appointments/{id}", tag = "appointments",
-    params(("id" = i64, Path)), responses((status = 200, body = Appointment), (status = 404, body = crate::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/appointments/{id}", tag = "appointments", operation_id = "read_appointment",
+    params(("id" = i64, Path)), responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Appointment), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -262,6 +277,7 @@ fn to_change(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RescheduleRequest {
     /// The new RFC 3339 start time.
+    #[schema(format = DateTime)]
     pub slot: String,
 }
 
@@ -299,7 +315,7 @@ pub async fn reschedule(
 }
 
 #[utoipa::path(delete, path = "/v1/appointments/{id}", tag = "appointments", params(("id" = i64, Path)),
-    responses((status = 200, body = Appointment)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Appointment)), security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,

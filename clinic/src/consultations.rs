@@ -24,6 +24,7 @@ pub struct Consultation {
     pub patient_id: String,
     pub clinician_id: String,
     /// `audio` or `video`.
+    #[schema(value_type = Mode)]
     pub mode: String,
     /// `active` or `ended`.
     pub state: String,
@@ -51,9 +52,19 @@ pub struct LegFinished {
     pub recording_id: i64,
 }
 
+/// How a consultation is held (stored as text).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum Mode {
+    Audio,
+    Video,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ModeRequest {
     /// `audio` or `video`.
+    #[schema(value_type = Mode)]
     pub mode: String,
 }
 
@@ -151,7 +162,7 @@ fn patient_on_console(conn: &Connection, clinician_id: &str) -> rusqlite::Result
 
 #[utoipa::path(post, path = "/v1/appointments/{id}/consultation", tag = "consultations",
     params(("id" = i64, Path)), request_body = ModeRequest,
-    responses((status = 201, body = Consultation), (status = 409, body = crate::error::ErrorBody)),
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 201, body = Consultation), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn start(
     State(state): State<Arc<AppState>>,
@@ -203,7 +214,7 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(consultation)))
 }
 
-#[utoipa::path(get, path = "/v1/consultations/{id}", tag = "consultations", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/consultations/{id}", tag = "consultations", operation_id = "read_consultation", params(("id" = String, Path)),
     responses((status = 200, body = Consultation)), security(("bearer" = [])))]
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -214,7 +225,7 @@ pub async fn read(
 }
 
 #[utoipa::path(post, path = "/v1/consultations/{id}/join", tag = "consultations", params(("id" = String, Path)),
-    responses((status = 200, body = Consultation)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Consultation)), security(("bearer" = [])))]
 pub async fn join(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -395,7 +406,7 @@ pub async fn end(
 
 #[utoipa::path(post, path = "/v1/consultations/{id}/notes", tag = "consultations",
     params(("id" = String, Path)), request_body = NoteRequest,
-    responses((status = 201, body = Note)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 201, body = Note)), security(("bearer" = [])))]
 pub async fn add_note(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -35,9 +35,48 @@ use utoipa::{Modify, OpenApi};
         crate::appointments::list_for_clinician,
         crate::patients::patient_for_clinician,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Refusals)
 )]
 pub struct ApiDoc;
+
+/// The refusals every operation of a kind can answer, written once: 401
+/// where a session is required, 404 where the path names a record.
+struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refusal = |description: &str| {
+            let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody")));
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body.build())
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses
+                        .entry("401".into())
+                        .or_insert_with(|| refusal("no valid session").into());
+                }
+                if path.contains('{') {
+                    responses
+                        .entry("404".into())
+                        .or_insert_with(|| refusal("no such record the caller may see").into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

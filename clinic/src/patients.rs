@@ -196,8 +196,17 @@ pub async fn me(
     Ok(json_bytes(body))
 }
 
-#[utoipa::path(patch, path = "/v1/me", tag = "profile", request_body = Object,
-    responses((status = 200, body = Patient), (status = 400, body = crate::error::ErrorBody)),
+/// The fields of a patient's profile it may change (`PATCH /v1/me`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ProfileChange {
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/v1/me", tag = "profile", request_body = ProfileChange,
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Patient), (status = 400, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_me(
     State(state): State<Arc<AppState>>,
@@ -266,7 +275,7 @@ pub async fn update_me(
 }
 
 #[utoipa::path(delete, path = "/v1/me", tag = "profile",
-    responses((status = 204)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 204)), security(("bearer" = [])))]
 pub async fn delete_me(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -309,7 +318,7 @@ pub struct Export {
 }
 
 #[utoipa::path(get, path = "/v1/me/export", tag = "profile",
-    responses((status = 200, body = Export)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Export)), security(("bearer" = [])))]
 pub async fn export(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Export>> {
     let me = caller.patient()?;
     let conn = state.db.conn();
@@ -351,7 +360,7 @@ pub async fn directory(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec
 }
 
 #[utoipa::path(get, path = "/v1/clinician/patients/{id}", tag = "clinician",
-    params(("id" = String, Path)), responses((status = 200, body = Patient)), security(("bearer" = [])))]
+    params(("id" = String, Path)), responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Patient)), security(("bearer" = [])))]
 pub async fn patient_for_clinician(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -21,6 +21,7 @@ pub struct RecordingSummary {
     pub consultation_id: String,
     pub appointment_id: i64,
     /// `audio` or `video`.
+    #[schema(value_type = crate::consultations::Mode)]
     pub mode: String,
     /// Which leg of the call, from 1.
     pub leg: i64,
@@ -104,6 +105,7 @@ pub fn insert(conn: &Connection, new: &NewRecording<'_>) -> rusqlite::Result<i64
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<i64>,
@@ -119,7 +121,7 @@ pub struct RecordingPage {
 }
 
 #[utoipa::path(get, path = "/v1/me/recordings", tag = "recordings", params(PageQuery),
-    responses((status = 200, body = RecordingPage)), security(("bearer" = [])))]
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = RecordingPage)), security(("bearer" = [])))]
 pub async fn list_mine(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -172,7 +174,7 @@ fn recording_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Recording> {
     })
 }
 
-#[utoipa::path(get, path = "/v1/recordings/{id}", tag = "recordings", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/v1/recordings/{id}", tag = "recordings", operation_id = "read_recording", params(("id" = i64, Path)),
     responses((status = 200, body = Recording), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn read(
