@@ -22,6 +22,9 @@ pub enum FindingKind {
     /// A write changed another instance's data: what the owner reads of
     /// its own changed, or its login stopped working.
     Tamper,
+    /// An identity that may not see an instance's data asked for it (a
+    /// probe) and was answered 2xx, though the answer showed none of it.
+    Access,
     /// A 5xx response.
     ServerError,
     /// A status, field or capture the scenario expected was not there.
@@ -41,6 +44,7 @@ impl FindingKind {
         match self {
             FindingKind::Leak => "leak",
             FindingKind::Tamper => "tamper",
+            FindingKind::Access => "access",
             FindingKind::ServerError => "server-error",
             FindingKind::Expectation => "expectation",
             FindingKind::Drift => "drift",
@@ -50,9 +54,10 @@ impl FindingKind {
     }
 
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 7] = [
+    pub const ALL: [FindingKind; 8] = [
         FindingKind::Leak,
         FindingKind::Tamper,
+        FindingKind::Access,
         FindingKind::ServerError,
         FindingKind::Expectation,
         FindingKind::Drift,

@@ -45,6 +45,7 @@ pub mod fuzzer;
 pub mod judge;
 pub mod oracle;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod reproduction;
 pub mod request;

@@ -320,9 +320,13 @@ impl RunReport {
             0 => String::new(),
             n => format!(" ({n} step run(s) did not apply: an optional value was absent)"),
         };
+        let probes = match sum(|s| s.probes) {
+            0 => String::new(),
+            n => format!(" ({n} of them probes as identities that may not see the data they name)"),
+        };
         let line = match self.conclusion() {
             Conclusion::Clean => format!(
-                "clean: {requests} requests, every step ran{not_applicable}, no response showed anyone another's data, no write changed it."
+                "clean: {requests} requests{probes}, every step ran{not_applicable}, no response showed anyone another's data, no write changed it."
             ),
             Conclusion::Found if errors + skipped + not_sent == 0 => {
                 format!("failed: {requests} requests, every step ran.")

@@ -12,6 +12,7 @@
 //! once, by no instance, come before and after everything ([`once`]).
 
 mod once;
+mod probing;
 mod witnessing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +68,9 @@ pub struct RunOptions {
     /// Where this world's `serial` numbers start (after the instances of
     /// the run's earlier scenario files).
     pub serial_base: u64,
+    /// Send [probes](crate::probe) after each batch. Fuzz programs turn
+    /// this off: they choose their own identities.
+    pub probes: bool,
 }
 
 impl RunOptions {
@@ -86,6 +90,7 @@ impl RunOptions {
             reversed: false,
             ledger: None,
             serial_base: 0,
+            probes: true,
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct RunStats {
     /// Step runs that did not apply: a value captured as `optional` was
     /// absent for that instance.
     pub not_applicable: u64,
+    /// Requests sent as [probes](crate::probe).
+    pub probes: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// Writes that named another instance's data and answered 2xx (or
@@ -159,6 +166,8 @@ pub struct Executor {
     transport_errors: AtomicU64,
     not_sent: AtomicU64,
     not_applicable: AtomicU64,
+    /// Probe requests sent.
+    probes: AtomicU64,
     order: Mutex<Vec<Issued>>,
     /// The witness's requests, not yet in `order`.
     witnessed: Mutex<Vec<Issued>>,
@@ -167,6 +176,23 @@ pub struct Executor {
     semaphore: Semaphore,
     contracts: Observed,
     witness: Witness,
+}
+
+/// Who a request goes out as, and how its answer is read.
+struct Recipient {
+    sender: InstanceId,
+    /// Whose credential went out (the sender when none did).
+    observer: InstanceId,
+    attribution: Attribution,
+    step: StepRef,
+}
+
+/// A request sent, before its answer is judged.
+struct Transmitted {
+    issued: Issued,
+    request: Request,
+    result: Result<crate::transport::Response, crate::transport::TransportError>,
+    aimed: Option<(Aim, Vec<InstanceId>)>,
 }
 
 /// What sending one step as one instance gave.
@@ -212,6 +238,7 @@ impl Executor {
             transport_errors: AtomicU64::new(0),
             not_sent: AtomicU64::new(0),
             not_applicable: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             order: Mutex::default(),
             witnessed: Mutex::default(),
             batch: AtomicU64::new(0),
@@ -302,6 +329,7 @@ impl Executor {
             stopped: self.world.stopped() as u64,
             not_sent: self.not_sent.load(Ordering::Relaxed),
             not_applicable: self.not_applicable.load(Ordering::Relaxed),
+            probes: self.probes.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
             interrupted,
             foreign_writes: self.witness.foreign_writes(),
@@ -336,6 +364,7 @@ impl Executor {
         if self.options.reversed {
             sends.reverse();
         }
+        self.probe_writes(&sends).await;
         for (step, sender) in sends {
             if self.world.state(sender).stopped.is_some() {
                 self.not_sent.fetch_add(1, Ordering::Relaxed);
@@ -369,11 +398,16 @@ impl Executor {
         }
         // The same order whatever order the answers came in.
         sent.sort_by_key(|s| s.issued.seq);
+        let answered: Vec<(InstanceId, StepRef, u16)> = (sent.iter())
+            .filter_map(|s| s.judged.as_ref())
+            .map(|(e, _)| (e.sender, e.step, e.response.status))
+            .collect();
         let aimed = self.judge(sent);
         if !aimed.is_empty() {
             witness::after_batch(self, &aimed).await;
             self.log_witnessed();
         }
+        self.probe_reads(answered).await;
     }
 
     fn lock_witnessed(&self) -> std::sync::MutexGuard<'_, Vec<Issued>> {
@@ -499,11 +533,38 @@ impl Executor {
         // identity with no credential yet leaves the sender anonymous.
         let observer = built.credential_of.unwrap_or(sender);
         let attribution = attribution(step.credentials, built.credential_of.is_some());
-        let request = built.request;
-        let aimed = self.aim(&request, observer, attribution).await;
+        let to = Recipient {
+            sender,
+            observer,
+            attribution,
+            step: step_ref,
+        };
+        let sent = self.transmit(&to, built.request, step.name.clone()).await?;
+        let status = sent.result.as_ref().ok().map(|r| r.status);
+        if may_reauth && let Some(login) = self.reauth_step(sender, step_ref, status) {
+            self.log_issued(vec![sent.issued], false);
+            let line = format!("{}: answered 401, logging in again", step.name);
+            self.world.trace(sender, line);
+            if let Some(sent) = Box::pin(self.attempt(sender, login, false)).await {
+                self.judge(vec![sent]);
+            }
+            return Box::pin(self.attempt(sender, step_ref, false)).await;
+        }
+        Some(self.receive(&to, sent, None))
+    }
+
+    /// Sends a built request: a write's victims read by the witness first;
+    /// counted and logged as `name`. `None` when a stop cancelled it.
+    async fn transmit(
+        &self,
+        to: &Recipient,
+        request: Request,
+        name: String,
+    ) -> Option<Transmitted> {
+        let aimed = self.aim(&request, to.observer, to.attribution).await;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         // A stop cancels the flow's requests in flight; teardown finishes.
-        let result = if matches!(step_ref, StepRef::Flow(_)) {
+        let result = if matches!(to.step, StepRef::Flow(_)) {
             tokio::select! {
                 result = self.transport.send(request.clone()) => result,
                 () = self.options.cancel.cancelled() => return None,
@@ -512,38 +573,56 @@ impl Executor {
             self.transport.send(request.clone()).await
         };
         let status = result.as_ref().ok().map(|r| r.status);
-        let issued = self.issued(seq, sender, step.name.clone(), &request, status);
-        if may_reauth && let Some(login) = self.reauth_step(sender, step_ref, status) {
-            self.log_issued(vec![issued], false);
-            let line = format!("{}: answered 401, logging in again", step.name);
-            self.world.trace(sender, line);
-            if let Some(sent) = Box::pin(self.attempt(sender, login, false)).await {
-                self.judge(vec![sent]);
-            }
-            return Box::pin(self.attempt(sender, step_ref, false)).await;
-        }
+        let issued = self.issued(seq, to.sender, name, &request, status);
+        Some(Transmitted {
+            issued,
+            request,
+            result,
+            aimed,
+        })
+    }
+
+    /// What a transmitted request's answer gave, through the judges (the
+    /// probe judges for a probe of `probe_of`'s step).
+    fn receive(&self, to: &Recipient, sent: Transmitted, probe_of: Option<InstanceId>) -> Sent {
+        let Transmitted {
+            issued,
+            request,
+            result,
+            aimed,
+        } = sent;
         if let (Ok(response), Some((aim, _))) = (&result, &aimed) {
             self.touch(aim, response.status);
         }
         let carried = aimed.as_ref().map(|(_, carried)| carried.clone());
         let judged = match result {
             Ok(response) => {
-                let exchange =
-                    Exchange::new(sender, observer, attribution, step_ref, request, response)
-                        .with_carried(carried);
+                let exchange = Exchange::new(
+                    to.sender,
+                    to.observer,
+                    to.attribution,
+                    to.step,
+                    request,
+                    response,
+                )
+                .with_carried(carried);
+                let exchange = match probe_of {
+                    Some(owner) => exchange.probing(owner),
+                    None => exchange,
+                };
                 let verdict = judge::on_answer(&self.context(), &exchange);
                 Some((exchange, verdict))
             }
             Err(err) => {
-                self.no_answer(observer, step_ref, &request, &err.to_string());
+                self.no_answer(to.observer, to.step, &request, &err.to_string());
                 None
             }
         };
-        Some(Sent {
+        Sent {
             issued,
             judged,
             aimed: aimed.map(|(aim, _)| aim),
-        })
+        }
     }
 
     /// The step to log `sender` in again with, when `step` answered 401 to

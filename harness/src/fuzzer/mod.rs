@@ -156,6 +156,8 @@ impl Runner {
             concurrency: self.concurrency,
             // A program explores: an instance without a credential still sends.
             stop_without_credential: false,
+            // A program chooses its own identities, and its mutations cover them.
+            probes: false,
             ..RunOptions::new(self.seed, nonce)
         }
     }

@@ -30,6 +30,7 @@
 //! line in one of the two lists. The witness's own verdict (`tamper`)
 //! needs requests of its own, so the executor asks it after each batch.
 
+pub mod access;
 pub mod body;
 pub mod capture;
 pub mod contract;
@@ -76,7 +77,15 @@ pub const ON_ANSWER: &[(&str, Judge)] = &[
 ];
 
 /// The judges a batch goes through once all of it has answered.
-pub const ON_BATCH: &[(&str, Judge)] = &[("leak", leak::judge)];
+pub const ON_BATCH: &[(&str, Judge)] = &[("leak", leak::judge), ("access", access::judge)];
+
+/// The judges a [probe](crate::probe)'s answer goes through as it arrives:
+/// nothing it answers is captured, granted, expected or traced.
+pub const ON_PROBE: &[(&str, Judge)] = &[
+    ("status", status::judge),
+    ("body", body::judge),
+    ("taint", taint::judge),
+];
 
 /// An answered request, as the judges see it.
 pub struct Exchange {
@@ -88,6 +97,9 @@ pub struct Exchange {
     pub step: StepRef,
     pub request: Request,
     pub response: Response,
+    /// A [probe](crate::probe) of this owner's step: judged for what it
+    /// shows and what it was granted, nothing else.
+    pub probe_of: Option<InstanceId>,
     json: OnceLock<Option<Value>>,
     carried: OnceLock<Vec<InstanceId>>,
 }
@@ -108,6 +120,7 @@ impl Exchange {
             step,
             request,
             response,
+            probe_of: None,
             json: OnceLock::new(),
             carried: OnceLock::new(),
         }
@@ -159,6 +172,14 @@ impl Exchange {
 
     /// The canaries the request carried, already found (by the witness,
     /// before a write went out): not searched for again.
+    /// This exchange as a probe of `owner`'s step.
+    pub fn probing(self, owner: InstanceId) -> Self {
+        Exchange {
+            probe_of: Some(owner),
+            ..self
+        }
+    }
+
     pub fn with_carried(self, carried: Option<Vec<InstanceId>>) -> Self {
         if let Some(carried) = carried {
             let _ = self.carried.set(carried);
@@ -221,6 +242,8 @@ pub struct Verdict {
     pub captured: Vec<(String, Value, Option<String>)>,
     /// An expectation (status, value or capture) failed.
     pub failed: bool,
+    /// Whose data it leaked (the leak judge's victims).
+    pub leaked: Vec<InstanceId>,
 }
 
 /// A finding as a judge states it; the pipeline adds who, where and the
@@ -253,7 +276,11 @@ impl Flag {
 /// as soon as each judge states them.
 pub fn on_answer(cx: &Context<'_>, exchange: &Exchange) -> Verdict {
     let mut verdict = Verdict::default();
-    for (_, judge) in ON_ANSWER {
+    let judges = match exchange.probe_of {
+        Some(_) => ON_PROBE,
+        None => ON_ANSWER,
+    };
+    for (_, judge) in judges {
         apply(cx, *judge, exchange, &mut verdict);
     }
     verdict
@@ -272,6 +299,9 @@ fn apply(cx: &Context<'_>, judge: Judge, exchange: &Exchange, verdict: &mut Verd
     judge(exchange, cx, verdict);
     for flag in std::mem::take(&mut verdict.flags) {
         verdict.failed |= flag.kind == FindingKind::Expectation;
+        if let Some((evidence, _)) = &flag.evidence {
+            verdict.leaked.push(evidence.victim);
+        }
         cx.sink.record(finding(cx, exchange, flag));
     }
 }
@@ -279,7 +309,11 @@ fn apply(cx: &Context<'_>, judge: Judge, exchange: &Exchange, verdict: &mut Verd
 /// The finding a flag stands for: who saw it, where, the redacted exchange
 /// and the observer's recent trace.
 pub fn finding(cx: &Context<'_>, exchange: &Exchange, flag: Flag) -> Finding {
-    let common = common(cx, exchange.observer, exchange.step, &flag);
+    let mut common = common(cx, exchange.observer, exchange.step, &flag);
+    if exchange.probe_of.is_some() {
+        // Probes of a step share a bucket, apart from the step's own findings.
+        common.step = format!("probe: {}", common.step);
+    }
     let curl = crate::request::curl(&exchange.request, cx.redactor);
     let Some((evidence, also)) = flag.evidence else {
         let excerpt = body_excerpt(cx.redactor, &exchange.response.body);

@@ -327,6 +327,7 @@ pub(super) fn build_step(
         instance: step.instance,
         credentials,
         concurrent: step.concurrent,
+        probe: step.probe.unwrap_or(true),
         volatile,
         public,
         location: format!("{}:{line}:{col}", located.file.path.display()),

@@ -117,6 +117,8 @@ pub struct PlanStep {
     pub credentials: Credentials,
     /// Runs at the same moment as the previous step.
     pub concurrent: bool,
+    /// May be [probed](crate::probe) (`probe = false` says not).
+    pub probe: bool,
     /// Places in the answer that change on their own (as written, parsed).
     pub volatile: Vec<(String, serde_json_path::JsonPath)>,
     /// Places in the answer anyone may see: never leak evidence.

@@ -67,6 +67,10 @@ pub struct Step {
     /// Run at the same moment as the previous step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub concurrent: bool,
+    /// `false`: never probe this step (send it again as identities that
+    /// may not see the sender's data named in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<bool>,
     /// JSONPaths in the answer whose values change on their own (a
     /// timestamp, a counter): the integrity witness ignores them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -113,6 +113,8 @@ impl Replay {
                 // As the program it reproduces: every step is sent, also
                 // after an instance's failed sign-up left it no credential.
                 stop_without_credential: false,
+                // The reproduction's requests, and no others.
+                probes: false,
                 // A race, both ways round in turn.
                 reversed: race && attempt % 2 == 1,
                 nonce: crate::canary::mix(nonce, &[u64::from(attempt)]),

@@ -46,6 +46,8 @@ pub struct Run {
     pub time_limit: Option<std::time::Duration>,
     /// Show a progress line on a terminal.
     pub progress: bool,
+    /// Send [probes](crate::probe).
+    pub probes: bool,
 }
 
 /// What a run gave.
@@ -75,6 +77,7 @@ impl Run {
             stop: Stop::default(),
             time_limit: None,
             progress: false,
+            probes: true,
         }
     }
 
@@ -193,6 +196,7 @@ impl Run {
                 progress: progress.clone(),
                 requests: Some(log.clone()),
                 cancel: self.stop.cancel.clone(),
+                probes: self.probes,
                 ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(

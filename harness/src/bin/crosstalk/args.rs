@@ -167,6 +167,10 @@ pub struct RunArgs {
     /// CI mode: a missing contract snapshot fails the run (also when $CI is set).
     #[arg(long)]
     ci: bool,
+    /// Do not probe: no step is sent again as identities that may not see
+    /// the data it names.
+    #[arg(long)]
+    no_probes: bool,
 }
 
 impl RunArgs {
@@ -192,6 +196,7 @@ impl RunArgs {
             },
             ci: self.ci || in_ci(),
             progress: true,
+            probes: !self.no_probes,
             time_limit: self.time_limit,
             stop,
             ..Run::new(self.scenarios, self.target.spec())

@@ -1,0 +1,127 @@
+//! Probes: every step an instance sends that names data it owns is sent
+//! again by identities that may not see that data, so a missing access
+//! check shows without a hand-written step asking for it.
+//!
+//! A probe is the step rendered for the prober, with the owner's owned
+//! values in place of the prober's: the owner's appointment id in the
+//! path, the prober's own token, password and canary everywhere else. So a
+//! password change names the owner's account but proves the prober's
+//! current password, as a real attacker's request would.
+//!
+//! Who probes, for each owner and step: one other instance of the owner's
+//! actor, one instance of every other actor, and no one (no credentials),
+//! each drawn by seed among those the ledger does not let see the owner (a
+//! clinician the patient booked with may read the booking). At most
+//! [`OWNERS_PER_STEP`] owners of a step are probed, drawn by seed, so the
+//! cost stays bounded at any instance count.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::canary::mix;
+use crate::plan::{Plan, PlanStep, StepRef};
+use crate::template::Expr;
+use crate::world::{InstanceId, World};
+
+/// Owners probed per step at most: every instance below that count, a
+/// seeded sample above it.
+pub const OWNERS_PER_STEP: usize = 32;
+
+/// The variables of `step` that name `owner`'s own data: captured by it,
+/// not secret, not shared, used by the request (path, query, headers,
+/// body). Empty: the step names nothing of the owner's and is not probed.
+pub fn owned_vars(world: &World, step: &PlanStep, owner: InstanceId) -> Vec<String> {
+    let plan = world.plan();
+    let role = &plan.roles[step.role];
+    let state = world.state(owner);
+    let mut names: Vec<String> = request_templates(step)
+        .flat_map(|t| t.exprs())
+        .filter_map(|expr| match expr {
+            Expr::Var(name) => Some(name.clone()),
+            _ => None,
+        })
+        .filter(|name| {
+            state.vars.get(name).is_some_and(|v| !v.is_null())
+                && !plan.secrets.contains(name)
+                && !role.shared.contains(name)
+                && !secret_or_shared_capture(plan, name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn request_templates(step: &PlanStep) -> impl Iterator<Item = &crate::template::Template> {
+    let mut out = vec![&step.path];
+    step.query.iter().for_each(|(_, b)| b.templates(&mut out));
+    out.extend(step.headers.iter().map(|(_, t)| t));
+    if let Some(body) = &step.body {
+        body.templates(&mut out);
+    }
+    out.into_iter()
+}
+
+fn secret_or_shared_capture(plan: &Plan, var: &str) -> bool {
+    (plan.steps.iter().chain(&plan.teardown))
+        .flat_map(|s| &s.captures)
+        .any(|c| c.var == var && (c.secret || c.shared))
+}
+
+/// Whether `owner`'s sending of `step` is among those probed.
+pub fn sampled(world: &World, step: StepRef, owner: InstanceId) -> bool {
+    let role = world.instance(owner).role;
+    let count = world.plan().roles[role].count;
+    let draw = mix(world.seed, &[0x9c0be, step.key(), owner as u64]) % count as u64;
+    count <= OWNERS_PER_STEP || draw < OWNERS_PER_STEP as u64
+}
+
+/// Who probes `owner`'s `step`: for each actor one instance that may not
+/// see the owner (not the owner itself), then `None` for no credentials
+/// when the owner's actor authenticates at all.
+pub fn probers(world: &World, step: StepRef, owner: InstanceId) -> Vec<Option<InstanceId>> {
+    let plan = world.plan();
+    let mut out = Vec::new();
+    for role in 0..plan.roles.len() {
+        let candidates = world.of_role(role);
+        let count = candidates.len();
+        let start = mix(
+            world.seed,
+            &[0x9c0be, step.key(), owner as u64, role as u64],
+        );
+        let chosen = (0..count)
+            .map(|i| candidates.start + (start as usize + i) % count)
+            .find(|id| *id != owner && !world.ledger().visible(*id, owner));
+        out.extend(chosen.map(Some));
+    }
+    if plan.roles[world.instance(owner).role].auth.authenticates() {
+        out.push(None);
+    }
+    out
+}
+
+/// The variables a probe is rendered with: the prober's own, with the
+/// owner's values of `borrowed`; with no prober, the owner's own (sent
+/// without credentials). `None` when the prober holds the very same values
+/// (the probe would name its own data).
+pub fn vars(
+    world: &World,
+    prober: Option<InstanceId>,
+    owner: InstanceId,
+    borrowed: &[String],
+) -> Option<HashMap<String, Value>> {
+    let owner_vars = world.state(owner).vars.clone();
+    let Some(prober) = prober else {
+        return Some(owner_vars);
+    };
+    let mut vars = world.state(prober).vars.clone();
+    let mut differs = false;
+    for name in borrowed {
+        if let Some(value) = owner_vars.get(name) {
+            differs |= vars.get(name) != Some(value);
+            vars.insert(name.clone(), value.clone());
+        }
+    }
+    differs.then_some(vars)
+}
