@@ -262,14 +262,17 @@ fn writer_label(ex: &Executor, write: &Aimed) -> String {
     }
 }
 
-/// The `tamper` finding: the first write aimed at the victim, what changed.
+/// The `tamper` finding, at the write most likely to have done it: the
+/// first aimed at the victim that was answered 2xx (writes refused at the
+/// same moment did nothing), else the first.
 fn tampered(ex: &Executor, victim: InstanceId, writes: &[&Aimed], seen: &Seen) {
-    let Some(first) = writes.first() else {
+    let accepted = writes.iter().find(|w| ok(w.exchange.response.status));
+    let Some(culprit) = accepted.or(writes.first()) else {
         return;
     };
     let cx = ex.context();
-    let flag = tamper_flag(ex, victim, first, writes.len() - 1, seen);
-    cx.sink.record(judge::finding(&cx, &first.exchange, flag));
+    let flag = tamper_flag(ex, victim, culprit, writes.len() - 1, seen);
+    cx.sink.record(judge::finding(&cx, &culprit.exchange, flag));
 }
 
 fn tamper_flag(
