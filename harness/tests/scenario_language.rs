@@ -179,3 +179,36 @@ fn template_expectations_compare_typed_values() {
         "{first}"
     );
 }
+
+#[test]
+fn a_probe_finds_the_peer_s_scan_without_a_hand_written_step_unless_told_not_to() {
+    // The example without its hand-written "try a peer's scan".
+    let example = example();
+    let start = example.find("# One other member").unwrap();
+    let end = example.find("[[steps]]\nname = \"try to change").unwrap();
+    let rest = example[end..].replacen(
+        "actor = \"member\"\n",
+        "actor = \"member\"\npick = { victim = \"peer\" }\n",
+        1,
+    );
+    let without = format!("{}{rest}", &example[..start]);
+    let leaky = || Portal {
+        files_idor: true,
+        ..Portal::default()
+    };
+    let (code, report, _) = run(leaky(), &without);
+    assert_eq!(code, Some(1));
+    let found = findings(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(kind, step, _)| kind == "leak" && step == "probe: download my scan"),
+        "{found:?}"
+    );
+    let told_not_to = without.replace(
+        "request = \"GET /files/{{file_id}}\"",
+        "request = \"GET /files/{{file_id}}\"\nprobe = false",
+    );
+    let (code, report, _) = run(leaky(), &told_not_to);
+    assert_eq!(code, Some(0), "{:?}", findings(&report));
+}
