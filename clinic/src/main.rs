@@ -41,6 +41,8 @@ enum Command {
     },
     /// List the fault catalog: one fault a line, its name then a description.
     Faults,
+    /// Print the OpenAPI document (as served at /openapi.json).
+    Openapi,
 }
 
 #[tokio::main]
@@ -53,6 +55,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Openapi => {
+            println!("{}", clinic::openapi::document_json());
+            Ok(())
+        }
         Command::Faults => {
             let width = Fault::ALL.iter().map(|f| f.name().len()).max().unwrap_or(0);
             for fault in Fault::ALL {

@@ -90,6 +90,13 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document as JSON text (what `clinic openapi` prints).
+pub fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the document serializes")
+}
+
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -38,6 +38,7 @@
 pub mod baseline;
 pub mod canary;
 pub mod contract;
+pub mod coverage;
 pub mod embedded;
 pub mod executor;
 pub mod findings;

@@ -122,6 +122,9 @@ pub struct RunReport {
     pub stale: Vec<String>,
     /// Contract snapshots written as `.snap.new`, waiting for review.
     pub pending_snapshots: Vec<String>,
+    /// Which operations of an OpenAPI document were reached (`--openapi`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::coverage::Coverage>,
 }
 
 impl RunReport {
@@ -155,6 +158,19 @@ impl RunReport {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.headline(requests));
+        if let Some(coverage) = &self.coverage {
+            let (reached, all) = (
+                coverage.reached.len(),
+                coverage.reached.len() + coverage.unreached.len(),
+            );
+            let _ = writeln!(
+                out,
+                "coverage: {reached} of {all} operations of the OpenAPI document reached"
+            );
+            for op in &coverage.unreached {
+                let _ = writeln!(out, "  never reached: {op}");
+            }
+        }
         if let Some((headline, lines)) = self.foreign_writes() {
             let _ = writeln!(out, "{headline}:");
             for line in lines {

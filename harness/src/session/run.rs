@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::baseline::Baseline;
+use crate::coverage::Operations;
 use crate::executor::{Executor, RunOptions, RunStats};
 use crate::findings::{FindingSink, JsonLines};
 use crate::plan::{Overrides, Plan};
@@ -48,6 +49,10 @@ pub struct Run {
     pub progress: bool,
     /// Send [probes](crate::probe).
     pub probes: bool,
+    /// An OpenAPI document: report which of its operations the run reached.
+    pub openapi: Option<PathBuf>,
+    /// An operation of `openapi` never reached leaves the run incomplete.
+    pub require_coverage: bool,
 }
 
 /// What a run gave.
@@ -78,6 +83,8 @@ impl Run {
             time_limit: None,
             progress: false,
             probes: true,
+            openapi: None,
+            require_coverage: false,
         }
     }
 
@@ -88,6 +95,10 @@ impl Run {
             .map_err(|(path, err)| cannot_write(&path, err))?;
         let plans = self.plans()?;
         self.contracts.prepare(&plans)?;
+        let operations = match &self.openapi {
+            Some(path) => Some(Operations::load(path).map_err(SessionError::Input)?),
+            None => None,
+        };
         let baseline = match &self.baseline {
             Some(path) => Baseline::load(path)?,
             None => Baseline::default(),
@@ -127,7 +138,10 @@ impl Run {
             .map(|b| b.key.clone())
             .collect();
         let total = sink.total();
+        let coverage =
+            (operations.as_ref()).map(|ops| ops.cover(ran.stats.iter().flat_map(|s| &s.order)));
         let report = RunReport {
+            coverage,
             run_id,
             seed,
             target: transport.describe(),
@@ -144,6 +158,7 @@ impl Run {
         };
         let written = self.write_outputs(&report, &plans, &seen);
         let mut outcome = verdict(report);
+        self.require_coverage(&mut outcome);
         // The report is still shown; what the harness could not do decides.
         let problems = ran
             .problems
@@ -154,6 +169,21 @@ impl Run {
             outcome.problem = Some(problem);
         }
         Ok(outcome)
+    }
+
+    /// With `--require-coverage`, a run that reached every operation but
+    /// found nothing is clean only if it reached every operation.
+    fn require_coverage(&self, outcome: &mut RunOutcome) {
+        let unreached = match &outcome.report.coverage {
+            Some(coverage) if self.require_coverage => coverage.unreached.len(),
+            _ => 0,
+        };
+        if unreached > 0 && outcome.exit == Exit::Clean {
+            outcome.exit = Exit::Incomplete;
+            outcome.problem = Some(format!(
+                "{unreached} operation(s) of the OpenAPI document were never reached (--require-coverage)"
+            ));
+        }
     }
 
     /// The plans this run (or shard) executes.

@@ -171,6 +171,14 @@ pub struct RunArgs {
     /// the data it names.
     #[arg(long)]
     no_probes: bool,
+    /// An OpenAPI 3 document (JSON or YAML): report which of its operations
+    /// the run reached and which it never did.
+    #[arg(long, value_name = "FILE")]
+    openapi: Option<PathBuf>,
+    /// With --openapi: an operation never reached leaves the run
+    /// incomplete (exit 3) even when nothing was found.
+    #[arg(long, requires = "openapi")]
+    require_coverage: bool,
 }
 
 impl RunArgs {
@@ -197,6 +205,8 @@ impl RunArgs {
             ci: self.ci || in_ci(),
             progress: true,
             probes: !self.no_probes,
+            openapi: self.openapi,
+            require_coverage: self.require_coverage,
             time_limit: self.time_limit,
             stop,
             ..Run::new(self.scenarios, self.target.spec())

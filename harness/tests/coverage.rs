@@ -1,0 +1,82 @@
+//! Coverage of an OpenAPI document: the shipped suite against the clinic
+//! lists every operation of the clinic's document as reached or not, and
+//! `--require-coverage` leaves a run that missed some incomplete (exit 3).
+
+mod support;
+
+use serde_json::Value;
+use support::{root, tempdir};
+
+fn clinic_document(dir: &std::path::Path) -> String {
+    let path = dir.join("openapi.json");
+    std::fs::write(&path, clinic::openapi::document_json()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_shipped_suite_lists_every_operation_of_the_clinic_as_reached_or_not() {
+    let dir = tempdir("coverage");
+    let document = clinic_document(&dir);
+    let suite = root().join("scenarios");
+    let args = [
+        "--seed",
+        "1",
+        "--openapi",
+        &document,
+        suite.to_str().unwrap(),
+    ];
+    let (code, report) = support::run_report(&dir, &args);
+    assert_eq!(code, Some(0), "{:#}", report["buckets"]);
+    let (reached, unreached) = (
+        names(&report["coverage"]["reached"]),
+        names(&report["coverage"]["unreached"]),
+    );
+    let spec: Value = serde_json::from_str(&clinic::openapi::document_json()).unwrap();
+    let mut all: Vec<String> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            all.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let mut listed: Vec<String> = reached.iter().chain(&unreached).cloned().collect();
+    listed.sort();
+    all.sort();
+    assert_eq!(listed, all, "every operation, once");
+    for op in [
+        "POST /v1/patients",
+        "GET /v1/appointments/{id}",
+        "POST /v1/consultations/{id}/switch",
+    ] {
+        assert!(reached.contains(&op.to_string()), "{op}: {reached:?}");
+    }
+    assert!(
+        unreached.contains(&"GET /v1/clinicians".to_string()),
+        "{unreached:?}"
+    );
+}
+
+#[test]
+fn require_coverage_leaves_a_run_that_missed_operations_incomplete() {
+    let dir = tempdir("coverage-required");
+    let document = clinic_document(&dir);
+    let one = root().join("scenarios/account.toml");
+    let args = [
+        "--seed",
+        "1",
+        "--openapi",
+        &document,
+        "--require-coverage",
+        one.to_str().unwrap(),
+    ];
+    let (code, report) = support::run_report(&dir, &args);
+    assert_eq!(code, Some(3));
+    assert!(report["total_findings"] == 0 && !names(&report["coverage"]["unreached"]).is_empty());
+}
