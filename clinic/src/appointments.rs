@@ -315,7 +315,7 @@ pub async fn reschedule(
 }
 
 #[utoipa::path(delete, path = "/v1/appointments/{id}", tag = "appointments", params(("id" = i64, Path)),
-    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Appointment)), security(("bearer" = [])))]
+    responses((status = 409, description = "not in a state that allows it", body = crate::error::ErrorBody), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Appointment)), security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,

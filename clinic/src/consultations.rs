@@ -225,7 +225,7 @@ pub async fn read(
 }
 
 #[utoipa::path(post, path = "/v1/consultations/{id}/join", tag = "consultations", params(("id" = String, Path)),
-    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Consultation)), security(("bearer" = [])))]
+    responses((status = 409, description = "not in a state that allows it", body = crate::error::ErrorBody), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Consultation)), security(("bearer" = [])))]
 pub async fn join(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -367,7 +367,7 @@ pub async fn switch(
 }
 
 #[utoipa::path(post, path = "/v1/consultations/{id}/end", tag = "consultations", params(("id" = String, Path)),
-    responses((status = 200, body = LegFinished)), security(("bearer" = [])))]
+    responses((status = 409, description = "not in a state that allows it", body = crate::error::ErrorBody), (status = 200, body = LegFinished)), security(("bearer" = [])))]
 pub async fn end(
     State(state): State<Arc<AppState>>,
     caller: Caller,

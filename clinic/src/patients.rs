@@ -206,7 +206,7 @@ pub struct ProfileChange {
 }
 
 #[utoipa::path(patch, path = "/v1/me", tag = "profile", request_body = ProfileChange,
-    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Patient), (status = 400, body = crate::error::ErrorBody)),
+    responses((status = 409, description = "not in a state that allows it", body = crate::error::ErrorBody), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 200, body = Patient), (status = 400, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_me(
     State(state): State<Arc<AppState>>,

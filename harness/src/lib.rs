@@ -43,6 +43,7 @@ pub mod embedded;
 pub mod executor;
 pub mod findings;
 pub mod fuzzer;
+pub mod init;
 pub mod judge;
 pub mod oracle;
 pub mod plan;

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod fuzz;
+pub mod init;
 pub mod replay;
 pub mod run;
 pub mod snapshots;
@@ -12,6 +13,7 @@ pub mod target;
 
 pub use check::Check;
 pub use fuzz::{Fuzz, FuzzOutcome};
+pub use init::{Init, Initialised};
 pub use replay::{Replay, ReplayOutcome};
 pub use run::{Run, RunOutcome};
 pub use snapshots::Contracts;

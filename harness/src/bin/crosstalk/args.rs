@@ -33,6 +33,31 @@ pub enum Command {
     Snapshots(SnapshotArgs),
     /// Print the JSON Schema of scenario files (docs/scenario.schema.json).
     Schema,
+    /// Write a starter suite from an OpenAPI 3 document.
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The document: a JSON or YAML file, or an http(s) URL.
+    #[arg(long, value_name = "FILE|URL")]
+    openapi: String,
+    /// The directory to write the suite into.
+    #[arg(long, default_value = "scenarios")]
+    out: PathBuf,
+    /// Replace a suite file of the same name.
+    #[arg(long)]
+    force: bool,
+}
+
+impl InitArgs {
+    pub fn session(self) -> crosstalk::session::Init {
+        crosstalk::session::Init {
+            openapi: self.openapi,
+            out: self.out,
+            force: self.force,
+        }
+    }
 }
 
 #[derive(Args)]

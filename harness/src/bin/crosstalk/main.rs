@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             Command::Fuzz(args) => fuzz(args).await,
             Command::Replay(args) => replay(args).await,
             Command::Check(args) => check(args),
+            Command::Init(args) => init(args).await,
             Command::Schema => {
                 let schema = crosstalk::scenario::schema();
                 println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
@@ -53,6 +54,27 @@ async fn run(args: args::RunArgs) -> Exit {
                 eprintln!("error: {problem}");
             }
             outcome.exit
+        }
+        Err(err) => failed(err),
+    }
+}
+
+async fn init(args: args::InitArgs) -> Exit {
+    match args.session().execute().await {
+        Ok(done) => {
+            println!("wrote {} ({} steps)", done.path.display(), done.steps);
+            match done.recognised.as_slice() {
+                [] => println!("sign-up and login: not recognised; fill in the marked section"),
+                found => println!("sign-up and login: {}", found.join(", ")),
+            }
+            for why in &done.unplaced {
+                println!("not placed: {why}");
+            }
+            println!(
+                "next: crosstalk check {0}, then crosstalk run {0}",
+                done.path.display()
+            );
+            Exit::Clean
         }
         Err(err) => failed(err),
     }

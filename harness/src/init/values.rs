@@ -1,0 +1,153 @@
+//! Example values for a request, from the schema of each field and its
+//! name: a canary in every free-text string (so whatever is created can be
+//! recognised wherever it shows up), built-ins for names, dates and times,
+//! the scenario's password, enum values in turn (a mode switched goes to
+//! another mode), and captured variables for ids.
+
+use std::collections::{BTreeSet, HashMap};
+
+use oas3::Spec;
+use oas3::spec::{ObjectOrReference, ObjectSchema, Schema, SchemaType as Type};
+
+/// Renders example values; remembers which enum value each field had.
+pub(super) struct Values<'a> {
+    spec: &'a Spec,
+    /// Variables captured by earlier steps.
+    pub known: &'a BTreeSet<String>,
+    turns: HashMap<String, usize>,
+    /// `*_id` fields no captured variable could fill.
+    pub missing: Vec<String>,
+}
+
+impl<'a> Values<'a> {
+    pub fn new(spec: &'a Spec, known: &'a BTreeSet<String>) -> Values<'a> {
+        Values {
+            spec,
+            known,
+            turns: HashMap::new(),
+            missing: Vec::new(),
+        }
+    }
+
+    pub fn resolve(&self, schema: &ObjectOrReference<ObjectSchema>) -> Option<ObjectSchema> {
+        schema.resolve(self.spec).ok()
+    }
+
+    /// The value of field `name` with `schema`; `None` to leave it out.
+    pub fn value(
+        &mut self,
+        name: &str,
+        schema: &ObjectSchema,
+        depth: usize,
+    ) -> Option<toml::Value> {
+        let schema = self.merged(schema);
+        if schema.read_only == Some(true) || depth > 4 {
+            return None;
+        }
+        if !schema.enum_values.is_empty() {
+            let turn = self.turns.entry(name.to_string()).or_default();
+            let value = &schema.enum_values[*turn % schema.enum_values.len()];
+            *turn += 1;
+            return json_to_toml(value);
+        }
+        let is = |t: Type| schema.schema_type.as_ref().is_some_and(|s| s.contains(t));
+        if is(Type::Object) || (!schema.properties.is_empty() && schema.schema_type.is_none()) {
+            return Some(toml::Value::Table(self.object(&schema, depth + 1)));
+        }
+        if is(Type::Array) {
+            let item = match schema.items.as_deref() {
+                Some(Schema::Object(item)) => self.resolve(item),
+                _ => None,
+            };
+            let items = item.and_then(|i| self.value(name, &i, depth + 1));
+            return Some(toml::Value::Array(items.into_iter().collect()));
+        }
+        if is(Type::Integer) {
+            let min = schema
+                .minimum
+                .as_ref()
+                .and_then(|m| m.as_i64())
+                .unwrap_or(1);
+            return Some(toml::Value::Integer(min.max(1)));
+        }
+        if is(Type::Number) {
+            return Some(toml::Value::Float(1.0));
+        }
+        if is(Type::Boolean) {
+            return Some(toml::Value::Boolean(true));
+        }
+        Some(toml::Value::String(
+            self.text(name, schema.format.as_deref()),
+        ))
+    }
+
+    /// Every property of an object schema that has a value.
+    pub fn object(&mut self, schema: &ObjectSchema, depth: usize) -> toml::Table {
+        let schema = self.merged(schema);
+        let mut table = toml::Table::new();
+        for (name, property) in &schema.properties {
+            let Some(property) = self.resolve(property) else {
+                continue;
+            };
+            if let Some(value) = self.value(name, &property, depth) {
+                table.insert(name.clone(), value);
+            }
+        }
+        table
+    }
+
+    /// A schema with its `allOf` parts folded in.
+    fn merged(&self, schema: &ObjectSchema) -> ObjectSchema {
+        let mut merged = schema.clone();
+        for part in &schema.all_of {
+            if let Some(part) = self.resolve(part) {
+                let part = self.merged(&part);
+                merged.properties.extend(part.properties);
+                merged.schema_type = merged.schema_type.or(part.schema_type);
+            }
+        }
+        merged
+    }
+
+    /// Text for a string field, by its name and format.
+    fn text(&mut self, name: &str, format: Option<&str>) -> String {
+        let lower = name.to_ascii_lowercase();
+        let id_like = lower == "id"
+            || lower.ends_with("_id")
+            || lower.ends_with("id") && lower.len() > 2 && name.ends_with("Id");
+        if id_like {
+            if self.known.contains(name) {
+                return format!("{{{{{name}}}}}");
+            }
+            self.missing.push(name.to_string());
+            return format!("FILL-ME-{name}");
+        }
+        match (format, lower.as_str()) {
+            (Some("date-time"), _) => "{{unique_time}}".into(),
+            (Some("date"), _) => "{{date_of_birth}}".into(),
+            (Some("email"), _) | (_, "email") => "{{canary}}@example.test".into(),
+            (_, l) if l.ends_with("email") => "{{canary}}@example.test".into(),
+            (Some("password"), _) => "{{password}}".into(),
+            (_, l) if l.contains("password") => "{{password}}".into(),
+            (_, "grant_type") => "password".into(),
+            (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
+            (_, "name" | "full_name" | "display_name") => "{{name}}".into(),
+            (_, l) if l.contains("birth") => "{{date_of_birth}}".into(),
+            (_, l) if l.contains("phone") => "+44 7700 900123".into(),
+            (Some("uri" | "url"), _) => "https://example.test/{{canary}}".into(),
+            _ => format!("{{{{canary}}}} {name}"),
+        }
+    }
+}
+
+fn json_to_toml(value: &serde_json::Value) -> Option<toml::Value> {
+    Some(match value {
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        _ => return None,
+    })
+}
