@@ -47,14 +47,6 @@ impl Op {
         format!("{} {}", self.method, self.path)
     }
 
-    fn secured(&self, spec: &Spec) -> bool {
-        let requirements = match self.operation.security.is_empty() {
-            true => &spec.security,
-            false => &self.operation.security,
-        };
-        requirements.iter().any(|r| !r.0.is_empty())
-    }
-
     /// The literal segments of the path.
     fn literals(&self) -> Vec<&str> {
         (self.path.split('/'))
@@ -164,18 +156,22 @@ impl<'a> Generator<'a> {
         })
     }
 
+    /// A POST that sends a password and does not change one. (Whether it
+    /// needs a session cannot decide: `security: []` on an operation reads
+    /// the same as no `security` at all.)
+    fn sends_password(&self, op: &Op) -> bool {
+        let changes_one = op.path.to_ascii_lowercase().contains("password");
+        op.method == "POST" && !changes_one && self.has_password(op)
+    }
+
     fn is_login(&self, op: &Op) -> bool {
         let path = op.path.to_ascii_lowercase();
-        op.method == "POST"
-            && !op.secured(self.spec)
-            && ["login", "token", "session", "signin", "auth"]
-                .iter()
-                .any(|w| path.contains(w))
-            && self.has_password(op)
+        let words = ["login", "token", "session", "signin", "auth"];
+        self.sends_password(op) && words.iter().any(|w| path.contains(w))
     }
 
     fn is_signup(&self, op: &Op) -> bool {
-        op.method == "POST" && !op.secured(self.spec) && !self.is_login(op) && self.has_password(op)
+        self.sends_password(op) && !self.is_login(op)
     }
 
     /// The actor's `auth`, from the document's security schemes.
@@ -225,9 +221,16 @@ impl<'a> Generator<'a> {
             self.recognised.push(op.name());
             self.step(op, "steps");
         }
-        if login.is_some() && self.out.contains("auth = { bearer") && !self.known.contains("token")
-        {
-            self.out = self.out.replace("auth = { bearer = \"{{token}}\" }\n", "");
+        // A credential no step captures cannot be sent: the actor sends
+        // none until the user says how (the marked section above).
+        if !self.known.contains("token") {
+            let line = (self.out.lines())
+                .find(|l| l.starts_with("auth = ") && l.contains("{{token}}"))
+                .map(str::to_string);
+            if let Some(line) = line {
+                let commented = format!("# {line}   (no step captures `token`)\n");
+                self.out = self.out.replace(&format!("{line}\n"), &commented);
+            }
         }
     }
 
@@ -361,14 +364,16 @@ impl<'a> Generator<'a> {
         let _ = writeln!(self.out);
     }
 
-    /// Required query parameters, with example values.
+    /// Required query parameters, and optional ones with an enum (a filter
+    /// takes another path through the code), with example values.
     fn query(&self, op: &Op, values: &mut Values<'_>) -> toml::Table {
         let mut table = toml::Table::new();
         for param in op.operation.parameters(self.spec).unwrap_or_default() {
-            if param.location != ParameterIn::Query || param.required != Some(true) {
+            let schema = param.schema.as_ref().and_then(|s| values.resolve(s));
+            let filter = schema.as_ref().is_some_and(|s| !s.enum_values.is_empty());
+            if param.location != ParameterIn::Query || !(param.required == Some(true) || filter) {
                 continue;
             }
-            let schema = param.schema.as_ref().and_then(|s| values.resolve(s));
             let value = schema.and_then(|s| values.value(&param.name, &s, 0));
             table.insert(
                 param.name.clone(),
@@ -405,11 +410,11 @@ impl<'a> Generator<'a> {
             .last()
             .map(|l| singular(l))
             .unwrap_or_default();
-        let own_id = schema.properties.contains_key("id") && op.method != "DELETE";
-        let found = match own_id {
-            true => Some(("$.id".to_string(), resource)),
-            false => self.list_of_ids(op, &schema),
+        let found = match op.method.as_str() {
+            "DELETE" => None,
+            _ => self.own_id(&schema).map(|path| (path, resource)),
         };
+        let found = found.or_else(|| self.list_of_ids(op, &schema));
         if let Some((path, resource)) = found {
             let var = format!("{resource}_id");
             // A list may be empty: what needs its first id then does not apply.
@@ -422,15 +427,45 @@ impl<'a> Generator<'a> {
                 self.known.insert(var);
             }
         }
-        for key in schema.properties.keys() {
-            let lower = key.to_ascii_lowercase();
-            if (lower.contains("token") && !lower.contains("type")) && !self.known.contains("token")
-            {
-                parts.push(format!("token = {{ json = \"$.{key}\", secret = true }}"));
-                self.known.insert("token".into());
-            }
+        if let Some(path) = self
+            .token(&schema)
+            .filter(|_| !self.known.contains("token"))
+        {
+            parts.push(format!("token = {{ json = \"{path}\", secret = true }}"));
+            self.known.insert("token".into());
         }
         (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// Where a token sits in an answer: `$.access_token`, `$.data.token`.
+    fn token(&self, schema: &ObjectSchema) -> Option<String> {
+        let is_token = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            k.contains("token") && !k.contains("type") && !k.contains("refresh")
+        };
+        if let Some(key) = schema.properties.keys().find(|k| is_token(k)) {
+            return Some(format!("$.{key}"));
+        }
+        schema.properties.iter().find_map(|(outer, property)| {
+            let property = property.resolve(self.spec).ok()?;
+            let key = property.properties.keys().find(|k| is_token(k))?;
+            Some(format!("$.{outer}.{key}"))
+        })
+    }
+
+    /// Where a record's id sits in an answer: `$.id`, or `$.data.id` when
+    /// the answer wraps the record in an envelope.
+    fn own_id(&self, schema: &ObjectSchema) -> Option<String> {
+        if schema.properties.contains_key("id") {
+            return Some("$.id".into());
+        }
+        schema.properties.iter().find_map(|(key, property)| {
+            let property = property.resolve(self.spec).ok()?;
+            property
+                .properties
+                .contains_key("id")
+                .then(|| format!("$.{key}.id"))
+        })
     }
 
     /// Where the first id of a list answer sits (`$[0].id`, `$.items[0].id`),
@@ -467,9 +502,9 @@ impl<'a> Generator<'a> {
     }
 }
 
-/// Creations first, then reads of what was created, actions (those that
-/// end something last), lists (which now hold what the actions made),
-/// updates; deletions last.
+/// Creations first, then reads and updates of what was created, actions
+/// (those that end something last), lists (which now hold what the
+/// actions made) and updates of the caller's own; deletions last.
 fn rank(op: &Op) -> u8 {
     const ENDINGS: &[&str] = &[
         "end", "close", "finish", "complete", "stop", "cancel", "hangup",
@@ -482,10 +517,11 @@ fn rank(op: &Op) -> u8 {
     match (op.method.as_str(), op.has_params()) {
         ("POST", false) => 0,
         ("GET", true) => 1,
-        ("POST", true) if ENDINGS.contains(&last.as_str()) => 3,
-        ("POST", true) => 2,
-        ("GET", false) => 4,
-        ("PUT" | "PATCH", _) => 5,
+        ("PUT" | "PATCH", true) => 2,
+        ("POST", true) if ENDINGS.contains(&last.as_str()) => 4,
+        ("POST", true) => 3,
+        ("GET", false) => 5,
+        ("PUT" | "PATCH", false) => 5,
         ("DELETE", _) => 7,
         _ => 6,
     }
@@ -500,13 +536,25 @@ fn path_vars(op: &Op) -> Vec<(String, String)> {
         if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             let var = match param {
                 "id" | "uuid" | "key" => format!("{}_id", singular(previous)),
-                other => other.to_string(),
+                other => snake(other),
             };
             out.push((param.to_string(), var));
         }
         previous = segment;
     }
     out
+}
+
+/// `entryId` → `entry_id`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out.replace('-', "_")
 }
 
 /// `appointments` → `appointment`, `categories` → `category`.

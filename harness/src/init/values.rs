@@ -41,8 +41,12 @@ impl<'a> Values<'a> {
         depth: usize,
     ) -> Option<toml::Value> {
         let schema = self.merged(schema);
-        if schema.read_only == Some(true) || depth > 4 {
+        if schema.read_only == Some(true) || depth > 4 || name == "id" {
+            // A record's own id is the server's to give.
             return None;
+        }
+        if let Some(id) = self.id(name) {
+            return Some(toml::Value::String(id));
         }
         if !schema.enum_values.is_empty() {
             let turn = self.turns.entry(name.to_string()).or_default();
@@ -109,19 +113,22 @@ impl<'a> Values<'a> {
         merged
     }
 
+    /// Another record's id (`clinician_id`): the variable an earlier step
+    /// captured (a lone hole: its type kept), or a placeholder, noted missing.
+    fn id(&mut self, name: &str) -> Option<String> {
+        if !(name.ends_with("_id") || name.ends_with("Id")) {
+            return None;
+        }
+        if self.known.contains(name) {
+            return Some(format!("{{{{{name}}}}}"));
+        }
+        self.missing.push(name.to_string());
+        Some(format!("FILL-ME-{name}"))
+    }
+
     /// Text for a string field, by its name and format.
     fn text(&mut self, name: &str, format: Option<&str>) -> String {
         let lower = name.to_ascii_lowercase();
-        let id_like = lower == "id"
-            || lower.ends_with("_id")
-            || lower.ends_with("id") && lower.len() > 2 && name.ends_with("Id");
-        if id_like {
-            if self.known.contains(name) {
-                return format!("{{{{{name}}}}}");
-            }
-            self.missing.push(name.to_string());
-            return format!("FILL-ME-{name}");
-        }
         match (format, lower.as_str()) {
             (Some("date-time"), _) => "{{unique_time}}".into(),
             (Some("date"), _) => "{{date_of_birth}}".into(),
@@ -131,9 +138,11 @@ impl<'a> Values<'a> {
             (_, l) if l.contains("password") => "{{password}}".into(),
             (_, "grant_type") => "password".into(),
             (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
-            (_, "name" | "full_name" | "display_name") => "{{name}}".into(),
-            (_, l) if l.contains("birth") => "{{date_of_birth}}".into(),
-            (_, l) if l.contains("phone") => "+44 7700 900123".into(),
+            // Pairs of look-alike people (the same name and date of birth):
+            // a record matched by them instead of an id shows.
+            (_, "name" | "full_name" | "display_name") => "{{twin.name}}".into(),
+            (_, l) if l.contains("birth") => "{{twin.date_of_birth}}".into(),
+            (_, l) if l.contains("phone") => "+44 7700 9{{serial}}".into(),
             (Some("uri" | "url"), _) => "https://example.test/{{canary}}".into(),
             _ => format!("{{{{canary}}}} {name}"),
         }

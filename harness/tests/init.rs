@@ -1,0 +1,136 @@
+//! `crosstalk init --openapi`: from the clinic's own document, a suite that
+//! reaches every operation unedited, runs clean and catches faults by its
+//! probes; from documents of other shapes (a cookie-session API with a form
+//! login, an API with integer ids in a `data` envelope), suites that
+//! `crosstalk check` accepts, with what could not be placed said.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{command, root, tempdir, text};
+
+fn crosstalk() -> std::process::Command {
+    command(env!("CARGO_BIN_EXE_crosstalk"))
+}
+
+/// `crosstalk init` of `document` into `dir`: its exit code and output.
+fn init(document: &Path, dir: &Path, force: bool) -> (Option<i32>, String) {
+    let mut cmd = crosstalk();
+    cmd.args(["init", "--openapi"])
+        .arg(document)
+        .arg("--out")
+        .arg(dir);
+    if force {
+        cmd.arg("--force");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+fn written(dir: &Path) -> PathBuf {
+    let files = support::walk(dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[test]
+fn documents_of_other_shapes_give_suites_that_check() {
+    for (fixture, recognised, unplaced) in [
+        ("cookie-journal.yaml", "POST /register, POST /session", None),
+        (
+            "envelope-pharmacy.json",
+            "POST /api/users, POST /api/auth/token",
+            Some("GET /api/refills/{refill_id}: needs refill_id"),
+        ),
+    ] {
+        let dir = tempdir("init-shapes");
+        let document = root().join("harness/tests/fixtures/openapi").join(fixture);
+        let (code, said) = init(&document, &dir, false);
+        assert_eq!(code, Some(0), "{fixture}: {said}");
+        assert!(said.contains(recognised), "{fixture}: {said}");
+        if let Some(unplaced) = unplaced {
+            assert!(
+                said.contains(&format!("not placed: {unplaced}")),
+                "{fixture}: {said}"
+            );
+        }
+        let check = crosstalk()
+            .arg("check")
+            .arg(written(&dir))
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{fixture}: {}", text(&check.stderr));
+        let plan = text(&check.stdout);
+        assert!(
+            plan.contains("captures: token") || plan.contains("a cookie session"),
+            "{plan}"
+        );
+    }
+}
+
+#[test]
+fn from_the_clinic_s_document_a_suite_that_reaches_every_operation_clean_and_catches_faults() {
+    let dir = tempdir("init-clinic");
+    let document = dir.join("openapi.json");
+    std::fs::write(&document, clinic::openapi::document_json()).unwrap();
+    let suite_dir = dir.join("suite");
+    let (code, said) = init(&document, &suite_dir, false);
+    assert_eq!(code, Some(0), "{said}");
+    let suite = written(&suite_dir);
+    let suite = suite.to_str().unwrap();
+    let document = document.to_str().unwrap();
+    for seed in ["1", "2", "3"] {
+        let args = [
+            "--seed",
+            seed,
+            "--openapi",
+            document,
+            "--require-coverage",
+            suite,
+        ];
+        let (code, report) = support::run_report(&dir.join(seed), &args);
+        assert_eq!(
+            code,
+            Some(0),
+            "seed {seed}: {:#} {:#}",
+            report["buckets"],
+            report["coverage"]
+        );
+    }
+    for (fault, step) in [
+        ("appointment-idor", "probe: read_appointment"),
+        ("end-by-stranger", "probe: end"),
+        ("appointment-write-idor", "probe: reschedule"),
+    ] {
+        let (code, report) =
+            support::run_report(&dir.join(fault), &["--seed", "1", "--fault", fault, suite]);
+        assert_eq!(code, Some(1), "{fault}");
+        let steps: Vec<&str> = (report["buckets"].as_array().unwrap().iter())
+            .filter_map(|b| b["first"]["step"].as_str())
+            .collect();
+        assert!(steps.contains(&step), "{fault}: {steps:?}");
+    }
+    // Never over an existing suite, unless told.
+    let (code, said) = init(Path::new(document), &suite_dir, false);
+    assert_eq!(code, Some(2));
+    assert!(said.contains("exists: pass --force"), "{said}");
+    assert_eq!(init(Path::new(document), &suite_dir, true).0, Some(0));
+}
+
+#[test]
+fn what_is_not_an_openapi_document_is_refused_clearly() {
+    let dir = tempdir("init-bad");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"openapi\": \"3.1.0\", \"paths\": 7}").unwrap();
+    let (code, said) = init(&bad, &dir.join("out"), false);
+    assert_eq!(code, Some(2));
+    assert!(
+        said.contains("is not an OpenAPI 3 document crosstalk can read"),
+        "{said}"
+    );
+    assert!(!dir.join("out").exists());
+}
