@@ -236,11 +236,15 @@ impl<'a> Generator<'a> {
 
     /// Places every operation once what it needs is captured.
     fn place_all(&mut self, mut ops: Vec<Op>) {
-        ops.sort_by_key(|op| (rank(op), op.path.clone()));
+        let created: BTreeSet<String> = (ops.iter())
+            .filter(|op| op.method == "POST" && !op.has_params())
+            .filter_map(|op| op.literals().last().map(|l| singular(l)))
+            .collect();
+        ops.sort_by_key(|op| (rank(op, &created), op.path.clone()));
         loop {
             // A creation, once the lists that return the ids it needs are
             // read (`clinician_id` from `GET /clinicians`).
-            let creation = ops.first().filter(|op| rank(op) == 0);
+            let creation = ops.first().filter(|op| rank(op, &created) == 0);
             let first_needs = creation.map(|op| self.needs(op)).unwrap_or_default();
             if !first_needs.is_empty() && self.read_a_list(&mut ops, &first_needs) {
                 continue;
@@ -346,7 +350,13 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
         if let Some((kind, schema)) = self.body_schema(op) {
-            let body = toml::Value::Table(values.object(&schema, 0));
+            let mut fields = values.object(&schema, 0);
+            if matches!(op.method.as_str(), "PATCH" | "PUT") {
+                // An update keeps the account's login name: later logins
+                // (and the witness's) still use it.
+                fields.retain(|key, _| !is_login_name(key));
+            }
+            let body = toml::Value::Table(fields);
             let key = match kind.as_str() {
                 k if k.contains("x-www-form-urlencoded") => "form",
                 k if k.contains("multipart") => "multipart",
@@ -504,8 +514,9 @@ impl<'a> Generator<'a> {
 
 /// Creations first, then reads and updates of what was created, actions
 /// (those that end something last), lists (which now hold what the
-/// actions made) and updates of the caller's own; deletions last.
-fn rank(op: &Op) -> u8 {
+/// actions made; a list of what a creation made comes with the reads, while
+/// it is as created) and updates of the caller's own; deletions last.
+fn rank(op: &Op, created: &BTreeSet<String>) -> u8 {
     const ENDINGS: &[&str] = &[
         "end", "close", "finish", "complete", "stop", "cancel", "hangup",
     ];
@@ -517,6 +528,7 @@ fn rank(op: &Op) -> u8 {
     match (op.method.as_str(), op.has_params()) {
         ("POST", false) => 0,
         ("GET", true) => 1,
+        ("GET", false) if created.contains(&singular(&last)) => 1,
         ("PUT" | "PATCH", true) => 2,
         ("POST", true) if ENDINGS.contains(&last.as_str()) => 4,
         ("POST", true) => 3,
@@ -543,6 +555,12 @@ fn path_vars(op: &Op) -> Vec<(String, String)> {
         previous = segment;
     }
     out
+}
+
+/// Whether a field names the account at login (an e-mail, a user name).
+fn is_login_name(field: &str) -> bool {
+    let field = field.to_ascii_lowercase();
+    field.contains("email") || ["username", "user_name", "login"].contains(&field.as_str())
 }
 
 /// `entryId` → `entry_id`.
