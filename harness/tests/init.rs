@@ -72,27 +72,37 @@ fn documents_of_other_shapes_give_suites_that_check() {
     }
 }
 
-#[test]
-fn from_the_clinic_s_document_a_suite_that_reaches_every_operation_clean_and_catches_faults() {
-    let dir = tempdir("init-clinic");
+/// A suite generated from the clinic's own document, unedited: its
+/// directory, the suite file and the document.
+fn clinic_suite(name: &str) -> (PathBuf, String, String) {
+    let dir = tempdir(name);
     let document = dir.join("openapi.json");
     std::fs::write(&document, clinic::openapi::document_json()).unwrap();
     let suite_dir = dir.join("suite");
     let (code, said) = init(&document, &suite_dir, false);
     assert_eq!(code, Some(0), "{said}");
-    let suite = written(&suite_dir);
-    let suite = suite.to_str().unwrap();
-    let document = document.to_str().unwrap();
-    for seed in ["1", "2", "3"] {
+    assert!(
+        said.contains("sign-up and login: POST /v1/patients, POST /v1/auth/login"),
+        "{said}"
+    );
+    let suite = written(&suite_dir).to_str().unwrap().to_string();
+    (dir, suite, document.to_str().unwrap().to_string())
+}
+
+/// Clean over seeds 1 to 20, every operation of the document reached.
+fn clean_over(seeds: std::ops::RangeInclusive<u32>) {
+    let (dir, suite, document) = clinic_suite("init-clean");
+    for seed in seeds {
+        let seed = seed.to_string();
         let args = [
             "--seed",
-            seed,
+            &seed,
             "--openapi",
-            document,
+            &document,
             "--require-coverage",
-            suite,
+            &suite,
         ];
-        let (code, report) = support::run_report(&dir.join(seed), &args);
+        let (code, report) = support::run_report(&dir.join(&seed), &args);
         assert_eq!(
             code,
             Some(0),
@@ -101,24 +111,57 @@ fn from_the_clinic_s_document_a_suite_that_reaches_every_operation_clean_and_cat
             report["coverage"]
         );
     }
-    for (fault, step) in [
-        ("appointment-idor", "probe: read_appointment"),
-        ("end-by-stranger", "probe: end"),
-        ("appointment-write-idor", "probe: reschedule"),
+}
+
+#[test]
+fn the_clinic_s_suite_unedited_reaches_every_operation_clean_seeds_1_to_10() {
+    clean_over(1..=10);
+}
+
+#[test]
+fn the_clinic_s_suite_unedited_reaches_every_operation_clean_seeds_11_to_20() {
+    clean_over(11..=20);
+}
+
+#[test]
+fn the_clinic_s_suite_unedited_catches_seven_original_faults_and_every_write_fault() {
+    let (dir, suite, document) = clinic_suite("init-faults");
+    // Each fault and the finding that shows it: a leak, a tamper or an
+    // access, most of them by a probe.
+    for (fault, finding) in [
+        ("switch-owner", "leak:list_mine"),
+        ("appointment-idor", "leak:probe: read_appointment"),
+        ("media-idor", "access:probe: media"),
+        ("profile-cache", "leak:me"),
+        ("status-filter", "leak:list"),
+        ("cursor-pagination", "leak:list_mine, next page"),
+        ("export-demographics", "leak:export"),
+        ("appointment-write-idor", "tamper:probe: reschedule"),
+        ("end-by-stranger", "tamper:probe: end"),
+        ("profile-update-idor", "tamper:probe: update_patient"),
+        ("password-change-idor", "tamper:probe: change_password"),
+        ("recording-delete-idor", "tamper:probe: delete"),
     ] {
-        let (code, report) =
-            support::run_report(&dir.join(fault), &["--seed", "1", "--fault", fault, suite]);
+        let args = ["--seed", "1", "--fault", fault, &suite];
+        let (code, report) = support::run_report(&dir.join(fault), &args);
         assert_eq!(code, Some(1), "{fault}");
-        let steps: Vec<&str> = (report["buckets"].as_array().unwrap().iter())
-            .filter_map(|b| b["first"]["step"].as_str())
+        let found: Vec<String> = (report["buckets"].as_array().unwrap().iter())
+            .map(|b| {
+                format!(
+                    "{}:{}",
+                    b["first"]["kind"].as_str().unwrap(),
+                    b["first"]["step"].as_str().unwrap()
+                )
+            })
             .collect();
-        assert!(steps.contains(&step), "{fault}: {steps:?}");
+        assert!(found.contains(&finding.to_string()), "{fault}: {found:?}");
     }
     // Never over an existing suite, unless told.
-    let (code, said) = init(Path::new(document), &suite_dir, false);
+    let suite_dir = Path::new(&suite).parent().unwrap().to_path_buf();
+    let (code, said) = init(Path::new(&document), &suite_dir, false);
     assert_eq!(code, Some(2));
     assert!(said.contains("exists: pass --force"), "{said}");
-    assert_eq!(init(Path::new(document), &suite_dir, true).0, Some(0));
+    assert_eq!(init(Path::new(&document), &suite_dir, true).0, Some(0));
 }
 
 #[test]

@@ -88,6 +88,9 @@ struct Generator<'a> {
     names: BTreeSet<String>,
     /// Variables some operation's path needs.
     needed: BTreeSet<String>,
+    /// Which enum value each field takes next: a mode switched goes to
+    /// another mode than the one the call started in.
+    turns: std::collections::HashMap<String, usize>,
 }
 
 impl<'a> Generator<'a> {
@@ -100,6 +103,7 @@ impl<'a> Generator<'a> {
             recognised: Vec::new(),
             names: BTreeSet::new(),
             needed: BTreeSet::new(),
+            turns: Default::default(),
         }
     }
 
@@ -273,7 +277,7 @@ impl<'a> Generator<'a> {
     fn needs(&self, op: &Op) -> Vec<String> {
         let mut out: Vec<String> = path_vars(op).into_iter().map(|(_, var)| var).collect();
         if let Some((_, schema)) = self.body_schema(op) {
-            let mut values = Values::new(self.spec, &self.known);
+            let mut values = Values::new(self.spec, &self.known, self.turns.clone());
             values.object(&schema, 0);
             out.extend(values.missing);
         }
@@ -302,7 +306,7 @@ impl<'a> Generator<'a> {
                 let capture = format!(
                     "capture = {{ {var} = {{ json = \"$[0].id\", shared = true, optional = true }} }}"
                 );
-                self.emit(&op, "steps", &name, Some(capture));
+                self.emit(&op, "steps", &name, Some(capture), None);
                 self.known.insert(var);
                 return true;
             }
@@ -330,11 +334,69 @@ impl<'a> Generator<'a> {
             .unwrap_or_else(|| op.name());
         let name = self.unique_name(&base.replace('"', "'"));
         let needed = self.needed.clone();
-        let captures = self.captures(op, &needed);
-        self.emit(op, table, &name, captures);
+        let mut captures = self.captures(op, &needed);
+        let paging = self.paging(op);
+        if let Some(page) = &paging {
+            // The first page small, its cursor kept for the next one.
+            let cursor = format!(
+                "{} = {{ json = \"$.{}\", optional = true }}",
+                page.cursor, page.cursor
+            );
+            captures = Some(match captures {
+                Some(c) => format!("{}, {cursor} }}", c.trim_end_matches('}').trim_end()),
+                None => format!("capture = {{ {cursor} }}"),
+            });
+        }
+        self.emit(
+            op,
+            table,
+            &name,
+            captures,
+            paging.as_ref().map(|p| p.first_page()),
+        );
+        if let Some(page) = paging {
+            let next = self.unique_name(&format!("{name}, next page"));
+            self.emit(op, table, &next, None, Some(page.next_page()));
+        }
     }
 
-    fn emit(&mut self, op: &Op, table: &str, name: &str, capture: Option<String>) {
+    /// A list that pages: a response field such as `next_after` whose name
+    /// holds an optional query parameter's (`after`), and a page size
+    /// parameter if there is one.
+    fn paging(&self, op: &Op) -> Option<Paging> {
+        if op.method != "GET" {
+            return None;
+        }
+        let schema = self.response_schema(op)?;
+        let params = op.operation.parameters(self.spec).unwrap_or_default();
+        let query = || params.iter().filter(|p| p.location == ParameterIn::Query);
+        let (cursor, param) = schema.properties.keys().find_map(|field| {
+            let lower = field.to_ascii_lowercase();
+            let param = query().find(|p| {
+                let p = p.name.to_ascii_lowercase();
+                lower != p
+                    && (lower.starts_with("next") || lower.contains("cursor"))
+                    && lower.contains(&p)
+            })?;
+            Some((field.clone(), param.name.clone()))
+        })?;
+        let sizes = ["limit", "page_size", "per_page", "size", "count"];
+        let size = query().find(|p| sizes.contains(&p.name.to_ascii_lowercase().as_str()));
+        Some(Paging {
+            cursor,
+            param,
+            size: size.map(|p| p.name.clone()),
+        })
+    }
+
+    fn emit(
+        &mut self,
+        op: &Op,
+        table: &str,
+        name: &str,
+        capture: Option<String>,
+        paging: Option<toml::Table>,
+    ) {
         let mut path = op.path.clone();
         for (param, var) in path_vars(op) {
             path = path.replace(&format!("{{{param}}}"), &format!("{{{{{var}}}}}"));
@@ -344,8 +406,10 @@ impl<'a> Generator<'a> {
             "[[{table}]]\nname = \"{name}\"\nactor = \"user\"\nrequest = \"{} {path}\"",
             op.method
         );
-        let mut values = Values::new(self.spec, &self.known);
-        let query = self.query(op, &mut values);
+        let turns = std::mem::take(&mut self.turns);
+        let mut values = Values::new(self.spec, &self.known, turns);
+        let mut query = self.query(op, &mut values);
+        query.extend(paging.unwrap_or_default());
         if !query.is_empty() {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
@@ -364,6 +428,7 @@ impl<'a> Generator<'a> {
             };
             let _ = writeln!(self.out, "{key} = {body}");
         }
+        self.turns = values.into_turns();
         let statuses = self.statuses(op);
         if !statuses.is_empty() {
             let _ = writeln!(self.out, "expect.status = [{}]", statuses.join(", "));
@@ -509,6 +574,32 @@ impl<'a> Generator<'a> {
             .into_iter()
             .find(|(k, _)| k.contains("json"))?;
         media.schema?.resolve(self.spec).ok()
+    }
+}
+
+/// How a list pages: its answer's cursor field, the query parameter that
+/// takes it, and a page size parameter.
+struct Paging {
+    cursor: String,
+    param: String,
+    size: Option<String>,
+}
+
+impl Paging {
+    /// The first page's query: one item a page, so there is a next one.
+    fn first_page(&self) -> toml::Table {
+        let mut query = toml::Table::new();
+        if let Some(size) = &self.size {
+            query.insert(size.clone(), toml::Value::Integer(1));
+        }
+        query
+    }
+
+    fn next_page(&self) -> toml::Table {
+        let mut query = self.first_page();
+        let hole = format!("{{{{{}}}}}", self.cursor);
+        query.insert(self.param.clone(), toml::Value::String(hole));
+        query
     }
 }
 

@@ -14,19 +14,29 @@ pub(super) struct Values<'a> {
     spec: &'a Spec,
     /// Variables captured by earlier steps.
     pub known: &'a BTreeSet<String>,
+    /// Which enum value each field takes next, across the whole suite.
     turns: HashMap<String, usize>,
     /// `*_id` fields no captured variable could fill.
     pub missing: Vec<String>,
 }
 
 impl<'a> Values<'a> {
-    pub fn new(spec: &'a Spec, known: &'a BTreeSet<String>) -> Values<'a> {
+    pub fn new(
+        spec: &'a Spec,
+        known: &'a BTreeSet<String>,
+        turns: HashMap<String, usize>,
+    ) -> Values<'a> {
         Values {
             spec,
             known,
-            turns: HashMap::new(),
+            turns,
             missing: Vec::new(),
         }
+    }
+
+    /// The enum turns, to carry on to the next step.
+    pub fn into_turns(self) -> HashMap<String, usize> {
+        self.turns
     }
 
     pub fn resolve(&self, schema: &ObjectOrReference<ObjectSchema>) -> Option<ObjectSchema> {
@@ -134,6 +144,11 @@ impl<'a> Values<'a> {
             (Some("date"), _) => "{{date_of_birth}}".into(),
             (Some("email"), _) | (_, "email") => "{{canary}}@example.test".into(),
             (_, l) if l.ends_with("email") => "{{canary}}@example.test".into(),
+            // A new password of the sender's own: set on another's account,
+            // it locks the owner out.
+            (_, l) if l.contains("password") && l.contains("new") => {
+                "{{password}} {{canary}}".into()
+            }
             (Some("password"), _) => "{{password}}".into(),
             (_, l) if l.contains("password") => "{{password}}".into(),
             (_, "grant_type") => "password".into(),
