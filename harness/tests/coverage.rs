@@ -80,3 +80,36 @@ fn require_coverage_leaves_a_run_that_missed_operations_incomplete() {
     assert_eq!(code, Some(3));
     assert!(report["total_findings"] == 0 && !names(&report["coverage"]["unreached"]).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_reports_the_operations_its_programs_reached() {
+    use crosstalk::session::{Fuzz, TargetSpec};
+    let dir = tempdir("coverage-fuzz");
+    let document = clinic_document(&dir);
+    let fuzz = Fuzz {
+        seed: Some(3),
+        time: std::time::Duration::from_secs(3),
+        corpus: dir.join("corpus"),
+        findings: dir.join("found"),
+        openapi: Some(document.into()),
+        ..Fuzz::new(
+            vec![root().join("scenarios/booking.toml")],
+            TargetSpec::embedded(&[]),
+        )
+    };
+    let outcome = fuzz.execute().await.unwrap();
+    let coverage = outcome.coverage.expect("coverage was asked for");
+    assert_eq!(coverage.reached.len() + coverage.unreached.len(), 26);
+    assert!(
+        coverage
+            .reached
+            .contains(&"POST /v1/appointments".to_string()),
+        "{coverage:?}"
+    );
+    assert!(
+        coverage
+            .unreached
+            .contains(&"GET /v1/me/export".to_string()),
+        "{coverage:?}"
+    );
+}

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::canary::mix;
+use crate::coverage::{Coverage, Operations};
 use crate::findings::{Finding, FindingKind, FindingSink, JsonLines};
 use crate::fuzzer::{
     self, Program, RunWorld, Runner, TargetFactory, Vocabulary, bucket, mutate, random_bytes,
@@ -48,6 +49,8 @@ pub struct Fuzz {
     /// Programs run at once (each sends its operations in order); the
     /// number of cores when `None`.
     pub concurrency: Option<usize>,
+    /// An OpenAPI document: report which of its operations programs reached.
+    pub openapi: Option<PathBuf>,
 }
 
 /// How long after the deadline (or after being found, when later) a new
@@ -57,6 +60,8 @@ const SHRINK_GRACE: Duration = Duration::from_secs(60);
 /// What a fuzzing session gave.
 pub struct FuzzOutcome {
     pub seed: u64,
+    /// Which operations of `--openapi` the programs reached.
+    pub coverage: Option<Coverage>,
     /// Leak and server-error buckets found that no earlier session had found.
     pub new_buckets: u64,
     pub interrupted: bool,
@@ -89,6 +94,9 @@ struct Shared {
     /// shrunk under the write side, alone in the process as a replay will
     /// be, so a race that shows only under load does not count.
     quiet: tokio::sync::RwLock<()>,
+    /// The operations of `--openapi`, and those programs reached so far.
+    operations: Option<Operations>,
+    reached: Mutex<BTreeSet<String>>,
     programs: AtomicU64,
     requests: AtomicU64,
     counter: AtomicU64,
@@ -110,6 +118,7 @@ impl Fuzz {
             stop: Stop::default(),
             overrides: crate::plan::Overrides::default(),
             concurrency: None,
+            openapi: None,
         }
     }
 
@@ -140,7 +149,19 @@ impl Fuzz {
             );
         }
         let new_buckets = shared.new_buckets.load(Ordering::Relaxed);
+        let coverage = shared.coverage();
+        if let Some(coverage) = &coverage {
+            let all = coverage.reached.len() + coverage.unreached.len();
+            eprintln!(
+                "coverage: {} of {all} operations of the OpenAPI document reached",
+                coverage.reached.len()
+            );
+            for op in &coverage.unreached {
+                eprintln!("  never reached: {op}");
+            }
+        }
         Ok(FuzzOutcome {
+            coverage,
             seed: shared.seed,
             new_buckets,
             interrupted,
@@ -157,6 +178,10 @@ impl Fuzz {
     /// the findings file.
     async fn prepare(&self, started: Instant, time: Duration) -> Result<Shared, SessionError> {
         let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
+        let operations = match &self.openapi {
+            Some(path) => Some(Operations::load(path).map_err(SessionError::Input)?),
+            None => None,
+        };
         let target = Arc::new(Target::connect(&self.target).await?);
         let keeps_data = matches!(*target, Target::Remote(_));
         let factory: TargetFactory = Arc::new(move || target.transport());
@@ -193,6 +218,8 @@ impl Fuzz {
             ..Runner::new(factory, seed)
         };
         Ok(Shared {
+            operations,
+            reached: Mutex::default(),
             vocabularies,
             runner,
             seed,
@@ -218,6 +245,18 @@ impl Fuzz {
 }
 
 impl Shared {
+    /// Reached and unreached operations of `--openapi`, in document order.
+    fn coverage(&self) -> Option<Coverage> {
+        let operations = self.operations.as_ref()?;
+        let reached = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let all = operations.cover(std::iter::empty());
+        let (hit, missed) = (all.unreached.into_iter()).partition(|op| reached.contains(op));
+        Some(Coverage {
+            reached: hit,
+            unreached: missed,
+        })
+    }
+
     /// `--max-findings` new buckets are confirmed.
     fn found_enough(&self) -> bool {
         let found = self.new_buckets.load(Ordering::Relaxed) as usize;
@@ -353,6 +392,14 @@ async fn one_program(shared: &Shared) {
         .requests
         .fetch_add(outcome.requests, Ordering::Relaxed);
     keep_if_novel(shared, vocab, &outcome.signature, &input);
+    if let Some(operations) = &shared.operations {
+        let reached = operations.cover(&outcome.order).reached;
+        shared
+            .reached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(reached);
+    }
     // A leak, tampering, and a server that fails where it should say no:
     // each new bucket is confirmed, shrunk and written out. Skips and
     // transport errors are what programs that break flows meet by design.

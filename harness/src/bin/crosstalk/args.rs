@@ -311,6 +311,10 @@ pub struct FuzzArgs {
     /// Programs run at once, each sending its operations in order (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     concurrency: Option<u32>,
+    /// An OpenAPI 3 document: report which of its operations the programs
+    /// reached and which they never did.
+    #[arg(long, value_name = "FILE")]
+    openapi: Option<PathBuf>,
 }
 
 impl FuzzArgs {
@@ -325,6 +329,7 @@ impl FuzzArgs {
             corpus: self.corpus,
             findings: self.findings,
             concurrency: self.concurrency.map(|n| n as usize),
+            openapi: self.openapi,
             stop,
         })
     }
