@@ -11,7 +11,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Executor, Recipient, Sent, attribution};
+use super::Executor;
+use super::sending::{Recipient, Sent, attribution};
 use crate::plan::{Credentials, StepRef};
 use crate::probe;
 use crate::request;
