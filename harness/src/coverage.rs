@@ -78,6 +78,11 @@ impl Operations {
         self.operations.is_empty()
     }
 
+    /// Every operation as `METHOD /template`, in document order.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        (self.operations.iter()).map(|op| format!("{} {}", op.method, op.template))
+    }
+
     /// Which operations the answered requests of `order` reached.
     pub fn cover<'a>(&self, order: impl IntoIterator<Item = &'a Issued>) -> Coverage {
         let mut reached = vec![false; self.operations.len()];
@@ -90,8 +95,7 @@ impl Operations {
             }
         }
         let mut coverage = Coverage::default();
-        for (op, hit) in self.operations.iter().zip(reached) {
-            let name = format!("{} {}", op.method, op.template);
+        for (name, hit) in self.names().zip(reached) {
             match hit {
                 true => coverage.reached.push(name),
                 false => coverage.unreached.push(name),

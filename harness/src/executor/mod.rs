@@ -366,27 +366,23 @@ impl Executor {
                 this.send(sender, step).await
             });
         }
-        let mut sent = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(one) => sent.extend(one),
-                // A bug in a judge must not pass as work done.
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(_) => {}
-            }
-        }
-        // The same order whatever order the answers came in.
-        sent.sort_by_key(|s| s.issued.seq);
+        let sent = gathered(tasks).await;
         let answered: Vec<(InstanceId, StepRef, u16)> = (sent.iter())
             .filter_map(|s| s.judged.as_ref())
             .map(|(e, _)| (e.sender, e.step, e.response.status))
             .collect();
+        self.judge_batch(sent).await;
+        self.probe_reads(answered).await;
+    }
+
+    /// The batch's judges over what was sent, then the witness's check of
+    /// the writes aimed at others.
+    async fn judge_batch(self: &Arc<Self>, sent: Vec<Sent>) {
         let aimed = self.judge(sent);
         if !aimed.is_empty() {
             witness::after_batch(self, &aimed).await;
             self.log_witnessed();
         }
-        self.probe_reads(answered).await;
     }
 
     fn lock_witnessed(&self) -> std::sync::MutexGuard<'_, Vec<Issued>> {
@@ -502,4 +498,20 @@ impl Executor {
             captured_by: captured_by.to_string(),
         }
     }
+}
+
+/// What a batch's tasks sent, in issue order whatever order the answers
+/// came in; a task that panicked (a bug in a judge) panics here, never
+/// passing as work done.
+async fn gathered(mut tasks: tokio::task::JoinSet<Option<Sent>>) -> Vec<Sent> {
+    let mut sent = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(one) => sent.extend(one),
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => {}
+        }
+    }
+    sent.sort_by_key(|s| s.issued.seq);
+    sent
 }

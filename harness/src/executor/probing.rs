@@ -63,21 +63,9 @@ impl Executor {
                 this.send_probe(one).await
             });
         }
-        let mut sent = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(one) => sent.extend(one),
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(_) => {}
-            }
-        }
-        sent.sort_by_key(|s| s.issued.seq);
+        let sent = super::gathered(tasks).await;
         self.probes.fetch_add(sent.len() as u64, Ordering::Relaxed);
-        let aimed = self.judge(sent);
-        if !aimed.is_empty() {
-            witness::after_batch(self, &aimed).await;
-            self.log_witnessed();
-        }
+        self.judge_batch(sent).await;
     }
 
     /// Which probes these owners' steps call for.
