@@ -1,16 +1,28 @@
-//! Scale figures, printed as ratios measured in one run:
-//! - the shipped suite on the embedded clinic at 100 and 1,000 patients
-//!   (requests per second);
-//! - the oracle's cost per response with 100 and 10,000 instances' canaries
-//!   (it should not grow with the number of instances).
+//! Performance figures, each printed beside the reference it is measured
+//! against in the same run (machines are noisy; ratios travel):
 //!
-//! `cargo bench -p crosstalk --bench scale`
+//! - the shipped suite on the embedded clinic at 1,000 and 10,000 patients:
+//!   requests per second, and their ratio;
+//! - harness CPU per request over HTTP (`crosstalk run --target`, shipped
+//!   suite, 2,000 patients) against a bare reqwest client's (64 tasks, JSON
+//!   GETs and POSTs, each answer parsed), both against the same served clinic;
+//! - the oracle on a 2 KB JSON answer (against parsing it) and on a 10 MB
+//!   media body (against one `memmem` pass over it);
+//! - `crosstalk fuzz` programs per second, and the cargo-fuzz target's body
+//!   (what libFuzzer calls, without its instrumentation) in executions per
+//!   second; the cargo-fuzz build itself when a nightly toolchain is there.
+//!
+//! `cargo bench -p crosstalk --bench scale` (a few minutes; `--quick` skips
+//! the 10,000-patient run). The served clinic is this binary started again
+//! with `--serve-clinic`, so that its CPU is never counted as the client's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crosstalk::canary::{canary, run_id};
+use crosstalk::embedded::FuzzTarget;
 use crosstalk::executor::{Executor, RunOptions};
 use crosstalk::findings::FindingSink;
 use crosstalk::oracle::Oracle;
@@ -19,19 +31,17 @@ use crosstalk::safety::Redactor;
 use crosstalk::transport::{InProcess, Request, Response, Transport};
 use crosstalk::world::{Instance, Ledger};
 
+fn scenarios() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
+}
+
+/// Requests and requests per second of the shipped suite, embedded clinic.
 fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) {
     let overrides = Overrides {
         population: Some(patients),
         ..Default::default()
     };
-    let plans = Plan::load_all(
-        &[PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios"
-        ))],
-        &overrides,
-    )
-    .unwrap();
+    let plans = Plan::load_all(&[scenarios()], &overrides).unwrap();
     runtime.block_on(async {
         let clinic = clinic::Clinic::in_memory(clinic::Faults::none()).unwrap();
         let transport: Arc<dyn Transport> = Arc::new(InProcess::new(clinic.router(), "clinic"));
@@ -56,10 +66,18 @@ fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) 
     })
 }
 
-fn oracle_ns_per_response(instances: usize) -> f64 {
+/// Nanoseconds the oracle takes to judge `body` (answered to instance 0 of
+/// 10,000; a JSON body already parsed, as the judge hands it over), and
+/// nanoseconds `reference` takes on it.
+fn oracle_ns(
+    body: &[u8],
+    content_type: &str,
+    rounds: u32,
+    reference: impl Fn(&[u8]),
+) -> (f64, f64) {
     let run = run_id(3);
     let ledger = Ledger::new(
-        (0..instances)
+        (0..10_000)
             .map(|i| Instance {
                 role: 0,
                 index: i,
@@ -69,11 +87,6 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
             .collect(),
     );
     let oracle = Oracle::new(&ledger, 0..ledger.len());
-    let own = ledger.instance(0).canary.clone();
-    let body: String = serde_json::json!({
-        "items": (0..20).map(|i| serde_json::json!({"id": i, "title": format!("Audio consultation, part {i}: {own} headache"), "mode": "audio"})).collect::<Vec<_>>()
-    })
-    .to_string();
     let request = Request {
         method: http::Method::GET,
         path: "/v1/me/recordings".into(),
@@ -82,34 +95,370 @@ fn oracle_ns_per_response(instances: usize) -> f64 {
     };
     let response = Response {
         status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.into(),
+        headers: vec![("content-type".into(), content_type.into())],
+        body: body.to_vec().into(),
         truncated: false,
     };
-    let rounds = 20_000;
+    // The judge parses a body once for every judge; the oracle is given it.
+    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
     let started = Instant::now();
     for _ in 0..rounds {
-        assert!(oracle.inspect(&ledger, 0, &request, &response).is_empty());
+        let found = oracle.inspect_parsed(&ledger, 0, &request, &response, json.as_ref());
+        assert!(found.is_empty());
     }
-    started.elapsed().as_nanos() as f64 / rounds as f64
+    let judged = started.elapsed().as_nanos() as f64 / f64::from(rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        reference(std::hint::black_box(body));
+    }
+    (
+        judged,
+        started.elapsed().as_nanos() as f64 / f64::from(rounds),
+    )
+}
+
+/// A 2 KB JSON list of recordings, each with the receiver's own canary.
+fn json_2k() -> Vec<u8> {
+    let own = canary(&run_id(3), 3, 0);
+    let items: Vec<_> = (0..16)
+        .map(|i| serde_json::json!({"id": i, "title": format!("Audio consultation, part {i}: {own} headache"), "mode": "audio", "duration_seconds": 600 + i}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "items": items })).unwrap()
+}
+
+/// 10 MB of media: pseudo-random bytes.
+fn media_10m() -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..10 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// User + system CPU seconds of this process, or of its waited-for children.
+fn cpu_seconds(who: libc::c_int) -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
+    unsafe { libc::getrusage(who, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// The clinic served by this binary in a child process, and its address.
+fn serve_clinic() -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--serve-clinic")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the bench starts again as the clinic");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line.trim().to_string())
+}
+
+/// The child's side of [`serve_clinic`]: print the address, serve.
+fn clinic_server() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("http://{}", listener.local_addr().unwrap());
+        let clinic = clinic::Clinic::in_memory(clinic::Faults::none()).unwrap();
+        clinic.serve(listener).await.unwrap();
+    });
+}
+
+/// Harness CPU microseconds per request: `crosstalk run --target` in a child.
+fn harness_cpu_per_request(base: &str, dir: &Path) -> (u64, f64) {
+    let report = dir.join("report.json");
+    let before = cpu_seconds(libc::RUSAGE_CHILDREN);
+    let status = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["run", "--target", base, "--patients", "2000", "--seed", "1"])
+        .arg("--json")
+        .arg(&report)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .arg(scenarios())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let cpu = cpu_seconds(libc::RUSAGE_CHILDREN) - before;
+    assert!(status.success(), "the served clinic gave findings");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    let requests = (report["scenarios"]
+        .as_array()
+        .expect("the report lists scenarios")
+        .iter())
+    .map(|s| {
+        s["requests"]
+            .as_u64()
+            .expect("each scenario counts its requests")
+    })
+    .sum::<u64>();
+    (requests, cpu * 1e6 / requests as f64)
+}
+
+/// Bare reqwest CPU microseconds per request: 64 tasks, each a patient that
+/// signs up, logs in, then reads its profile and books and lists
+/// appointments, every answer parsed as JSON.
+fn reqwest_cpu_per_request(base: &str) -> (u64, f64) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let before = cpu_seconds(libc::RUSAGE_SELF);
+    let requests: u64 = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let tasks = (0..64).map(|task| {
+            let (client, base) = (client.clone(), base.to_string());
+            tokio::spawn(async move { bare_patient(&client, &base, task).await })
+        });
+        let mut total = 0;
+        for task in tasks.collect::<Vec<_>>() {
+            total += task.await.unwrap();
+        }
+        total
+    });
+    let cpu = cpu_seconds(libc::RUSAGE_SELF) - before;
+    (requests, cpu * 1e6 / requests as f64)
+}
+
+async fn bare_patient(client: &reqwest::Client, base: &str, task: u32) -> u64 {
+    let json = |r: reqwest::Response| async move { r.json::<serde_json::Value>().await.unwrap() };
+    let email = format!("bench-{task}-{}@example.test", std::process::id());
+    let signup = serde_json::json!({"name": "Bench Patient", "email": email, "password": "bench-password-1", "date_of_birth": "1980-01-01", "phone": "+441234567890"});
+    json(
+        client
+            .post(format!("{base}/v1/patients"))
+            .json(&signup)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let login = serde_json::json!({"email": email, "password": "bench-password-1"});
+    let token = json(
+        client
+            .post(format!("{base}/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = token["token"]
+        .as_str()
+        .expect("a login answers a token")
+        .to_string();
+    let clinicians = json(
+        client
+            .get(format!("{base}/v1/clinicians"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let clinician = clinicians[0]["id"]
+        .as_str()
+        .expect("a clinician")
+        .to_string();
+    let mut requests = 3;
+    for round in 0..100u32 {
+        let slot = format!(
+            "2030-{:02}-{:02}T{:02}:{:02}:00Z",
+            1 + task % 12,
+            1 + round % 28,
+            round % 24,
+            task % 60
+        );
+        let book = serde_json::json!({"clinician_id": clinician, "slot": slot, "reason": "bench"});
+        json(
+            client
+                .post(format!("{base}/v1/appointments"))
+                .bearer_auth(&token)
+                .json(&book)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        json(
+            client
+                .get(format!("{base}/v1/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        json(
+            client
+                .get(format!("{base}/v1/appointments/{}", round + 1))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        requests += 3;
+    }
+    requests
+}
+
+/// `crosstalk fuzz` programs per second on the embedded clinic, 20 s.
+fn fuzz_programs_per_second(dir: &Path) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["fuzz", "--time", "20s", "--seed", "1"])
+        .arg("--corpus")
+        .arg(dir.join("corpus"))
+        .arg("--findings")
+        .arg(dir.join("fuzz"))
+        .arg(scenarios())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    // The last progress line: "  20s  4321 programs (216 execs/s), …".
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" programs ("))
+        .expect("fuzz prints progress");
+    let programs: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    programs / 20.0
+}
+
+/// The cargo-fuzz target's body: executions per second over fixed inputs.
+fn fuzz_target_executions_per_second() -> f64 {
+    let target = FuzzTarget::new(clinic::Faults::none()).unwrap();
+    let mut state = 7u64;
+    let inputs: Vec<Vec<u8>> = (0..400)
+        .map(|_| {
+            (0..64)
+                .map(|_| {
+                    state = crosstalk::canary::mix(state, &[1]);
+                    state as u8
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    for input in &inputs {
+        assert!(
+            target.run(input).is_empty(),
+            "the clean clinic gave findings"
+        );
+    }
+    inputs.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// libFuzzer's own figure for the cargo-fuzz build, when nightly is there.
+fn cargo_fuzz_executions_per_second() -> Option<String> {
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output()
+        .ok()?;
+    let fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .ok()?;
+    if !nightly.status.success() || !fuzz.status.success() {
+        return None;
+    }
+    let out = Command::new("cargo")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            "program",
+            "--",
+            "-max_total_time=20",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let last = text.lines().rev().find(|l| l.contains("exec/s:"))?;
+    Some(
+        last.split("exec/s:")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .to_string(),
+    )
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--serve-clinic") {
+        return clinic_server();
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = std::env::temp_dir().join(format!("crosstalk-bench-{}", std::process::id()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (small_requests, small_rate) = suite_rate(&runtime, 100);
-    let (large_requests, large_rate) = suite_rate(&runtime, 1_000);
-    println!("suite, 100 patients:    {small_requests:>6} requests, {small_rate:>8.0} requests/s");
-    println!("suite, 1,000 patients:  {large_requests:>6} requests, {large_rate:>8.0} requests/s");
+
+    println!("measure                                        figure        reference       ratio");
+    let (_, small) = suite_rate(&runtime, 1_000);
+    if quick {
+        println!("run, 1,000 patients (requests/s)            {small:>9.0}");
+    } else {
+        let (_, large) = suite_rate(&runtime, 10_000);
+        println!(
+            "run, 10,000 / 1,000 patients (requests/s)   {large:>9.0}   {small:>13.0}   {:>9.2}",
+            large / small
+        );
+    }
+
+    let (mut server, base) = serve_clinic();
+    let (harness_requests, harness) = harness_cpu_per_request(&base, &dir);
+    let (bare_requests, bare) = reqwest_cpu_per_request(&base);
+    let _ = server.kill();
+    let _ = server.wait();
     println!(
-        "throughput ratio 1,000 / 100 patients: {:.2}",
-        large_rate / small_rate
+        "harness / reqwest CPU per request (µs)      {harness:>9.1}   {bare:>13.1}   {:>9.2}   ({harness_requests} and {bare_requests} requests)",
+        harness / bare
     );
-    let few = oracle_ns_per_response(100);
-    let many = oracle_ns_per_response(10_000);
-    println!("oracle, 100 instances:    {few:>8.0} ns per 2 KB response");
-    println!("oracle, 10,000 instances: {many:>8.0} ns per 2 KB response");
+
+    let json = json_2k();
+    let (judged, parsed) = oracle_ns(&json, "application/json", 20_000, |b| {
+        std::hint::black_box(serde_json::from_slice::<serde_json::Value>(b).ok());
+    });
     println!(
-        "oracle cost ratio 10,000 / 100 instances: {:.2}",
-        many / few
+        "oracle on {} B JSON vs parsing it (µs)    {:>9.2}   {:>13.2}   {:>9.2}   ({:.0} MB/s)",
+        json.len(),
+        judged / 1e3,
+        parsed / 1e3,
+        judged / parsed,
+        json.len() as f64 / judged * 1e3
     );
+    let media = media_10m();
+    let finder = memchr::memmem::Finder::new(b"ctxxxxxx");
+    let (judged, searched) = oracle_ns(&media, "video/mp4", 10, |b| {
+        std::hint::black_box(finder.find(b));
+    });
+    let gbps = |ns: f64| media.len() as f64 / ns;
+    println!(
+        "oracle on 10 MB media vs memmem (GB/s)      {:>9.2}   {:>13.2}   {:>9.2}",
+        gbps(judged),
+        gbps(searched),
+        gbps(judged) / gbps(searched)
+    );
+
+    let programs = fuzz_programs_per_second(&dir);
+    let executions = fuzz_target_executions_per_second();
+    println!("fuzz, programs/s                            {programs:>9.0}");
+    println!("fuzz target body, executions/s              {executions:>9.0}");
+    match cargo_fuzz_executions_per_second() {
+        Some(figure) => println!("cargo-fuzz (--sanitizer none), exec/s       {figure:>9}"),
+        None => println!("cargo-fuzz: skipped (no nightly toolchain or cargo-fuzz here)"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -32,6 +32,9 @@ fn letters(mut bits: u64, n: usize, out: &mut String) {
     }
 }
 
+/// The length of a run id, the start of each of its canaries.
+pub const RUN_ID_LEN: usize = 8;
+
 /// The length of a canary: a run id and 14 characters.
 pub const CANARY_LEN: usize = 22;
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,11 +218,15 @@ pub struct Bucket {
     pub first: Finding,
 }
 
-/// A JSON Lines file appended one complete line per record, in a single
-/// write each: a kill leaves whole lines only (or, at worst, one torn last
-/// line, which the next writer closes off before appending).
+/// A JSON Lines file appended whole lines at a time: a kill leaves whole
+/// lines only (or, at worst, one torn last line, which the next writer
+/// closes off before appending).
 pub struct JsonLines {
-    file: Mutex<File>,
+    file: Mutex<BufWriter<File>>,
+    /// Each record reaches the file before `write` returns (findings);
+    /// otherwise records are written a buffer of lines at a time (the request
+    /// log, a line per request: a syscall each cost more than the line).
+    durable: bool,
 }
 
 impl JsonLines {
@@ -240,7 +244,17 @@ impl JsonLines {
             file.write_all(b"\n")?;
         }
         Ok(JsonLines {
-            file: Mutex::new(file),
+            file: Mutex::new(BufWriter::with_capacity(LOG_BUFFER, file)),
+            durable: true,
+        })
+    }
+
+    /// As [`JsonLines::append`], written a buffer of lines at a time: the
+    /// last lines reach the file at [`JsonLines::flush`] or when dropped.
+    pub fn buffered(path: &Path) -> std::io::Result<JsonLines> {
+        Ok(JsonLines {
+            durable: false,
+            ..Self::append(path)?
         })
     }
 
@@ -249,9 +263,23 @@ impl JsonLines {
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&line)
+        // A line longer than the space left flushes the lines before it
+        // first, so every write(2) holds whole lines.
+        file.write_all(&line)?;
+        if self.durable {
+            file.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the lines buffered so far.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
 }
+
+/// Bytes of lines a buffered log holds before writing them out.
+const LOG_BUFFER: usize = 64 * 1024;
 
 /// Whether a file's last line lacks its newline.
 fn ends_torn(file: &mut File) -> std::io::Result<bool> {

@@ -17,7 +17,7 @@
 //! owner (a login with their email and another's session header), so its
 //! answer may be about them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Serialize;
@@ -25,9 +25,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use crate::canary::{CANARY_LEN, Encoding, base64_fragments};
+use crate::canary::{CANARY_LEN, Encoding, RUN_ID_LEN, base64_fragments};
 use crate::transport::{Request, Response};
-use crate::world::{DISTINCTIVE_LEN, InstanceId, Ledger};
+use crate::world::{DISTINCTIVE_LEN, InstanceId, Ledger, Owned, OwnedValues};
 
 /// A canary seen in some bytes: whose, how encoded, where.
 type Sighting = (InstanceId, Encoding, std::ops::Range<usize>);
@@ -65,52 +65,66 @@ pub enum Marker {
 }
 
 /// The canary search, built once per world.
+///
+/// Every canary starts with its run id, and every base64 alignment of a
+/// canary with the same ten characters: the bytes are searched for those few
+/// prefixes only (at memory speed, whatever the number of instances), and a
+/// prefix found is looked up whole in a table.
 pub struct Oracle {
+    /// Run ids, any case.
     plain: AhoCorasick,
+    plain_prefixes: Vec<String>,
+    /// The first characters of the base64 fragments.
     encoded: AhoCorasick,
-    /// Pattern index → instance, for the base64 fragments (several per
-    /// canary); the plain automaton's pattern `i` is `own.start + i`.
-    encoded_owner: Vec<InstanceId>,
+    encoded_prefixes: Vec<String>,
+    /// Encoded pattern index → the lengths of the fragments it starts.
+    encoded_lengths: Vec<Vec<usize>>,
+    canaries: HashMap<[u8; CANARY_LEN], InstanceId>,
+    fragments: HashMap<Box<[u8]>, InstanceId>,
     /// Canaries of other worlds sharing the ledger (other programs of a
     /// fuzz run), found by the run id they all start with.
-    others: Option<Others>,
+    others: Option<Arc<Ledger>>,
     /// This world's instances.
     own: std::ops::Range<InstanceId>,
 }
 
-struct Others {
-    prefix: AhoCorasick,
-    ledger: Arc<Ledger>,
-}
+/// Characters of a base64 fragment that depend on the run id alone.
+const ENCODED_PREFIX: usize = 10;
 
 impl Oracle {
     /// The search for the canaries of `ids`, the instances of one world.
     pub fn new(ledger: &Ledger, ids: std::ops::Range<InstanceId>) -> Self {
-        let canaries: Vec<String> = ids
-            .clone()
-            .map(|id| ledger.instance(id).canary.clone())
-            .collect();
-        let mut encoded_patterns = Vec::new();
-        let mut encoded_owner = Vec::new();
-        for (id, canary) in ids.clone().zip(&canaries) {
-            for fragment in base64_fragments(canary) {
-                encoded_patterns.push(fragment);
-                encoded_owner.push(id);
+        let mut canaries = HashMap::with_capacity(ids.len());
+        let mut fragments = HashMap::new();
+        let mut plain_prefixes: Vec<String> = Vec::new();
+        let mut encoded_prefixes: Vec<(String, Vec<usize>)> = Vec::new();
+        for id in ids.clone() {
+            let canary = ledger.instance(id).canary.to_ascii_lowercase();
+            let Ok(key) = <[u8; CANARY_LEN]>::try_from(canary.as_bytes()) else {
+                continue;
+            };
+            canaries.insert(key, id);
+            add_prefix(&mut plain_prefixes, &canary[..RUN_ID_LEN]);
+            for fragment in base64_fragments(&canary) {
+                let prefix = &fragment[..ENCODED_PREFIX.min(fragment.len())];
+                match encoded_prefixes.iter_mut().find(|(p, _)| p == prefix) {
+                    Some((_, lengths)) if lengths.contains(&fragment.len()) => {}
+                    Some((_, lengths)) => lengths.push(fragment.len()),
+                    None => encoded_prefixes.push((prefix.to_string(), vec![fragment.len()])),
+                }
+                fragments.insert(fragment.into_bytes().into_boxed_slice(), id);
             }
         }
-        let plain = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&canaries)
-            .expect("canaries make a valid automaton");
-        let encoded = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&encoded_patterns)
-            .expect("base64 fragments make a valid automaton");
+        let (encoded_patterns, encoded_lengths): (Vec<_>, Vec<_>) =
+            encoded_prefixes.into_iter().unzip();
         Self {
-            plain,
-            encoded,
-            encoded_owner,
+            plain: prefix_search(&plain_prefixes, true),
+            plain_prefixes,
+            encoded: prefix_search(&encoded_patterns, false),
+            encoded_prefixes: encoded_patterns,
+            encoded_lengths,
+            canaries,
+            fragments,
             others: None,
             own: ids,
         }
@@ -120,44 +134,76 @@ impl Oracle {
     /// percent-encoded; not inside base64) of every other instance of
     /// `ledger` whose canary starts with `run_id`, as they are added.
     pub fn with_others(mut self, ledger: Arc<Ledger>, run_id: &str) -> Self {
-        let prefix = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build([run_id])
-            .expect("a run id makes a valid automaton");
-        self.others = Some(Others { prefix, ledger });
+        add_prefix(&mut self.plain_prefixes, &run_id.to_ascii_lowercase());
+        self.plain = prefix_search(&self.plain_prefixes, true);
+        self.others = Some(ledger);
         self
     }
 
     /// Canaries in `bytes`: (owner, encoding, byte range).
     fn scan(&self, bytes: &[u8]) -> Vec<Sighting> {
         let mut hits = Vec::new();
-        for m in self.plain.find_iter(bytes) {
-            hits.push((
-                self.own.start + m.pattern().as_usize(),
-                Encoding::Plain,
-                m.range(),
-            ));
+        // Case is changed by what handles text; bytes that are not text
+        // (media) carry a canary as it was written, and are searched for
+        // its prefixes exactly, one memmem pass each, at memory speed.
+        let text = std::str::from_utf8(bytes).is_ok();
+        let plain: Vec<usize> = if text {
+            self.plain
+                .find_overlapping_iter(bytes)
+                .map(|m| m.start())
+                .collect()
+        } else {
+            exact_starts(bytes, &self.plain_prefixes)
+                .map(|(_, at)| at)
+                .collect()
+        };
+        for start in plain {
+            let range = start..start + CANARY_LEN;
+            if let Some(id) = bytes.get(range.clone()).and_then(|c| self.canary(c)) {
+                hits.push((id, Encoding::Plain, range));
+            }
         }
-        for m in self.encoded.find_iter(bytes) {
-            hits.push((
-                self.encoded_owner[m.pattern().as_usize()],
-                Encoding::Base64,
-                m.range(),
-            ));
-        }
-        if let Some(others) = &self.others {
-            others.scan(bytes, &self.own, &mut hits);
+        let encoded: Vec<(usize, usize)> = if text {
+            (self.encoded.find_overlapping_iter(bytes))
+                .map(|m| (m.pattern().as_usize(), m.start()))
+                .collect()
+        } else {
+            exact_starts(bytes, &self.encoded_prefixes).collect()
+        };
+        for (pattern, start) in encoded {
+            for len in &self.encoded_lengths[pattern] {
+                let range = start..start + len;
+                let owner = bytes.get(range.clone()).and_then(|f| self.fragments.get(f));
+                if let Some(&id) = owner {
+                    hits.push((id, Encoding::Base64, range));
+                    break;
+                }
+            }
         }
         hits
     }
 
+    /// Whose canary `text` (a canary's length of bytes, any case) is.
+    fn canary(&self, text: &[u8]) -> Option<InstanceId> {
+        let mut key: [u8; CANARY_LEN] = text.try_into().ok()?;
+        key.make_ascii_lowercase();
+        if let Some(&id) = self.canaries.get(&key) {
+            return Some(id);
+        }
+        let other = self
+            .others
+            .as_ref()?
+            .by_canary(std::str::from_utf8(&key).ok()?)?;
+        (!self.own.contains(&other)).then_some(other)
+    }
+
     /// Whose canaries a request carries (plainly, in its path or body).
     pub fn canaries_in(&self, path: &str, body: &[u8]) -> Vec<InstanceId> {
-        let mut owners: Vec<InstanceId> = self
-            .plain
-            .find_iter(path.as_bytes())
-            .chain(self.plain.find_iter(body))
-            .map(|m| self.own.start + m.pattern().as_usize())
+        let mut owners: Vec<InstanceId> = [path.as_bytes(), body]
+            .into_iter()
+            .flat_map(|bytes| self.scan(bytes))
+            .filter(|(id, encoding, _)| *encoding == Encoding::Plain && self.own.contains(id))
+            .map(|(id, ..)| id)
             .collect();
         owners.sort_unstable();
         owners.dedup();
@@ -190,18 +236,32 @@ impl Oracle {
             self.header(ledger, name, value, &mut found);
         }
         // The raw body: every encoding, and the only view of non-JSON bytes.
-        let raw = self.scan(&response.body);
+        // What the observer may see anyway is dropped before anything else.
+        let mut raw = self.scan(&response.body);
+        raw.retain(|(victim, ..)| !ledger.visible(observer, *victim));
         match json {
             Some(json) => {
-                let mut leaves = Vec::new();
-                let root = "$".to_string();
-                collect_leaves(json, root.clone(), root, None, &[], &mut leaves);
-                for leaf in &leaves {
-                    self.leaf(ledger, leaf, &raw, &mut found);
-                }
+                let body = &response.body;
+                let mut walk = Walk {
+                    oracle: self,
+                    owned: ledger.owned_values(),
+                    observer,
+                    raw: &raw,
+                    found: &mut found,
+                    // Unescaped strings differ from the raw bytes only where
+                    // the body has a backslash; otherwise the raw scan saw
+                    // everything, and strings are read only to place it.
+                    strings: !raw.is_empty() || memchr::memchr(b'\\', body).is_some(),
+                    percent: memchr::memchr(b'%', body).is_some(),
+                    segments: Vec::new(),
+                };
+                walk.value(json, None, None);
             }
-            None if response.body.contains(&b'%') => {
-                let decoded = percent_decode(&String::from_utf8_lossy(&response.body));
+            // Text only: media bytes hold `%` by chance, never a form.
+            None if memchr::memchr(b'%', &response.body).is_some()
+                && let Ok(text) = std::str::from_utf8(&response.body) =>
+            {
+                let decoded = percent_decode(text);
                 let encoding = Some(Encoding::UrlEncoded);
                 self.sight(decoded.as_bytes(), encoding, "body", "body", &mut found);
             }
@@ -230,41 +290,13 @@ impl Oracle {
         }
         let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
         for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
-            found.identifier(ledger, token, None, &[], &location, &location);
-        }
-    }
-
-    /// One JSON leaf: canaries in a string (unescaped, it gives the path; a
-    /// canary seen only there was escaped in the raw bytes), and the leaf
-    /// as a whole owned value.
-    fn leaf(&self, ledger: &Ledger, leaf: &Leaf<'_>, raw: &[Sighting], found: &mut Found) {
-        let location = format!("body {}", leaf.path);
-        let pattern = format!("body {}", leaf.pattern);
-        if let Value::String(text) = leaf.value {
-            for (victim, encoding, range) in self.scan(text.as_bytes()) {
-                let plain_in_raw = raw
-                    .iter()
-                    .any(|(v, e, _)| *v == victim && *e == Encoding::Plain);
-                let encoding = match encoding {
-                    Encoding::Plain if !plain_in_raw => Encoding::JsonEscaped,
-                    other => other,
-                };
-                let excerpt = excerpt(text.as_bytes(), range);
-                found.canary(victim, encoding, &location, &pattern, excerpt);
-            }
-            if text.contains('%') {
-                let decoded = percent_decode(text);
-                let encoding = Some(Encoding::UrlEncoded);
-                self.sight(decoded.as_bytes(), encoding, &location, &pattern, found);
+            let owned = ledger.with_owners(token, |owners| {
+                sole_owner(owners, token, None, Vec::new).cloned()
+            });
+            if let Some(owned) = owned {
+                found.identifier(&owned, token, &location, &location);
             }
         }
-        let text = match leaf.value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return,
-        };
-        let (key, siblings) = (leaf.key.as_deref(), &leaf.siblings);
-        found.identifier(ledger, &text, key, siblings, &location, &pattern);
     }
 
     /// The candidates that are evidence: not the observer's own, not granted,
@@ -276,6 +308,9 @@ impl Oracle {
         request: &Request,
         found: Found,
     ) -> Vec<Evidence> {
+        if found.candidates.is_empty() {
+            return Vec::new();
+        }
         let echo = Echo::of(request);
         found
             .candidates
@@ -314,27 +349,6 @@ impl Oracle {
                 (encoding, _) => encoding,
             };
             found.canary(victim, encoding, location, pattern, excerpt(bytes, range));
-        }
-    }
-}
-
-impl Others {
-    /// Canaries of instances outside `own` (whose search found them
-    /// already): the run id, then a known canary.
-    fn scan(&self, bytes: &[u8], own: &std::ops::Range<InstanceId>, hits: &mut Vec<Sighting>) {
-        for m in self.prefix.find_iter(bytes) {
-            let end = m.start() + CANARY_LEN;
-            let Some(text) = bytes
-                .get(m.start()..end)
-                .and_then(|b| std::str::from_utf8(b).ok())
-            else {
-                continue;
-            };
-            if let Some(id) = self.ledger.by_canary(text)
-                && !own.contains(&id)
-            {
-                hits.push((id, Encoding::Plain, m.start()..end));
-            }
         }
     }
 }
@@ -381,30 +395,7 @@ impl Found {
         });
     }
 
-    fn identifier(
-        &mut self,
-        ledger: &Ledger,
-        text: &str,
-        key: Option<&str>,
-        siblings: &[String],
-        location: &str,
-        pattern: &str,
-    ) {
-        let owners = ledger.owners(text);
-        if owners.is_empty() {
-            return;
-        }
-        let distinctive = text.len() >= DISTINCTIVE_LEN;
-        let matching: Vec<_> = owners
-            .iter()
-            .filter(|o| distinctive || key.is_some_and(|k| o.kind.matches(k, siblings)))
-            .collect();
-        let distinct_owners: HashSet<InstanceId> = matching.iter().map(|o| o.owner).collect();
-        // A value that several instances own identifies none of them.
-        if distinct_owners.len() != 1 {
-            return;
-        }
-        let owned = matching[0];
+    fn identifier(&mut self, owned: &Owned, text: &str, location: &str, pattern: &str) {
         if !self
             .seen
             .insert((owned.owner, format!("{location}={text}")))
@@ -426,6 +417,166 @@ impl Found {
     }
 }
 
+/// The one instance that owns `text` as a value of its kind, if exactly
+/// one does. A short value must sit under its kind's key (`siblings` are
+/// asked for only then); a value several instances own identifies none.
+fn sole_owner<'o>(
+    owners: &'o [Owned],
+    text: &str,
+    key: Option<&str>,
+    siblings: impl FnOnce() -> Vec<String>,
+) -> Option<&'o Owned> {
+    if owners.is_empty() {
+        return None;
+    }
+    let distinctive = text.len() >= DISTINCTIVE_LEN;
+    let siblings = if distinctive { Vec::new() } else { siblings() };
+    let mut matching = owners
+        .iter()
+        .filter(|o| distinctive || key.is_some_and(|k| o.kind.matches(k, &siblings)));
+    let first = matching.next()?;
+    matching.all(|o| o.owner == first.owner).then_some(first)
+}
+
+/// The walk over a JSON body: every leaf looked up as an owned value (a
+/// hash look-up; its path is written only when it is someone's), and
+/// strings searched for canaries when the raw bytes could not say it all.
+struct Walk<'a, 'f> {
+    oracle: &'a Oracle,
+    owned: OwnedValues<'a>,
+    observer: InstanceId,
+    /// Raw sightings of canaries the observer may not see.
+    raw: &'a [Sighting],
+    found: &'f mut Found,
+    strings: bool,
+    percent: bool,
+    segments: Vec<Segment<'a>>,
+}
+
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+type Object = serde_json::Map<String, Value>;
+
+impl<'a> Walk<'a, '_> {
+    /// `value`, under `key` (an array's elements are under the array's),
+    /// in the object `holder`.
+    fn value(&mut self, value: &'a Value, key: Option<&'a str>, holder: Option<&'a Object>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    self.segments.push(Segment::Key(k));
+                    self.value(v, Some(k), Some(map));
+                    self.segments.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.segments.push(Segment::Index(i));
+                    self.value(v, key, holder);
+                    self.segments.pop();
+                }
+            }
+            Value::String(text) => {
+                self.canaries(text);
+                self.identifier(text, key, holder);
+            }
+            Value::Number(n) => {
+                // As serde_json writes it, without a String per number.
+                let mut digits = itoa::Buffer::new();
+                let written;
+                let text = match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => digits.format(i),
+                    (_, Some(u)) => digits.format(u),
+                    _ => {
+                        written = n.to_string();
+                        &written
+                    }
+                };
+                self.identifier(text, key, holder);
+            }
+            _ => {}
+        }
+    }
+
+    /// Canaries in a string (unescaped, it gives the path; a canary seen
+    /// only there was escaped in the raw bytes), and after percent-decoding.
+    fn canaries(&mut self, text: &str) {
+        if self.strings {
+            let hits = self.oracle.scan(text.as_bytes());
+            for (victim, encoding, range) in hits {
+                if victim == self.observer {
+                    continue;
+                }
+                let plain_in_raw =
+                    (self.raw.iter()).any(|(v, e, _)| *v == victim && *e == Encoding::Plain);
+                let encoding = match encoding {
+                    Encoding::Plain if !plain_in_raw => Encoding::JsonEscaped,
+                    other => other,
+                };
+                let (location, pattern) = self.place();
+                let excerpt = excerpt(text.as_bytes(), range);
+                self.found
+                    .canary(victim, encoding, &location, &pattern, excerpt);
+            }
+        }
+        if self.percent && text.contains('%') {
+            let decoded = percent_decode(text);
+            let hits = self.oracle.scan(decoded.as_bytes());
+            if hits.iter().any(|(v, ..)| *v != self.observer) {
+                let (location, pattern) = self.place();
+                let encoding = Some(Encoding::UrlEncoded);
+                (self.oracle).sight(
+                    decoded.as_bytes(),
+                    encoding,
+                    &location,
+                    &pattern,
+                    self.found,
+                );
+            }
+        }
+    }
+
+    /// The leaf as a whole owned value.
+    fn identifier(&mut self, text: &str, key: Option<&str>, holder: Option<&Object>) {
+        let siblings = || {
+            let mut keys: Vec<String> =
+                holder.into_iter().flat_map(|m| m.keys().cloned()).collect();
+            keys.sort();
+            keys
+        };
+        let owners = self.owned.of(text);
+        let owned = (sole_owner(owners, text, key, siblings))
+            .filter(|o| o.owner != self.observer)
+            .cloned();
+        if let Some(owned) = owned {
+            let (location, pattern) = self.place();
+            self.found.identifier(&owned, text, &location, &pattern);
+        }
+    }
+
+    /// Where the walk is: `body $.items[2].title`, and with `[*]`.
+    fn place(&self) -> (String, String) {
+        let (mut location, mut pattern) = ("body $".to_string(), "body $".to_string());
+        for segment in &self.segments {
+            match segment {
+                Segment::Key(k) => {
+                    let k = key_segment(k);
+                    location.push_str(&k);
+                    pattern.push_str(&k);
+                }
+                Segment::Index(i) => {
+                    location.push_str(&format!("[{i}]"));
+                    pattern.push_str("[*]");
+                }
+            }
+        }
+        (location, pattern)
+    }
+}
+
 /// What the observer itself put in the request.
 struct Echo {
     text: String,
@@ -443,15 +594,7 @@ impl Echo {
         }
         let body = String::from_utf8_lossy(&request.body).into_owned();
         if let Ok(json) = serde_json::from_str::<Value>(&body) {
-            let mut leaves = Vec::new();
-            collect_leaves(&json, String::new(), String::new(), None, &[], &mut leaves);
-            for leaf in leaves {
-                match leaf.value {
-                    Value::String(s) => values.insert(s.clone()),
-                    Value::Number(n) => values.insert(n.to_string()),
-                    _ => false,
-                };
-            }
+            leaf_values(&json, &mut values);
         }
         let text = format!("{decoded_path}\n{body}").to_ascii_lowercase();
         Self { text, values }
@@ -466,12 +609,45 @@ impl Echo {
     }
 }
 
-struct Leaf<'a> {
-    path: String,
-    pattern: String,
-    key: Option<String>,
-    siblings: Vec<String>,
-    value: &'a Value,
+/// Every string and number in `json`, as text.
+fn leaf_values(json: &Value, out: &mut HashSet<String>) {
+    match json {
+        Value::Object(map) => map.values().for_each(|v| leaf_values(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| leaf_values(v, out)),
+        Value::String(s) => {
+            out.insert(s.clone());
+        }
+        Value::Number(n) => {
+            out.insert(n.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// Adds `prefix` to `prefixes` unless it is there.
+fn add_prefix(prefixes: &mut Vec<String>, prefix: &str) {
+    if !prefixes.iter().any(|p| p == prefix) {
+        prefixes.push(prefix.to_string());
+    }
+}
+
+/// Where each of `prefixes` occurs in `bytes`: (prefix index, start).
+fn exact_starts<'b>(
+    bytes: &'b [u8],
+    prefixes: &'b [String],
+) -> impl Iterator<Item = (usize, usize)> + 'b {
+    (prefixes.iter().enumerate()).flat_map(move |(i, p)| {
+        memchr::memmem::find_iter(bytes, p.as_bytes()).map(move |at| (i, at))
+    })
+}
+
+/// A search for every occurrence of `prefixes`, overlapping ones too.
+fn prefix_search(prefixes: &[String], any_case: bool) -> AhoCorasick {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(any_case)
+        .match_kind(MatchKind::Standard)
+        .build(prefixes)
+        .expect("canary prefixes make a valid automaton")
 }
 
 /// A key as it appears in a path: `.name`, or `["odd key"]`.
@@ -507,52 +683,6 @@ pub fn located(json: &Value, paths: &[(String, serde_json_path::JsonPath)]) -> V
 pub fn within(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-}
-
-fn collect_leaves<'a>(
-    value: &'a Value,
-    path: String,
-    pattern: String,
-    key: Option<String>,
-    siblings: &[String],
-    out: &mut Vec<Leaf<'a>>,
-) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<String> = map.keys().cloned().collect();
-            keys.sort();
-            for (k, v) in map {
-                let segment = key_segment(k);
-                collect_leaves(
-                    v,
-                    format!("{path}{segment}"),
-                    format!("{pattern}{segment}"),
-                    Some(k.clone()),
-                    &keys,
-                    out,
-                );
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                collect_leaves(
-                    v,
-                    format!("{path}[{i}]"),
-                    format!("{pattern}[*]"),
-                    key.clone(),
-                    siblings,
-                    out,
-                );
-            }
-        }
-        leaf => out.push(Leaf {
-            path,
-            pattern,
-            key,
-            siblings: siblings.to_vec(),
-            value: leaf,
-        }),
-    }
 }
 
 /// The sorted keys of the object that holds the node at JSON pointer `pointer`.

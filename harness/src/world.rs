@@ -258,6 +258,16 @@ struct Values {
     first_capturer: HashMap<String, InstanceId>,
 }
 
+/// A read of who owns which value: see [`Ledger::owned_values`].
+pub struct OwnedValues<'a>(std::sync::RwLockReadGuard<'a, Values>);
+
+impl OwnedValues<'_> {
+    /// The instances that own `text`.
+    pub fn of(&self, text: &str) -> &[Owned] {
+        self.0.owned.get(text).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Who owns what and who may see whom, for every instance of a run.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -379,6 +389,18 @@ impl Ledger {
     }
 
     /// Who owns `text`, if anyone.
+    /// Who owns which value, read at once for many look-ups (a response's
+    /// leaves). Captures wait until it is dropped.
+    pub fn owned_values(&self) -> OwnedValues<'_> {
+        OwnedValues(self.values.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// `f` of the instances that own `text`, without copying them.
+    pub fn with_owners<R>(&self, text: &str, f: impl FnOnce(&[Owned]) -> R) -> R {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        f(values.owned.get(text).map_or(&[], Vec::as_slice))
+    }
+
     pub fn owners(&self, text: &str) -> Vec<Owned> {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
         values.owned.get(text).cloned().unwrap_or_default()

@@ -116,7 +116,7 @@ impl Run {
         };
         let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(cannot)?;
         let sink = Arc::new(sink.counting(self.stop.found.clone()));
-        let log = Arc::new(JsonLines::append(&run_dir.join("requests.jsonl")).map_err(cannot)?);
+        let log = Arc::new(JsonLines::buffered(&run_dir.join("requests.jsonl")).map_err(cannot)?);
         // The first request: everything else was checked before it.
         let transport = Target::connect(&self.target).await?.transport();
         if let Some(limit) = self.time_limit {
@@ -129,6 +129,9 @@ impl Run {
         let ran = self
             .run_plans(&plans, &transport, &sink, &log, seed, nonce)
             .await;
+        if let Err(err) = log.flush() {
+            tracing::warn!("cannot append to the request log: {err}");
+        }
         let buckets = sink.buckets();
         let seen: BTreeSet<String> = buckets.iter().map(|b| b.key.clone()).collect();
         // Work not done is never accepted: it says nothing of the target.

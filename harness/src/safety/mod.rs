@@ -2,7 +2,11 @@
 //! talks to hosts it was allowed to, and never writes a credential out.
 
 use std::collections::BTreeSet;
-use std::sync::RwLock;
+
+mod redactor;
+mod secrets;
+
+pub use redactor::Redactor;
 
 /// Hosts a run may target. Loopback is always allowed.
 #[derive(Debug, Clone, Default)]
@@ -96,14 +100,6 @@ pub fn printable(url: &url::Url) -> String {
     url.to_string()
 }
 
-/// Every credential seen in a run, removed from anything written out.
-#[derive(Debug, Default)]
-pub struct Redactor {
-    secrets: RwLock<BTreeSet<String>>,
-    /// Body fields to blank besides [`CREDENTIAL_FIELDS`].
-    fields: RwLock<Vec<String>>,
-}
-
 pub const REDACTED: &str = "[redacted]";
 
 /// Body fields that hold credentials whatever the scenario says, matched
@@ -138,97 +134,6 @@ pub fn is_secret_name(name: &str) -> bool {
     ["password", "passwd", "token", "secret", "key"]
         .iter()
         .any(|word| name.contains(word))
-}
-
-impl Redactor {
-    pub fn add(&self, secret: &str) {
-        // Short values would redact ordinary text; credentials are long.
-        if secret.len() >= 8 {
-            self.insert(secret);
-        }
-    }
-
-    /// A value the scenario declares secret: redacted even when short.
-    pub fn add_declared(&self, secret: &str) {
-        if secret.len() >= 4 {
-            self.insert(secret);
-        }
-    }
-
-    /// More body fields to treat as credentials (a scenario's `redact_fields`).
-    pub fn add_fields(&self, fields: &[String]) {
-        let mut extra = self.fields.write().unwrap_or_else(|p| p.into_inner());
-        extra.extend(fields.iter().cloned());
-    }
-
-    /// The secret as written, and as a form or a query encodes it: a
-    /// password sent in a form must not reach a report encoded either.
-    fn insert(&self, secret: &str) {
-        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        let percent =
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-        let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
-        for text in [secret.to_string(), form, percent] {
-            secrets.insert(text);
-        }
-    }
-
-    /// A request or response body as it may be written out: known secrets
-    /// replaced, and credential fields of a JSON or form body blanked.
-    pub fn redact_body(&self, text: &str) -> String {
-        let text = self.redact(text);
-        let extra = self.fields.read().unwrap_or_else(|p| p.into_inner());
-        if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&text) {
-            blank_fields(&mut json, &extra);
-            return json.to_string();
-        }
-        let form_like = text.contains('=') && !text.contains(char::is_whitespace);
-        if !form_like {
-            return text;
-        }
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
-            .map(|(k, v)| {
-                let v = if is_credential_field(&k, &extra) {
-                    REDACTED.into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish()
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = text.to_string();
-        for secret in secrets.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-}
-
-/// Blanks the string values of credential fields, at any depth.
-fn blank_fields(json: &mut serde_json::Value, extra: &[String]) {
-    match json {
-        serde_json::Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                if is_credential_field(key, extra) && value.is_string() {
-                    *value = serde_json::Value::String(REDACTED.into());
-                } else {
-                    blank_fields(value, extra);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| blank_fields(v, extra)),
-        _ => {}
-    }
 }
 
 /// `text` safe to print on a terminal: control characters (ESC among them)
@@ -278,29 +183,5 @@ mod tests {
                 "{refused}"
             );
         }
-    }
-
-    #[test]
-    fn redacts_a_secret_encoded_by_a_form_or_a_query() {
-        let redactor = Redactor::default();
-        redactor.add_declared("pass word&x+y=z");
-        for sent in [
-            "pin=pass+word%26x%2By%3Dz&u=1",
-            "/s?q=pass%20word%26x%2By%3Dz",
-        ] {
-            let out = redactor.redact(sent);
-            assert!(out.contains(REDACTED) && !out.contains("word"), "{out}");
-        }
-    }
-
-    #[test]
-    fn redacts_every_known_secret() {
-        let redactor = Redactor::default();
-        redactor.add("tok-1234567890");
-        redactor.add("short");
-        assert_eq!(
-            redactor.redact("Bearer tok-1234567890 short"),
-            "Bearer [redacted] short"
-        );
     }
 }

@@ -1,0 +1,162 @@
+//! The secret index: every credential a run has seen, found in a text at a
+//! cost that does not grow with how many there are.
+//!
+//! A run at scale holds tens of thousands of tokens and redacts every path it
+//! logs; testing each secret in turn made that quadratic in the number of
+//! instances. Here secrets are grouped by length and kept by a rolling hash,
+//! so a text of `n` bytes costs `n` table look-ups per distinct length (a
+//! handful: tokens of one API share a length), and inserting one is O(1),
+//! which matters because logins add secrets all through a run. A hash hit is
+//! confirmed by comparing the bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+
+/// The rolling hash's multiplier (odd, so no byte's weight vanishes).
+const BASE: u64 = 0x0000_0100_0000_01b3;
+
+#[derive(Debug, Default)]
+pub(super) struct SecretIndex {
+    /// Length → the secrets of that length.
+    by_len: BTreeMap<usize, SameLength>,
+}
+
+/// Mixed hash → the secrets with that hash.
+type SameLength = HashMap<u64, Vec<Box<[u8]>>, Mixed>;
+
+impl SecretIndex {
+    pub fn insert(&mut self, secret: &[u8]) {
+        if secret.is_empty() {
+            return;
+        }
+        let table = self.by_len.entry(secret.len()).or_default();
+        let same = table.entry(mix(hash(secret))).or_default();
+        if !same.iter().any(|s| **s == *secret) {
+            same.push(secret.into());
+        }
+    }
+
+    /// The byte ranges of `text` covered by secrets, in order, overlapping
+    /// ones merged so that no byte of any secret is left out.
+    pub fn find(&self, text: &[u8]) -> Vec<Range<usize>> {
+        if self.by_len.is_empty() || text.is_empty() {
+            return Vec::new();
+        }
+        let prefix = prefix_hashes(text);
+        let mut hits = Vec::new();
+        for (&len, table) in self.by_len.range(..=text.len()) {
+            let weight = BASE.wrapping_pow(len as u32);
+            for start in 0..=text.len() - len {
+                let window = prefix[start + len].wrapping_sub(prefix[start].wrapping_mul(weight));
+                let Some(same) = table.get(&mix(window)) else {
+                    continue;
+                };
+                if same.iter().any(|s| **s == text[start..start + len]) {
+                    hits.push(start..start + len);
+                }
+            }
+        }
+        merge(hits)
+    }
+}
+
+/// `prefix[i]` is the hash of `text[..i]`.
+fn prefix_hashes(text: &[u8]) -> Vec<u64> {
+    let mut prefix = Vec::with_capacity(text.len() + 1);
+    let mut h = 0u64;
+    prefix.push(h);
+    for &b in text {
+        h = step(h, b);
+        prefix.push(h);
+    }
+    prefix
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |h, &b| step(h, b))
+}
+
+fn step(h: u64, byte: u8) -> u64 {
+    h.wrapping_mul(BASE).wrapping_add(u64::from(byte) + 1)
+}
+
+/// The polynomial hash's low bits depend only on the bytes' low bits; a
+/// finaliser spreads every bit before the table uses them.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+/// Keys are already mixed hashes: the table uses them as they are.
+type Mixed = BuildHasherDefault<AsIs>;
+
+#[derive(Default)]
+struct AsIs(u64);
+
+impl Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys reach this table; anything else is folded in.
+        for &b in bytes {
+            self.0 = step(self.0, b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(secrets: &[&str]) -> SecretIndex {
+        let mut index = SecretIndex::default();
+        for s in secrets {
+            index.insert(s.as_bytes());
+        }
+        index
+    }
+
+    #[test]
+    fn finds_every_occurrence_of_every_length() {
+        let index = index(&["tok-123456", "pw-xy", "tok-123456"]);
+        let text = b"a tok-123456 b pw-xy c tok-123456";
+        assert_eq!(index.find(text), vec![2..12, 15..20, 23..33]);
+        assert!(index.find(b"tok-12345 pw-x").is_empty());
+    }
+
+    #[test]
+    fn overlapping_secrets_are_covered_whole() {
+        let index = index(&["abcdef", "defghi", "cd"]);
+        assert_eq!(index.find(b"xxabcdefghiyy"), vec![2..11]);
+    }
+
+    #[test]
+    fn many_secrets_are_told_apart() {
+        let mut index = SecretIndex::default();
+        for i in 0..20_000 {
+            index.insert(format!("token-{i:08}").as_bytes());
+        }
+        assert_eq!(index.find(b"/v1/x?t=token-00012345&u=1"), vec![8..22]);
+        assert!(index.find(b"/v1/x?t=token-00020000").is_empty());
+    }
+}
