@@ -31,6 +31,11 @@ use crosstalk::safety::Redactor;
 use crosstalk::transport::{InProcess, Request, Response, Transport};
 use crosstalk::world::{Instance, Ledger};
 
+// The allocator the crosstalk binary runs with, so that the in-process
+// figures measure what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scenarios() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
 }
