@@ -113,9 +113,9 @@ pub fn vars(
 ) -> Option<HashMap<String, Value>> {
     let owner_vars = world.state(owner).vars.clone();
     let Some(prober) = prober else {
-        return Some(owner_vars);
+        return Some(owner_vars.as_ref().clone());
     };
-    let mut vars = world.state(prober).vars.clone();
+    let mut vars = world.state(prober).vars.as_ref().clone();
     let mut differs = false;
     for name in borrowed {
         if let Some(value) = owner_vars.get(name) {

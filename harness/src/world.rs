@@ -56,8 +56,9 @@ pub struct World {
 /// What one instance has learnt so far.
 #[derive(Debug, Default)]
 pub struct InstanceState {
-    /// Its captured variables.
-    pub vars: HashMap<String, Value>,
+    /// Its captured variables: each request renders from a copy of them,
+    /// taken as it is built, so they are shared and written copy-on-write.
+    pub vars: Arc<HashMap<String, Value>>,
     /// Its session cookies (actors with `cookies = true`).
     pub cookies: BTreeMap<String, String>,
     /// One line per answered step, quoted by its findings.

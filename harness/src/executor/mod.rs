@@ -55,6 +55,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Counts requests for a progress line.
     pub progress: Option<indicatif::ProgressBar>,
+    /// Keep every request issued, in order, for the caller ([`RunStats::order`]):
+    /// a large run that needs no coverage or script keeps none.
+    pub keep_order: bool,
     /// Keep each request's headers, body and captures in the order log
     /// (for reproduction scripts; credentials included, so never written as is).
     pub record: bool,
@@ -89,6 +92,7 @@ impl RunOptions {
             concurrency: 64,
             cancel: CancellationToken::new(),
             progress: None,
+            keep_order: true,
             record: false,
             requests: None,
             stop_without_credential: true,
@@ -98,6 +102,13 @@ impl RunOptions {
             probes: true,
         }
     }
+}
+
+/// The requests issued so far and the batch number the next one starts.
+#[derive(Default)]
+struct Order {
+    issued: Vec<Issued>,
+    next_batch: u64,
 }
 
 /// One request as issued, in order.
@@ -173,7 +184,7 @@ pub struct Executor {
     not_applicable: AtomicU64,
     /// Probe requests sent.
     probes: AtomicU64,
-    order: Mutex<Vec<Issued>>,
+    order: Mutex<Order>,
     /// The witness's requests, not yet in `order`.
     witnessed: Mutex<Vec<Issued>>,
     /// Which batch is running (the witness reads a victim once per batch).
@@ -312,7 +323,7 @@ impl Executor {
             elapsed: started.elapsed(),
             interrupted,
             foreign_writes: self.witness.foreign_writes(),
-            order: std::mem::take(&mut *self.order.lock().unwrap_or_else(|p| p.into_inner())),
+            order: std::mem::take(&mut self.order.lock().unwrap_or_else(|p| p.into_inner()).issued),
         }
     }
 
@@ -394,12 +405,15 @@ impl Executor {
     fn log_issued(&self, mut issued: Vec<Issued>, together: bool) {
         issued.sort_by_key(|i| i.seq);
         let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = order.last().map_or(0, |last| last.batch + 1);
+        let one_batch = together && !issued.is_empty();
         for mut one in issued {
-            one.batch = batch;
-            batch += u64::from(!together);
-            order.push(one);
+            one.batch = order.next_batch;
+            order.next_batch += u64::from(!together);
+            if self.options.keep_order {
+                order.issued.push(one);
+            }
         }
+        order.next_batch += u64::from(one_batch);
     }
 
     /// The witness's requests so far, into the run's order one by one.

@@ -7,6 +7,8 @@
 //! (a token) belongs to the identity the server authenticated, whoever
 //! sent the request, and tells the ledger which account that is.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{Attribution, Context, Exchange, Flag, Verdict, text_of};
@@ -74,7 +76,9 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         }
         verdict.captured.push((capture.var.clone(), value, path));
     }
-    cx.world.state(exchange.observer).vars.extend(stored);
+    if !stored.is_empty() {
+        Arc::make_mut(&mut cx.world.state(exchange.observer).vars).extend(stored);
+    }
 }
 
 /// A token goes to whoever the server authenticated: a login with one
@@ -84,10 +88,7 @@ fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) 
         cx.world.ledger().logged_in(owner, exchange.login_key());
         // A new credential: what the owner reads may change.
         cx.witness.touch(owner);
-        cx.world
-            .state(owner)
-            .vars
-            .insert(var.to_string(), value.clone());
+        Arc::make_mut(&mut cx.world.state(owner).vars).insert(var.to_string(), value.clone());
     }
 }
 

@@ -20,7 +20,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let world = cx.world;
     let observer = exchange.observer;
     // Rendered with this response's captures: a grant often names one.
-    let mut vars: HashMap<_, _> = world.state(observer).vars.clone();
+    let mut vars: HashMap<_, _> = world.state(observer).vars.as_ref().clone();
     vars.extend(
         verdict
             .captured

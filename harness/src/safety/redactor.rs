@@ -2,6 +2,7 @@
 //! writes out (paths, bodies, excerpts, summaries), in every encoding a
 //! request may have given it.
 
+use std::collections::HashSet;
 use std::sync::RwLock;
 
 use super::secrets::SecretIndex;
@@ -10,9 +11,18 @@ use super::{REDACTED, is_credential_field};
 /// Every credential seen in a run, removed from anything written out.
 #[derive(Debug, Default)]
 pub struct Redactor {
-    secrets: RwLock<SecretIndex>,
+    secrets: RwLock<Secrets>,
     /// Body fields to blank besides [`CREDENTIAL_FIELDS`].
     fields: RwLock<Vec<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Secrets {
+    /// Each secret in every encoding, for finding them in a text.
+    index: SecretIndex,
+    /// The secrets as taught: every request carrying a credential teaches
+    /// it again, and a known one then costs one shared look-up.
+    taught: HashSet<Box<str>>,
 }
 
 impl Redactor {
@@ -39,14 +49,21 @@ impl Redactor {
     /// The secret as written, and as a form or a query encodes it: a
     /// password sent in a form must not reach a report encoded either.
     fn insert(&self, secret: &str) {
+        if (self.secrets.read().unwrap_or_else(|p| p.into_inner()))
+            .taught
+            .contains(secret)
+        {
+            return;
+        }
         let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         let percent =
             percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
         let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
         for text in [secret, &form, &percent] {
-            secrets.insert(text.as_bytes());
+            secrets.index.insert(text.as_bytes());
         }
+        secrets.taught.insert(secret.into());
     }
 
     /// A request or response body as it may be written out: known secrets
@@ -80,7 +97,7 @@ impl Redactor {
     /// `text` with every known secret replaced.
     pub fn redact(&self, text: &str) -> String {
         let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        let hits = secrets.find(text.as_bytes());
+        let hits = secrets.index.find(text.as_bytes());
         if hits.is_empty() {
             return text.to_string();
         }
@@ -140,5 +157,16 @@ mod tests {
             redactor.redact("Bearer tok-1234567890 short"),
             "Bearer [redacted] short"
         );
+    }
+
+    #[test]
+    fn a_secret_that_is_another_ones_encoding_is_encoded_too() {
+        let redactor = Redactor::default();
+        redactor.add("pass word&x");
+        // The first one's form encoding, now a secret of its own: its own
+        // encodings must be learnt though its text is already known.
+        redactor.add("pass+word%26x");
+        let out = redactor.redact("/s?q=pass%2Bword%2526x");
+        assert_eq!(out, "/s?q=[redacted]");
     }
 }

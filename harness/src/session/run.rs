@@ -227,6 +227,8 @@ impl Run {
                 serial_base,
                 concurrency: self.concurrency,
                 progress: progress.clone(),
+                // Only the coverage of an OpenAPI document reads them again.
+                keep_order: self.openapi.is_some(),
                 requests: Some(log.clone()),
                 cancel: self.stop.cancel.clone(),
                 probes: self.probes,
