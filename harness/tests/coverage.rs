@@ -113,3 +113,43 @@ async fn fuzz_reports_the_operations_its_programs_reached() {
         "{coverage:?}"
     );
 }
+
+/// Coverage reads the order of requests issued; a run that reads nothing
+/// keeps none, or a run of 100,000 patients would hold every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_of_requests_is_kept_only_when_asked_for() {
+    use std::sync::Arc;
+
+    use crosstalk::executor::{Executor, RunOptions};
+    use crosstalk::findings::FindingSink;
+    use crosstalk::plan::{Overrides, Plan};
+    use crosstalk::safety::Redactor;
+    use crosstalk::transport::InProcess;
+
+    let account = root().join("scenarios/account.toml");
+    let plans = Plan::load_all(&[account], &Overrides::default()).unwrap();
+    let mut kept = Vec::new();
+    for keep_order in [true, false] {
+        let clinic = clinic::Clinic::in_memory(clinic::Faults::none()).unwrap();
+        let options = RunOptions {
+            keep_order,
+            ..RunOptions::new(1, 7)
+        };
+        let stats = Executor::new(
+            Arc::new(plans[0].clone()),
+            Arc::new(InProcess::new(clinic.router(), "clinic")),
+            Arc::new(FindingSink::new(None).unwrap()),
+            Arc::new(Redactor::default()),
+            options,
+        )
+        .run()
+        .await;
+        assert!(stats.requests > 0);
+        kept.push((stats.requests, stats.order));
+    }
+    let (requests, order) = &kept[0];
+    // Every request the run counts is there once, in the order issued.
+    assert_eq!(order.len() as u64, *requests);
+    assert!(order.windows(2).all(|w| w[0].batch <= w[1].batch));
+    assert!(kept[1].1.is_empty(), "{} kept", kept[1].1.len());
+}
