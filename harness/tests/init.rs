@@ -127,20 +127,25 @@ fn the_clinic_s_suite_unedited_reaches_every_operation_clean_seeds_11_to_20() {
 fn the_clinic_s_suite_unedited_catches_seven_original_faults_and_every_write_fault() {
     let (dir, suite, document) = clinic_suite("init-faults");
     // Each fault and the finding that shows it: a leak, a tamper or an
-    // access, most of them by a probe.
-    for (fault, finding) in [
-        ("switch-owner", "leak:list_mine"),
-        ("appointment-idor", "leak:probe: read_appointment"),
-        ("media-idor", "access:probe: media"),
-        ("profile-cache", "leak:me"),
-        ("status-filter", "leak:list"),
-        ("cursor-pagination", "leak:list_mine, next page"),
-        ("export-demographics", "leak:export"),
-        ("appointment-write-idor", "tamper:probe: reschedule"),
-        ("end-by-stranger", "tamper:probe: end"),
-        ("profile-update-idor", "tamper:probe: update_patient"),
-        ("password-change-idor", "tamper:probe: change_password"),
-        ("recording-delete-idor", "tamper:probe: delete"),
+    // access, most of them by a probe. A misfiled recording shows in the
+    // patient's list of recordings, on the first page or the next: which
+    // depends on the order in which the clinic served the batch's switches.
+    for (fault, findings) in [
+        (
+            "switch-owner",
+            &["leak:list_mine", "leak:list_mine, next page"][..],
+        ),
+        ("appointment-idor", &["leak:probe: read_appointment"]),
+        ("media-idor", &["access:probe: media"]),
+        ("profile-cache", &["leak:me"]),
+        ("status-filter", &["leak:list"]),
+        ("cursor-pagination", &["leak:list_mine, next page"]),
+        ("export-demographics", &["leak:export"]),
+        ("appointment-write-idor", &["tamper:probe: reschedule"]),
+        ("end-by-stranger", &["tamper:probe: end"]),
+        ("profile-update-idor", &["tamper:probe: update_patient"]),
+        ("password-change-idor", &["tamper:probe: change_password"]),
+        ("recording-delete-idor", &["tamper:probe: delete"]),
     ] {
         let args = ["--seed", "1", "--fault", fault, &suite];
         let (code, report) = support::run_report(&dir.join(fault), &args);
@@ -154,7 +159,10 @@ fn the_clinic_s_suite_unedited_catches_seven_original_faults_and_every_write_fau
                 )
             })
             .collect();
-        assert!(found.contains(&finding.to_string()), "{fault}: {found:?}");
+        assert!(
+            findings.iter().any(|f| found.contains(&f.to_string())),
+            "{fault}: {found:?}"
+        );
     }
     // Never over an existing suite, unless told.
     let suite_dir = Path::new(&suite).parent().unwrap().to_path_buf();
