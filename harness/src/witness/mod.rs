@@ -27,7 +27,7 @@ pub use change::{Change, Snapshot, changes};
 pub use flow::{Aimed, after_batch, before_write, end_of_flow};
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -191,7 +191,8 @@ struct Watch {
     login: Option<StepRef>,
     /// Bumped by every write that may legitimately change its data.
     touched: u64,
-    baseline: Option<Baseline>,
+    /// Shared: every write aimed at the victim in a batch compares with it.
+    baseline: Option<Arc<Baseline>>,
 }
 
 /// The victim's state just before a foreign write.
@@ -222,7 +223,7 @@ pub struct Witness {
 /// A cleared 2xx write, to look at once more at the end of the flow.
 struct Pending {
     victim: InstanceId,
-    baseline: Baseline,
+    baseline: Arc<Baseline>,
     write: Aimed,
 }
 
@@ -297,13 +298,13 @@ impl Witness {
         self.turns.get(id.checked_sub(self.base)?)
     }
 
-    pub fn baseline(&self, id: InstanceId) -> Option<Baseline> {
+    pub fn baseline(&self, id: InstanceId) -> Option<Arc<Baseline>> {
         self.watch(id)?.baseline.clone()
     }
 
     pub fn set_baseline(&self, id: InstanceId, baseline: Baseline) {
         if let Some(mut watch) = self.watch(id) {
-            watch.baseline = Some(baseline);
+            watch.baseline = Some(Arc::new(baseline));
         }
     }
 
@@ -340,7 +341,7 @@ impl Witness {
 
     /// A 2xx write aimed at `victim` changed nothing yet: look again at
     /// the end of the flow.
-    fn wait_for_late(&self, victim: InstanceId, baseline: Baseline, writes: &[&Aimed]) {
+    fn wait_for_late(&self, victim: InstanceId, baseline: Arc<Baseline>, writes: &[&Aimed]) {
         let Some(write) = writes.iter().find(|w| flow::ok(w.exchange.response.status)) else {
             return;
         };
