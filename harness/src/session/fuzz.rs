@@ -27,6 +27,12 @@ use crate::shrinker::shrink;
 
 use super::{Exit, SessionError, Stop, Target, TargetSpec};
 
+/// Programs run at once per core by default. A program mostly waits on its
+/// own requests, one batch at a time: with one program per core the cores
+/// were 40% idle, and four per core made 2.3 times as many programs a
+/// second on the embedded clinic.
+pub const PROGRAMS_PER_CORE: usize = 4;
+
 /// A fuzzing session.
 pub struct Fuzz {
     /// Scenario files or directories whose steps make the vocabulary.
@@ -46,8 +52,8 @@ pub struct Fuzz {
     /// `--var` values and `--patients` (instances of population actors in
     /// each program).
     pub overrides: crate::plan::Overrides,
-    /// Programs run at once (each sends its operations in order); the
-    /// number of cores when `None`.
+    /// Programs run at once (each sends its operations in order);
+    /// [`PROGRAMS_PER_CORE`] per core when `None`.
     pub concurrency: Option<usize>,
     /// An OpenAPI document: report which of its operations programs reached.
     pub openapi: Option<PathBuf>,
@@ -105,7 +111,8 @@ struct Shared {
 
 impl Fuzz {
     /// A fuzzing session over `scenarios` against `target` with the command
-    /// line's defaults: ten minutes, a random seed, one program per core.
+    /// line's defaults: ten minutes, a random seed, [`PROGRAMS_PER_CORE`]
+    /// programs per core.
     pub fn new(scenarios: Vec<PathBuf>, target: TargetSpec) -> Fuzz {
         Fuzz {
             scenarios,
@@ -125,9 +132,9 @@ impl Fuzz {
     pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
         let started = Instant::now();
         let shared = Arc::new(self.prepare(started, self.time).await?);
-        let workers = self
-            .concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let workers = self.concurrency.unwrap_or_else(|| {
+            PROGRAMS_PER_CORE * std::thread::available_parallelism().map_or(2, |n| n.get())
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers.max(1) {
             let shared = shared.clone();

@@ -308,7 +308,7 @@ pub struct FuzzArgs {
     /// Scenario variables, NAME=VALUE (also CROSSTALK_VAR_NAME in the environment).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
-    /// Programs run at once, each sending its operations in order (default: one per core).
+    /// Programs run at once, each sending its operations in order (default: four per core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     concurrency: Option<u32>,
     /// An OpenAPI 3 document: report which of its operations the programs
