@@ -250,39 +250,19 @@ fn reqwest_cpu_per_request(base: &str) -> (u64, f64) {
 }
 
 async fn bare_patient(client: &reqwest::Client, base: &str, task: u32) -> u64 {
-    let json = |r: reqwest::Response| async move { r.json::<serde_json::Value>().await.unwrap() };
     let email = format!("bench-{task}-{}@example.test", std::process::id());
     let signup = serde_json::json!({"name": "Bench Patient", "email": email, "password": "bench-password-1", "date_of_birth": "1980-01-01", "phone": "+441234567890"});
-    json(
-        client
-            .post(format!("{base}/v1/patients"))
-            .json(&signup)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    answer(client.post(format!("{base}/v1/patients")).json(&signup)).await;
     let login = serde_json::json!({"email": email, "password": "bench-password-1"});
-    let token = json(
-        client
-            .post(format!("{base}/v1/auth/login"))
-            .json(&login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let token = answer(client.post(format!("{base}/v1/auth/login")).json(&login)).await;
     let token = token["token"]
         .as_str()
         .expect("a login answers a token")
         .to_string();
-    let clinicians = json(
+    let clinicians = answer(
         client
             .get(format!("{base}/v1/clinicians"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&token),
     )
     .await;
     let clinician = clinicians[0]["id"]
@@ -300,37 +280,25 @@ async fn bare_patient(client: &reqwest::Client, base: &str, task: u32) -> u64 {
             task % 60
         );
         let book = serde_json::json!({"clinician_id": clinician, "slot": slot, "reason": "bench"});
-        json(
+        let appointment = format!("{base}/v1/appointments/{}", round + 1);
+        answer(
             client
                 .post(format!("{base}/v1/appointments"))
                 .bearer_auth(&token)
-                .json(&book)
-                .send()
-                .await
-                .unwrap(),
+                .json(&book),
         )
         .await;
-        json(
-            client
-                .get(format!("{base}/v1/me"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        json(
-            client
-                .get(format!("{base}/v1/appointments/{}", round + 1))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        answer(client.get(format!("{base}/v1/me")).bearer_auth(&token)).await;
+        answer(client.get(appointment).bearer_auth(&token)).await;
         requests += 3;
     }
     requests
+}
+
+/// Sends `request` and parses its answer as JSON, as a client would.
+async fn answer(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.unwrap();
+    response.json().await.unwrap()
 }
 
 /// `crosstalk fuzz` programs per second on the embedded clinic, 20 s.

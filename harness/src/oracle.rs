@@ -290,9 +290,7 @@ impl Oracle {
         }
         let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
         for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
-            let owned = ledger.with_owners(token, |owners| {
-                sole_owner(owners, token, None, Vec::new).cloned()
-            });
+            let owned = sole_owner(ledger.owned_values().of(token), token, None, Vec::new).cloned();
             if let Some(owned) = owned {
                 found.identifier(&owned, token, &location, &location);
             }

@@ -389,22 +389,15 @@ impl Ledger {
         }
     }
 
-    /// Who owns `text`, if anyone.
     /// Who owns which value, read at once for many look-ups (a response's
     /// leaves). Captures wait until it is dropped.
     pub fn owned_values(&self) -> OwnedValues<'_> {
         OwnedValues(self.values.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// `f` of the instances that own `text`, without copying them.
-    pub fn with_owners<R>(&self, text: &str, f: impl FnOnce(&[Owned]) -> R) -> R {
-        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
-        f(values.owned.get(text).map_or(&[], Vec::as_slice))
-    }
-
+    /// Who owns `text`, if anyone.
     pub fn owners(&self, text: &str) -> Vec<Owned> {
-        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
-        values.owned.get(text).cloned().unwrap_or_default()
+        self.owned_values().of(text).to_vec()
     }
 
     /// The instance that first captured `text`.
