@@ -473,6 +473,55 @@ mod tests {
         );
     }
 
+    /// The scenario a program runs as is the one its file reads as: what
+    /// a reproduction replays is what the fuzzer ran.
+    #[test]
+    fn a_program_runs_as_the_scenario_its_file_holds() {
+        use crate::scenario::Located;
+        use std::collections::BTreeMap;
+        fn values<T: Clone>(located: &BTreeMap<String, Located<T>>) -> BTreeMap<String, T> {
+            located
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect()
+        }
+        fn steps<T: Clone>(located: &[Located<T>]) -> Vec<T> {
+            located.iter().map(|s| s.value.clone()).collect()
+        }
+        // Everything planning reads, spans aside.
+        fn as_json(s: &Scenario) -> serde_json::Value {
+            serde_json::to_value((
+                (&s.name, &s.description, s.seed),
+                (values(&s.vars), values(&s.actors)),
+                [steps(&s.setup), steps(&s.steps), steps(&s.teardown)],
+                (&s.redact_fields, &s.volatile, &s.public),
+            ))
+            .unwrap()
+        }
+        let mut mutated = 0;
+        for vocab in vocabularies() {
+            for i in 0..60 {
+                let program =
+                    Program::from_bytes(&vocab, &random_bytes(11, i, 64 + i as usize * 23));
+                let text = program.to_toml(&vocab, "fuzz program");
+                let read = Scenario::from_str(&vocab.scenario, &text).unwrap();
+                let made = program.to_scenario(&vocab);
+                assert_eq!(
+                    as_json(&made),
+                    as_json(&read),
+                    "{}: input {i}\n{text}",
+                    vocab.scenario
+                );
+                mutated += program
+                    .ops
+                    .iter()
+                    .filter(|op| op.set.is_some() || op.flip.is_some())
+                    .count();
+            }
+        }
+        assert!(mutated > 0, "the programs compared hold no mutated step");
+    }
+
     #[test]
     fn programs_round_trip_through_their_scenario_file() {
         let vocab = &vocabulary("clinician-side");

@@ -13,6 +13,9 @@ use crate::template::{Expr, Template};
 use super::vocabulary::{StepInfo, Vocabulary, query_pairs};
 use super::{MAX_OPS, OP_BYTES};
 
+/// The description of a program run, not written out.
+const PROGRAM: &str = "fuzz program";
+
 /// Whose credentials an operation sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Identity {
@@ -227,6 +230,35 @@ impl Program {
             #[serde(skip_serializing_if = "<[Step]>::is_empty")]
             teardown: &'a [Step],
         }
+        let (actors, steps) = self.parts(vocab);
+        let file = File {
+            description,
+            vars,
+            actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
+            setup: &vocab.setup,
+            steps,
+            teardown: &vocab.teardown,
+        };
+        toml::to_string(&file).expect("scenario files serialize")
+    }
+
+    /// The program as a scenario, the same as its file would be read, but
+    /// made without writing and parsing that file: running a program is
+    /// the fuzzer's inner loop.
+    pub fn to_scenario(&self, vocab: &Vocabulary) -> Scenario {
+        let (actors, steps) = self.parts(vocab);
+        Scenario::generated(
+            &vocab.scenario,
+            PROGRAM,
+            vocab.vars.clone(),
+            actors.into_iter().map(|(name, a)| (name.to_string(), a)),
+            [vocab.setup.clone(), steps, vocab.teardown.clone()],
+        )
+    }
+
+    /// The program's actors and steps: one step per operation that can be
+    /// sent.
+    fn parts<'v>(&self, vocab: &'v Vocabulary) -> (Vec<(&'v str, Actor)>, Vec<Step>) {
         let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
         let mut steps = Vec::new();
         for (n, op) in self.ops.iter().enumerate() {
@@ -238,16 +270,7 @@ impl Program {
             captured[info.role].extend(info.captures.iter().cloned());
             steps.push(materialize(vocab, info, op, n));
         }
-        let actors = self.actors(vocab, &captured);
-        let file = File {
-            description,
-            vars,
-            actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
-            setup: &vocab.setup,
-            steps,
-            teardown: &vocab.teardown,
-        };
-        toml::to_string(&file).expect("scenario files serialize")
+        (self.actors(vocab, &captured), steps)
     }
 
     /// Each actor with as many instances as the operations name; an actor
@@ -314,9 +337,14 @@ impl Program {
     /// The program planned: ready to execute. An error here is a bug in
     /// the generator, never in the target.
     pub fn to_plan(&self, vocab: &Vocabulary) -> Result<Plan, ScenarioError> {
-        let text = self.to_toml(vocab, "fuzz program");
-        let scenario = Scenario::from_str(&vocab.scenario, &text)?;
-        Plan::build(&scenario, &Overrides::default())
+        Plan::build(&self.to_scenario(vocab), &Overrides::default()).or_else(|_| {
+            // Planned again from its file, for an error that points into it.
+            let text = self.to_toml(vocab, PROGRAM);
+            Plan::build(
+                &Scenario::from_str(&vocab.scenario, &text)?,
+                &Overrides::default(),
+            )
+        })
     }
 }
 

@@ -196,6 +196,14 @@ pub struct Located<T> {
 }
 
 impl<T> Located<T> {
+    fn at_start(file: &Arc<SourceFile>, value: T) -> Located<T> {
+        Located {
+            value,
+            file: file.clone(),
+            span: 0..0,
+        }
+    }
+
     pub fn error(&self, message: impl Into<String>) -> ScenarioError {
         ScenarioError::at(&self.file, self.span.clone(), message)
     }
@@ -394,6 +402,37 @@ impl Scenario {
         scenario.absorb(raw, &file, true);
         scenario.spread_file_wide();
         Ok(scenario)
+    }
+
+    /// A scenario made in memory rather than read (a fuzz program): there
+    /// is no text to point into, so every part is located at the start of
+    /// an empty file of its name.
+    pub fn generated(
+        name: &str,
+        description: &str,
+        vars: BTreeMap<String, toml::Value>,
+        actors: impl IntoIterator<Item = (String, Actor)>,
+        [setup, steps, teardown]: [Vec<Step>; 3],
+    ) -> Scenario {
+        let file = Arc::new(SourceFile::new(
+            PathBuf::from(format!("{name}.toml")),
+            String::new(),
+        ));
+        let locate = |steps: Vec<Step>| steps.into_iter().map(|s| Located::at_start(&file, s));
+        let mut scenario = Scenario::empty(name.to_string(), file.path.clone());
+        scenario.description = Some(description.to_string());
+        scenario.vars = vars
+            .into_iter()
+            .map(|(name, value)| (name, Located::at_start(&file, value)))
+            .collect();
+        scenario.actors = actors
+            .into_iter()
+            .map(|(name, actor)| (name, Located::at_start(&file, actor)))
+            .collect();
+        scenario.setup = locate(setup).collect();
+        scenario.steps = locate(steps).collect();
+        scenario.teardown = locate(teardown).collect();
+        scenario
     }
 
     /// The file-wide volatile and public paths, written into every step
