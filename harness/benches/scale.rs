@@ -348,31 +348,23 @@ fn fuzz_target_executions_per_second() -> f64 {
     inputs.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-/// libFuzzer's own figure for the cargo-fuzz build, when nightly is there.
-fn cargo_fuzz_executions_per_second() -> Option<String> {
-    let nightly = Command::new("cargo")
-        .args(["+nightly", "--version"])
-        .output()
-        .ok()?;
-    let fuzz = Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .ok()?;
-    if !nightly.status.success() || !fuzz.status.success() {
+/// libFuzzer's own figure for the cargo-fuzz build, when nightly is there:
+/// 20 s from the corpus directories `corpora` (the first one written to).
+fn cargo_fuzz_executions_per_second(corpora: &[&Path]) -> Option<String> {
+    let available = |args: &[&str]| {
+        Command::new("cargo")
+            .args(args)
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if !available(&["+nightly", "--version"]) || !available(&["fuzz", "--version"]) {
         return None;
     }
     let out = Command::new("cargo")
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args([
-            "+nightly",
-            "fuzz",
-            "run",
-            "--sanitizer",
-            "none",
-            "program",
-            "--",
-            "-max_total_time=20",
-        ])
+        .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "program"])
+        .args(corpora)
+        .args(["--", "-max_total_time=20"])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -450,9 +442,31 @@ fn main() {
     let executions = fuzz_target_executions_per_second();
     println!("fuzz, programs/s                            {programs:>9.0}");
     println!("fuzz target body, executions/s              {executions:>9.0}");
-    match cargo_fuzz_executions_per_second() {
-        Some(figure) => println!("cargo-fuzz (--sanitizer none), exec/s       {figure:>9}"),
-        None => println!("cargo-fuzz: skipped (no nightly toolchain or cargo-fuzz here)"),
+    // From nothing, as libFuzzer starts by default (its inputs stay short
+    // for the first seconds), and from the scripted flows' seeds (programs
+    // of every step of a scenario).
+    let seeds = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/program"
+    ));
+    for (from, corpora) in [
+        ("an empty corpus", vec![dir.join("cargo-fuzz-empty")]),
+        (
+            "the seeds",
+            vec![dir.join("cargo-fuzz-seeded"), seeds.to_path_buf()],
+        ),
+    ] {
+        std::fs::create_dir_all(&corpora[0]).unwrap();
+        let corpora: Vec<&Path> = corpora.iter().map(PathBuf::as_path).collect();
+        match cargo_fuzz_executions_per_second(&corpora) {
+            Some(figure) => {
+                println!("cargo-fuzz (--sanitizer none) from {from}, exec/s {figure:>9}")
+            }
+            None => {
+                println!("cargo-fuzz: skipped (no nightly toolchain or cargo-fuzz here)");
+                break;
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
