@@ -114,10 +114,12 @@ async fn fuzz_reports_the_operations_its_programs_reached() {
     );
 }
 
-/// Coverage reads the order of requests issued; a run that reads nothing
-/// keeps none, or a run of 100,000 patients would hold every request.
+/// Coverage reads the order of requests issued, and snapshots the response
+/// shapes; a run that reads neither keeps neither, or a run of 100,000
+/// patients would hold every request (and a fuzz program build shapes no
+/// one compares).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_order_of_requests_is_kept_only_when_asked_for() {
+async fn the_order_of_requests_and_response_shapes_are_kept_only_when_asked_for() {
     use std::sync::Arc;
 
     use crosstalk::executor::{Executor, RunOptions};
@@ -129,27 +131,35 @@ async fn the_order_of_requests_is_kept_only_when_asked_for() {
     let account = root().join("scenarios/account.toml");
     let plans = Plan::load_all(&[account], &Overrides::default()).unwrap();
     let mut kept = Vec::new();
-    for keep_order in [true, false] {
+    for asked in [true, false] {
         let clinic = clinic::Clinic::in_memory(clinic::Faults::none()).unwrap();
         let options = RunOptions {
-            keep_order,
+            keep_order: asked,
+            contracts: asked,
             ..RunOptions::new(1, 7)
         };
-        let stats = Executor::new(
+        let executor = Executor::new(
             Arc::new(plans[0].clone()),
             Arc::new(InProcess::new(clinic.router(), "clinic")),
             Arc::new(FindingSink::new(None).unwrap()),
             Arc::new(Redactor::default()),
             options,
-        )
-        .run()
-        .await;
+        );
+        let stats = executor.run().await;
         assert!(stats.requests > 0);
-        kept.push((stats.requests, stats.order));
+        kept.push((stats.requests, stats.order, executor.contracts().take()));
     }
-    let (requests, order) = &kept[0];
+    let (requests, order, shapes) = &kept[0];
     // Every request the run counts is there once, in the order issued.
     assert_eq!(order.len() as u64, *requests);
     assert!(order.windows(2).all(|w| w[0].batch <= w[1].batch));
+    // A shape for every step of the flow.
+    let flow = plans[0].steps.iter().map(|s| &s.name);
+    assert!(
+        flow.into_iter().all(|name| shapes.contains_key(name)),
+        "{:?}",
+        shapes.keys()
+    );
     assert!(kept[1].1.is_empty(), "{} kept", kept[1].1.len());
+    assert!(kept[1].2.is_empty(), "{:?} kept", kept[1].2.keys());
 }

@@ -79,6 +79,9 @@ pub struct RunOptions {
     /// Send [probes](crate::probe) after each batch. Fuzz programs turn
     /// this off: they choose their own identities.
     pub probes: bool,
+    /// Record each step's response shapes ([`Executor::contracts`]). Off
+    /// where no snapshot is compared: building shapes is work.
+    pub contracts: bool,
 }
 
 impl RunOptions {
@@ -100,6 +103,7 @@ impl RunOptions {
             ledger: None,
             serial_base: 0,
             probes: true,
+            contracts: true,
         }
     }
 }
@@ -479,7 +483,7 @@ impl Executor {
             world: &self.world,
             oracle: &self.oracle,
             redactor: &self.redactor,
-            contracts: &self.contracts,
+            contracts: self.options.contracts.then_some(&self.contracts),
             sink: &self.sink,
             witness: &self.witness,
             stop_without_credential: self.options.stop_without_credential,

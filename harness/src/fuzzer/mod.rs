@@ -158,6 +158,8 @@ impl Runner {
             stop_without_credential: false,
             // A program chooses its own identities, and its mutations cover them.
             probes: false,
+            // Nothing compares a program's response shapes.
+            contracts: false,
             ..RunOptions::new(self.seed, nonce)
         }
     }

@@ -219,7 +219,8 @@ pub struct Context<'a> {
     pub world: &'a World,
     pub oracle: &'a Oracle,
     pub redactor: &'a Redactor,
-    pub contracts: &'a crate::contract::Observed,
+    /// Where response shapes are recorded, when they are.
+    pub contracts: Option<&'a crate::contract::Observed>,
     pub sink: &'a FindingSink,
     pub witness: &'a crate::witness::Witness,
     /// Whether an instance left without a credential stops its flow

@@ -232,6 +232,7 @@ impl Run {
                 requests: Some(log.clone()),
                 cancel: self.stop.cancel.clone(),
                 probes: self.probes,
+                contracts: self.contracts != Contracts::Off,
                 ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(
