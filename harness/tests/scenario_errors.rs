@@ -111,3 +111,28 @@ fn every_shipped_scenario_plans() {
         );
     }
 }
+
+/// A scenario made in memory (a fuzz program) has no text to point into:
+/// its errors still say what is wrong, at the start of its name.
+#[test]
+fn a_scenario_made_in_memory_says_what_is_wrong_without_text_to_point_into() {
+    use crosstalk::scenario::{Actor, Step};
+
+    let step = Step {
+        name: "read".into(),
+        actor: "patient".into(),
+        request: "GET /v1/patients/{{patient_id}}".into(),
+        ..Default::default()
+    };
+    let actor: Actor = toml::from_str("count = 1").unwrap();
+    let scenario = Scenario::generated(
+        "made",
+        "in memory",
+        Default::default(),
+        [("patient".to_string(), actor)],
+        [vec![], vec![step], vec![]],
+    );
+    let err = Plan::build(&scenario, &Overrides::default()).unwrap_err();
+    assert_eq!(err.location(), "made.toml:1:1", "{err}");
+    assert!(err.message().contains("`patient_id`"), "{err}");
+}

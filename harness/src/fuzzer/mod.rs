@@ -377,6 +377,29 @@ mod tests {
         }
     }
 
+    /// The shrinker removes operations; what is left must still plan, an
+    /// operation whose inputs went with them left out, or shrinking stops
+    /// at the first operation another one needs.
+    #[test]
+    fn a_program_with_operations_removed_still_plans() {
+        let mut removed = 0;
+        for vocab in vocabularies() {
+            for i in 0..40 {
+                let program = Program::from_bytes(&vocab, &random_bytes(12, i, 900));
+                for k in 0..program.ops.len() {
+                    let mut ops = program.ops.clone();
+                    ops.remove(k);
+                    let shrunk = Program { ops };
+                    if let Err(err) = shrunk.to_plan(&vocab) {
+                        panic!("{}: input {i} without operation {k}: {err}", vocab.scenario);
+                    }
+                    removed += 1;
+                }
+            }
+        }
+        assert!(removed > 1000, "only {removed} programs shrunk");
+    }
+
     #[test]
     fn seed_inputs_walk_the_scripted_flow() {
         let vocabs = vocabularies();

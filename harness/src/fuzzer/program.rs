@@ -74,6 +74,13 @@ pub struct Program {
 }
 
 impl Op {
+    /// Whether everything the operation sends has been captured, per
+    /// actor: its step's inputs and the value a setting takes.
+    fn ready(&self, vocab: &Vocabulary, captured: &[BTreeSet<String>]) -> bool {
+        vocab.steps[self.step].ready(captured)
+            && (self.set.as_ref()).is_none_or(|set| captured[set.role].contains(&set.var))
+    }
+
     /// Step `step` sent by `instance`, mutated as bytes 3.. of its record
     /// say: borrowed values, another identity, a flip, a field set, an
     /// e-mail aliased, sent at once with the operation before.
@@ -263,8 +270,9 @@ impl Program {
         let mut steps = Vec::new();
         for (n, op) in self.ops.iter().enumerate() {
             let info = &vocab.steps[op.step];
-            // Operations whose inputs were never captured cannot be sent.
-            if !info.ready(&captured) {
+            // Operations whose inputs were never captured cannot be sent
+            // (the shrinker removes the operations that capture them).
+            if !op.ready(vocab, &captured) {
                 continue;
             }
             captured[info.role].extend(info.captures.iter().cloned());

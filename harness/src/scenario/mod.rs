@@ -224,8 +224,8 @@ impl<T> Located<T> {
     ) -> ScenarioError {
         // An array-of-tables item's span may cover only its `[[header]]`:
         // search on to the next table header.
-        let rest = &self.file.text[self.span.start..];
-        let body_end = rest[1..].find("\n[").map_or(rest.len(), |at| at + 1);
+        let rest = self.file.text.get(self.span.start..).unwrap_or_default();
+        let body_end = (rest.get(1..).and_then(|r| r.find("\n["))).map_or(rest.len(), |at| at + 1);
         let text = &rest[..body_end.max(self.span.len()).min(rest.len())];
         let range = match text.find(outer).filter(|_| !outer.is_empty()) {
             Some(at) => match text[at..at + outer.len()]
