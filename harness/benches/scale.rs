@@ -348,18 +348,20 @@ fn fuzz_target_executions_per_second() -> f64 {
     inputs.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-/// libFuzzer's own figure for the cargo-fuzz build, when nightly is there:
-/// 20 s from the corpus directories `corpora` (the first one written to).
-fn cargo_fuzz_executions_per_second(corpora: &[&Path]) -> Option<String> {
+/// Whether a nightly toolchain and cargo-fuzz are installed.
+fn cargo_fuzz_available() -> bool {
     let available = |args: &[&str]| {
         Command::new("cargo")
             .args(args)
             .output()
             .is_ok_and(|out| out.status.success())
     };
-    if !available(&["+nightly", "--version"]) || !available(&["fuzz", "--version"]) {
-        return None;
-    }
+    available(&["+nightly", "--version"]) && available(&["fuzz", "--version"])
+}
+
+/// libFuzzer's own figure for the cargo-fuzz build: 20 s from the corpus
+/// directories `corpora` (the first one written to).
+fn cargo_fuzz_executions_per_second(corpora: &[&Path]) -> Option<String> {
     let out = Command::new("cargo")
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "program"])
@@ -449,23 +451,19 @@ fn main() {
         env!("CARGO_MANIFEST_DIR"),
         "/../fuzz/seeds/program"
     ));
-    for (from, corpora) in [
-        ("an empty corpus", vec![dir.join("cargo-fuzz-empty")]),
-        (
-            "the seeds",
-            vec![dir.join("cargo-fuzz-seeded"), seeds.to_path_buf()],
-        ),
-    ] {
-        std::fs::create_dir_all(&corpora[0]).unwrap();
-        let corpora: Vec<&Path> = corpora.iter().map(PathBuf::as_path).collect();
-        match cargo_fuzz_executions_per_second(&corpora) {
-            Some(figure) => {
-                println!("cargo-fuzz (--sanitizer none) from {from}, exec/s {figure:>9}")
-            }
-            None => {
-                println!("cargo-fuzz: skipped (no nightly toolchain or cargo-fuzz here)");
-                break;
-            }
+    let (empty, seeded) = (dir.join("cargo-fuzz-empty"), dir.join("cargo-fuzz-seeded"));
+    let runs = [
+        ("an empty corpus", vec![&*empty]),
+        ("the seeds", vec![&*seeded, seeds]),
+    ];
+    if !cargo_fuzz_available() {
+        println!("cargo-fuzz: skipped (no nightly toolchain or cargo-fuzz here)");
+    } else {
+        for (from, corpora) in runs {
+            std::fs::create_dir_all(corpora[0]).unwrap();
+            let figure = cargo_fuzz_executions_per_second(&corpora);
+            let figure = figure.unwrap_or_else(|| "no figure".into());
+            println!("cargo-fuzz (--sanitizer none) from {from}, exec/s {figure:>9}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

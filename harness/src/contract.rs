@@ -43,9 +43,6 @@ fn scalar_kind(value: &Value) -> Option<&'static str> {
 
 impl Shape {
     pub fn of(value: &Value) -> Shape {
-        if let Some(kind) = scalar_kind(value) {
-            return Shape::scalar(kind);
-        }
         match value {
             Value::Array(items) => Shape::Array(
                 items
@@ -57,7 +54,7 @@ impl Shape {
             Value::Object(map) => {
                 Shape::Object(map.iter().map(|(k, v)| (k.clone(), Shape::of(v))).collect())
             }
-            _ => unreachable!("scalars answered above"),
+            scalar => Shape::scalar(scalar_kind(scalar).expect("neither array nor object")),
         }
     }
 
