@@ -75,7 +75,7 @@ pub type SendFuture<'a> =
 
 /// Sends one request and returns the response.
 pub trait Transport: Send + Sync {
-    fn send(&self, request: Request) -> SendFuture<'_>;
+    fn send<'a>(&'a self, request: &'a Request) -> SendFuture<'a>;
 
     /// Where requests go, for messages: a URL or `in-process clinic`.
     fn describe(&self) -> String;
@@ -188,14 +188,14 @@ fn basic_auth(url: &url::Url) -> Option<String> {
 }
 
 impl Transport for Http {
-    fn send(&self, request: Request) -> SendFuture<'_> {
+    fn send<'a>(&'a self, request: &'a Request) -> SendFuture<'a> {
         Box::pin(async move {
             if let Some(limiter) = &self.limiter {
                 limiter.until_ready().await;
             }
             // Checked at send time too: no path reaches another origin.
             let url = crate::safety::url_on(&self.base, &request.path).map_err(TransportError)?;
-            let mut builder = self.client.request(request.method, url);
+            let mut builder = self.client.request(request.method.clone(), url);
             if let Some(basic) = &self.basic
                 && !request.headers.iter().any(|(n, _)| n == "authorization")
             {
@@ -205,7 +205,7 @@ impl Transport for Http {
                 builder = builder.header(name, value);
             }
             let response = builder
-                .body(request.body)
+                .body(request.body.clone())
                 .send()
                 .await
                 .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
@@ -276,19 +276,21 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn send(&self, request: Request) -> SendFuture<'_> {
+    fn send<'a>(&'a self, request: &'a Request) -> SendFuture<'a> {
         let service = self.service.clone();
         Box::pin(async move {
             use tower::ServiceExt;
             let mut builder = http::Request::builder()
-                .method(request.method)
+                .method(request.method.clone())
                 .uri(&request.path);
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
-            let http_request = builder.body(Full::new(request.body)).map_err(|err| {
-                TransportError(format!("cannot build request {}: {err}", request.path))
-            })?;
+            let http_request = builder
+                .body(Full::new(request.body.clone()))
+                .map_err(|err| {
+                    TransportError(format!("cannot build request {}: {err}", request.path))
+                })?;
             let response = service
                 .oneshot(http_request)
                 .await

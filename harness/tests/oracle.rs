@@ -94,11 +94,7 @@ impl World {
             headers: vec![],
             body: bytes::Bytes::from(sent_body.to_string()),
         };
-        let response = self
-            .http
-            .send(request.clone())
-            .await
-            .expect("wiremock answers");
+        let response = self.http.send(&request).await.expect("wiremock answers");
         self.oracle
             .inspect(&self.ledger, ALICE, &request, &response)
     }

@@ -72,7 +72,7 @@ impl Executor {
             }
         };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let result = self.transport.send(request.clone()).await;
+        let result = self.transport.send(&request).await;
         let status = result.as_ref().ok().map(|r| r.status);
         let issued = self.issued_as(seq, "once".into(), step.name.clone(), &request, status);
         self.log_issued(vec![issued], false);

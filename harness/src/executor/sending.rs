@@ -56,10 +56,15 @@ impl Executor {
         may_reauth: bool,
     ) -> Option<Sent> {
         let step = self.plan().step(step_ref);
-        let vars = self.world.state(sender).vars.clone();
-        let resolver = Resolver::new(&self.world, sender, step_ref.key(), &vars);
         let identity = request::identity(&self.world, step, sender);
-        let built = match request::build(&self.world, &self.redactor, step, &resolver, identity) {
+        let built = {
+            // Let go of the variables before the answer's captures extend
+            // them (held, they would be copied).
+            let vars = self.world.state(sender).vars.clone();
+            let resolver = Resolver::new(&self.world, sender, step_ref.key(), &vars);
+            request::build(&self.world, &self.redactor, step, &resolver, identity)
+        };
+        let built = match built {
             Ok(built) => built,
             // A value the scenario says may be absent: the step does not
             // apply to this instance.
@@ -111,11 +116,11 @@ impl Executor {
         // A stop cancels the flow's requests in flight; teardown finishes.
         let result = if matches!(to.step, StepRef::Flow(_)) {
             tokio::select! {
-                result = self.transport.send(request.clone()) => result,
+                result = self.transport.send(&request) => result,
                 () = self.options.cancel.cancelled() => return None,
             }
         } else {
-            self.transport.send(request.clone()).await
+            self.transport.send(&request).await
         };
         let status = result.as_ref().ok().map(|r| r.status);
         let issued = self.issued(seq, to.sender, name, &request, status);

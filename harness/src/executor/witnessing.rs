@@ -64,11 +64,13 @@ impl Executor {
         label: &str,
     ) -> Option<Response> {
         let step = self.plan().step(step_ref);
-        let vars = self.world.state(id).vars.clone();
-        let resolver = Resolver::new(&self.world, id, step_ref.key(), &vars);
-        let built = request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?;
+        let built = {
+            let vars = self.world.state(id).vars.clone();
+            let resolver = Resolver::new(&self.world, id, step_ref.key(), &vars);
+            request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?
+        };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let result = self.transport.send(built.request.clone()).await;
+        let result = self.transport.send(&built.request).await;
         let request = built.request;
         let status = result.as_ref().ok().map(|r| r.status);
         let name = format!("{label}: {}", step.name);

@@ -86,7 +86,10 @@ pub fn url_on(base: &url::Url, path: &str) -> Result<url::Url, String> {
     url.set_path(&format!("{}{path_part}", base.path().trim_end_matches('/')));
     url.set_query(query);
     url.set_fragment(None);
-    if url.origin() != base.origin() {
+    fn origin(url: &url::Url) -> (&str, Option<url::Host<&str>>, Option<u16>) {
+        (url.scheme(), url.host(), url.port_or_known_default())
+    }
+    if origin(&url) != origin(base) {
         return Err(format!("`{path}` would leave the target's origin"));
     }
     Ok(url)

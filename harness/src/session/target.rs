@@ -88,7 +88,7 @@ impl Target {
             headers: Vec::new(),
             body: Default::default(),
         };
-        http.send(probe).await.map_err(|err| {
+        http.send(&probe).await.map_err(|err| {
             // The error may quote the URL, user name and password included.
             let shown = crate::safety::printable(&url);
             let err = err.to_string().replace(url.as_str(), &shown);

@@ -63,24 +63,31 @@ pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
 }
 
 fn diff(a: &Value, b: &Value, path: String, pattern: String, out: &mut Vec<Change>) {
+    // Most reads are unchanged: compare before naming any path.
+    if a == b {
+        return;
+    }
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for key in keys {
+                let (v, w) = (x.get(key), y.get(key));
+                if v == w {
+                    continue;
+                }
                 let (p, q) = (format!("{path}.{key}"), format!("{pattern}.{key}"));
-                match (x.get(key), y.get(key)) {
+                match (v, w) {
                     (Some(v), Some(w)) => diff(v, w, p, q, out),
                     (v, w) => out.push(change(p, q, v, w)),
                 }
             }
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+            for (i, (v, w)) in x.iter().zip(y).enumerate().filter(|(_, (v, w))| v != w) {
                 diff(v, w, format!("{path}[{i}]"), format!("{pattern}[*]"), out);
             }
         }
-        _ if a != b => out.push(change(path, pattern, Some(a), Some(b))),
-        _ => {}
+        _ => out.push(change(path, pattern, Some(a), Some(b))),
     }
 }
 
