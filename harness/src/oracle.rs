@@ -281,19 +281,36 @@ impl Oracle {
     /// Canaries in a header, plainly or percent-encoded, and owned values
     /// among its tokens.
     fn header(&self, ledger: &Ledger, name: &str, value: &str, found: &mut Found) {
-        let location = format!("header {name}");
-        self.sight(value.as_bytes(), None, &location, &location, found);
-        if value.contains('%') {
-            let decoded = percent_decode(value);
-            let encoding = Some(Encoding::UrlEncoded);
-            self.sight(decoded.as_bytes(), encoding, &location, &location, found);
-        }
+        let decoded = value.contains('%').then(|| percent_decode(value));
+        let plain = self.scan(value.as_bytes());
+        let encoded = (decoded.as_ref()).map_or_else(Vec::new, |d| self.scan(d.as_bytes()));
         let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
-        for token in tokens.filter(|t| t.len() >= DISTINCTIVE_LEN) {
-            let owned = sole_owner(ledger.owned_values().of(token), token, None, Vec::new).cloned();
-            if let Some(owned) = owned {
-                found.identifier(&owned, token, &location, &location);
-            }
+        let owned: Vec<(&str, Owned)> = (tokens.filter(|t| t.len() >= DISTINCTIVE_LEN))
+            .filter_map(|token| {
+                let owned =
+                    sole_owner(ledger.owned_values().of(token), token, None, Vec::new).cloned();
+                owned.map(|owned| (token, owned))
+            })
+            .collect();
+        // Most headers show nothing: their location is named only if needed.
+        if plain.is_empty() && encoded.is_empty() && owned.is_empty() {
+            return;
+        }
+        let location = format!("header {name}");
+        self.sighted(value.as_bytes(), plain, None, &location, &location, found);
+        if let Some(decoded) = &decoded {
+            let encoding = Some(Encoding::UrlEncoded);
+            self.sighted(
+                decoded.as_bytes(),
+                encoded,
+                encoding,
+                &location,
+                &location,
+                found,
+            );
+        }
+        for (token, owned) in owned {
+            found.identifier(&owned, token, &location, &location);
         }
     }
 
@@ -341,7 +358,20 @@ impl Oracle {
         pattern: &str,
         found: &mut Found,
     ) {
-        for (victim, encoding, range) in self.scan(bytes) {
+        self.sighted(bytes, self.scan(bytes), decoded, location, pattern, found);
+    }
+
+    /// As [`Oracle::sight`], with `bytes` already scanned.
+    fn sighted(
+        &self,
+        bytes: &[u8],
+        hits: Vec<Sighting>,
+        decoded: Option<Encoding>,
+        location: &str,
+        pattern: &str,
+        found: &mut Found,
+    ) {
+        for (victim, encoding, range) in hits {
             let encoding = match (encoding, decoded) {
                 (Encoding::Plain, Some(decoding)) => decoding,
                 (encoding, _) => encoding,
@@ -418,17 +448,22 @@ impl Found {
 /// The one instance that owns `text` as a value of its kind, if exactly
 /// one does. A short value must sit under its kind's key (`siblings` are
 /// asked for only then); a value several instances own identifies none.
-fn sole_owner<'o>(
+fn sole_owner<'o, 'k>(
     owners: &'o [Owned],
     text: &str,
     key: Option<&str>,
-    siblings: impl FnOnce() -> Vec<String>,
+    siblings: impl FnOnce() -> Vec<&'k str>,
 ) -> Option<&'o Owned> {
     if owners.is_empty() {
         return None;
     }
     let distinctive = text.len() >= DISTINCTIVE_LEN;
-    let siblings = if distinctive { Vec::new() } else { siblings() };
+    let by_shape = key.is_some_and(|k| owners.iter().any(|o| o.kind.by_shape(k)));
+    let siblings = if !distinctive && by_shape {
+        siblings()
+    } else {
+        Vec::new()
+    };
     let mut matching = owners
         .iter()
         .filter(|o| distinctive || key.is_some_and(|k| o.kind.matches(k, &siblings)));
@@ -540,10 +575,9 @@ impl<'a> Walk<'a, '_> {
     /// The leaf as a whole owned value.
     fn identifier(&mut self, text: &str, key: Option<&str>, holder: Option<&Object>) {
         let siblings = || {
-            let mut keys: Vec<String> =
-                holder.into_iter().flat_map(|m| m.keys().cloned()).collect();
-            keys.sort();
-            keys
+            (holder.into_iter())
+                .flat_map(|m| m.keys().map(String::as_str))
+                .collect()
         };
         let owners = self.owned.of(text);
         let owned = (sole_owner(owners, text, key, siblings))

@@ -16,16 +16,20 @@
 //! 9's patient is a leak) and instances that log in to the same account (a
 //! seeded clinician, in every program) are one identity to it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::Value;
 
 use crate::canary;
-use crate::plan::{Plan, PlanStep};
+use crate::plan::{Plan, PlanStep, StepRef};
+use crate::safety::Redactor;
 
 /// An instance, by its index across all roles of a run.
 pub type InstanceId = usize;
+
+/// Lines of an instance's trace kept: as many as a finding quotes.
+pub const TRACE_KEPT: usize = 20;
 
 /// Values at least this long are distinctive enough (UUIDs, tokens, emails
 /// with canaries) to be evidence wherever they appear as a whole value.
@@ -61,10 +65,25 @@ pub struct InstanceState {
     pub vars: Arc<HashMap<String, Value>>,
     /// Its session cookies (actors with `cookies = true`).
     pub cookies: BTreeMap<String, String>,
-    /// One line per answered step, quoted by its findings.
-    pub trace: Vec<String>,
+    /// Its latest steps, quoted by its findings ([`TRACE_KEPT`] at most).
+    pub trace: VecDeque<Told>,
     /// The step after which it stopped its flow, left with no credential.
     pub stopped: Option<String>,
+}
+
+/// One line of an instance's trace.
+#[derive(Debug)]
+pub enum Told {
+    /// Said as it is: a step not sent, a login again.
+    Said(String),
+    /// A step answered: written out (its path redacted) only if a finding
+    /// quotes it, which most never are.
+    Answered {
+        step: StepRef,
+        method: http::Method,
+        path: String,
+        status: u16,
+    },
 }
 
 impl World {
@@ -189,14 +208,34 @@ impl World {
 
     /// Appends a line to `id`'s trace.
     pub fn trace(&self, id: InstanceId, line: String) {
-        self.state(id).trace.push(line);
+        self.tell(id, Told::Said(line));
     }
 
-    /// The last `n` lines of `id`'s trace, oldest first.
-    pub fn recent_trace(&self, id: InstanceId, n: usize) -> Vec<String> {
+    /// Appends to `id`'s trace, forgetting what no finding would quote.
+    pub fn tell(&self, id: InstanceId, told: Told) {
+        let trace = &mut self.state(id).trace;
+        if trace.len() == TRACE_KEPT {
+            trace.pop_front();
+        }
+        trace.push_back(told);
+    }
+
+    /// `id`'s trace, oldest first, with every secret known by now redacted.
+    pub fn recent_trace(&self, id: InstanceId, redactor: &Redactor) -> Vec<String> {
         let state = self.state(id);
-        let skip = state.trace.len().saturating_sub(n);
-        state.trace[skip..].to_vec()
+        let line = |told: &Told| match told {
+            Told::Said(line) => line.clone(),
+            Told::Answered {
+                step,
+                method,
+                path,
+                status,
+            } => {
+                let name = &self.plan.step(*step).name;
+                format!("{name}: {method} {} → {status}", redactor.redact(path))
+            }
+        };
+        state.trace.iter().map(line).collect()
     }
 }
 
@@ -229,19 +268,22 @@ impl Kind {
     /// Whether a JSON leaf under `key`, in an object with keys `siblings`,
     /// holds a value of this kind: it is under the variable's own name
     /// (`appointment_id`), or under the same key in an object of the same shape.
-    pub fn matches(&self, key: &str, siblings: &[String]) -> bool {
+    pub fn matches<S: AsRef<str>>(&self, key: &str, siblings: &[S]) -> bool {
         if key == self.var {
             return true;
         }
-        if self.key.as_deref() != Some(key) {
+        if !self.by_shape(key) {
             return false;
         }
-        let same = siblings
-            .iter()
-            .filter(|k| self.siblings.binary_search(k).is_ok())
-            .count();
+        let known = |k: &S| (self.siblings).binary_search_by(|s| s.as_str().cmp(k.as_ref()));
+        let same = siblings.iter().filter(|k| known(k).is_ok()).count();
         let union = siblings.len() + self.siblings.len() - same;
         union > 0 && same * 2 >= union
+    }
+
+    /// Whether [`Kind::matches`] would compare the keys around `key`.
+    pub fn by_shape(&self, key: &str) -> bool {
+        key != self.var && self.key.as_deref() == Some(key)
     }
 }
 

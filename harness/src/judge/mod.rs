@@ -381,7 +381,10 @@ fn with_request(cx: &Context<'_>, common: Finding, request: Option<&Request>) ->
 /// step's endpoint as the exchange, with no evidence and no response.
 fn common(cx: &Context<'_>, observer: InstanceId, step: StepRef, flag: &Flag) -> Finding {
     let world = cx.world;
-    let (label, trace) = (world.label(observer), world.recent_trace(observer, 20));
+    let (label, trace) = (
+        world.label(observer),
+        world.recent_trace(observer, cx.redactor),
+    );
     base(cx, world.plan().step(step), label.to_string(), trace, flag)
 }
 

@@ -1,16 +1,17 @@
 //! Trace: one line per answered step in the observer's story, so that a
-//! finding shows what its observer did before it (credentials redacted).
+//! finding shows what its observer did before it (credentials redacted when
+//! the line is written out).
 
 use super::{Context, Exchange, Verdict};
+use crate::world::Told;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let step = cx.step(exchange);
-    let line = format!(
-        "{}: {} {} → {}",
-        step.name,
-        exchange.request.method,
-        cx.redactor.redact(&exchange.request.path),
-        exchange.response.status
-    );
-    cx.world.trace(exchange.observer, line);
+    let request = &exchange.request;
+    let told = Told::Answered {
+        step: exchange.step,
+        method: request.method.clone(),
+        path: request.path.clone(),
+        status: exchange.response.status,
+    };
+    cx.world.tell(exchange.observer, told);
 }

@@ -99,7 +99,7 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
         (None, Err(_)) => {}
     }
     for (key, value) in fields {
-        named(&value, &|kind| kind.matches(&key, &[]));
+        named(&value, &|kind| kind.matches::<&str>(&key, &[]));
     }
     found
 }

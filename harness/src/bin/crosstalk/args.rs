@@ -37,6 +37,18 @@ pub enum Command {
     Init(InitArgs),
 }
 
+impl Command {
+    /// The worker threads the command asks for; `None`: one per core.
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Run(args) => args.target.threads(),
+            Command::Fuzz(args) => args.target.threads(),
+            Command::Replay(args) => args.target.threads(),
+            Command::Check(_) | Command::Snapshots(_) | Command::Schema | Command::Init(_) => None,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct InitArgs {
     /// The document: a JSON or YAML file, or an http(s) URL.
@@ -107,6 +119,10 @@ pub struct TargetArgs {
     /// Bytes of one answer's body read at most, e.g. 64MiB (network targets).
     #[arg(long, value_parser = parse_size)]
     max_body: Option<usize>,
+    /// Worker threads [default: 1 with --target, one per core for the
+    /// embedded clinic, which runs in process].
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 /// A duration of at least a second.
@@ -127,6 +143,15 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 impl TargetArgs {
+    /// A served target keeps the harness waiting on the network: one
+    /// thread drives every connection, and a second would only add
+    /// wake-ups between threads (about a tenth more CPU per request) and
+    /// take a core from a target served on the same machine.
+    fn threads(&self) -> Option<usize> {
+        let served = self.target.is_some().then_some(1);
+        self.threads.map(std::num::NonZeroUsize::get).or(served)
+    }
+
     fn spec(self) -> TargetSpec {
         TargetSpec {
             url: self.target,

@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.command.threads() {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime.enable_all().build().expect("a tokio runtime");
     // The session runs as a task on the runtime's workers, not on this
     // thread: every request's completion wakes whoever awaits it, and
     // waking a worker is cheap where waking a parked thread is a syscall.
