@@ -76,7 +76,7 @@ fn suite_rate(runtime: &tokio::runtime::Runtime, patients: usize) -> (u64, f64) 
 /// nanoseconds `reference` takes on it.
 fn oracle_ns(
     body: &[u8],
-    content_type: &str,
+    content_type: &'static str,
     rounds: u32,
     reference: impl Fn(&[u8]),
 ) -> (f64, f64) {
@@ -100,7 +100,10 @@ fn oracle_ns(
     };
     let response = Response {
         status: 200,
-        headers: vec![("content-type".into(), content_type.into())],
+        headers: http::HeaderMap::from_iter([(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        )]),
         body: body.to_vec().into(),
         truncated: false,
     };

@@ -232,8 +232,8 @@ impl Oracle {
         json: Option<&Value>,
     ) -> Vec<Evidence> {
         let mut found = Found::default();
-        for (name, value) in &response.headers {
-            self.header(ledger, name, value, &mut found);
+        for (name, value) in response.header_pairs() {
+            self.header(ledger, name, &value, &mut found);
         }
         // The raw body: every encoding, and the only view of non-JSON bytes.
         // What the observer may see anyway is dropped before anything else.

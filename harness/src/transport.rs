@@ -5,6 +5,7 @@
 //! embedded reference clinic, and the fuzzer's fast path. Both hand back the
 //! full response: status, every header and the body bytes.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,23 +47,33 @@ pub fn form_pairs(headers: &[(String, String)], body: &[u8]) -> Option<Vec<(Stri
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// As the HTTP stack parsed them: no copy is made of headers that no
+    /// judge reads.
+    pub headers: http::HeaderMap,
     pub body: Bytes,
     /// The body went on past the transport's limit: `body` is its start.
     pub truncated: bool,
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+    /// The first value of header `name`, as text.
+    pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers.get(name).map(|v| text(v.as_bytes()))
+    }
+
+    /// Every header as (name, value) text, in the order received.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+        (self.headers.iter()).map(|(name, value)| (name.as_str(), text(value.as_bytes())))
     }
 
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
+}
+
+/// A header value as text: bytes that are not UTF-8 replaced.
+fn text(value: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(value)
 }
 
 /// The target could not be reached or did not answer.
@@ -204,13 +215,13 @@ impl Transport for Http {
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
-            let response = builder
+            let mut response = builder
                 .body(request.body.clone())
                 .send()
                 .await
                 .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
             let status = response.status().as_u16();
-            let headers = header_pairs(response.headers());
+            let headers = std::mem::take(response.headers_mut());
             let (body, truncated) = self.read_body(response).await?;
             Ok(Response {
                 status,
@@ -235,18 +246,6 @@ fn describe_reqwest_error(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// A `tower::Service` called in process.
@@ -295,10 +294,10 @@ where
                 .oneshot(http_request)
                 .await
                 .map_err(|err| TransportError(err.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = header_pairs(response.headers());
+            let (parts, body) = response.into_parts();
+            let (status, headers) = (parts.status.as_u16(), parts.headers);
             // The embedded clinic is ours: its bodies are small, but bounded all the same.
-            let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
+            let body = http_body_util::Limited::new(body, MAX_BODY)
                 .collect()
                 .await
                 .map_err(|err| TransportError(err.to_string()))?

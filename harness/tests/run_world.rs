@@ -35,7 +35,10 @@ fn get(path: &str) -> Request {
 fn answer(body: String) -> Response {
     Response {
         status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
+        headers: http::HeaderMap::from_iter([(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )]),
         body: body.into(),
         truncated: false,
     }

@@ -119,11 +119,10 @@ pub(crate) fn captured(
     match source {
         CaptureSource::Json { path, .. } => json.and_then(|j| path.query(j).first().cloned()),
         CaptureSource::Header(name) => response.header(name).map(|v| Value::String(v.into())),
-        CaptureSource::Cookie(name) => response
-            .headers
+        CaptureSource::Cookie(name) => (response.headers)
+            .get_all(http::header::SET_COOKIE)
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-            .filter_map(|(_, v)| cookie::Cookie::parse(v.as_str()).ok())
+            .filter_map(|v| cookie::Cookie::parse(String::from_utf8_lossy(v.as_bytes())).ok())
             .find(|c| c.name() == name)
             .map(|c| Value::String(c.value().to_string())),
     }

@@ -15,7 +15,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         &step.name,
         &step.endpoint(),
         response.status,
-        response.header("content-type"),
+        response.header("content-type").as_deref(),
         exchange.json(),
     );
 }

@@ -436,15 +436,14 @@ fn redacted(redactor: &Redactor, exchange: &Exchange, excerpt: &str) -> Redacted
         request_body: body_excerpt(redactor, &request.body),
         status: response.status,
         response_headers: response
-            .headers
-            .iter()
+            .header_pairs()
             .map(|(n, v)| {
                 let value = if is_credential_header(n) {
                     REDACTED.to_string()
                 } else {
-                    redact(v)
+                    redact(&v)
                 };
-                (n.clone(), value)
+                (n.to_string(), value)
             })
             .collect(),
         response_excerpt: redact(excerpt),

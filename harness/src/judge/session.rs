@@ -10,12 +10,10 @@
 use super::{Context, Exchange, Verdict};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let cookies: Vec<cookie::Cookie<'_>> = exchange
-        .response
-        .headers
+    let cookies: Vec<cookie::Cookie<'_>> = (exchange.response.headers)
+        .get_all(http::header::SET_COOKIE)
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
-        .filter_map(|(_, value)| cookie::Cookie::parse(value.as_str()).ok())
+        .filter_map(|value| cookie::Cookie::parse(String::from_utf8_lossy(value.as_bytes())).ok())
         .collect();
     for cookie in &cookies {
         cx.redactor.add(cookie.value());

@@ -2,6 +2,8 @@
 //! each JSON leaf by its path (a list of another length, or a body that is
 //! not JSON, as a whole).
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -11,17 +13,25 @@ use crate::transport::Response;
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub status: u16,
-    pub json: Option<Value>,
     body: Bytes,
+    json: OnceLock<Option<Value>>,
 }
 
 impl Snapshot {
     pub fn of(response: &Response) -> Snapshot {
         Snapshot {
             status: response.status,
-            json: response.json(),
             body: response.body.clone(),
+            json: OnceLock::new(),
         }
+    }
+
+    /// The body as JSON, parsed when first asked for: most reads equal the
+    /// one before byte for byte and are never parsed.
+    pub fn json(&self) -> Option<&Value> {
+        (self.json)
+            .get_or_init(|| serde_json::from_slice(&self.body).ok())
+            .as_ref()
     }
 }
 
@@ -49,15 +59,17 @@ pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
         });
         return out;
     }
-    match (&before.json, &after.json) {
+    if before.body == after.body {
+        return out;
+    }
+    match (before.json(), after.json()) {
         (Some(a), Some(b)) => diff(a, b, "$".into(), "$".into(), &mut out),
-        _ if before.body != after.body => out.push(Change {
+        _ => out.push(Change {
             path: "body".into(),
             pattern: "body".into(),
             before: format!("{} bytes", before.body.len()),
             after: format!("{} bytes", after.body.len()),
         }),
-        _ => {}
     }
     out
 }
@@ -115,7 +127,7 @@ mod tests {
         Snapshot {
             status,
             body: Bytes::from(json.to_string()),
-            json: Some(json),
+            json: OnceLock::from(Some(json)),
         }
     }
 

@@ -320,10 +320,14 @@ impl Witness {
     /// The changes between `before` and `after` that count: not volatile,
     /// learnt or declared by the step (`volatile = ["$.updated_at"]`).
     pub fn evidence(&self, step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<Change> {
+        let changed = changes(before, after);
+        if changed.is_empty() {
+            return changed;
+        }
         let volatile = self.volatile.lock().unwrap_or_else(|p| p.into_inner());
         let stem = step_stem(&step.name).to_string();
         let declared = declared_locations(step, before, after);
-        let mut found: Vec<Change> = changes(before, after)
+        let mut found: Vec<Change> = changed
             .into_iter()
             .filter(|c| !volatile.contains(&(stem.clone(), c.pattern.clone())))
             .filter(|c| !declared.iter().any(|d| within(&c.path, d)))
@@ -389,7 +393,7 @@ pub fn step_stem(name: &str) -> &str {
 
 /// The places the step declares volatile, as paths, in either read.
 fn declared_locations(step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    [&before.json, &after.json]
+    [before.json(), after.json()]
         .into_iter()
         .flatten()
         .flat_map(|json| located(json, &step.volatile))
