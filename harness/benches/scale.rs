@@ -5,7 +5,8 @@
 //!   requests per second, and their ratio;
 //! - harness CPU per request over HTTP (`crosstalk run --target`, shipped
 //!   suite, 2,000 patients) against a bare reqwest client's (64 tasks, JSON
-//!   GETs and POSTs, each answer parsed), both against the same served clinic;
+//!   GETs and POSTs, each answer parsed, on one worker thread as the
+//!   harness), both against the same served clinic;
 //! - the oracle on a 2 KB JSON answer (against parsing it) and on a 10 MB
 //!   media body (against one `memmem` pass over it);
 //! - `crosstalk fuzz` programs per second, and the cargo-fuzz target's body
@@ -232,9 +233,15 @@ fn harness_cpu_per_request(base: &str, dir: &Path) -> (u64, f64) {
 
 /// Bare reqwest CPU microseconds per request: 64 tasks, each a patient that
 /// signs up, logs in, then reads its profile and books and lists
-/// appointments, every answer parsed as JSON.
+/// appointments, every answer parsed as JSON. On one worker thread, as
+/// `crosstalk` runs against a served target (one thread costs less CPU per
+/// request than two, for either).
 fn reqwest_cpu_per_request(base: &str) -> (u64, f64) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let before = cpu_seconds(libc::RUSAGE_SELF);
     let requests: u64 = runtime.block_on(async {
         let client = reqwest::Client::new();

@@ -4,8 +4,9 @@
 //! A run at scale holds tens of thousands of tokens and redacts every path it
 //! logs; testing each secret in turn made that quadratic in the number of
 //! instances. Here secrets are grouped by length and kept by a rolling hash,
-//! so a text of `n` bytes costs `n` table look-ups per distinct length (a
-//! handful: tokens of one API share a length), and inserting one is O(1),
+//! so a text of `n` bytes costs `n` bit tests per distinct length (a
+//! handful: tokens of one API share a length), a table look-up only where
+//! a bit is set, and inserting one is O(1),
 //! which matters because logins add secrets all through a run. A hash hit is
 //! confirmed by comparing the bytes.
 
@@ -22,19 +23,46 @@ pub(super) struct SecretIndex {
     by_len: BTreeMap<usize, SameLength>,
 }
 
-/// Mixed hash → the secrets with that hash.
-type SameLength = HashMap<u64, Vec<Box<[u8]>>, Mixed>;
+/// The secrets of one length.
+#[derive(Debug, Default)]
+struct SameLength {
+    /// Mixed hash → the secrets with that hash.
+    table: HashMap<u64, Vec<Box<[u8]>>, Mixed>,
+    /// One bit per value of a hash's top bits, set for each secret: most
+    /// windows of a text are told apart by one bit test, before any
+    /// mixing or table look-up.
+    filter: Vec<u64>,
+}
+
+/// Top bits of a hash the filter keeps one bit for (8 KiB per length).
+const FILTER_BITS: u32 = 16;
+
+impl SameLength {
+    fn may_hold(&self, h: u64) -> bool {
+        let bit = h >> (64 - FILTER_BITS);
+        (self.filter.get((bit / 64) as usize)).is_some_and(|word| word & (1 << (bit % 64)) != 0)
+    }
+
+    fn insert(&mut self, h: u64, secret: &[u8]) {
+        if self.filter.is_empty() {
+            self.filter = vec![0; (1 << FILTER_BITS) / 64];
+        }
+        let bit = h >> (64 - FILTER_BITS);
+        self.filter[(bit / 64) as usize] |= 1 << (bit % 64);
+        let same = self.table.entry(mix(h)).or_default();
+        if !same.iter().any(|s| **s == *secret) {
+            same.push(secret.into());
+        }
+    }
+}
 
 impl SecretIndex {
     pub fn insert(&mut self, secret: &[u8]) {
         if secret.is_empty() {
             return;
         }
-        let table = self.by_len.entry(secret.len()).or_default();
-        let same = table.entry(mix(hash(secret))).or_default();
-        if !same.iter().any(|s| **s == *secret) {
-            same.push(secret.into());
-        }
+        let same_length = self.by_len.entry(secret.len()).or_default();
+        same_length.insert(hash(secret), secret);
     }
 
     /// The byte ranges of `text` covered by secrets, in order, overlapping
@@ -45,11 +73,14 @@ impl SecretIndex {
         }
         let prefix = prefix_hashes(text);
         let mut hits = Vec::new();
-        for (&len, table) in self.by_len.range(..=text.len()) {
+        for (&len, same_length) in self.by_len.range(..=text.len()) {
             let weight = BASE.wrapping_pow(len as u32);
             for start in 0..=text.len() - len {
                 let window = prefix[start + len].wrapping_sub(prefix[start].wrapping_mul(weight));
-                let Some(same) = table.get(&mix(window)) else {
+                if !same_length.may_hold(window) {
+                    continue;
+                }
+                let Some(same) = same_length.table.get(&mix(window)) else {
                     continue;
                 };
                 if same.iter().any(|s| **s == text[start..start + len]) {
