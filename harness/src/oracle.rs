@@ -86,6 +86,9 @@ pub struct Oracle {
     others: Option<Arc<Ledger>>,
     /// This world's instances.
     own: std::ops::Range<InstanceId>,
+    /// Bytes of the shortest prefix: a shorter text (most header values)
+    /// holds no canary.
+    shortest: usize,
 }
 
 /// Characters of a base64 fragment that depend on the run id alone.
@@ -117,6 +120,10 @@ impl Oracle {
         }
         let (encoded_patterns, encoded_lengths): (Vec<_>, Vec<_>) =
             encoded_prefixes.into_iter().unzip();
+        let shortest = (plain_prefixes.iter().chain(&encoded_patterns))
+            .map(String::len)
+            .min()
+            .unwrap_or(0);
         Self {
             plain: prefix_search(&plain_prefixes, true),
             plain_prefixes,
@@ -127,6 +134,7 @@ impl Oracle {
             fragments,
             others: None,
             own: ids,
+            shortest,
         }
     }
 
@@ -136,6 +144,7 @@ impl Oracle {
     pub fn with_others(mut self, ledger: Arc<Ledger>, run_id: &str) -> Self {
         add_prefix(&mut self.plain_prefixes, &run_id.to_ascii_lowercase());
         self.plain = prefix_search(&self.plain_prefixes, true);
+        self.shortest = self.shortest.min(run_id.len());
         self.others = Some(ledger);
         self
     }
@@ -143,6 +152,9 @@ impl Oracle {
     /// Canaries in `bytes`: (owner, encoding, byte range).
     fn scan(&self, bytes: &[u8]) -> Vec<Sighting> {
         let mut hits = Vec::new();
+        if bytes.len() < self.shortest {
+            return hits;
+        }
         // Case is changed by what handles text; bytes that are not text
         // (media) carry a canary as it was written, and are searched for
         // its prefixes exactly, one memmem pass each, at memory speed.

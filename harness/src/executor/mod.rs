@@ -277,6 +277,11 @@ impl Executor {
         &self.redactor
     }
 
+    /// Requests in flight at most.
+    pub fn concurrency(&self) -> usize {
+        self.options.concurrency.max(1)
+    }
+
     /// The batch running now.
     pub fn batch_number(&self) -> u64 {
         self.batch.load(Ordering::Relaxed)

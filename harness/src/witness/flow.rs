@@ -6,6 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+
+use std::sync::Arc;
+
 use super::{Baseline, Change, ForeignWrite, Snapshot, WriteVerdict};
 use crate::executor::Executor;
 use crate::findings::{FindingKind, Witnessed};
@@ -113,17 +118,26 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
             victims.entry(*victim).or_default().push(write);
         }
     }
-    for (victim, writes) in victims {
-        let baseline = ex
-            .witness()
-            .baseline(victim)
-            .filter(|b| b.batch == ex.batch_number());
-        let Some(baseline) = baseline.filter(|b| !b.reads.is_empty() || b.login.is_some()) else {
+    // Victims are read at the same time, as many as the run keeps in
+    // flight (one at a time, the target and the harness mostly waited on
+    // each other); each victim's own reads stay in order.
+    let batch = ex.batch_number();
+    let mut victims = victims.into_iter();
+    let mut looking = FuturesOrdered::new();
+    loop {
+        while looking.len() < ex.concurrency()
+            && let Some((victim, writes)) = victims.next()
+        {
+            looking.push_back(look_after(ex, victim, writes, batch));
+        }
+        let Some((victim, writes, looked)) = looking.next().await else {
+            break;
+        };
+        let Some((baseline, seen)) = looked else {
             let reason = "the witness knows no read of the owner's own to compare";
             conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
             continue;
         };
-        let seen = look(ex, victim, &baseline).await;
         if !seen.anything() {
             conclude(
                 ex,
@@ -147,6 +161,23 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
             tampered(ex, victim, &writes, &seen);
         }
     }
+}
+
+/// The victim's baseline of this batch, and what the witness sees against
+/// it; `None` when there is nothing to compare with.
+async fn look_after<'a>(
+    ex: &Executor,
+    victim: InstanceId,
+    writes: Vec<&'a Aimed>,
+    batch: u64,
+) -> (InstanceId, Vec<&'a Aimed>, Option<(Arc<Baseline>, Seen)>) {
+    let baseline = (ex.witness().baseline(victim))
+        .filter(|b| b.batch == batch && (!b.reads.is_empty() || b.login.is_some()));
+    let Some(baseline) = baseline else {
+        return (victim, writes, None);
+    };
+    let seen = look(ex, victim, &baseline).await;
+    (victim, writes, Some((baseline, seen)))
 }
 
 /// Reads the victim again and compares: a change must show twice (a third
@@ -342,15 +373,27 @@ fn tamper_flag(
     }
 }
 
+async fn look_again(ex: &Executor, pending: super::Pending) -> (super::Pending, Seen) {
+    let seen = look(ex, pending.victim, &pending.baseline).await;
+    (pending, seen)
+}
+
 /// At the end of the flow: victims of cleared writes read once more
 /// against the same baseline, if nothing they or their grantees wrote
 /// since (a server that applies writes late).
 pub async fn end_of_flow(ex: &Executor) {
-    for pending in ex.witness().take_pending() {
-        if ex.witness().touched(pending.victim) != pending.baseline.touched {
-            continue;
+    let mut pending = (ex.witness().take_pending().into_iter())
+        .filter(|p| ex.witness().touched(p.victim) == p.baseline.touched);
+    let mut looking = FuturesOrdered::new();
+    loop {
+        while looking.len() < ex.concurrency()
+            && let Some(one) = pending.next()
+        {
+            looking.push_back(look_again(ex, one));
         }
-        let seen = look(ex, pending.victim, &pending.baseline).await;
+        let Some((pending, seen)) = looking.next().await else {
+            break;
+        };
         if seen.anything() && !seen.ambiguous {
             let cx = ex.context();
             let write = &pending.write;
