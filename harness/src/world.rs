@@ -28,6 +28,10 @@ use crate::safety::Redactor;
 /// An instance, by its index across all roles of a run.
 pub type InstanceId = usize;
 
+/// A map looked up for every leaf of every response: a fast hash, seeded
+/// per process so that a target cannot choose values that collide.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Lines of an instance's trace kept: as many as a finding quotes.
 pub const TRACE_KEPT: usize = 20;
 
@@ -295,10 +299,10 @@ pub struct Owned {
 
 #[derive(Debug, Default)]
 struct Values {
-    owned: HashMap<String, Vec<Owned>>,
+    owned: FastMap<String, Vec<Owned>>,
     /// Value → the first instance that captured it, shared values included:
     /// whom a `grant_to` names.
-    first_capturer: HashMap<String, InstanceId>,
+    first_capturer: FastMap<String, InstanceId>,
 }
 
 /// A read of who owns which value: see [`Ledger::owned_values`].

@@ -42,12 +42,9 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
 /// Whether a segment of the request's path is a value `owner` owns.
 fn names_in_path(exchange: &Exchange, cx: &Context<'_>, owner: crate::world::InstanceId) -> bool {
     let path = exchange.request.path.split('?').next().unwrap_or_default();
+    let owned = cx.world.ledger().owned_values();
     path.split('/').filter(|s| !s.is_empty()).any(|segment| {
         let segment = crate::oracle::percent_decode(segment);
-        cx.world
-            .ledger()
-            .owners(&segment)
-            .iter()
-            .any(|o| o.owner == owner)
+        owned.of(&segment).iter().any(|o| o.owner == owner)
     })
 }

@@ -22,7 +22,7 @@ struct Secrets {
     index: SecretIndex,
     /// The secrets as taught: every request carrying a credential teaches
     /// it again, and a known one then costs one shared look-up.
-    taught: HashSet<Box<str>>,
+    taught: HashSet<Box<str>, foldhash::fast::RandomState>,
 }
 
 impl Redactor {

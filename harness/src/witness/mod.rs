@@ -61,13 +61,14 @@ pub fn writes(method: &http::Method) -> bool {
 /// after a path segment named like it).
 pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<InstanceId> {
     let ids = world.ids();
+    let owned_values = world.ledger().owned_values();
     let mut found: Vec<InstanceId> = carried
         .iter()
         .copied()
         .filter(|id| ids.contains(id))
         .collect();
     let mut named = |value: &str, fits: &dyn Fn(&crate::world::Kind) -> bool| {
-        for owned in world.ledger().owners(value) {
+        for owned in owned_values.of(value) {
             if ids.contains(&owned.owner)
                 && (value.len() >= DISTINCTIVE_LEN || fits(&owned.kind))
                 && !found.contains(&owned.owner)
