@@ -5,11 +5,10 @@
 //! `witness login …`, so a reproduction replays them too.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-
-use std::sync::Arc;
 
 use super::{Baseline, Change, ForeignWrite, Snapshot, WriteVerdict};
 use crate::executor::Executor;
@@ -120,7 +119,9 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
     }
     // Victims are read at the same time, as many as the run keeps in
     // flight (one at a time, the target and the harness mostly waited on
-    // each other); each victim's own reads stay in order.
+    // each other); each victim's own reads stay in order. Filled by hand:
+    // `buffered` over a mapped iterator of futures is not `Send` enough
+    // for the fuzzer's tasks.
     let batch = ex.batch_number();
     let mut victims = victims.into_iter();
     let mut looking = FuturesOrdered::new();
