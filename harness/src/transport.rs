@@ -61,7 +61,8 @@ impl Response {
         self.headers.get(name).map(|v| text(v.as_bytes()))
     }
 
-    /// Every header as (name, value) text, in the order received.
+    /// Every header as (name, value) text: names in the order first
+    /// received, the values of one name together.
     pub fn header_pairs(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
         (self.headers.iter()).map(|(name, value)| (name.as_str(), text(value.as_bytes())))
     }

@@ -496,6 +496,36 @@ impl Ledger {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_trace_keeps_what_findings_quote_and_redacts_what_is_known_when_quoted() {
+        let text = "[actors.a]\ncount = 1\n[[steps]]\nname = \"read\"\nactor = \"a\"\nrequest = \"GET /x\"\n";
+        let scenario = crate::scenario::Scenario::from_str("t", text).unwrap();
+        let plan = Plan::build(&scenario, &crate::plan::Overrides::default()).unwrap();
+        let world = World::new(Arc::new(plan), "run", 1, 1);
+        world.trace(0, "said first".into());
+        for i in 0..TRACE_KEPT + 4 {
+            let told = Told::Answered {
+                step: StepRef::Flow(0),
+                method: http::Method::GET,
+                path: format!("/x?n={i}&t=tok-secret-value"),
+                status: 200,
+            };
+            world.tell(0, told);
+        }
+        // Taught after the lines were told: still redacted when quoted.
+        let redactor = Redactor::default();
+        redactor.add("tok-secret-value");
+        let trace = world.recent_trace(0, &redactor);
+        assert_eq!(trace.len(), TRACE_KEPT, "{trace:?}");
+        assert_eq!(trace[0], "read: GET /x?n=4&t=[redacted] → 200");
+        assert!(trace.last().unwrap().starts_with("read: GET /x?n=23&"));
+        assert!(
+            trace
+                .iter()
+                .all(|l| !l.contains("tok-secret") && l != "said first")
+        );
+    }
+
     fn kind(var: &str, key: &str, siblings: &[&str]) -> Kind {
         let mut siblings: Vec<String> = siblings.iter().map(|s| s.to_string()).collect();
         siblings.sort();
