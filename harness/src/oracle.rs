@@ -297,13 +297,14 @@ impl Oracle {
         let plain = self.scan(value.as_bytes());
         let encoded = (decoded.as_ref()).map_or_else(Vec::new, |d| self.scan(d.as_bytes()));
         let tokens = value.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.@".contains(c)));
+        let owned_values = ledger.owned_values();
         let owned: Vec<(&str, Owned)> = (tokens.filter(|t| t.len() >= DISTINCTIVE_LEN))
             .filter_map(|token| {
-                let owned =
-                    sole_owner(ledger.owned_values().of(token), token, None, Vec::new).cloned();
+                let owned = sole_owner(owned_values.of(token), token, None, Vec::new).cloned();
                 owned.map(|owned| (token, owned))
             })
             .collect();
+        drop(owned_values);
         // Most headers show nothing: their location is named only if needed.
         if plain.is_empty() && encoded.is_empty() && owned.is_empty() {
             return;
@@ -470,8 +471,8 @@ fn sole_owner<'o, 'k>(
         return None;
     }
     let distinctive = text.len() >= DISTINCTIVE_LEN;
-    let by_shape = key.is_some_and(|k| owners.iter().any(|o| o.kind.by_shape(k)));
-    let siblings = if !distinctive && by_shape {
+    let by_shape = |k: &str| owners.iter().any(|o| o.kind.by_shape(k));
+    let siblings = if !distinctive && key.is_some_and(by_shape) {
         siblings()
     } else {
         Vec::new()

@@ -61,6 +61,12 @@ impl Response {
         self.headers.get(name).map(|v| text(v.as_bytes()))
     }
 
+    /// The cookies the response sets, each `Set-Cookie` that parses.
+    pub fn set_cookies(&self) -> impl Iterator<Item = cookie::Cookie<'_>> {
+        (self.headers.get_all(http::header::SET_COOKIE).iter())
+            .filter_map(|value| cookie::Cookie::parse(text(value.as_bytes())).ok())
+    }
+
     /// Every header as (name, value) text: names in the order first
     /// received, the values of one name together.
     pub fn header_pairs(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {

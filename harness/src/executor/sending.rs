@@ -57,14 +57,7 @@ impl Executor {
     ) -> Option<Sent> {
         let step = self.plan().step(step_ref);
         let identity = request::identity(&self.world, step, sender);
-        let built = {
-            // Let go of the variables before the answer's captures extend
-            // them (held, they would be copied).
-            let vars = self.world.state(sender).vars.clone();
-            let resolver = Resolver::new(&self.world, sender, step_ref.key(), &vars);
-            request::build(&self.world, &self.redactor, step, &resolver, identity)
-        };
-        let built = match built {
+        let built = match self.build(sender, step_ref, identity) {
             Ok(built) => built,
             // A value the scenario says may be absent: the step does not
             // apply to this instance.
@@ -101,6 +94,21 @@ impl Executor {
             return Box::pin(self.attempt(sender, step_ref, false)).await;
         }
         Some(self.receive(&to, sent, None))
+    }
+
+    /// `step` rendered as `sender`, with `identity`'s credentials. The
+    /// sender's variables are let go of before the answer's captures extend
+    /// them (held, they would be copied).
+    pub(super) fn build(
+        &self,
+        sender: InstanceId,
+        step: StepRef,
+        identity: Option<InstanceId>,
+    ) -> Result<request::Built, request::Unsent> {
+        let vars = self.world.state(sender).vars.clone();
+        let resolver = Resolver::new(&self.world, sender, step.key(), &vars);
+        let plan_step = self.plan().step(step);
+        request::build(&self.world, &self.redactor, plan_step, &resolver, identity)
     }
 
     /// Sends a built request: a write's victims read by the witness first;

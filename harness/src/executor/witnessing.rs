@@ -6,8 +6,6 @@
 use super::Executor;
 use crate::judge::{self, Attribution, Context, Exchange, Verdict};
 use crate::plan::StepRef;
-use crate::request;
-use crate::resolver::Resolver;
 use crate::transport::{Request, Response};
 use crate::witness::{self, Aim, Witness};
 use crate::world::InstanceId;
@@ -64,11 +62,7 @@ impl Executor {
         label: &str,
     ) -> Option<Response> {
         let step = self.plan().step(step_ref);
-        let built = {
-            let vars = self.world.state(id).vars.clone();
-            let resolver = Resolver::new(&self.world, id, step_ref.key(), &vars);
-            request::build(&self.world, &self.redactor, step, &resolver, Some(id)).ok()?
-        };
+        let built = self.build(id, step_ref, Some(id)).ok()?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let result = self.transport.send(&built.request).await;
         let request = built.request;

@@ -119,10 +119,7 @@ pub(crate) fn captured(
     match source {
         CaptureSource::Json { path, .. } => json.and_then(|j| path.query(j).first().cloned()),
         CaptureSource::Header(name) => response.header(name).map(|v| Value::String(v.into())),
-        CaptureSource::Cookie(name) => (response.headers)
-            .get_all(http::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| cookie::Cookie::parse(String::from_utf8_lossy(v.as_bytes())).ok())
+        CaptureSource::Cookie(name) => (response.set_cookies())
             .find(|c| c.name() == name)
             .map(|c| Value::String(c.value().to_string())),
     }

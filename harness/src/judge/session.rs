@@ -10,11 +10,7 @@
 use super::{Context, Exchange, Verdict};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let cookies: Vec<cookie::Cookie<'_>> = (exchange.response.headers)
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| cookie::Cookie::parse(String::from_utf8_lossy(value.as_bytes())).ok())
-        .collect();
+    let cookies: Vec<cookie::Cookie<'_>> = exchange.response.set_cookies().collect();
     for cookie in &cookies {
         cx.redactor.add(cookie.value());
     }

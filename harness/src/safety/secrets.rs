@@ -37,18 +37,24 @@ struct SameLength {
 /// Top bits of a hash the filter keeps one bit for (8 KiB per length).
 const FILTER_BITS: u32 = 16;
 
+/// The filter's word and bit for hash `h`.
+fn filter_bit(h: u64) -> (usize, u64) {
+    let bit = h >> (64 - FILTER_BITS);
+    ((bit / 64) as usize, 1 << (bit % 64))
+}
+
 impl SameLength {
     fn may_hold(&self, h: u64) -> bool {
-        let bit = h >> (64 - FILTER_BITS);
-        (self.filter.get((bit / 64) as usize)).is_some_and(|word| word & (1 << (bit % 64)) != 0)
+        let (word, bit) = filter_bit(h);
+        self.filter.get(word).is_some_and(|w| w & bit != 0)
     }
 
     fn insert(&mut self, h: u64, secret: &[u8]) {
         if self.filter.is_empty() {
             self.filter = vec![0; (1 << FILTER_BITS) / 64];
         }
-        let bit = h >> (64 - FILTER_BITS);
-        self.filter[(bit / 64) as usize] |= 1 << (bit % 64);
+        let (word, bit) = filter_bit(h);
+        self.filter[word] |= bit;
         let same = self.table.entry(mix(h)).or_default();
         if !same.iter().any(|s| **s == *secret) {
             same.push(secret.into());
