@@ -113,6 +113,8 @@ fn every_bad_command_line_is_refused_with_what_was_expected() {
         &["run", booking, "--max-body", "0"],
         &["run", booking, "--max-body", "lots"],
         &["run", booking, "--rate", "0"],
+        &["run", booking, "--threads", "0"],
+        &["fuzz", booking, "--threads", "many"],
         &["run", "no-such-dir/"],
         &["run", "/dev/zero"],
         &["run", booking, "--baseline", "no-such-baseline.toml"],
