@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS patients (
     date_of_birth TEXT NOT NULL,
     phone         TEXT NOT NULL,
     password_hash TEXT NOT NULL,
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    -- Optional second login name, unique whatever its case.
+    username      TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS patients_email ON patients (email COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS patients_demographics ON patients (name, date_of_birth);
@@ -40,6 +42,18 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+
+-- Single use: a refresh deletes its token. `session` is the session it was
+-- issued with, so that logging out of that session revokes it.
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token      TEXT PRIMARY KEY,
+    session    TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session);
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
 
 CREATE TABLE IF NOT EXISTS appointments (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +110,16 @@ CREATE TABLE IF NOT EXISTS notes (
 );
 CREATE INDEX IF NOT EXISTS notes_consultation ON notes (consultation_id);
 "#;
+
+/// Columns added after the first schema, as `(table, column, type)`: a
+/// `--db FILE` made before them keeps its table as it was, since `CREATE
+/// TABLE IF NOT EXISTS` leaves an existing one alone.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("patients", "username", "TEXT")];
+
+/// Indexes on [`ADDED_COLUMNS`], made once the columns exist.
+const ADDED_INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS patients_username ON patients (username COLLATE NOCASE);
+";
 
 /// A clinician created at start-up. Staging credentials, published on purpose.
 pub struct SeedClinician {
@@ -210,6 +234,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     configure(conn)?;
     conn.execute_batch(SCHEMA)?;
+    add_missing_columns(conn)?;
+    conn.execute_batch(ADDED_INDEXES)?;
     let now = crate::now();
     for seed in SEED_CLINICIANS {
         conn.execute(
@@ -230,5 +256,20 @@ fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         params![now],
     )?;
     conn.execute("UPDATE clinicians SET current_consultation = NULL", [])?;
+    Ok(())
+}
+
+/// Adds each of [`ADDED_COLUMNS`] its table lacks.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists(params![column])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
     Ok(())
 }

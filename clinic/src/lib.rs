@@ -99,6 +99,8 @@ impl Clinic {
             .route("/openapi.json", get(openapi::document))
             .route("/v1/patients", post(patients::sign_up))
             .route("/v1/auth/login", post(auth::login))
+            .route("/v1/auth/refresh", post(auth::refresh))
+            .route("/v1/auth/logout", post(auth::logout))
             .route("/v1/clinicians", get(patients::directory))
             .route(
                 "/v1/me",

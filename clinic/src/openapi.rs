@@ -10,6 +10,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         crate::patients::sign_up,
         crate::auth::login,
+        crate::auth::refresh,
+        crate::auth::logout,
         crate::patients::directory,
         crate::patients::me,
         crate::patients::update_me,

@@ -22,6 +22,8 @@ pub struct Patient {
     pub id: String,
     pub name: String,
     pub email: String,
+    /// A second login name, when the patient chose one at sign-up.
+    pub username: Option<String>,
     /// `YYYY-MM-DD`.
     pub date_of_birth: String,
     pub phone: String,
@@ -51,12 +53,14 @@ fn patient_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Patient> {
         date_of_birth: row.get(3)?,
         phone: row.get(4)?,
         created_at: row.get(5)?,
+        username: row.get(6)?,
     })
 }
 
 pub fn patient(conn: &Connection, id: &str) -> ApiResult<Patient> {
     conn.prepare_cached(
-        "SELECT id, name, email, date_of_birth, phone, created_at FROM patients WHERE id = ?1",
+        "SELECT id, name, email, date_of_birth, phone, created_at, username
+         FROM patients WHERE id = ?1",
     )?
     .query_row(params![id], patient_from_row)
     .optional()?
@@ -101,16 +105,37 @@ pub(crate) fn validate(patient: &Patient) -> ApiResult<()> {
     Ok(())
 }
 
-/// A failed save: a conflict when the e-mail is taken by another account.
+/// A failed save: a conflict when the e-mail or user name is taken by
+/// another account.
 pub(crate) fn conflict_or(err: rusqlite::Error) -> ApiError {
-    if email_taken(&err) {
-        ApiError::Conflict("an account with this email already exists".into())
-    } else {
-        err.into()
+    if !unique_refused(&err) {
+        return err.into();
     }
+    // SQLite names the column whose unique index refused the row.
+    let field = match &err {
+        rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains(".username") => {
+            "username"
+        }
+        _ => "email",
+    };
+    ApiError::Conflict(format!("an account with this {field} already exists"))
 }
 
-fn email_taken(err: &rusqlite::Error) -> bool {
+/// A user name: 3 to 64 ASCII letters, digits, `.`, `_` or `-`. ASCII
+/// because SQLite's NOCASE folds only ASCII, and it is what keeps user names
+/// unique whatever their case; no `@`, so it never reads as an e-mail.
+fn validate_username(username: &str) -> ApiResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_".contains(c);
+    if !(3..=64).contains(&username.len()) || !username.chars().all(allowed) {
+        return Err(ApiError::bad_request(
+            "username must be 3 to 64 letters, digits, `.`, `_` or `-`",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a unique index refused the row: a taken e-mail or user name.
+fn unique_refused(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
@@ -122,6 +147,8 @@ pub struct SignUpRequest {
     pub date_of_birth: String,
     pub phone: String,
     pub password: String,
+    /// A second login name, unique whatever its case.
+    pub username: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/patients", tag = "patients", request_body = SignUpRequest,
@@ -134,11 +161,15 @@ pub async fn sign_up(
         id: uuid::Uuid::new_v4().to_string(),
         name: request.name.trim().to_string(),
         email: request.email.trim().to_string(),
+        username: request.username.as_deref().map(|u| u.trim().to_string()),
         date_of_birth: request.date_of_birth.trim().to_string(),
         phone: request.phone.trim().to_string(),
         created_at: now(),
     };
     validate(&patient)?;
+    if let Some(username) = &patient.username {
+        validate_username(username)?;
+    }
     if request.password.chars().count() < 8 {
         return Err(ApiError::bad_request(
             "password must be at least 8 characters",
@@ -147,8 +178,9 @@ pub async fn sign_up(
     let conn = state.db.conn();
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO patients (id, name, email, date_of_birth, phone, password_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO patients
+                 (id, name, email, date_of_birth, phone, password_hash, created_at, username)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             patient.id,
@@ -157,14 +189,12 @@ pub async fn sign_up(
             patient.date_of_birth,
             patient.phone,
             hash_password(&patient.id, &request.password),
-            patient.created_at
+            patient.created_at,
+            patient.username
         ]);
     match inserted {
         Ok(_) => Ok((StatusCode::CREATED, Json(patient))),
-        Err(err) if email_taken(&err) => Err(ApiError::Conflict(
-            "an account with this email already exists".into(),
-        )),
-        Err(err) => Err(err.into()),
+        Err(err) => Err(conflict_or(err)),
     }
 }
 
@@ -260,7 +290,7 @@ pub async fn update_me(
             .execute(params![value.trim(), updated.id])
         {
             Ok(_) => {}
-            Err(err) if email_taken(&err) => {
+            Err(err) if unique_refused(&err) => {
                 return Err(ApiError::Conflict(
                     "an account with this email already exists".into(),
                 ));
@@ -290,8 +320,9 @@ pub async fn delete_me(
         "consultations",
         "appointments",
         "sessions",
+        "refresh_tokens",
     ] {
-        let column = if table == "sessions" {
+        let column = if ["sessions", "refresh_tokens"].contains(&table) {
             "user_id"
         } else {
             "patient_id"

@@ -124,6 +124,55 @@ async fn the_schemas_say_what_values_are_accepted() {
 }
 
 #[tokio::test]
+async fn the_auth_operations_document_their_bodies_and_sessions() {
+    let api = Api::new(&[]);
+    let doc = api
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |schema: &str| -> BTreeSet<String> {
+        (schemas[schema]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned())
+        .collect()
+    };
+    let required = |schema: &str| schemas[schema]["required"].clone();
+    assert_eq!(
+        properties("LoginRequest"),
+        ["email", "password", "username"].map(String::from).into()
+    );
+    assert_eq!(required("LoginRequest"), json!(["password"]));
+    assert_eq!(
+        properties("LoginResponse"),
+        ["refresh_token", "role", "token", "user_id"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(required("RefreshRequest"), json!(["refresh_token"]));
+    assert!(properties("SignUpRequest").contains("username"));
+    let refresh = &doc["paths"]["/v1/auth/refresh"]["post"];
+    assert_eq!(
+        refresh["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/RefreshRequest"
+    );
+    assert_eq!(
+        refresh["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/LoginResponse"
+    );
+    let logout = &doc["paths"]["/v1/auth/logout"]["post"];
+    assert_eq!(logout["security"], json!([{"bearer": []}]));
+    let statuses: BTreeSet<&str> = (logout["responses"].as_object().unwrap().keys())
+        .map(String::as_str)
+        .collect();
+    assert_eq!(statuses, ["204", "401"].into());
+    let count = spec(&api).await.operations().count();
+    assert_eq!(count, 28, "the document's operations");
+}
+
+#[tokio::test]
 async fn the_router_answers_every_documented_operation_and_no_other_method() {
     let api = Api::new(&[]);
     let spec = spec(&api).await;
@@ -165,7 +214,11 @@ async fn every_refusal_an_operation_gives_is_documented() {
         ("a clinician", Some(&clinician)),
     ];
     let mut undocumented = Vec::new();
-    for (path, method, documented) in operations(&spec) {
+    let mut operations = operations(&spec);
+    // Logging out ends the callers' sessions: it goes last, so that every
+    // other operation is tried with a live one.
+    operations.sort_by_key(|(path, ..)| path == "/v1/auth/logout");
+    for (path, method, documented) in operations {
         for (who, caller) in callers {
             // An id no one has: a refusal, whoever asks.
             let target = concrete(&path, "99999");

@@ -43,6 +43,8 @@ pub mod embedded;
 pub mod executor;
 pub mod findings;
 pub mod fuzzer;
+pub mod health;
+pub mod identity;
 pub mod init;
 pub mod judge;
 pub mod oracle;

@@ -63,6 +63,12 @@ fn request_templates(step: &PlanStep) -> impl Iterator<Item = &crate::template::
     out.into_iter()
 }
 
+fn secret_capture(plan: &Plan, var: &str) -> bool {
+    (plan.steps.iter().chain(&plan.teardown))
+        .flat_map(|s| &s.captures)
+        .any(|c| c.var == var && c.secret)
+}
+
 fn secret_or_shared_capture(plan: &Plan, var: &str) -> bool {
     (plan.steps.iter().chain(&plan.teardown))
         .flat_map(|s| &s.captures)
@@ -73,7 +79,7 @@ fn secret_or_shared_capture(plan: &Plan, var: &str) -> bool {
 pub fn sampled(world: &World, step: StepRef, owner: InstanceId) -> bool {
     let role = world.instance(owner).role;
     let count = world.plan().roles[role].count;
-    let draw = mix(world.seed, &[0x9c0be, step.key(), owner as u64]) % count as u64;
+    let draw = mix(world.seed, &[0x9c0be, step.key(), world.local(owner)]) % count as u64;
     count <= OWNERS_PER_STEP || draw < OWNERS_PER_STEP as u64
 }
 
@@ -88,7 +94,7 @@ pub fn probers(world: &World, step: StepRef, owner: InstanceId) -> Vec<Option<In
         let count = candidates.len();
         let start = mix(
             world.seed,
-            &[0x9c0be, step.key(), owner as u64, role as u64],
+            &[0x9c0be, step.key(), world.local(owner), role as u64],
         );
         let chosen = (0..count)
             .map(|i| candidates.start + (start as usize + i) % count)
@@ -113,7 +119,12 @@ pub fn vars(
 ) -> Option<HashMap<String, Value>> {
     let owner_vars = world.state(owner).vars.clone();
     let Some(prober) = prober else {
-        return Some(owner_vars.as_ref().clone());
+        // No credential goes out with nobody's request: not the owner's
+        // token, nor a value tied to its session (a CSRF token).
+        let plan = world.plan();
+        let mut vars = owner_vars.as_ref().clone();
+        vars.retain(|name, _| !secret_capture(plan, name));
+        return Some(vars);
     };
     let mut vars = world.state(prober).vars.as_ref().clone();
     let mut differs = false;

@@ -157,6 +157,14 @@ impl RunReport {
             );
         }
         let _ = writeln!(out);
+        let _ = writeln!(out, "detection health:");
+        for (scenario, lines) in self.health() {
+            let _ = writeln!(out, "  {scenario}:");
+            for line in lines {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        let _ = writeln!(out);
         let _ = writeln!(out, "{}", self.headline(requests));
         if let Some(coverage) = &self.coverage {
             let (reached, all) = (
@@ -312,7 +320,12 @@ impl RunReport {
             Conclusion::Found
         } else if self.interrupted() {
             Conclusion::Interrupted
-        } else if !new.is_empty() || self.scenarios.iter().any(|s| s.not_sent > 0) {
+        } else if !new.is_empty()
+            || self
+                .scenarios
+                .iter()
+                .any(|s| s.not_sent > 0 || !s.health.sees())
+        {
             Conclusion::Incomplete
         } else {
             Conclusion::Clean
@@ -348,6 +361,14 @@ impl RunReport {
                 format!("failed: {requests} requests, every step ran.")
             }
             Conclusion::Found => format!("failed: {requests} requests; {undone}."),
+            Conclusion::Incomplete if self.blind() => format!(
+                "incomplete: the judges could not see (see BLIND above){}; no verdict on the target.",
+                if errors + skipped + not_sent > 0 {
+                    format!(", and the run could not do all its work ({undone})")
+                } else {
+                    String::new()
+                }
+            ),
             Conclusion::Incomplete => format!(
                 "incomplete: the run could not do all its work ({undone}); no verdict on the target."
             ),
@@ -358,6 +379,18 @@ impl RunReport {
             }
         };
         format!("{line}{stopped}")
+    }
+
+    /// Whether some scenario's judges could not see.
+    fn blind(&self) -> bool {
+        self.scenarios.iter().any(|s| !s.health.sees())
+    }
+
+    /// Each scenario's detection health, a heading and its lines.
+    fn health(&self) -> Vec<(String, Vec<String>)> {
+        (self.scenarios.iter())
+            .map(|s| (s.scenario.clone(), s.health.lines()))
+            .collect()
     }
 
     /// Whether a stop cut the run short.
@@ -415,6 +448,10 @@ impl RunReport {
             );
         }
         let tick = |text: &str| text.replace('`', "'");
+        let _ = writeln!(out, "\n### Detection health\n");
+        for (scenario, lines) in self.health() {
+            let _ = writeln!(out, "- **{scenario}**: {}", tick(&lines.join("; ")));
+        }
         if let Some((headline, lines)) = self.foreign_writes() {
             let _ = writeln!(out, "\n{headline}:\n");
             for line in lines {
@@ -478,6 +515,7 @@ impl RunReport {
             let stats = self.scenarios.iter().find(|s| &s.scenario == scenario);
             if let Some(stats) = stats {
                 suite.set_time(stats.elapsed);
+                health_properties(&mut suite, &stats.health);
             }
             for step in step_names {
                 for kind in FindingKind::ALL {
@@ -485,6 +523,15 @@ impl RunReport {
                 }
             }
             let ran = stats.is_some_and(|s| !s.interrupted && s.not_sent == 0);
+            if let Some(stats) = stats.filter(|s| !s.health.sees()) {
+                let mut status =
+                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Error);
+                status.set_message(stats.health.blind.join("; "));
+                status.set_type("blind");
+                let mut case = quick_junit::TestCase::new("the judges could see", status);
+                case.set_classname(scenario.as_str());
+                suite.add_test_case(case);
+            }
             let mut status = quick_junit::TestCaseStatus::success();
             if !ran {
                 status =
@@ -528,5 +575,31 @@ impl RunReport {
         let mut case = quick_junit::TestCase::new(format!("{step} [{}]", kind.as_str()), status);
         case.set_classname(scenario);
         case
+    }
+}
+
+/// The detection health as a JUnit suite's properties.
+fn health_properties(suite: &mut quick_junit::TestSuite, health: &crate::health::Health) {
+    use quick_junit::Property;
+    for pair in &health.probes {
+        let name = format!("crosstalk.probes.{}->{}", pair.prober, pair.owner);
+        suite.add_property(Property::new(
+            name,
+            format!("{}/{}", pair.answered, pair.sent),
+        ));
+    }
+    let figures = [
+        ("crosstalk.accounts.merged", health.merged.len() as u64),
+        ("crosstalk.credentials.unattributed", health.unattributed),
+        ("crosstalk.writes.watched", health.watched_writes),
+    ];
+    for (name, value) in figures {
+        suite.add_property(Property::new(name, value.to_string()));
+    }
+    for (i, reason) in health.blind.iter().enumerate() {
+        suite.add_property(Property::new(
+            format!("crosstalk.blind.{i}"),
+            reason.as_str(),
+        ));
     }
 }

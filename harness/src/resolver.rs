@@ -104,7 +104,7 @@ impl<'a> Resolver<'a> {
         let count = candidates.len();
         let start = (mix(
             world.seed,
-            &[self.instance as u64, self.step_key, role as u64],
+            &[world.local(self.instance), self.step_key, role as u64],
         ) % count as u64) as usize;
         (0..count)
             .map(|i| candidates.start + (start + i) % count)
@@ -129,13 +129,20 @@ impl<'a> Resolver<'a> {
             "instance" => Value::String(format!("{role}-{}", me.index)),
             "index" => Value::from(me.index),
             "number" => Value::from(me.index + 1),
-            "serial" => Value::from(world.serial_base + of as u64 + 1),
+            "serial" => Value::from(world.serial_base + world.local(of) + 1),
             "name" => Value::String(person(me.index as u64).0),
             "date_of_birth" => Value::String(person(me.index as u64).1),
             "twin.name" => Value::String(person(twin).0),
             "twin.date_of_birth" => Value::String(person(twin).1),
             "twin.email" => {
-                let local = format!("twin-{}-{role}-{}", world.run_id, me.index / 2);
+                // The world's nonce too: every program of a fuzz run (one
+                // run id) signs up twins of its own.
+                let world_tag = mix(world.nonce, &[0x7e1]) & 0xff_ffff;
+                let local = format!(
+                    "twin-{}-{world_tag:06x}-{role}-{}",
+                    world.run_id,
+                    me.index / 2
+                );
                 // Twins' emails differ only in case.
                 let local = if me.index % 2 == 1 {
                     local.to_ascii_uppercase()
@@ -144,7 +151,9 @@ impl<'a> Resolver<'a> {
                 };
                 Value::String(format!("{local}@example.test"))
             }
-            "unique_time" => Value::String(unique_time(world.nonce, of, self.step_key)),
+            "unique_time" => {
+                Value::String(unique_time(world.nonce, world.local(of), self.step_key))
+            }
             _ => return None,
         };
         Some(value)
@@ -190,7 +199,7 @@ fn person(seed: u64, role: u64, who: u64) -> (String, String) {
 }
 
 /// Distinct per instance and step, on a 5-minute grid, years ahead.
-fn unique_time(nonce: u64, instance: InstanceId, step_key: u64) -> String {
+fn unique_time(nonce: u64, instance: u64, step_key: u64) -> String {
     let base = jiff::Timestamp::from_second(1_924_992_000).expect("2031-01-01 is a valid time")
         + jiff::SignedDuration::from_hours(24 * (mix(nonce, &[0x71]) % 3650) as i64);
     let slot = instance as i64 * 64 + step_key as i64 % 64;

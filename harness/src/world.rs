@@ -154,6 +154,13 @@ impl World {
         &self.ledger
     }
 
+    /// `id`'s place among this world's instances: what seeded choices are
+    /// drawn from, so that a world makes the same choices wherever its
+    /// instances sit in a ledger shared with other worlds.
+    pub fn local(&self, id: InstanceId) -> u64 {
+        (id - self.base) as u64
+    }
+
     /// This world's instances (ids in the ledger).
     pub fn ids(&self) -> std::ops::Range<InstanceId> {
         self.base..self.base + self.states.len()
@@ -328,19 +335,10 @@ pub struct Ledger {
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
     exposed: RwLock<HashSet<InstanceId>>,
-    accounts: RwLock<Accounts>,
+    identities: crate::identity::Identities,
     /// Instances whose world is still running: their grants are not all
     /// known yet.
     open: RwLock<HashSet<InstanceId>>,
-}
-
-/// Instances that logged in to the same account are one identity.
-#[derive(Debug, Default)]
-struct Accounts {
-    /// What a login sent (a hash of it) → the first instance that sent it.
-    by_login: HashMap<u64, InstanceId>,
-    /// Instance → the first instance of its account, when another.
-    first: HashMap<InstanceId, InstanceId>,
 }
 
 impl Ledger {
@@ -406,21 +404,14 @@ impl Ledger {
         canaries.get(&text.to_ascii_lowercase()).copied()
     }
 
-    /// `id` logged in by sending `login` (a hash of the request): an
-    /// instance that sent the same before is the same account, and what
-    /// either may see, both may.
-    pub fn logged_in(&self, id: InstanceId, login: u64) {
-        let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
-        let first = *accounts.by_login.entry(login).or_insert(id);
-        if first != id {
-            accounts.first.insert(id, first);
-        }
+    /// Who is whom: claimed account names, issued credentials, accounts.
+    pub fn identities(&self) -> &crate::identity::Identities {
+        &self.identities
     }
 
     /// The first instance of `id`'s account.
     fn account(&self, id: InstanceId) -> InstanceId {
-        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
-        accounts.first.get(&id).copied().unwrap_or(id)
+        self.identities.account(id)
     }
 
     /// Records a value captured by `owner`.

@@ -109,16 +109,27 @@ fn a_world_alone_does_not_know_another_programs_canaries() {
     assert!(found.is_empty(), "{found:?}");
 }
 
+fn login(body: &str) -> Request {
+    Request {
+        method: http::Method::POST,
+        path: "/v1/auth/login".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: bytes::Bytes::from(body.to_string()),
+    }
+}
+
 #[test]
-fn instances_that_log_in_alike_are_one_account_for_what_they_may_see() {
+fn instances_that_log_in_to_the_same_account_name_are_one_account_for_what_they_may_see() {
     let run = Run::new();
     let (first, _) = run.program(1);
     let (second, oracle) = run.program(2);
     run.ledger.settle(first..first + 2);
     let (patient, clinician, later_clinician) = (first, first + 1, second + 1);
+    let identities = run.ledger.identities();
     // The patient booked with the seeded clinician in program 1; program 2's
     // clinician logs in to the same account and lists its bookings.
-    run.ledger.logged_in(clinician, 0xc11);
+    let seeded = r#"{"email":"dr-2@clinic.test","password":"p"}"#;
+    identities.logged_in(clinician, &login(seeded));
     run.ledger.grant(clinician, patient);
     let canary = run.ledger.instance(patient).canary.clone();
     let listing = || answer(format!(r#"[{{"reason":"{canary}"}}]"#));
@@ -135,40 +146,57 @@ fn instances_that_log_in_alike_are_one_account_for_what_they_may_see() {
         1,
         "a different account may not see the patient"
     );
-    run.ledger.logged_in(later_clinician, 0xc11);
+    // The same account name in another case, with a field more.
+    let again = r#"{"email":"DR-2@clinic.test","password":"p","user_id":"u-17"}"#;
+    identities.logged_in(later_clinician, &login(again));
     assert!(seen(later_clinician).is_empty(), "the same account may");
-    run.ledger.logged_in(second, 0x9a7);
+    identities.logged_in(
+        second,
+        &login(r#"{"email":"dr-3@clinic.test","password":"p"}"#),
+    );
     assert_eq!(seen(second).len(), 1, "another login is another account");
+    let merges = identities.merges();
+    assert_eq!(merges.len(), 1, "{merges:?}");
+    assert_eq!((merges[0].id, merges[0].into), (later_clinician, clinician));
 }
 
 #[test]
-fn a_login_is_known_by_who_it_names_not_by_fields_added_to_it() {
-    use crosstalk::judge::{Attribution, Exchange};
-    use crosstalk::plan::StepRef;
-    let login = |body: &str| {
-        let request = Request {
-            method: http::Method::POST,
-            path: "/v1/auth/login".into(),
-            headers: vec![],
-            body: bytes::Bytes::from(body.to_string()),
-        };
-        Exchange::new(
-            0,
-            0,
-            Attribution::Full,
-            StepRef::Flow(0),
-            request,
-            answer("{}".into()),
-        )
-        .login_key()
+fn a_request_that_names_no_account_is_no_evidence_of_one() {
+    let run = Run::new();
+    let (first, _) = run.program(1);
+    let identities = run.ledger.identities();
+    // Two logouts (same method, path and empty body), two refresh grants
+    // that send different tokens: none of them names an account.
+    let logout = Request {
+        method: http::Method::POST,
+        path: "/api/logout".into(),
+        headers: vec![],
+        body: bytes::Bytes::new(),
     };
-    let seeded = login(r#"{"email":"dr-2@clinic.test","password":"p"}"#);
-    let with_id = login(r#"{"email":"dr-2@clinic.test","password":"p","user_id":"u-17"}"#);
-    let other = login(r#"{"email":"dr-3@clinic.test","password":"p"}"#);
-    assert_eq!(seeded, with_id);
-    assert_ne!(seeded, other);
-    assert_ne!(
-        login("grant_type=password&username=a"),
-        login("grant_type=password&username=b")
+    identities.logged_in(first, &logout);
+    identities.logged_in(first + 1, &logout);
+    let refresh = |token: &str| Request {
+        method: http::Method::POST,
+        path: "/oauth/token".into(),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body: bytes::Bytes::from(format!("grant_type=refresh_token&refresh_token={token}")),
+    };
+    identities.logged_in(first, &refresh("rt_aaaaaaaaaaaa"));
+    identities.logged_in(first + 1, &refresh("rt_bbbbbbbbbbbb"));
+    assert!(identities.merges().is_empty(), "{:?}", identities.merges());
+    assert!(!run.ledger.visible(first, first + 1));
+    // A form login by user name does name one.
+    let form = |user: &str| Request {
+        body: bytes::Bytes::from(format!("grant_type=password&username={user}&password=x")),
+        ..refresh("")
+    };
+    identities.logged_in(first, &form("ava"));
+    identities.logged_in(first + 1, &form("Ava"));
+    assert!(
+        run.ledger.visible(first, first + 1),
+        "one user name, any case"
     );
 }

@@ -30,13 +30,18 @@ impl Reply {
 pub struct User {
     pub id: String,
     pub token: String,
+    pub refresh_token: String,
     pub email: String,
 }
 
 impl Api {
     pub fn new(faults: &[Fault]) -> Api {
         let faults: Faults = faults.iter().copied().collect();
-        let clinic = Clinic::in_memory(faults).expect("in-memory clinic");
+        Api::on(&Clinic::in_memory(faults).expect("in-memory clinic"))
+    }
+
+    /// A client of `clinic`, made however the test needs.
+    pub fn on(clinic: &Clinic) -> Api {
         Api {
             router: clinic.router(),
         }
@@ -82,7 +87,8 @@ impl Api {
         self.call(Method::POST, path, Some(user), Some(body)).await
     }
 
-    async fn login(&self, email: &str, password: &str) -> User {
+    /// Logs in by e-mail; a new session each time.
+    pub async fn login(&self, email: &str, password: &str) -> User {
         let reply = self
             .call(
                 Method::POST,
@@ -96,6 +102,7 @@ impl Api {
         User {
             id: body["user_id"].as_str().unwrap().to_string(),
             token: body["token"].as_str().unwrap().to_string(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
             email: email.to_string(),
         }
     }

@@ -168,6 +168,8 @@ pub struct RunStats {
     /// Writes that named another instance's data and answered 2xx (or
     /// changed it), each with the witness's verdict.
     pub foreign_writes: Vec<witness::ForeignWrite>,
+    /// Whether the judges could see.
+    pub health: crate::health::Health,
     #[serde(skip)]
     pub order: Vec<Issued>,
 }
@@ -196,6 +198,11 @@ pub struct Executor {
     semaphore: Semaphore,
     contracts: Observed,
     witness: Witness,
+    /// Probes by actor pair, for the run's detection health.
+    probe_counts: crate::health::ProbeCounts,
+    /// Credentials credited to nobody before this run began (the ledger
+    /// may be the run's, shared with earlier worlds).
+    unattributed_before: u64,
 }
 
 impl Executor {
@@ -218,6 +225,7 @@ impl Executor {
         redactor.add_fields(&plan.redact_fields);
         let (world, oracle) = Self::make_world(plan, &options);
         let witness = Witness::new(&world);
+        let unattributed_before = world.ledger().identities().unattributed_count();
         Arc::new(Self {
             semaphore: Semaphore::new(options.concurrency.max(1)),
             transport,
@@ -237,7 +245,9 @@ impl Executor {
             witnessed: Mutex::default(),
             batch: AtomicU64::new(0),
             contracts: Observed::default(),
+            unattributed_before,
             witness,
+            probe_counts: Default::default(),
         })
     }
 
@@ -332,8 +342,22 @@ impl Executor {
             elapsed: started.elapsed(),
             interrupted,
             foreign_writes: self.witness.foreign_writes(),
+            health: self.health(),
             order: std::mem::take(&mut self.order.lock().unwrap_or_else(|p| p.into_inner()).issued),
         }
+    }
+
+    /// What the judges could see in this run.
+    fn health(&self) -> crate::health::Health {
+        let unattributed =
+            self.ledger().identities().unattributed_count() - self.unattributed_before;
+        crate::health::Health::assess(
+            &self.world,
+            &self.probe_counts,
+            self.options.probes,
+            unattributed,
+            self.witness.watched(),
+        )
     }
 
     /// Steps grouped so that each `concurrent` step joins the one before it.
@@ -398,9 +422,14 @@ impl Executor {
     /// The batch's judges over what was sent, then the witness's check of
     /// the writes aimed at others.
     async fn judge_batch(self: &Arc<Self>, sent: Vec<Sent>) {
+        // Writes the server accepted: any of them may have made a change.
+        let accepted = (sent.iter().filter_map(|s| s.judged.as_ref()))
+            .filter(|(e, _)| witness::writes(&e.request.method))
+            .filter(|(e, _)| (200..300).contains(&e.response.status))
+            .count();
         let aimed = self.judge(sent);
         if !aimed.is_empty() {
-            witness::after_batch(self, &aimed).await;
+            witness::after_batch(self, &aimed, accepted).await;
             self.log_witnessed();
         }
     }
@@ -505,7 +534,7 @@ impl Executor {
             .captures
             .iter()
             .any(|c| c.secret);
-        let captured_by = match exchange.authenticated(&self.oracle) {
+        let captured_by = match exchange.authenticated(&self.oracle, &self.world) {
             _ if !secret => self.world.label(exchange.observer),
             Some(owner) => self.world.label(owner),
             None => "nobody",

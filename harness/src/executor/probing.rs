@@ -87,6 +87,7 @@ impl Executor {
             if borrowed.is_empty() {
                 continue;
             }
+            self.probe_counts.owner(world.instance(owner).role);
             let probers = probe::probers(world, step_ref, owner);
             // With no credentials, the answer is judged as seen by the first
             // prober: someone who may not see the owner.
@@ -131,6 +132,9 @@ impl Executor {
         let who = one.prober.map_or("nobody", |p| world.label(p));
         let name = format!("probe: {} as {who}", step.name);
         let sent = self.transmit(&to, built.request, name).await?;
+        let role = |id: InstanceId| world.instance(id).role;
+        let answered = sent.result.is_ok();
+        (self.probe_counts).sent(one.prober.map(role), role(one.owner), answered);
         Some(self.receive(&to, sent, Some(one.owner)))
     }
 }

@@ -27,7 +27,12 @@ impl Executor {
         }
         let writer = (attribution != Attribution::None).then_some(observer);
         let carried = self.oracle.canaries_in(&request.path, &request.body);
-        let targets = witness::targets(&self.world, &carried, request);
+        let mut targets = witness::targets(&self.world, &carried, request);
+        // Without a credential, the sender's own words (its sign-up, its
+        // login) name only itself: it is no victim of its own request.
+        if writer.is_none() {
+            targets.retain(|t| *t != observer);
+        }
         let aim = witness::aim(&self.world, writer, &targets);
         if !aim.victims.is_empty() {
             witness::before_write(self, &aim.victims).await;

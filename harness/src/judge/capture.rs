@@ -81,15 +81,21 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     }
 }
 
-/// A token goes to whoever the server authenticated: a login with one
-/// instance's e-mail sent with another's session is the first one's.
+/// A token goes to whoever the server authenticated (see
+/// [`identity`](crate::identity)): a login with one instance's e-mail sent
+/// with another's session is the first one's; a refresh grant is the
+/// refresh token's owner's. When it cannot be told, nobody keeps it.
 fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) {
-    if let Some(owner) = exchange.authenticated(cx.oracle) {
-        cx.world.ledger().logged_in(owner, exchange.login_key());
-        // A new credential: what the owner reads may change.
-        cx.witness.touch(owner);
-        Arc::make_mut(&mut cx.world.state(owner).vars).insert(var.to_string(), value.clone());
-    }
+    let identities = cx.world.ledger().identities();
+    let Some(owner) = exchange.authenticated(cx.oracle, cx.world) else {
+        identities.unattributed();
+        return;
+    };
+    identities.logged_in(owner, &exchange.request);
+    identities.issued(&text_of(value), owner);
+    // A new credential: what the owner reads may change.
+    cx.witness.touch(owner);
+    Arc::make_mut(&mut cx.world.state(owner).vars).insert(var.to_string(), value.clone());
 }
 
 /// The captured value, the JSON key it sat under and its sibling keys.

@@ -48,8 +48,6 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::safety::is_secret_name;
-
 use crate::findings::{Finding, FindingKind, FindingSink, RedactedExchange, Witnessed};
 use crate::oracle::{Evidence, Oracle};
 use crate::plan::{PlanStep, StepRef};
@@ -126,48 +124,29 @@ impl Exchange {
         }
     }
 
-    /// The identity the server authenticated, when it can be told: whoever's
-    /// own words the request carried (a login with one instance's e-mail,
-    /// whatever credential went with it); else the observer, when it sent
-    /// its own credential. A session or token handed back belongs to it.
-    pub fn authenticated(&self, oracle: &Oracle) -> Option<InstanceId> {
-        match self.carried(oracle) {
-            [one] => Some(*one),
-            _ if self.attribution == Attribution::Full => Some(self.observer),
-            _ => None,
+    /// The identity the server authenticated, when it can be told (see
+    /// [`identity`](crate::identity)): the one instance whose canary the
+    /// request carried, else whose claimed account name it named (a login
+    /// with its e-mail, in any case, whatever credential went with it),
+    /// else whose issued credential it presented in its body (a refresh
+    /// grant); else the observer, when it sent its own credential. A
+    /// session or token handed back belongs to it.
+    pub fn authenticated(&self, oracle: &Oracle, world: &World) -> Option<InstanceId> {
+        if let [one] = self.carried(oracle) {
+            return Some(*one);
         }
-    }
-
-    /// Who a login said it was, hashed: its method and path, and the
-    /// fields of a JSON body that name an account (an e-mail, a user name,
-    /// a phone, a password; not an id), or else the whole body. Two
-    /// instances that log in alike are the same account, even when one
-    /// login carried a field more (a fuzzer's added `user_id`).
-    pub fn login_key(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        (&self.request.method, &self.request.path).hash(&mut hasher);
-        let names = |key: &str| {
-            let key = key.to_ascii_lowercase();
-            !key.ends_with("id")
-                && (is_secret_name(&key)
-                    || ["email", "user", "login", "account", "phone"]
-                        .iter()
-                        .any(|word| key.contains(word)))
-        };
-        let body = serde_json::from_slice::<Value>(&self.request.body).ok();
-        let fields: Vec<(&String, &Value)> = match &body {
-            Some(Value::Object(map)) => map.iter().filter(|(k, _)| names(k)).collect(),
-            _ => Vec::new(),
-        };
-        if fields.is_empty() {
-            self.request.body.hash(&mut hasher);
-        } else {
-            fields
-                .iter()
-                .for_each(|(k, v)| (k, v.to_string()).hash(&mut hasher));
+        let identities = world.ledger().identities();
+        let ids = world.ids();
+        if let Some(named) = identities.named(&self.request, &ids) {
+            return Some(named);
         }
-        hasher.finish()
+        if let Some(owner) = identities
+            .presented(&self.request)
+            .filter(|o| ids.contains(o))
+        {
+            return Some(owner);
+        }
+        (self.attribution == Attribution::Full).then_some(self.observer)
     }
 
     /// The canaries the request carried, already found (by the witness,

@@ -1,15 +1,17 @@
-//! Session: the cookies a response sets belong to the identity the server
-//! authenticated, for actors that keep a cookie session. That is whoever's
-//! own words the request carried (a login with one instance's e-mail,
-//! whatever cookie went with it); else the sender, when it sent its own
-//! credential. A session answering someone else's credential with nothing
-//! to say whose it is (a login by a fixed e-mail) is kept by nobody: a
-//! wrong guess would show one identity another's data, a false leak.
+//! Session: the account names an instance's own accepted request claims,
+//! and the cookies a response sets, for the identity the server
+//! authenticated (see [`identity`](crate::identity)). A session answering
+//! someone else's credential with nothing to say whose it is (a login by a
+//! fixed e-mail sent with another's cookie) is kept by nobody, and counted:
+//! a wrong guess would show one identity another's data, a false leak.
+//! A cleared cookie (a logout) is removed from the jar and is no login.
 //! Cookie values are credentials: the redactor learns them at once.
 
-use super::{Context, Exchange, Verdict};
+use super::{Attribution, Context, Exchange, Verdict};
+use crate::identity;
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
+    claim(exchange, cx);
     let cookies: Vec<cookie::Cookie<'_>> = exchange.response.set_cookies().collect();
     for cookie in &cookies {
         cx.redactor.add(cookie.value());
@@ -19,26 +21,53 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         return;
     }
     let world = cx.world;
-    let Some(owner) = exchange.authenticated(cx.oracle) else {
+    let Some(owner) = exchange.authenticated(cx.oracle, world) else {
+        if cookies.iter().any(identity::live) {
+            world.ledger().identities().unattributed();
+        }
         return;
     };
     if !world.plan().roles[world.instance(owner).role].auth.cookies {
         return;
     }
-    world.ledger().logged_in(owner, exchange.login_key());
-    // A new session: what the owner reads may change (the witness knows).
-    cx.witness.touch(owner);
+    let live = cookies.iter().any(identity::live);
+    if live {
+        let identities = world.ledger().identities();
+        identities.logged_in(owner, &exchange.request);
+        cookies
+            .iter()
+            .filter(|c| identity::live(c))
+            .for_each(|c| identities.issued(c.value(), owner));
+        // A new session: what the owner reads may change (the witness knows).
+        cx.witness.touch(owner);
+    }
     let mut state = world.state(owner);
     for cookie in cookies {
-        let expired = cookie
-            .max_age()
-            .is_some_and(|age| age.is_zero() || age.is_negative());
-        if expired || cookie.value().is_empty() {
-            state.cookies.remove(cookie.name());
-        } else {
+        if identity::live(&cookie) {
             state
                 .cookies
                 .insert(cookie.name().to_string(), cookie.value().to_string());
+        } else {
+            state.cookies.remove(cookie.name());
         }
+    }
+}
+
+/// An instance's own request that the server accepted claims the account
+/// names it sent, when the step rendered them from its own values.
+fn claim(exchange: &Exchange, cx: &Context<'_>) {
+    let step = cx.step(exchange);
+    let own = exchange.probe_of.is_none()
+        && exchange.sender == exchange.observer
+        && exchange.attribution != Attribution::GrantsOnly;
+    if own
+        && (200..300).contains(&exchange.response.status)
+        && identity::step_names_account(step)
+        && identity::speaks_for_sender(step)
+    {
+        cx.world
+            .ledger()
+            .identities()
+            .claim(exchange.sender, &exchange.request);
     }
 }

@@ -19,7 +19,11 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let request = &exchange.request;
     if !writes(&request.method) {
         let carried = exchange.carried(cx.oracle);
-        if targets(cx.world, carried, request).iter().all(|t| *t == me) {
+        // A list of everyone (a directory) is not the owner's own data:
+        // it changes whenever anyone changes theirs.
+        let everyone =
+            || (cx.oracle.canaries_in("", &exchange.response.body).iter()).any(|id| *id != me);
+        if targets(cx.world, carried, request).iter().all(|t| *t == me) && !everyone() {
             cx.witness.own_read(me, exchange.step);
         }
         return;
@@ -31,8 +35,8 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         .filter(|c| c.secret)
         .any(|c| verdict.captured.iter().any(|(var, ..)| *var == c.var));
     let role = &cx.world.plan().roles[cx.world.instance(me).role];
-    let cookie = role.auth.cookies && exchange.response.header("set-cookie").is_some();
-    if (secret || cookie) && exchange.authenticated(cx.oracle) == Some(me) {
+    let cookie = role.auth.cookies && crate::identity::live_session(&exchange.response);
+    if (secret || cookie) && exchange.authenticated(cx.oracle, cx.world) == Some(me) {
         cx.witness.logged_in(me, exchange.step);
     }
 }

@@ -83,6 +83,8 @@ pub struct Role {
     pub shared: HashSet<String>,
     /// The flow step sent again when a request answers 401.
     pub reauth: Option<usize>,
+    /// The scenario says every instance is one shared account.
+    pub one_account: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -433,6 +435,7 @@ fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, Scenar
             auth,
             shared: a.shared.iter().cloned().collect(),
             reauth: None,
+            one_account: a.one_account,
         });
     }
     Ok(roles)

@@ -312,6 +312,10 @@ pub struct Actor {
     /// requests answers 401, before that request is sent once more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reauth: Option<String>,
+    /// Every instance logs in to one and the same account (a shared demo
+    /// login): said here, their being one account is no blind spot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_account: bool,
 }
 
 /// How an actor's requests carry its credentials.

@@ -216,8 +216,11 @@ impl Run {
         let redactor = Arc::new(Redactor::default());
         let progress = self.progress.then(|| progress_bar(plans)).flatten();
         let mut ran = Ran::default();
-        // `serial` goes on from one scenario file to the next.
+        // `serial` goes on from one scenario file to the next, and so do
+        // the identities: one file's patients seeing another's data is a
+        // leak like any other.
         let mut serial_base = 0;
+        let ledger = Arc::new(crate::world::Ledger::default());
         for (i, plan) in plans.iter().enumerate() {
             if let Some(bar) = &progress {
                 bar.set_message(plan.scenario.clone());
@@ -233,6 +236,7 @@ impl Run {
                 cancel: self.stop.cancel.clone(),
                 probes: self.probes,
                 contracts: self.contracts != Contracts::Off,
+                ledger: Some(ledger.clone()),
                 ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(

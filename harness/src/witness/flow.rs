@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::findings::{FindingKind, Witnessed};
 use crate::judge::{self, Exchange, Flag};
 use crate::plan::StepRef;
+use crate::transport::Response;
 use crate::world::InstanceId;
 
 /// A write that named other instances' data and went out.
@@ -75,7 +76,7 @@ async fn read_baseline(ex: &Executor, victim: InstanceId, batch: u64) -> Baselin
         Some(step) => ex
             .resend(victim, step, "witness login before")
             .await
-            .map(|answer| (step, ok(answer.status))),
+            .map(|answer| (step, login_works(ex, victim, step, &answer))),
         None => None,
     };
     let mut reads = Vec::new();
@@ -106,9 +107,26 @@ pub(super) fn ok(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
+/// Whether the victim's login worked: a 2xx that also meets what the
+/// login step expects (an API may answer a failed login `200
+/// {"status":"fail"}`; the step's `json` says what success looks like).
+fn login_works(ex: &Executor, victim: InstanceId, step: StepRef, answer: &Response) -> bool {
+    if !ok(answer.status) {
+        return false;
+    }
+    let world = ex.world();
+    let expect = &world.plan().step(step).expect;
+    let vars = world.state(victim).vars.clone();
+    let resolver = crate::resolver::Resolver::new(world, victim, step.key(), &vars);
+    let mut render = |body: &_| crate::request::render_body(body, &resolver);
+    let json = answer.json();
+    judge::expect::failures(expect, answer, json.as_ref(), &mut render, &|_| false).is_empty()
+}
+
 /// Once the batch has answered: each victim's state again, compared with
 /// its baseline; a change the owner did not make is a `tamper` finding.
-pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
+/// `accepted` counts the batch's writes answered 2xx, aimed at anyone.
+pub async fn after_batch(ex: &Executor, aimed: &[Aimed], accepted: usize) {
     // Each victim with the writes aimed at it, in one pass (a lockstep
     // batch aims thousands of writes at thousands of victims).
     let mut victims: BTreeMap<InstanceId, Vec<&Aimed>> = BTreeMap::new();
@@ -134,6 +152,7 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
         let Some((victim, writes, looked)) = looking.next().await else {
             break;
         };
+        ex.witness().watching(writes.len());
         let Some((baseline, seen)) = looked else {
             let reason = "the witness knows no read of the owner's own to compare";
             conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
@@ -152,16 +171,48 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed]) {
             let reason = "the owner, or someone it granted, wrote at the same moment";
             conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
         } else {
-            conclude(
-                ex,
-                victim,
-                &writes,
-                WriteVerdict::Confirmed,
-                "the owner's data changed",
-            );
-            tampered(ex, victim, &writes, &seen);
+            blame(ex, victim, &writes, &seen, accepted);
         }
     }
+}
+
+/// The owner's data changed and neither it nor anyone it granted wrote:
+/// which foreign write did it. A write the server accepted (2xx) is
+/// blamed first. A write answered otherwise is blamed only when nothing
+/// in its batch was accepted, so nothing else can have made the change,
+/// and only if it was not refused as unauthorised (`401`, `403`): a `404`
+/// that changed data all the same is the bug. When several writers could
+/// have made the change, the finding names them all and no one write is
+/// confirmed.
+fn blame(ex: &Executor, victim: InstanceId, writes: &[&Aimed], seen: &Seen, accepted: usize) {
+    let status = |w: &&Aimed| w.exchange.response.status;
+    let mut culprits: Vec<&Aimed> = writes.iter().copied().filter(|w| ok(status(w))).collect();
+    if culprits.is_empty() && accepted == 0 {
+        culprits = (writes.iter().copied())
+            .filter(|w| !matches!(status(w), 401 | 403))
+            .collect();
+    }
+    if culprits.is_empty() {
+        let reason = "the owner's data changed, but every write aimed at it was refused: the change came from elsewhere";
+        conclude(ex, victim, writes, WriteVerdict::Unconfirmed, reason);
+        return;
+    }
+    let mut writers: Vec<InstanceId> = culprits.iter().map(|w| w.exchange.sender).collect();
+    writers.sort_unstable();
+    writers.dedup();
+    if writers.len() > 1 {
+        let reason = "the owner's data changed, and more than one writer could have done it";
+        conclude(ex, victim, &culprits, WriteVerdict::Unconfirmed, reason);
+    } else {
+        conclude(
+            ex,
+            victim,
+            &culprits,
+            WriteVerdict::Confirmed,
+            "the owner's data changed",
+        );
+    }
+    tampered(ex, victim, &culprits, writes.len(), seen);
 }
 
 /// The victim's baseline of this batch, and what the witness sees against
@@ -191,7 +242,13 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
         let Some(after) = read_again(ex, victim, *step, baseline).await else {
             continue;
         };
-        let found = witness.evidence(plan.step(*step), before, &after);
+        let mut found = witness.evidence(plan.step(*step), before, &after);
+        // A value tied to a session (a CSRF token, a session id) is a
+        // credential, renewed at every login: never data to compare.
+        let redactor = ex.redactor();
+        found.retain(|c| {
+            redactor.redact(&c.before) == c.before && redactor.redact(&c.after) == c.after
+        });
         if found.is_empty() {
             continue;
         }
@@ -218,7 +275,7 @@ async fn look(ex: &Executor, victim: InstanceId, baseline: &Baseline) -> Seen {
         Some((step, true)) => ex
             .resend(victim, step, "witness login after")
             .await
-            .filter(|answer| !ok(answer.status))
+            .filter(|answer| !login_works(ex, victim, step, answer))
             .map(|answer| (step, answer.status)),
         _ => None,
     };
@@ -249,7 +306,7 @@ async fn read_again(
         return None;
     };
     let renewed = ex.resend(victim, login, "witness login again").await?;
-    if !ok(renewed.status) {
+    if !login_works(ex, victim, login, &renewed) {
         return None;
     }
     let answer = ex.resend(victim, step, "witness after").await?;
@@ -294,16 +351,25 @@ fn writer_label(ex: &Executor, write: &Aimed) -> String {
     }
 }
 
-/// The `tamper` finding, at the write most likely to have done it: the
-/// first aimed at the victim that was answered 2xx (writes refused at the
-/// same moment did nothing), else the first.
-fn tampered(ex: &Executor, victim: InstanceId, writes: &[&Aimed], seen: &Seen) {
-    let accepted = writes.iter().find(|w| ok(w.exchange.response.status));
-    let Some(culprit) = accepted.or(writes.first()) else {
+/// The `tamper` finding, at the first of the `culprits` (the writes that
+/// may have made the change), naming the others.
+fn tampered(ex: &Executor, victim: InstanceId, culprits: &[&Aimed], aimed: usize, seen: &Seen) {
+    let Some(culprit) = culprits.first() else {
         return;
     };
     let cx = ex.context();
-    let flag = tamper_flag(ex, victim, culprit, writes.len() - 1, seen);
+    let mut flag = tamper_flag(ex, victim, culprit, aimed - 1, seen);
+    let also: Vec<String> = (culprits[1..].iter())
+        .filter(|w| w.exchange.sender != culprit.exchange.sender)
+        .map(|w| writer_label(ex, w))
+        .collect();
+    if !also.is_empty() {
+        flag.summary = format!(
+            "{}; {} also wrote to it and was accepted: which write made the change is not confirmed",
+            flag.summary,
+            also.join(", ")
+        );
+    }
     cx.sink.record(judge::finding(&cx, &culprit.exchange, flag));
 }
 

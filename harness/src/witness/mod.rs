@@ -219,6 +219,8 @@ pub struct Witness {
     volatile: Mutex<HashSet<(String, String)>>,
     writes: Mutex<Vec<ForeignWrite>>,
     pending: Mutex<Vec<Pending>>,
+    /// Foreign writes watched (a victim read before and after).
+    watched: std::sync::atomic::AtomicU64,
 }
 
 /// A cleared 2xx write, to look at once more at the end of the flow.
@@ -238,6 +240,7 @@ impl Witness {
             volatile: Mutex::default(),
             writes: Mutex::default(),
             pending: Mutex::default(),
+            watched: Default::default(),
         }
     }
 
@@ -251,6 +254,7 @@ impl Witness {
             volatile: Mutex::default(),
             writes: Mutex::default(),
             pending: Mutex::default(),
+            watched: Default::default(),
         }
     }
 
@@ -327,7 +331,10 @@ impl Witness {
         }
         let volatile = self.volatile.lock().unwrap_or_else(|p| p.into_inner());
         let stem = step_stem(&step.name).to_string();
-        let declared = declared_locations(step, before, after);
+        // Declared volatile, or public: a list of everyone's e-mails
+        // changes when anyone changes theirs.
+        let mut declared = declared_locations(&step.volatile, before, after);
+        declared.extend(declared_locations(&step.public, before, after));
         let mut found: Vec<Change> = changed
             .into_iter()
             .filter(|c| !volatile.contains(&(stem.clone(), c.pattern.clone())))
@@ -378,6 +385,16 @@ impl Witness {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// `writes` foreign writes were aimed at a victim the witness reads.
+    pub fn watching(&self, writes: usize) {
+        (self.watched).fetch_add(writes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Foreign writes watched so far.
+    pub fn watched(&self) -> u64 {
+        self.watched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every foreign write recorded so far.
     pub fn foreign_writes(&self) -> Vec<ForeignWrite> {
         self.writes
@@ -392,11 +409,15 @@ pub fn step_stem(name: &str) -> &str {
     name.rsplit_once(" [").map_or(name, |(stem, _)| stem)
 }
 
-/// The places the step declares volatile, as paths, in either read.
-fn declared_locations(step: &PlanStep, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+/// The places `paths` name, in either read.
+fn declared_locations(
+    paths: &[(String, serde_json_path::JsonPath)],
+    before: &Snapshot,
+    after: &Snapshot,
+) -> Vec<String> {
     [before.json(), after.json()]
         .into_iter()
         .flatten()
-        .flat_map(|json| located(json, &step.volatile))
+        .flat_map(|json| located(json, paths))
         .collect()
 }

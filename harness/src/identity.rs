@@ -1,0 +1,304 @@
+//! Identity: who is whom, decided from evidence and in one place.
+//!
+//! Every judge asks the same questions: which identity did the server
+//! answer, which instances are one account, whose is a credential the
+//! server hands back. A wrong guess blinds the judges (two patients taken
+//! for one account see each other's data legitimately) or invents leaks (a
+//! session credited to the wrong instance sees "another's" data that is its
+//! own). So each answer here rests on evidence the run actually has:
+//!
+//! - **Account names.** An instance's own request that the server accepted
+//!   (sign-up, login) *claims* the account names it sent (`email`,
+//!   `username`, `login`, `phone` fields) for that instance, when the step
+//!   rendered them from the instance's own values (not `peer.x`, a pick or
+//!   a fuzz program's borrowed value). A later login naming a claimed
+//!   name, in any case, is about that instance, whoever sent it.
+//! - **Issued credentials.** A token or session the server hands back is
+//!   the identity's the request was about: the one whose canary it carried,
+//!   whose claimed account name it named, or whose own earlier credential it
+//!   sent in its body (a refresh grant); else the sender's, when it sent its
+//!   own credential. Otherwise nobody's, and that is counted.
+//! - **Accounts.** Two instances are one account only when both logged in
+//!   naming the same account (the same name, any case). A request that
+//!   names no account (a logout, a refresh) is never evidence of one, and
+//!   an answer that sets no live session (a cookie cleared, `Max-Age=0`) is
+//!   never a login.
+//!
+//! What could not be told is kept for the run's detection health.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::plan::{Body, Credentials, Payload, PlanStep};
+use crate::safety::is_secret_name;
+use crate::template::{Expr, Template};
+use crate::transport::{Request, Response};
+use crate::world::InstanceId;
+
+/// What the run knows of who is whom: claimed account names, issued
+/// credentials and accounts, for every instance of the run (every
+/// scenario file, every fuzz program).
+#[derive(Debug, Default)]
+pub struct Identities {
+    /// Account name, lowercased → (as sent, the instance that claimed it).
+    names: RwLock<HashMap<String, Vec<(String, InstanceId)>>>,
+    /// A credential the server issued → the identity it was issued to.
+    issued: RwLock<HashMap<String, InstanceId>>,
+    accounts: RwLock<Accounts>,
+    /// Credentials issued that could be attributed to no identity.
+    unattributed: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Accounts {
+    /// Account name, lowercased → the first instance that logged in with it.
+    by_name: HashMap<String, InstanceId>,
+    /// Instance → the first instance of its account, when another.
+    first: HashMap<InstanceId, InstanceId>,
+    merges: Vec<Merge>,
+}
+
+/// Two instances found to be one account, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Merge {
+    pub id: InstanceId,
+    pub into: InstanceId,
+    /// The account name both logged in with.
+    pub name: String,
+}
+
+impl Identities {
+    /// `id`'s own request, accepted by the server, named these accounts:
+    /// they are `id`'s, unless another instance claimed the very same text.
+    pub fn claim(&self, id: InstanceId, request: &Request) {
+        let names = account_names(request);
+        if names.is_empty() {
+            return;
+        }
+        let mut claimed = self.names.write().unwrap_or_else(|p| p.into_inner());
+        for (_, value) in names {
+            let entry = claimed.entry(value.to_lowercase()).or_default();
+            if !entry.iter().any(|(text, _)| *text == value) {
+                entry.push((value, id));
+            }
+        }
+    }
+
+    /// The instance among `ids` whose claimed account name `request`
+    /// sends: the one that claimed the very text, else the one instance
+    /// that claimed it in another case.
+    pub fn named(
+        &self,
+        request: &Request,
+        ids: &std::ops::Range<InstanceId>,
+    ) -> Option<InstanceId> {
+        let names = account_names(request);
+        if names.is_empty() {
+            return None;
+        }
+        let claimed = self.names.read().unwrap_or_else(|p| p.into_inner());
+        let mut found = None;
+        for (_, value) in &names {
+            let Some(claims) = claimed.get(&value.to_lowercase()) else {
+                continue;
+            };
+            let mine: Vec<&(String, InstanceId)> =
+                claims.iter().filter(|(_, id)| ids.contains(id)).collect();
+            let exact = mine
+                .iter()
+                .find(|(text, _)| text == value)
+                .map(|(_, id)| *id);
+            let only = match mine.as_slice() {
+                [(_, id)] => Some(*id),
+                _ => None,
+            };
+            match (found, exact.or(only)) {
+                (_, None) => {}
+                (None, Some(id)) => found = Some(id),
+                // Two fields naming two instances: it cannot be told.
+                (Some(a), Some(b)) if a != b => return None,
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// The server issued `credential` to `id`.
+    pub fn issued(&self, credential: &str, id: InstanceId) {
+        if credential.len() < 8 {
+            return;
+        }
+        let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        issued.insert(credential.to_string(), id);
+    }
+
+    /// The identity whose issued credential `request` sends in its body or
+    /// query (a refresh grant, a token exchange), if exactly one.
+    pub fn presented(&self, request: &Request) -> Option<InstanceId> {
+        let issued = self.issued.read().unwrap_or_else(|p| p.into_inner());
+        if issued.is_empty() {
+            return None;
+        }
+        let mut owners = fields(request)
+            .into_iter()
+            .filter_map(|(_, value)| issued.get(&value).copied());
+        let first = owners.next()?;
+        owners.all(|o| o == first).then_some(first)
+    }
+
+    /// A credential was issued that no identity could be credited with.
+    pub fn unattributed(&self) {
+        self.unattributed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unattributed_count(&self) -> u64 {
+        self.unattributed.load(Ordering::Relaxed)
+    }
+
+    /// `id` logged in with `request`: an instance that logged in before
+    /// naming the same account is the same account. A request naming no
+    /// account says nothing.
+    pub fn logged_in(&self, id: InstanceId, request: &Request) {
+        let mut names: Vec<String> = (account_names(request).into_iter())
+            .map(|(_, value)| value.to_lowercase())
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        names.sort();
+        let name = names.join(" ");
+        let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        let first = *accounts.by_name.entry(name.clone()).or_insert(id);
+        let first = accounts.first.get(&first).copied().unwrap_or(first);
+        if first != id && accounts.first.get(&id) != Some(&first) {
+            accounts.first.insert(id, first);
+            accounts.merges.push(Merge {
+                id,
+                into: first,
+                name,
+            });
+        }
+    }
+
+    /// The first instance of `id`'s account.
+    pub fn account(&self, id: InstanceId) -> InstanceId {
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        accounts.first.get(&id).copied().unwrap_or(id)
+    }
+
+    /// Every merge of two instances into one account, in order.
+    pub fn merges(&self) -> Vec<Merge> {
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        accounts.merges.clone()
+    }
+}
+
+/// Whether a field named `key` names an account: an e-mail, a user name,
+/// a login, a phone; never an id, never a secret.
+pub fn names_account(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    !key.ends_with("id")
+        && !is_secret_name(&key)
+        && ["email", "user", "login", "account", "phone"]
+            .iter()
+            .any(|word| key.contains(word))
+}
+
+/// The account-naming fields a request sends: (key, value).
+pub fn account_names(request: &Request) -> Vec<(String, String)> {
+    if request.body.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<(String, String)> = fields(request)
+        .into_iter()
+        .filter(|(key, value)| names_account(key) && !value.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Every scalar a request's body sends, with the key it sits under: form
+/// pairs, or JSON leaves.
+fn fields(request: &Request) -> Vec<(String, String)> {
+    if let Some(pairs) = request.form() {
+        return pairs;
+    }
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(json) => leaves(&json),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Every scalar of a JSON value with the key it sits under.
+pub fn leaves(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), value)];
+    while let Some((key, value)) = stack.pop() {
+        match value {
+            Value::Object(map) => stack.extend(map.iter().map(|(k, v)| (k.clone(), v))),
+            Value::Array(items) => stack.extend(items.iter().map(|v| (key.clone(), v))),
+            Value::String(s) => out.push((key, s.clone())),
+            Value::Number(n) => out.push((key, n.to_string())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `step`, sent by an instance, speaks for that instance alone:
+/// its own credentials or none, and a body rendered from no other
+/// instance's values. Only such a request claims the names it sends.
+pub fn speaks_for_sender(step: &PlanStep) -> bool {
+    if !matches!(step.credentials, Credentials::Own | Credentials::Anonymous) {
+        return false;
+    }
+    let mut templates: Vec<&Template> = Vec::new();
+    match &step.body {
+        Some(Payload::Json(body)) => body.templates(&mut templates),
+        Some(Payload::Form(pairs)) => pairs.iter().for_each(|(_, b)| b.templates(&mut templates)),
+        _ => {}
+    }
+    templates
+        .iter()
+        .flat_map(|t| t.exprs())
+        .all(|expr| !matches!(expr, Expr::Peer(_) | Expr::Pick { .. } | Expr::Of { .. }))
+}
+
+/// Whether the body of `step` has a field that names an account (known
+/// from the plan alone: no request is parsed for steps that have none).
+pub fn step_names_account(step: &PlanStep) -> bool {
+    fn named(body: &Body) -> bool {
+        match body {
+            Body::Object(fields) => fields.iter().any(|(k, v)| names_account(k) || named(v)),
+            Body::Array(items) => items.iter().any(named),
+            _ => false,
+        }
+    }
+    match &step.body {
+        Some(Payload::Json(body)) => named(body),
+        Some(Payload::Form(pairs)) => pairs.iter().any(|(k, _)| names_account(k)),
+        _ => false,
+    }
+}
+
+/// Whether `response` sets a live session: a cookie with a value that is
+/// neither empty nor already expired. A logout's cleared cookie is not one.
+pub fn live_session(response: &Response) -> bool {
+    response.set_cookies().any(|cookie| live(&cookie))
+}
+
+/// Whether one cookie the server set is a live one.
+pub fn live(cookie: &cookie::Cookie<'_>) -> bool {
+    let expired_age = cookie
+        .max_age()
+        .is_some_and(|age| age.is_zero() || age.is_negative());
+    let expired_date = cookie
+        .expires_datetime()
+        .is_some_and(|at| at <= cookie::time::OffsetDateTime::now_utc());
+    !cookie.value().is_empty() && !expired_age && !expired_date
+}
