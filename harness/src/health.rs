@@ -42,11 +42,13 @@ pub struct ProbePair {
     pub answered: u64,
 }
 
+/// Probes of an owner actor by a prober actor (`None`: nobody): sent, answered.
+type Pairs = BTreeMap<(Option<usize>, usize), (u64, u64)>;
+
 /// What the executor counts as it probes.
 #[derive(Debug, Default)]
 pub struct ProbeCounts {
-    /// (prober role, `None`: nobody; owner role) → (sent, answered).
-    pairs: Mutex<BTreeMap<(Option<usize>, usize), (u64, u64)>>,
+    pairs: Mutex<Pairs>,
     /// Owner roles with a step that named their data (one to probe).
     probed: Mutex<BTreeSet<usize>>,
 }

@@ -256,6 +256,7 @@ impl Oracle {
                 let body = &response.body;
                 let mut walk = Walk {
                     oracle: self,
+                    ledger,
                     owned: ledger.owned_values(),
                     observer,
                     raw: &raw,
@@ -355,7 +356,9 @@ impl Oracle {
             .filter(|c| !echo.has_canary(&ledger.instance(c.evidence.victim).canary))
             .filter(|c| match &c.evidence.what {
                 Marker::Canary { .. } => !ledger.exposed(c.evidence.victim),
-                Marker::Identifier { .. } => !echo.has_value(&c.value),
+                Marker::Identifier { .. } => {
+                    !echo.has_value(&c.value) && !exposed_generated(ledger, &c.value)
+                }
             })
             .map(|c| c.evidence)
             .collect()
@@ -392,6 +395,13 @@ impl Oracle {
             found.canary(victim, encoding, location, pattern, excerpt(bytes, range));
         }
     }
+}
+
+/// Whether `value` is a value the harness generated (a name, a birth
+/// date) for an owner, or one of a pair, that sent it with another's words:
+/// like its canary, it may now sit in that other's records.
+fn exposed_generated(ledger: &Ledger, value: &str) -> bool {
+    (ledger.owners(value).iter()).any(|o| o.kind.generated && ledger.exposed(o.owner))
 }
 
 /// A candidate before the echo and grant filters.
@@ -481,7 +491,9 @@ fn sole_owner<'o, 'k>(
         .iter()
         .filter(|o| distinctive || key.is_some_and(|k| o.kind.matches(k, &siblings)));
     let first = matching.next()?;
-    matching.all(|o| o.owner == first.owner).then_some(first)
+    let together =
+        |o: &Owned| o.owner == first.owner || (o.group.is_some() && o.group == first.group);
+    matching.all(together).then_some(first)
 }
 
 /// The walk over a JSON body: every leaf looked up as an owned value (a
@@ -489,6 +501,7 @@ fn sole_owner<'o, 'k>(
 /// strings searched for canaries when the raw bytes could not say it all.
 struct Walk<'a, 'f> {
     oracle: &'a Oracle,
+    ledger: &'a Ledger,
     owned: OwnedValues<'a>,
     observer: InstanceId,
     /// Raw sightings of canaries the observer may not see.
@@ -593,8 +606,26 @@ impl<'a> Walk<'a, '_> {
                 .collect()
         };
         let owners = self.owned.of(text);
+        // A generated name is unique to its world only: another world's
+        // (another fuzz program's) is the same by chance.
+        let generated_elsewhere =
+            |o: &Owned| o.kind.generated && !self.oracle.own.contains(&o.owner);
+        if owners.iter().any(generated_elsewhere) {
+            return;
+        }
+        // A value the observer owns is its own; one a set owns together
+        // (a look-alike pair's name) is the observer's to see when it is
+        // in the set or may see one of it (a clinician, the twin who
+        // booked).
+        let (observer, ledger) = (self.observer, self.ledger);
+        let mine = |owned: &&Owned| {
+            owned.owner == observer
+                || (owners.iter()).any(|o| {
+                    o.group.is_some() && o.group == owned.group && ledger.visible(observer, o.owner)
+                })
+        };
         let owned = (sole_owner(owners, text, key, siblings))
-            .filter(|o| o.owner != self.observer)
+            .filter(|o| !mine(o))
             .cloned();
         if let Some(owned) = owned {
             let (location, pattern) = self.place();

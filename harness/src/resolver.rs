@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::canary::mix;
-use crate::plan::{BUILTINS, PickOf};
+use crate::plan::{BUILTINS, PickOf, PlanStep};
 use crate::template::{Expr, Resolve, Unresolved};
 use crate::world::{InstanceId, World};
 
@@ -160,6 +160,49 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The personal built-ins the harness owns for an instance: a look-alike
+/// pair shares the `twin.` ones.
+/// Birth dates are not among them: a few thousand days, they collide by
+/// chance too often to be anyone's.
+const PERSONAL: &[&str] = &["name", "twin.name"];
+
+/// The personal values `step`'s body sent for `of` are `of`'s, and a
+/// look-alike pair's shared ones the pair's together: the ledger learns
+/// them, so that they showing to anyone else is a leak. Called for a
+/// request the server accepted that spoke for `of` alone.
+pub fn own_generated(world: &World, of: InstanceId, step: &PlanStep) {
+    let mut templates = Vec::new();
+    if let Some(body) = &step.body {
+        body.templates(&mut templates);
+    }
+    let used = templates
+        .iter()
+        .flat_map(|t| t.exprs())
+        .filter_map(|e| match e {
+            Expr::Var(name) if PERSONAL.contains(&name.as_str()) => Some(name.as_str()),
+            _ => None,
+        });
+    let vars = HashMap::new();
+    let resolver = Resolver::new(world, of, 0, &vars);
+    let me = world.instance(of);
+    let twin = me.index ^ 1;
+    for name in used {
+        let Some(Value::String(text)) = resolver.builtin(of, name) else {
+            continue;
+        };
+        let owners = match name.strip_prefix("twin.") {
+            Some(_) if twin < world.plan().roles[me.role].count => {
+                let mut both = vec![of, world.id(me.role, twin)];
+                both.sort_unstable();
+                both
+            }
+            _ => vec![of],
+        };
+        let kind = name.strip_prefix("twin.").unwrap_or(name);
+        world.ledger().generated(&owners, text, kind);
+    }
+}
+
 /// The instance pick number `pick` names for `sender`: drawn from the
 /// seed, the sender's place in its actor and the pick's name, so it is the
 /// same at every step of the scenario (and in a reproduction).
@@ -189,10 +232,14 @@ pub fn picked(world: &World, sender: InstanceId, pick: usize) -> InstanceId {
 /// A generated name and date of birth, the same for the same seed, role and person.
 fn person(seed: u64, role: u64, who: u64) -> (String, String) {
     let h = mix(seed, &[0x9e, role, who]);
+    // A middle initial and a double-barrelled surname: over 100,000 names,
+    // so that two people of one run seldom share one by chance.
+    let initial = char::from(b'A' + ((h >> 40) % 26) as u8);
     let name = format!(
-        "{} {}",
+        "{} {initial}. {}-{}",
         FIRST[(h % 16) as usize],
-        LAST[((h >> 8) % 16) as usize]
+        LAST[((h >> 8) % 16) as usize],
+        LAST[((h >> 44) % 16) as usize]
     );
     let day = jiff::civil::date(1940, 1, 1) + jiff::Span::new().days(((h >> 16) % 25_000) as i64);
     (name, day.to_string())

@@ -73,6 +73,9 @@ pub struct InstanceState {
     pub trace: VecDeque<Told>,
     /// The step after which it stopped its flow, left with no credential.
     pub stopped: Option<String>,
+    /// Bumped at every new credential it is given (a login, a rotated
+    /// session): a request built before went out with an older one.
+    pub session: u64,
 }
 
 /// One line of an instance's trace.
@@ -94,17 +97,20 @@ impl World {
     /// Every instance of `plan`, each with a canary unique to `run_id` and
     /// `nonce`, in a ledger of its own; `seed` drives the run's choices.
     pub fn new(plan: Arc<Plan>, run_id: &str, seed: u64, nonce: u64) -> World {
-        World::in_ledger(plan, Arc::new(Ledger::default()), run_id, seed, nonce)
+        World::in_ledger(plan, Arc::new(Ledger::default()), run_id, seed, nonce, "")
     }
 
     /// As [`World::new`], with the instances added to `ledger`, which
     /// already knows every identity of the run so far.
+    /// `name` (a scenario's, a fuzz program's) qualifies its instances'
+    /// labels where another world's findings name them.
     pub fn in_ledger(
         plan: Arc<Plan>,
         ledger: Arc<Ledger>,
         run_id: &str,
         seed: u64,
         nonce: u64,
+        name: &str,
     ) -> World {
         let mut instances = Vec::new();
         let mut role_offsets = Vec::new();
@@ -115,6 +121,7 @@ impl World {
                     role: r,
                     index,
                     label: format!("{}#{index}", role.name),
+                    world: name.to_string(),
                     canary: canary::canary(run_id, nonce, instances.len() as u64),
                 });
             }
@@ -170,9 +177,16 @@ impl World {
         self.ledger.instance(id)
     }
 
-    /// `patient#3`.
-    pub fn label(&self, id: InstanceId) -> &str {
-        &self.ledger.instance(id).label
+    /// `patient#3`; an instance of another world (another scenario file,
+    /// another fuzz program) with its world's name: `p17/patient#3`, so
+    /// that two instances never read alike.
+    pub fn label(&self, id: InstanceId) -> std::borrow::Cow<'_, str> {
+        let instance = self.ledger.instance(id);
+        if self.ids().contains(&id) || instance.world.is_empty() {
+            std::borrow::Cow::Borrowed(&instance.label)
+        } else {
+            std::borrow::Cow::Owned(format!("{}/{}", instance.world, instance.label))
+        }
     }
 
     /// The instance `index` of `role`.
@@ -262,6 +276,9 @@ pub struct Instance {
     pub index: usize,
     /// `patient#7`.
     pub label: String,
+    /// The world it belongs to (a scenario, a fuzz program), when a
+    /// ledger holds several; empty otherwise.
+    pub world: String,
     pub canary: String,
 }
 
@@ -273,6 +290,10 @@ pub struct Kind {
     pub key: Option<String>,
     /// The sorted keys of the object around it.
     pub siblings: Vec<String>,
+    /// A value the harness generated (a name, a birth date), not captured:
+    /// it matches under any key that names its kind (`fullName`,
+    /// `patient_name` for a name; `dob`, `birthDate` for a birth date).
+    pub generated: bool,
 }
 
 impl Kind {
@@ -282,6 +303,9 @@ impl Kind {
     pub fn matches<S: AsRef<str>>(&self, key: &str, siblings: &[S]) -> bool {
         if key == self.var {
             return true;
+        }
+        if self.generated {
+            return names_kind(key, &self.var);
         }
         if !self.by_shape(key) {
             return false;
@@ -298,10 +322,23 @@ impl Kind {
     }
 }
 
+/// Whether a JSON key names a generated value of kind `var`: a name
+/// under a key with `name` in it, a birth date under `birth` or `dob`.
+fn names_kind(key: &str, var: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    match var {
+        "date_of_birth" => key.contains("birth") || key.contains("dob"),
+        _ => key.contains(var),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Owned {
     pub owner: InstanceId,
     pub kind: Kind,
+    /// The set that owns the value together (a look-alike pair's shared
+    /// name): its first instance. Evidence only for an observer outside it.
+    pub group: Option<InstanceId>,
 }
 
 #[derive(Debug, Default)]
@@ -421,7 +458,35 @@ impl Ledger {
         if !shared {
             let owners = values.owned.entry(text).or_default();
             if !owners.iter().any(|o| o.owner == owner && o.kind == kind) {
-                owners.push(Owned { owner, kind });
+                owners.push(Owned {
+                    owner,
+                    kind,
+                    group: None,
+                });
+            }
+        }
+    }
+
+    /// A value the harness generated for `owners` (one instance, or a
+    /// look-alike pair that shares it): owned by them together, of
+    /// generated kind `var`.
+    pub fn generated(&self, owners: &[InstanceId], text: String, var: &str) {
+        let kind = Kind {
+            var: var.to_string(),
+            key: None,
+            siblings: Vec::new(),
+            generated: true,
+        };
+        let group = (owners.len() > 1).then(|| owners[0]);
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        let known = values.owned.entry(text).or_default();
+        for owner in owners {
+            if !known.iter().any(|o| o.owner == *owner && o.kind == kind) {
+                known.push(Owned {
+                    owner: *owner,
+                    kind: kind.clone(),
+                    group,
+                });
             }
         }
     }
@@ -524,6 +589,7 @@ mod tests {
             var: var.into(),
             key: Some(key.into()),
             siblings,
+            generated: false,
         }
     }
 

@@ -385,6 +385,9 @@ fn fuzz_takes_the_variables_and_patients_a_suite_needs() {
     assert_ne!(accounts, without_password);
     std::fs::write(suite.join("lib/accounts.toml"), without_password).unwrap();
     std::fs::copy(scenarios().join("booking.toml"), suite.join("booking.toml")).unwrap();
+    std::fs::create_dir_all(suite.join("flows")).unwrap();
+    let flow = "flows/booking.toml";
+    std::fs::copy(scenarios().join(flow), suite.join(flow)).unwrap();
     let fuzz = |extra: &[&str]| {
         support::command(CROSSTALK)
             .arg("fuzz")

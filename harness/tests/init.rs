@@ -2,7 +2,10 @@
 //! reaches every operation unedited, runs clean and catches faults by its
 //! probes; from documents of other shapes (a cookie-session API with a form
 //! login, an API with integer ids in a `data` envelope), suites that
-//! `crosstalk check` accepts, with what could not be placed said.
+//! `crosstalk check` accepts, with what could not be placed said. Either
+//! way the session is followed through: the login names the account the
+//! sign-up made, a refresh grant sends the login's refresh token, and a
+//! logout comes after every step that needs the session.
 
 mod support;
 
@@ -39,12 +42,21 @@ fn written(dir: &Path) -> PathBuf {
 
 #[test]
 fn documents_of_other_shapes_give_suites_that_check() {
-    for (fixture, recognised, unplaced) in [
-        ("cookie-journal.yaml", "POST /register, POST /session", None),
+    // Each fixture, its sign-up and login, what is not placed, and its last
+    // step: the journal's `DELETE /session` is a logout (after every step
+    // that needs the session), not the account's deletion in the teardown.
+    for (fixture, recognised, unplaced, last) in [
+        (
+            "cookie-journal.yaml",
+            "POST /register, POST /session",
+            None,
+            "DELETE /session",
+        ),
         (
             "envelope-pharmacy.json",
             "POST /api/users, POST /api/auth/token",
             Some("GET /api/refills/{refill_id}: needs refill_id"),
+            "PATCH /api/prescriptions/{{prescription_id}}",
         ),
     ] {
         let dir = tempdir("init-shapes");
@@ -58,6 +70,14 @@ fn documents_of_other_shapes_give_suites_that_check() {
                 "{fixture}: {said}"
             );
         }
+        let generated = std::fs::read_to_string(written(&dir)).unwrap();
+        let steps = tables(&generated, "steps");
+        let request = steps.last().map(|s| s["request"].as_str().unwrap());
+        assert_eq!(request, Some(last), "{fixture}: {generated}");
+        assert!(
+            !generated.contains("[[teardown]]"),
+            "{fixture}: {generated}"
+        );
         let check = crosstalk()
             .arg("check")
             .arg(written(&dir))
@@ -86,7 +106,62 @@ fn clinic_suite(name: &str) -> (PathBuf, String, String) {
         "{said}"
     );
     let suite = written(&suite_dir).to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&suite).unwrap();
+    let steps = tables(&text, "steps");
+    let login = &steps[at(&steps, "login")];
+    // One account name of the two the login offers: the sign-up's e-mail.
+    assert_eq!(keys(&login["body"]), ["email", "password"], "{login:#?}");
+    assert_eq!(
+        login["body"]["email"],
+        steps[at(&steps, "sign_up")]["body"]["email"]
+    );
+    let refresh = &steps[at(&steps, "refresh")];
+    assert_eq!(
+        refresh["body"]["refresh_token"].as_str(),
+        Some("{{refresh_token}}")
+    );
+    assert_eq!(keys(&refresh["capture"]), ["refresh_token", "token"]);
+    // The refresh, then the logout, last of the steps that need the
+    // session; a login again for the teardown's deletion, with the password
+    // the flow changed to.
+    let logout = at(&steps, "logout");
+    assert_eq!(logout, steps.len() - 2, "{:?}", names(&steps));
+    assert_eq!(at(&steps, "refresh"), logout - 1, "{:?}", names(&steps));
+    let again = &steps[logout + 1];
+    assert_eq!(again["name"].as_str(), Some("login again"));
+    assert_eq!(
+        again["body"]["password"],
+        steps[at(&steps, "change_password")]["body"]["new_password"]
+    );
+    assert_eq!(names(&tables(&text, "teardown")), ["delete_me"]);
     (dir, suite, document.to_str().unwrap().to_string())
+}
+
+/// The suite's `[[steps]]` (or `[[teardown]]`).
+fn tables(text: &str, key: &str) -> Vec<toml::Table> {
+    let suite: toml::Table = toml::from_str(text).unwrap();
+    (suite[key].as_array().unwrap().iter())
+        .map(|step| step.as_table().unwrap().clone())
+        .collect()
+}
+
+fn names(steps: &[toml::Table]) -> Vec<&str> {
+    steps.iter().map(|s| s["name"].as_str().unwrap()).collect()
+}
+
+/// Where the step named `name` is.
+fn at(steps: &[toml::Table], name: &str) -> usize {
+    let found = names(steps).iter().position(|n| *n == name);
+    found.unwrap_or_else(|| panic!("no step {name}: {:?}", names(steps)))
+}
+
+fn keys(table: &toml::Value) -> Vec<&str> {
+    table
+        .as_table()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Clean over seeds 1 to 20, every operation of the document reached.
@@ -170,6 +245,201 @@ fn the_clinic_s_suite_unedited_catches_seven_original_faults_and_every_write_fau
     assert_eq!(code, Some(2));
     assert!(said.contains("exists: pass --force"), "{said}");
     assert_eq!(init(Path::new(&document), &suite_dir, true).0, Some(0));
+}
+
+/// An API of another shape: user names for logins (e-mail addresses, by the
+/// sign-up's schema), a login that offers three account names and fields
+/// no account needs, a refresh grant that rotates a `refreshToken`, a
+/// sign-out, a password change, and the account's deletion.
+const TOKEN_NOTES: &str = r##"{
+  "openapi": "3.1.0",
+  "info": { "title": "Token Notes", "version": "1" },
+  "components": {
+    "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+    "schemas": {
+      "Session": {
+        "type": "object",
+        "properties": {
+          "access_token": { "type": "string" },
+          "token_type": { "type": "string" },
+          "refreshToken": { "type": "string" }
+        }
+      },
+      "Note": {
+        "type": "object",
+        "properties": { "id": { "type": "string" }, "text": { "type": "string" } }
+      }
+    }
+  },
+  "security": [{ "bearer": [] }],
+  "paths": {
+    "/accounts": {
+      "post": {
+        "operationId": "register",
+        "security": [],
+        "requestBody": { "content": { "application/json": { "schema": {
+          "type": "object",
+          "required": ["username", "password"],
+          "properties": {
+            "username": { "type": "string", "format": "email" },
+            "password": { "type": "string" },
+            "display_name": { "type": "string" }
+          }
+        } } } },
+        "responses": { "201": { "description": "registered", "content": { "application/json": { "schema": {
+          "type": "object", "properties": { "id": { "type": "string" } }
+        } } } } }
+      }
+    },
+    "/auth/token": {
+      "post": {
+        "operationId": "get_token",
+        "security": [],
+        "requestBody": { "content": { "application/json": { "schema": {
+          "type": "object",
+          "required": ["password"],
+          "properties": {
+            "email": { "type": "string" },
+            "username": { "type": "string" },
+            "phone": { "type": "string" },
+            "password": { "type": "string" },
+            "scope": { "type": "string" },
+            "client_id": { "type": "string" },
+            "refresh_token": { "type": "string" }
+          }
+        } } } },
+        "responses": { "200": { "description": "a session", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Session" } } } } }
+      }
+    },
+    "/auth/refresh": {
+      "post": {
+        "operationId": "refresh",
+        "security": [],
+        "requestBody": { "content": { "application/json": { "schema": {
+          "type": "object", "required": ["refreshToken"], "properties": { "refreshToken": { "type": "string" } }
+        } } } },
+        "responses": {
+          "200": { "description": "a new session", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Session" } } } },
+          "401": { "description": "a used refresh token" }
+        }
+      }
+    },
+    "/auth/sign-out": {
+      "post": { "operationId": "sign_out", "responses": { "204": { "description": "signed out" } } }
+    },
+    "/notes": {
+      "post": {
+        "operationId": "write_note",
+        "requestBody": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Note" } } } },
+        "responses": { "201": { "description": "written", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Note" } } } } }
+      }
+    },
+    "/notes/{note_id}": {
+      "parameters": [{ "name": "note_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+      "get": {
+        "operationId": "read_note",
+        "responses": { "200": { "description": "a note", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Note" } } } } }
+      },
+      "delete": { "operationId": "delete_note", "responses": { "204": { "description": "deleted" } } }
+    },
+    "/me/password": {
+      "put": {
+        "operationId": "change_password",
+        "requestBody": { "content": { "application/json": { "schema": {
+          "type": "object",
+          "properties": { "current_password": { "type": "string" }, "new_password": { "type": "string" } }
+        } } } },
+        "responses": { "204": { "description": "changed" } }
+      }
+    },
+    "/me": {
+      "get": { "operationId": "me", "responses": { "200": { "description": "the caller" } } },
+      "delete": { "operationId": "delete_me", "responses": { "204": { "description": "deleted" } } }
+    }
+  }
+}"##;
+
+#[test]
+fn a_login_names_the_sign_up_s_account_a_refresh_sends_its_token_and_a_sign_out_comes_last() {
+    let dir = tempdir("init-session");
+    let document = dir.join("token-notes.json");
+    std::fs::write(&document, TOKEN_NOTES).unwrap();
+    let (code, said) = init(&document, &dir.join("suite"), false);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("sign-up and login: POST /accounts, POST /auth/token"),
+        "{said}"
+    );
+    assert!(!said.contains("not placed"), "{said}");
+    let suite = written(&dir.join("suite"));
+    let generated = std::fs::read_to_string(&suite).unwrap();
+    let steps = tables(&generated, "steps");
+    let signup = &steps[at(&steps, "register")];
+    let login = &steps[at(&steps, "get_token")];
+
+    // The login names the account once, by the sign-up's own value (an
+    // e-mail address, which the login's `username` alone would not give),
+    // and sends no made-up scope, client id or refresh token.
+    assert_eq!(
+        signup["body"]["username"].as_str(),
+        Some("{{canary}}@example.test")
+    );
+    assert_eq!(keys(&login["body"]), ["password", "username"], "{login:#?}");
+    assert_eq!(login["body"]["username"], signup["body"]["username"]);
+    assert_eq!(login["body"]["password"], signup["body"]["password"]);
+    let secret = |json: &str| {
+        let mut capture = toml::Table::new();
+        capture.insert("json".into(), json.into());
+        capture.insert("secret".into(), true.into());
+        toml::Value::Table(capture)
+    };
+    assert_eq!(login["capture"]["token"], secret("$.access_token"));
+    assert_eq!(login["capture"]["refresh_token"], secret("$.refreshToken"));
+
+    // The refresh grant sends the refresh token the login answered, and
+    // keeps the new session and refresh token it answers: the session the
+    // sign-out then ends.
+    let refresh_at = at(&steps, "refresh");
+    let refresh = &steps[refresh_at];
+    assert_eq!(refresh_at, at(&steps, "sign_out") - 1);
+    assert_eq!(
+        refresh["body"].as_table().unwrap().clone(),
+        toml::toml! { refreshToken = "{{refresh_token}}" }
+    );
+    assert_eq!(refresh["capture"]["token"], secret("$.access_token"));
+    assert_eq!(
+        refresh["capture"]["refresh_token"],
+        secret("$.refreshToken")
+    );
+
+    // The sign-out after every other step that needs the session (the
+    // password change among them); then a login again with the new
+    // password, for the teardown's deletion.
+    let sign_out = at(&steps, "sign_out");
+    let before: Vec<&str> = names(&steps[..sign_out]).into_iter().collect();
+    for step in [
+        "write_note",
+        "read_note",
+        "refresh",
+        "change_password",
+        "me",
+        "delete_note",
+    ] {
+        assert!(before.contains(&step), "{step} after sign_out: {before:?}");
+    }
+    assert_eq!(names(&steps[sign_out + 1..]), ["get_token again"]);
+    let again = &steps[sign_out + 1];
+    assert_eq!(again["body"]["username"], signup["body"]["username"]);
+    assert_eq!(
+        again["body"]["password"],
+        steps[at(&steps, "change_password")]["body"]["new_password"]
+    );
+    assert_ne!(again["body"]["password"], signup["body"]["password"]);
+    assert_eq!(again["capture"]["token"], secret("$.access_token"));
+    assert_eq!(names(&tables(&generated, "teardown")), ["delete_me"]);
+
+    let check = crosstalk().arg("check").arg(&suite).output().unwrap();
+    assert!(check.status.success(), "{}", text(&check.stderr));
 }
 
 #[test]

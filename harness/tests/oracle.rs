@@ -34,6 +34,7 @@ fn appointment_kind() -> Kind {
         var: "appointment_id".into(),
         key: Some("id".into()),
         siblings,
+        generated: false,
     }
 }
 
@@ -42,6 +43,7 @@ impl World {
         let run = run_id(11);
         let instances = (0..2)
             .map(|i| Instance {
+                world: String::new(),
                 role: 0,
                 index: i,
                 label: format!("patient#{i}"),
@@ -57,6 +59,7 @@ impl World {
                 var: "patient_id".into(),
                 key: Some("id".into()),
                 siblings: vec![],
+                generated: false,
             },
             false,
         );

@@ -73,6 +73,9 @@ pub struct RunOptions {
     /// The ledger of a run that spans several worlds (a fuzz run against a
     /// target that keeps its data); `None`: this run's world alone.
     pub ledger: Option<Arc<Ledger>>,
+    /// This world's name in that ledger (a scenario's, a program's): other
+    /// worlds' findings name its instances with it.
+    pub world_name: Option<String>,
     /// Where this world's `serial` numbers start (after the instances of
     /// the run's earlier scenario files).
     pub serial_base: u64,
@@ -101,6 +104,7 @@ impl RunOptions {
             stop_without_credential: true,
             reversed: false,
             ledger: None,
+            world_name: None,
             serial_base: 0,
             probes: true,
             contracts: true,
@@ -257,7 +261,8 @@ impl Executor {
         let (seed, nonce, run_id) = (options.seed, options.nonce, &options.run_id);
         let (mut world, oracle) = match &options.ledger {
             Some(ledger) => {
-                let world = World::in_ledger(plan, ledger.clone(), run_id, seed, nonce);
+                let name = options.world_name.as_deref().unwrap_or_default();
+                let world = World::in_ledger(plan, ledger.clone(), run_id, seed, nonce, name);
                 let oracle = Oracle::new(ledger, world.ids()).with_others(ledger.clone(), run_id);
                 (world, oracle)
             }
@@ -537,7 +542,7 @@ impl Executor {
         let captured_by = match exchange.authenticated(&self.oracle, &self.world) {
             _ if !secret => self.world.label(exchange.observer),
             Some(owner) => self.world.label(owner),
-            None => "nobody",
+            None => "nobody".into(),
         };
         Recorded {
             headers: exchange.request.headers.clone(),

@@ -129,9 +129,18 @@ impl Executor {
             },
             step: one.step,
         };
-        let who = one.prober.map_or("nobody", |p| world.label(p));
+        let who = one.prober.map_or("nobody".into(), |p| world.label(p));
         let name = format!("probe: {} as {who}", step.name);
-        let sent = self.transmit(&to, built.request, name).await?;
+        // Rebuilt with the prober's session of the moment, its values
+        // borrowed as before.
+        let rebuild = || {
+            let vars = probe::vars(world, one.prober, one.owner, &one.borrowed)?;
+            let resolver = Resolver::new(world, renderer, one.step.key(), &vars);
+            request::build(world, &self.redactor, step, &resolver, identity)
+                .ok()
+                .map(|b| b.request)
+        };
+        let sent = self.transmit(&to, built.request, &rebuild, name).await?;
         let role = |id: InstanceId| world.instance(id).role;
         let answered = sent.result.is_ok();
         (self.probe_counts).sent(one.prober.map(role), role(one.owner), answered);

@@ -82,7 +82,12 @@ impl Executor {
             attribution,
             step: step_ref,
         };
-        let sent = self.transmit(&to, built.request, step.name.clone()).await?;
+        let rebuild = || {
+            self.build(sender, step_ref, identity)
+                .ok()
+                .map(|b| b.request)
+        };
+        let sent = (self.transmit(&to, built.request, &rebuild, step.name.clone())).await?;
         let status = sent.result.as_ref().ok().map(|r| r.status);
         if may_reauth && let Some(login) = self.reauth_step(sender, step_ref, status) {
             self.log_issued(vec![sent.issued], false);
@@ -116,10 +121,20 @@ impl Executor {
     pub(super) async fn transmit(
         &self,
         to: &Recipient,
-        request: Request,
+        mut request: Request,
+        rebuild: &(dyn Fn() -> Option<Request> + Sync),
         name: String,
     ) -> Option<Transmitted> {
+        let session = self.world.state(to.observer).session;
         let aimed = self.aim(&request, to.observer, to.attribution).await;
+        // The witness may have logged the observer in again: a server that
+        // rotates sessions (and their CSRF tokens) ended the one this
+        // request was built with.
+        if self.world.state(to.observer).session != session
+            && let Some(fresh) = rebuild()
+        {
+            request = fresh;
+        }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         // A stop cancels the flow's requests in flight; teardown finishes.
         let result = if matches!(to.step, StepRef::Flow(_)) {

@@ -85,6 +85,8 @@ pub struct RunWorld {
     /// What every canary of the run starts with.
     run_id: String,
     ledger: std::sync::Mutex<Arc<Ledger>>,
+    /// Programs run so far: each names its world (`p17`).
+    programs: std::sync::atomic::AtomicU64,
 }
 
 impl RunWorld {
@@ -97,6 +99,7 @@ impl RunWorld {
         RunWorld {
             run_id: crate::canary::run_id(nonce),
             ledger: std::sync::Mutex::default(),
+            programs: Default::default(),
         }
     }
 
@@ -127,6 +130,8 @@ impl Runner {
         if let Some(world) = &self.world {
             options.run_id = world.run_id.clone();
             options.ledger = Some(world.ledger());
+            let n = (world.programs).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            options.world_name = Some(format!("p{}", n + 1));
         }
         run_program(vocab, program, (self.target)(), options).await
     }

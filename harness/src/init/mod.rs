@@ -13,6 +13,14 @@
 //! 2xx codes, with 403 and 409 where documented: a generated flow cannot
 //! know roles and states, and the oracle, the witness and the probes judge
 //! the rest. Operations that cannot be placed are listed with the reason.
+//!
+//! The session is followed through: a login names the account the sign-up
+//! made, with the sign-up's own values (one account name where the login
+//! offers several, the one the sign-up sent). The session's own steps
+//! close the flow: a refresh grant sends the refresh token the login
+//! answered and keeps the new session it answers, which a logout then
+//! ends, after every other step that needs a session; when the teardown
+//! still needs one (the account's deletion), a login again follows.
 
 mod operation;
 mod values;
@@ -23,8 +31,11 @@ use std::fmt::Write as _;
 use oas3::Spec;
 use oas3::spec::{ObjectSchema, ParameterIn, SecurityScheme};
 
-use operation::{Op, Paging, is_login_name, path_vars, rank, singular, slug, take};
-use values::Values;
+use operation::{
+    Op, Paging, account_name_rank, is_login_name, is_logout, is_new_password, is_refresh_token,
+    path_vars, rank, singular, slug, take, take_all,
+};
+use values::{REFRESH_TOKEN, Values};
 
 /// The generated suite.
 pub struct Suite {
@@ -69,6 +80,10 @@ struct Generator<'a> {
     /// Which enum value each field takes next: a mode switched goes to
     /// another mode than the one the call started in.
     turns: std::collections::HashMap<String, usize>,
+    /// The recognised sign-up (`POST /users`) and the body it sent.
+    signup: Option<(String, toml::Table)>,
+    /// The password the account has now, when a step changed it.
+    password: Option<toml::Value>,
 }
 
 impl<'a> Generator<'a> {
@@ -82,6 +97,8 @@ impl<'a> Generator<'a> {
             names: BTreeSet::new(),
             needed: BTreeSet::new(),
             turns: Default::default(),
+            signup: None,
+            password: None,
         }
     }
 
@@ -101,16 +118,21 @@ impl<'a> Generator<'a> {
         );
         let signup = take(&mut ops, |op| self.is_signup(op));
         let login = take(&mut ops, |op| self.is_login(op));
+        // Not creations, nor the account's deletion: they close the flow.
+        let refreshes = take_all(&mut ops, |op| self.sends_refresh_token(op));
+        let logouts = take_all(&mut ops, is_logout);
+        self.signup = signup.as_ref().map(|op| (op.name(), toml::Table::new()));
         let auth = self.auth(login.as_ref());
         let _ = writeln!(
             self.out,
             "[actors.user]\ncount = 5\npopulation = true\n{auth}"
         );
-        self.account(signup, login);
+        self.account(signup, login.as_ref());
         let (teardown, rest): (Vec<Op>, Vec<Op>) = ops
             .into_iter()
             .partition(|op| op.method == "DELETE" && !op.has_params());
         self.place_all(rest);
+        self.end_session(refreshes, logouts, login.as_ref(), !teardown.is_empty());
         for op in teardown {
             self.step(&op, "teardown");
         }
@@ -192,14 +214,14 @@ impl<'a> Generator<'a> {
     }
 
     /// The sign-up and login steps, or a marked section to fill in.
-    fn account(&mut self, signup: Option<Op>, login: Option<Op>) {
+    fn account(&mut self, signup: Option<Op>, login: Option<&Op>) {
         if signup.is_none() || login.is_none() {
             let _ = writeln!(
                 self.out,
                 "# ── Sign-up and login: not recognised in the document. ──────────────\n# Add here the steps that give each user an account and a credential\n# (capture it as `token`, secret), and an `auth` to the actor above.\n"
             );
         }
-        for op in signup.iter().chain(&login) {
+        for op in signup.iter().chain(login) {
             self.recognised.push(op.name());
             self.step(op, "steps");
         }
@@ -249,6 +271,75 @@ impl<'a> Generator<'a> {
                 op.name()
             ));
         }
+    }
+
+    /// The session's own steps close the flow: the refresh grants, then
+    /// the logouts, after every other step that needs the session. The
+    /// logout ends the session the refresh made. Until then the step that
+    /// last gave a credential is the login, which the witness re-sends
+    /// around a foreign write: a password another set shows as a login
+    /// that stopped working (a refresh grant would still work). Each later
+    /// logout, and the teardown when it has steps (the account's deletion
+    /// needs a session), gets a login again first.
+    fn end_session(
+        &mut self,
+        refreshes: Vec<Op>,
+        logouts: Vec<Op>,
+        login: Option<&Op>,
+        teardown: bool,
+    ) {
+        for op in refreshes {
+            if self.placeable(&op) {
+                self.step(&op, "steps");
+            }
+        }
+        let mut ended: Option<String> = None;
+        for op in logouts {
+            if !self.placeable(&op) {
+                continue;
+            }
+            match (&ended, login) {
+                (Some(_), Some(login)) => self.login_again(login),
+                (Some(before), None) => {
+                    self.unplaced.push(format!(
+                        "{}: {before} ended the session before, and no login was recognised to start another",
+                        op.name()
+                    ));
+                    continue;
+                }
+                (None, None) if teardown => {
+                    self.unplaced.push(format!(
+                        "{}: would end the session the teardown needs, and no login was recognised to start another",
+                        op.name()
+                    ));
+                    continue;
+                }
+                (None, _) => {}
+            }
+            self.step(&op, "steps");
+            ended = Some(op.name());
+        }
+        if let (Some(_), Some(login), true) = (&ended, login, teardown) {
+            self.login_again(login);
+        }
+    }
+
+    /// Whether what `op` needs was captured; if not, it is noted unplaced.
+    fn placeable(&mut self, op: &Op) -> bool {
+        let needs = self.needs(op).join(", ");
+        if !needs.is_empty() {
+            self.unplaced.push(format!(
+                "{}: needs {needs}, which no operation placed before returns",
+                op.name()
+            ));
+        }
+        needs.is_empty()
+    }
+
+    /// The login once more, for a new session after a logout.
+    fn login_again(&mut self, login: &Op) {
+        let name = self.unique_name(&format!("{} again", self.base_name(login)));
+        self.step_named(login, "steps", name);
     }
 
     /// Variables the operation's path and body need that nothing captured yet.
@@ -302,15 +393,22 @@ impl<'a> Generator<'a> {
         name
     }
 
-    /// Writes the step for `op` into `[[table]]`.
-    fn step(&mut self, op: &Op, table: &str) {
-        let base = op
-            .operation
-            .operation_id
-            .clone()
+    /// A step's name: the operation's id, or its summary, or its method
+    /// and path.
+    fn base_name(&self, op: &Op) -> String {
+        let base = (op.operation.operation_id.clone())
             .or(op.operation.summary.clone())
             .unwrap_or_else(|| op.name());
-        let name = self.unique_name(&base.replace('"', "'"));
+        base.replace('"', "'")
+    }
+
+    /// Writes the step for `op` into `[[table]]`.
+    fn step(&mut self, op: &Op, table: &str) {
+        let name = self.unique_name(&self.base_name(op));
+        self.step_named(op, table, name);
+    }
+
+    fn step_named(&mut self, op: &Op, table: &str, name: String) {
         let needed = self.needed.clone();
         let mut captures = self.captures(op, &needed);
         let paging = self.paging(op);
@@ -398,6 +496,16 @@ impl<'a> Generator<'a> {
                 // (and the witness's) still use it.
                 fields.retain(|key, _| !is_login_name(key));
             }
+            if self.is_login(op) {
+                fields = self.login_body(&schema, fields);
+            } else if let Some((_, sent)) =
+                (self.signup.as_mut()).filter(|(name, _)| *name == op.name())
+            {
+                *sent = fields.clone();
+            } else if let Some((_, new)) = fields.iter().find(|(key, _)| is_new_password(key)) {
+                // Later logins send the password the account has now.
+                self.password = Some(new.clone());
+            }
             let body = toml::Value::Table(fields);
             let key = match kind.as_str() {
                 k if k.contains("x-www-form-urlencoded") => "form",
@@ -415,6 +523,59 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "{capture}");
         }
         let _ = writeln!(self.out);
+    }
+
+    /// A login's body names the account the sign-up made, with the
+    /// sign-up's own values: of several optional account names (`email`,
+    /// `username`, `phone`), only the one the sign-up sent too, an e-mail
+    /// first; the password the account has now; and no optional field that
+    /// names no account (a `refresh_token`, a `scope`, a `client_id` filled
+    /// with a canary would be a made-up credential).
+    fn login_body(&self, schema: &ObjectSchema, mut fields: toml::Table) -> toml::Table {
+        let required = self.required(schema);
+        let signup = self.signup.as_ref().map(|(_, sent)| sent.clone());
+        let signup = signup.unwrap_or_default();
+        let names: Vec<String> = (fields.keys())
+            .filter(|k| account_name_rank(k).is_some())
+            .cloned()
+            .collect();
+        let chosen = match names.iter().any(|k| required.contains(k)) {
+            // One the login requires names the account already.
+            true => None,
+            false => {
+                (names.into_iter()).min_by_key(|k| (!signup.contains_key(k), account_name_rank(k)))
+            }
+        };
+        fields.retain(|key, _| {
+            required.contains(key)
+                || chosen.as_deref() == Some(key)
+                || (account_name_rank(key).is_none() && is_password(key))
+        });
+        for (key, value) in fields.iter_mut() {
+            match (&self.password, signup.get(key)) {
+                (Some(now), _) if is_password(key) => *value = now.clone(),
+                (_, Some(sent)) => *value = sent.clone(),
+                _ => {}
+            }
+        }
+        fields
+    }
+
+    /// The fields an object schema requires, its `allOf` parts' too.
+    fn required(&self, schema: &ObjectSchema) -> BTreeSet<String> {
+        let mut required: BTreeSet<String> = schema.required.iter().cloned().collect();
+        for part in &schema.all_of {
+            if let Ok(part) = part.resolve(self.spec) {
+                required.extend(self.required(&part));
+            }
+        }
+        required
+    }
+
+    /// Whether the operation's body sends a refresh token (a refresh grant).
+    fn sends_refresh_token(&self, op: &Op) -> bool {
+        self.body_schema(op)
+            .is_some_and(|(_, s)| s.properties.keys().any(|k| is_refresh_token(k)))
     }
 
     /// Required query parameters, and optional ones with an enum (a filter
@@ -452,8 +613,10 @@ impl<'a> Generator<'a> {
     }
 
     /// What a step captures: the id its answer returns, as `<resource>_id`,
-    /// when a path needs it, and a login's token. An id is optional where a
-    /// refusal is expected too (a 409 has none).
+    /// when a path needs it, and a login's token and refresh token (secret).
+    /// A login and a refresh grant capture them again: a new session, which
+    /// later steps use. An id is optional where a refusal is expected too
+    /// (a 409 has none).
     fn captures(&mut self, op: &Op, needed: &BTreeSet<String>) -> Option<String> {
         let schema = self.response_schema(op)?;
         let refusable = self.statuses(op).iter().any(|c| !c.starts_with('2'));
@@ -480,28 +643,44 @@ impl<'a> Generator<'a> {
                 self.known.insert(var);
             }
         }
-        if let Some(path) = self
-            .token(&schema)
-            .filter(|_| !self.known.contains("token"))
-        {
-            parts.push(format!("token = {{ json = \"{path}\", secret = true }}"));
-            self.known.insert("token".into());
+        let renews = self.is_login(op) || self.sends_refresh_token(op);
+        let credentials = [
+            ("token", self.token(&schema)),
+            (REFRESH_TOKEN, self.refresh_token(&schema)),
+        ];
+        for (var, path) in credentials {
+            let Some(path) = path.filter(|_| renews || !self.known.contains(var)) else {
+                continue;
+            };
+            parts.push(format!("{var} = {{ json = \"{path}\", secret = true }}"));
+            self.known.insert(var.into());
         }
         (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
     }
 
     /// Where a token sits in an answer: `$.access_token`, `$.data.token`.
     fn token(&self, schema: &ObjectSchema) -> Option<String> {
-        let is_token = |k: &str| {
+        self.field(schema, |k| {
             let k = k.to_ascii_lowercase();
             k.contains("token") && !k.contains("type") && !k.contains("refresh")
-        };
-        if let Some(key) = schema.properties.keys().find(|k| is_token(k)) {
+        })
+    }
+
+    /// Where a refresh token sits in an answer: `$.refresh_token`,
+    /// `$.data.refreshToken`.
+    fn refresh_token(&self, schema: &ObjectSchema) -> Option<String> {
+        self.field(schema, is_refresh_token)
+    }
+
+    /// The path of the first field `is` picks, at the top of an answer or
+    /// in an envelope one level down.
+    fn field(&self, schema: &ObjectSchema, is: impl Fn(&str) -> bool) -> Option<String> {
+        if let Some(key) = schema.properties.keys().find(|k| is(k)) {
             return Some(format!("$.{key}"));
         }
         schema.properties.iter().find_map(|(outer, property)| {
             let property = property.resolve(self.spec).ok()?;
-            let key = property.properties.keys().find(|k| is_token(k))?;
+            let key = property.properties.keys().find(|k| is(k))?;
             Some(format!("$.{outer}.{key}"))
         })
     }
@@ -553,4 +732,9 @@ impl<'a> Generator<'a> {
             .find(|(k, _)| k.contains("json"))?;
         media.schema?.resolve(self.spec).ok()
     }
+}
+
+/// Whether a field takes the account's password (not a new one).
+fn is_password(field: &str) -> bool {
+    field.to_ascii_lowercase().contains("password") && !is_new_password(field)
 }

@@ -107,6 +107,44 @@ pub(super) fn is_login_name(field: &str) -> bool {
     field.contains("email") || ["username", "user_name", "login"].contains(&field.as_str())
 }
 
+/// How a field names the account at a login, best first: an e-mail, a
+/// user name, a phone number; `None` when it names no account.
+pub(super) fn account_name_rank(field: &str) -> Option<u8> {
+    let field = field.to_ascii_lowercase().replace('-', "_");
+    if field.contains("email") {
+        Some(0)
+    } else if ["username", "user_name", "login", "handle", "user"].contains(&field.as_str()) {
+        Some(1)
+    } else if field.contains("phone") || ["mobile", "msisdn"].contains(&field.as_str()) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Whether a field holds a refresh token (`refresh_token`, `refreshToken`).
+pub(super) fn is_refresh_token(field: &str) -> bool {
+    let field = field.to_ascii_lowercase().replace(['_', '-'], "");
+    field.contains("refreshtoken") || field == "refresh"
+}
+
+/// Whether a field takes a new password (`new_password`, `newPassword`).
+pub(super) fn is_new_password(field: &str) -> bool {
+    let field = field.to_ascii_lowercase();
+    field.contains("password") && field.contains("new")
+}
+
+/// Whether an operation ends the caller's session: its path says logout,
+/// signout or sign-out, or it deletes a session (`DELETE /sessions/{id}`).
+pub(super) fn is_logout(op: &Op) -> bool {
+    let words: Vec<String> = (op.literals().iter())
+        .map(|l| l.to_ascii_lowercase().replace(['-', '_'], ""))
+        .collect();
+    let endings = ["logout", "logoff", "signout", "signoff"];
+    words.iter().any(|w| endings.contains(&w.as_str()))
+        || (op.method == "DELETE" && words.last().is_some_and(|w| singular(w) == "session"))
+}
+
 /// `entryId` → `entry_id`.
 pub(super) fn snake(name: &str) -> String {
     let mut out = String::new();
@@ -141,6 +179,13 @@ pub(super) fn slug(title: &str) -> String {
         .collect::<Vec<_>>()
         .join("-");
     if slug.is_empty() { "api".into() } else { slug }
+}
+
+/// Removes and returns every op that `pick` chooses, in order.
+pub(super) fn take_all(ops: &mut Vec<Op>, pick: impl Fn(&Op) -> bool) -> Vec<Op> {
+    let (taken, kept) = std::mem::take(ops).into_iter().partition(pick);
+    *ops = kept;
+    taken
 }
 
 /// Removes and returns the first op that `pick` chooses.

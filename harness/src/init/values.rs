@@ -2,12 +2,17 @@
 //! name: a canary in every free-text string (so whatever is created can be
 //! recognised wherever it shows up), built-ins for names, dates and times,
 //! the scenario's password, enum values in turn (a mode switched goes to
-//! another mode), and captured variables for ids.
+//! another mode), and captured variables for ids and refresh tokens.
 
 use std::collections::{BTreeSet, HashMap};
 
 use oas3::Spec;
 use oas3::spec::{ObjectOrReference, ObjectSchema, Schema, SchemaType as Type};
+
+use super::operation::is_refresh_token;
+
+/// The variable that holds an instance's refresh token.
+pub(super) const REFRESH_TOKEN: &str = "refresh_token";
 
 /// Renders example values; remembers which enum value each field had.
 pub(super) struct Values<'a> {
@@ -57,6 +62,10 @@ impl<'a> Values<'a> {
         }
         if let Some(id) = self.id(name) {
             return Some(toml::Value::String(id));
+        }
+        if is_refresh_token(name) {
+            // A refresh grant sends the instance's own refresh token.
+            return Some(toml::Value::String(self.captured(REFRESH_TOKEN)));
         }
         if !schema.enum_values.is_empty() {
             let turn = self.turns.entry(name.to_string()).or_default();
@@ -129,11 +138,17 @@ impl<'a> Values<'a> {
         if !(name.ends_with("_id") || name.ends_with("Id")) {
             return None;
         }
+        Some(self.captured(name))
+    }
+
+    /// The hole of a variable an earlier step captured, or a placeholder,
+    /// noted missing.
+    fn captured(&mut self, name: &str) -> String {
         if self.known.contains(name) {
-            return Some(format!("{{{{{name}}}}}"));
+            return format!("{{{{{name}}}}}");
         }
         self.missing.push(name.to_string());
-        Some(format!("FILL-ME-{name}"))
+        format!("FILL-ME-{name}")
     }
 
     /// Text for a string field, by its name and format.

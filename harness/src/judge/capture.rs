@@ -60,6 +60,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
                 var: capture.var.clone(),
                 key,
                 siblings,
+                generated: false,
             };
             cx.world
                 .ledger()
@@ -95,7 +96,9 @@ fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) 
     identities.issued(&text_of(value), owner);
     // A new credential: what the owner reads may change.
     cx.witness.touch(owner);
-    Arc::make_mut(&mut cx.world.state(owner).vars).insert(var.to_string(), value.clone());
+    let mut state = cx.world.state(owner);
+    state.session += 1;
+    Arc::make_mut(&mut state.vars).insert(var.to_string(), value.clone());
 }
 
 /// The captured value, the JSON key it sat under and its sibling keys.

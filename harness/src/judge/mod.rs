@@ -126,14 +126,23 @@ impl Exchange {
 
     /// The identity the server authenticated, when it can be told (see
     /// [`identity`](crate::identity)): the one instance whose canary the
-    /// request carried, else whose claimed account name it named (a login
-    /// with its e-mail, in any case, whatever credential went with it),
-    /// else whose issued credential it presented in its body (a refresh
+    /// request carried; else the sender, when the request spoke for it
+    /// alone (its own step, its own values, its own credential or none);
+    /// else the instance whose claimed account name it named (a login with
+    /// another's e-mail, in any case, whatever credential went with it),
+    /// or whose issued credential it presented in its body (a refresh
     /// grant); else the observer, when it sent its own credential. A
     /// session or token handed back belongs to it.
     pub fn authenticated(&self, oracle: &Oracle, world: &World) -> Option<InstanceId> {
         if let [one] = self.carried(oracle) {
             return Some(*one);
+        }
+        let own = self.probe_of.is_none()
+            && self.sender == self.observer
+            && self.attribution != Attribution::GrantsOnly
+            && crate::identity::speaks_for_sender(world.plan().step(self.step));
+        if own {
+            return Some(self.sender);
         }
         let identities = world.ledger().identities();
         let ids = world.ids();

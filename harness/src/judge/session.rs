@@ -42,6 +42,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         cx.witness.touch(owner);
     }
     let mut state = world.state(owner);
+    state.session += u64::from(live);
     for cookie in cookies {
         if identity::live(&cookie) {
             state
@@ -60,14 +61,17 @@ fn claim(exchange: &Exchange, cx: &Context<'_>) {
     let own = exchange.probe_of.is_none()
         && exchange.sender == exchange.observer
         && exchange.attribution != Attribution::GrantsOnly;
-    if own
-        && (200..300).contains(&exchange.response.status)
-        && identity::step_names_account(step)
-        && identity::speaks_for_sender(step)
-    {
-        cx.world
-            .ledger()
-            .identities()
-            .claim(exchange.sender, &exchange.request);
+    if !own || !(200..300).contains(&exchange.response.status) || step.body.is_none() {
+        return;
     }
+    // Nothing of another instance's in it: not its canary, not its values.
+    let alone = identity::speaks_for_sender(step)
+        && (exchange.carried(cx.oracle).iter()).all(|id| *id == exchange.sender);
+    if !alone {
+        return;
+    }
+    if identity::step_names_account(step) {
+        (cx.world.ledger().identities()).claim(exchange.sender, &exchange.request);
+    }
+    crate::resolver::own_generated(cx.world, exchange.sender, step);
 }

@@ -36,7 +36,11 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         .any(|c| verdict.captured.iter().any(|(var, ..)| *var == c.var));
     let role = &cx.world.plan().roles[cx.world.instance(me).role];
     let cookie = role.auth.cookies && crate::identity::live_session(&exchange.response);
-    if (secret || cookie) && exchange.authenticated(cx.oracle, cx.world) == Some(me) {
+    // A login names the account (a refresh grant or token exchange does
+    // not, and still works after a password change): it is what the
+    // witness tries to tell a lockout.
+    let login = crate::identity::step_names_account(step) || !cx.witness.has_login(me);
+    if (secret || cookie) && login && exchange.authenticated(cx.oracle, cx.world) == Some(me) {
         cx.witness.logged_in(me, exchange.step);
     }
 }

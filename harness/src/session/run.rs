@@ -237,6 +237,7 @@ impl Run {
                 probes: self.probes,
                 contracts: self.contracts != Contracts::Off,
                 ledger: Some(ledger.clone()),
+                world_name: Some(plan.scenario.clone()),
                 ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(

@@ -68,7 +68,8 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
         .filter(|id| ids.contains(id))
         .collect();
     let mut named = |value: &str, fits: &dyn Fn(&crate::world::Kind) -> bool| {
-        for owned in owned_values.of(value) {
+        // A generated name or birth date names a person, not a record.
+        for owned in owned_values.of(value).iter().filter(|o| !o.kind.generated) {
             if ids.contains(&owned.owner)
                 && (value.len() >= DISTINCTIVE_LEN || fits(&owned.kind))
                 && !found.contains(&owned.owner)
@@ -279,6 +280,11 @@ impl Witness {
         if let Some(mut watch) = self.watch(id) {
             watch.login = Some(step);
         }
+    }
+
+    /// Whether a login of `id`'s is known.
+    pub fn has_login(&self, id: InstanceId) -> bool {
+        self.watch(id).is_some_and(|w| w.login.is_some())
     }
 
     /// A write that may legitimately change `id`'s data was answered.

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 pub mod portal;
+pub mod refresh_api;
+pub mod rotating_api;
 
 use axum::Router;
 

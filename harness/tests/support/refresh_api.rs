@@ -8,13 +8,16 @@
 //! refresh issues its new tokens for the account that refreshed before it, then stores its
 //! own. With the flag off the key is the whole token and every refresh stays on its account.
 
+// Handlers refuse with a ready response, as axum handlers do.
+#![allow(clippy::result_large_err)]
+
+use axum::Router;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Form, Json, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
