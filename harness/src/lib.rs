@@ -25,8 +25,12 @@
 //! [`judge::Exchange`] and goes through the [`judge`] pipeline, which updates
 //! the [`world`] (captures, cookies, grants, the ledger of who owns what) and
 //! states findings; the [`oracle`] finds [`canary`] markers and owned
-//! identifiers where they do not belong, and the [`witness`] re-reads an
-//! owner's own data around a write aimed at it (`tamper`). [`findings`]
+//! identifiers where they do not belong, and the [`witness`] decides which
+//! of an owner's own reads the executor sends again around a write aimed
+//! at it, and whether its data changed (`tamper`). Who is whom (which
+//! identity a response went to, which instances are one account) is
+//! decided from evidence in [`identity`]; whether the judges could see at
+//! all is each scenario's [`health`]. [`findings`]
 //! buckets and persists
 //! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the

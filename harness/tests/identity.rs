@@ -507,7 +507,10 @@ fn one_scenario_files_patients_seeing_anothers_data_is_a_leak() {
             let victim = leak["victim"].as_str().unwrap();
             assert!(victim.starts_with("1-write/author#"), "{leak}");
             let summary = leak["summary"].as_str().unwrap();
-            assert!(summary.contains(&format!("received {victim}'s")), "{summary}");
+            assert!(
+                summary.contains(&format!("received {victim}'s")),
+                "{summary}"
+            );
         }
     }
 }

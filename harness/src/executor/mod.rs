@@ -38,8 +38,9 @@ use crate::plan::{Plan, StepRef};
 use crate::request;
 use crate::safety::Redactor;
 use crate::transport::Transport;
-use crate::witness::{self, Aimed, Witness};
+use crate::witness::{self, Witness};
 use crate::world::{InstanceId, Ledger, World};
+use witnessing::{Aimed, Pending};
 
 /// How to run.
 #[derive(Clone)]
@@ -202,6 +203,8 @@ pub struct Executor {
     semaphore: Semaphore,
     contracts: Observed,
     witness: Witness,
+    /// Cleared writes the witness looks at again at the end of the flow.
+    pending: Mutex<Vec<Pending>>,
     /// Probes by actor pair, for the run's detection health.
     probe_counts: crate::health::ProbeCounts,
     /// Credentials credited to nobody before this run began (the ledger
@@ -252,6 +255,7 @@ impl Executor {
             unattributed_before,
             witness,
             probe_counts: Default::default(),
+            pending: Mutex::default(),
         })
     }
 
@@ -324,7 +328,7 @@ impl Executor {
         }
         let interrupted = self.options.cancel.is_cancelled();
         if !interrupted && set_up {
-            witness::end_of_flow(self).await;
+            witnessing::end_of_flow(self).await;
             self.log_witnessed();
         }
         let teardown: Vec<StepRef> = (0..self.plan().teardown.len())
@@ -434,7 +438,7 @@ impl Executor {
             .count();
         let aimed = self.judge(sent);
         if !aimed.is_empty() {
-            witness::after_batch(self, &aimed, accepted).await;
+            witnessing::after_batch(self, &aimed, accepted).await;
             self.log_witnessed();
         }
     }

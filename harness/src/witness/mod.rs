@@ -16,15 +16,18 @@
 //!
 //! What it may not conclude, it says so: a write between the two reads by
 //! the owner or by someone it granted leaves the foreign write
-//! *unconfirmed*; no change leaves it *cleared*. Every foreign write that
+//! *unconfirmed*; no change leaves it *cleared*; a change no accepted write
+//! can explain is blamed on no one ([`blame`]). Every foreign write that
 //! answered 2xx is reported with its verdict. A cleared write is read once
 //! more at the end of the flow, for servers that apply writes late.
+//!
+//! The witness decides and remembers; it sends nothing. The executor reads
+//! the victims when it says so and hands it what they answered
+//! (`executor::witnessing`), so this module knows no executor.
 
 mod change;
-mod flow;
 
 pub use change::{Change, Snapshot, changes};
-pub use flow::{Aimed, after_batch, before_write, end_of_flow};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,7 +35,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::judge::Exchange;
 use crate::oracle::{located, percent_decode, within};
 use crate::plan::{PlanStep, StepRef};
 use crate::transport::Request;
@@ -42,8 +44,6 @@ use crate::world::{DISTINCTIVE_LEN, InstanceId, World};
 const MAX_READS: usize = 8;
 /// Changes a finding lists at most.
 const MAX_CHANGES: usize = 8;
-/// Cleared writes kept for the end of the flow at most.
-const MAX_PENDING: usize = 1_000;
 
 /// Whether `method` may change data on the server.
 pub fn writes(method: &http::Method) -> bool {
@@ -104,6 +104,51 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
         named(&value, &|kind| kind.matches::<&str>(&key, &[]));
     }
     found
+}
+
+/// Which of the writes aimed at a victim whose data changed to blame.
+pub struct Blame {
+    /// Indices into the writes: empty when none can be blamed.
+    pub culprits: Vec<usize>,
+    pub verdict: WriteVerdict,
+    pub reason: &'static str,
+}
+
+/// Which writes made a change the owner did not make, given each write's
+/// (sender, status) and how many writes of the batch the server accepted.
+/// A write the server accepted (2xx) is blamed first. A write answered
+/// otherwise is blamed only when nothing in its batch was accepted, so
+/// nothing else can have made the change, and only if it was not refused
+/// as unauthorised (`401`, `403`): a `404` that changed data all the same
+/// is the bug. When several writers could have made the change, none is
+/// confirmed.
+pub fn blame(writes: &[(InstanceId, u16)], accepted: usize) -> Blame {
+    let ok = |status: u16| (200..300).contains(&status);
+    let mut culprits: Vec<usize> = (0..writes.len()).filter(|i| ok(writes[*i].1)).collect();
+    if culprits.is_empty() && accepted == 0 {
+        culprits = (0..writes.len())
+            .filter(|i| !matches!(writes[*i].1, 401 | 403))
+            .collect();
+    }
+    let mut writers: Vec<InstanceId> = culprits.iter().map(|i| writes[*i].0).collect();
+    writers.sort_unstable();
+    writers.dedup();
+    let (verdict, reason) = match writers.len() {
+        0 => (
+            WriteVerdict::Unconfirmed,
+            "the owner's data changed, but every write aimed at it was refused: the change came from elsewhere",
+        ),
+        1 => (WriteVerdict::Confirmed, "the owner's data changed"),
+        _ => (
+            WriteVerdict::Unconfirmed,
+            "the owner's data changed, and more than one writer could have done it",
+        ),
+    };
+    Blame {
+        culprits,
+        verdict,
+        reason,
+    }
 }
 
 /// Whose data a write named, split by what its writer may change.
@@ -219,16 +264,8 @@ pub struct Witness {
     /// alone: never evidence.
     volatile: Mutex<HashSet<(String, String)>>,
     writes: Mutex<Vec<ForeignWrite>>,
-    pending: Mutex<Vec<Pending>>,
     /// Foreign writes watched (a victim read before and after).
     watched: std::sync::atomic::AtomicU64,
-}
-
-/// A cleared 2xx write, to look at once more at the end of the flow.
-struct Pending {
-    victim: InstanceId,
-    baseline: Arc<Baseline>,
-    write: Aimed,
 }
 
 impl Witness {
@@ -240,7 +277,6 @@ impl Witness {
             turns: ids.map(|_| tokio::sync::Mutex::default()).collect(),
             volatile: Mutex::default(),
             writes: Mutex::default(),
-            pending: Mutex::default(),
             watched: Default::default(),
         }
     }
@@ -254,7 +290,6 @@ impl Witness {
             turns: Vec::new(),
             volatile: Mutex::default(),
             writes: Mutex::default(),
-            pending: Mutex::default(),
             watched: Default::default(),
         }
     }
@@ -357,40 +392,6 @@ impl Witness {
             .push(write);
     }
 
-    /// A 2xx write aimed at `victim` changed nothing yet: look again at
-    /// the end of the flow.
-    fn wait_for_late(&self, victim: InstanceId, baseline: Arc<Baseline>, writes: &[&Aimed]) {
-        let Some(write) = writes.iter().find(|w| flow::ok(w.exchange.response.status)) else {
-            return;
-        };
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= MAX_PENDING {
-            return;
-        }
-        let exchange = &write.exchange;
-        let copy = Exchange::new(
-            exchange.sender,
-            exchange.observer,
-            exchange.attribution,
-            exchange.step,
-            exchange.request.clone(),
-            exchange.response.clone(),
-        );
-        pending.push(Pending {
-            victim,
-            baseline,
-            write: Aimed {
-                exchange: copy,
-                writer: write.writer,
-                victims: vec![victim],
-            },
-        });
-    }
-
-    fn take_pending(&self) -> Vec<Pending> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
     /// `writes` foreign writes were aimed at a victim the witness reads.
     pub fn watching(&self, writes: usize) {
         (self.watched).fetch_add(writes as u64, std::sync::atomic::Ordering::Relaxed);
@@ -426,4 +427,32 @@ fn declared_locations(
         .flatten()
         .flat_map(|json| located(json, paths))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_accepted_write_is_blamed_unless_nothing_was_accepted() {
+        // A refused visitor and an accepted stranger: the stranger.
+        let both = blame(&[(1, 401), (2, 204)], 1);
+        assert_eq!(
+            (both.culprits, both.verdict),
+            (vec![1], WriteVerdict::Confirmed)
+        );
+        // A refusal, while another write of the moment was accepted: no one.
+        let elsewhere = blame(&[(1, 403)], 1);
+        assert!(elsewhere.culprits.is_empty());
+        assert_eq!(elsewhere.verdict, WriteVerdict::Unconfirmed);
+        // Nothing accepted: a 404 that changed data is the bug, a 401 never.
+        let lying = blame(&[(1, 401), (2, 404)], 0);
+        assert_eq!(lying.culprits, vec![1]);
+        // Two writers accepted: both named, neither confirmed.
+        let two = blame(&[(1, 204), (2, 200), (1, 204)], 3);
+        assert_eq!(
+            (two.culprits, two.verdict),
+            (vec![0, 1, 2], WriteVerdict::Unconfirmed)
+        );
+    }
 }

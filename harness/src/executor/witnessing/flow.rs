@@ -1,8 +1,9 @@
-//! The witness at work: baselines before a foreign write, the check after
-//! its batch, and a last look at the end of the flow. It sends requests of
-//! its own through the executor ([`Executor::resend`]), each logged in the
-//! run's order as `witness before: <step>`, `witness after: <step>` or
-//! `witness login …`, so a reproduction replays them too.
+//! The witness at work: the executor reads a victim before a foreign write,
+//! after its batch, and once more at the end of the flow, and records what
+//! the [witness](crate::witness) concludes. Its requests go out through
+//! [`Executor::resend`], each logged in the run's order as `witness before:
+//! <step>`, `witness after: <step>` or `witness login …`, so a
+//! reproduction replays them too. The witness itself sends nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,13 +11,23 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 
-use super::{Baseline, Change, ForeignWrite, Snapshot, WriteVerdict};
 use crate::executor::Executor;
 use crate::findings::{FindingKind, Witnessed};
 use crate::judge::{self, Exchange, Flag};
 use crate::plan::StepRef;
 use crate::transport::Response;
+use crate::witness::{self, Baseline, Change, ForeignWrite, Snapshot, WriteVerdict, step_stem};
 use crate::world::InstanceId;
+
+/// Cleared writes kept for the end of the flow at most.
+const MAX_PENDING: usize = 1_000;
+
+/// A cleared 2xx write, to look at once more at the end of the flow.
+pub struct Pending {
+    victim: InstanceId,
+    baseline: Arc<Baseline>,
+    write: Aimed,
+}
 
 /// A write that named other instances' data and went out.
 pub struct Aimed {
@@ -166,7 +177,7 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed], accepted: usize) {
                 WriteVerdict::Cleared,
                 "the owner's reads show no change",
             );
-            ex.witness().wait_for_late(victim, baseline, &writes);
+            wait_for_late(ex, victim, baseline, &writes);
         } else if seen.ambiguous {
             let reason = "the owner, or someone it granted, wrote at the same moment";
             conclude(ex, victim, &writes, WriteVerdict::Unconfirmed, reason);
@@ -177,41 +188,18 @@ pub async fn after_batch(ex: &Executor, aimed: &[Aimed], accepted: usize) {
 }
 
 /// The owner's data changed and neither it nor anyone it granted wrote:
-/// which foreign write did it. A write the server accepted (2xx) is
-/// blamed first. A write answered otherwise is blamed only when nothing
-/// in its batch was accepted, so nothing else can have made the change,
-/// and only if it was not refused as unauthorised (`401`, `403`): a `404`
-/// that changed data all the same is the bug. When several writers could
-/// have made the change, the finding names them all and no one write is
-/// confirmed.
+/// the witness says which writes to blame (see [`witness::blame`]).
 fn blame(ex: &Executor, victim: InstanceId, writes: &[&Aimed], seen: &Seen, accepted: usize) {
-    let status = |w: &&Aimed| w.exchange.response.status;
-    let mut culprits: Vec<&Aimed> = writes.iter().copied().filter(|w| ok(status(w))).collect();
-    if culprits.is_empty() && accepted == 0 {
-        culprits = (writes.iter().copied())
-            .filter(|w| !matches!(status(w), 401 | 403))
-            .collect();
-    }
+    let answered: Vec<(InstanceId, u16)> = (writes.iter())
+        .map(|w| (w.exchange.sender, w.exchange.response.status))
+        .collect();
+    let blamed = witness::blame(&answered, accepted);
+    let culprits: Vec<&Aimed> = blamed.culprits.iter().map(|i| writes[*i]).collect();
     if culprits.is_empty() {
-        let reason = "the owner's data changed, but every write aimed at it was refused: the change came from elsewhere";
-        conclude(ex, victim, writes, WriteVerdict::Unconfirmed, reason);
+        conclude(ex, victim, writes, blamed.verdict, blamed.reason);
         return;
     }
-    let mut writers: Vec<InstanceId> = culprits.iter().map(|w| w.exchange.sender).collect();
-    writers.sort_unstable();
-    writers.dedup();
-    if writers.len() > 1 {
-        let reason = "the owner's data changed, and more than one writer could have done it";
-        conclude(ex, victim, &culprits, WriteVerdict::Unconfirmed, reason);
-    } else {
-        conclude(
-            ex,
-            victim,
-            &culprits,
-            WriteVerdict::Confirmed,
-            "the owner's data changed",
-        );
-    }
+    conclude(ex, victim, &culprits, blamed.verdict, blamed.reason);
     tampered(ex, victim, &culprits, writes.len(), seen);
 }
 
@@ -383,7 +371,7 @@ fn tamper_flag(
     let world = ex.world();
     let plan = world.plan();
     let request = &write.exchange.request;
-    let name = |step: StepRef| super::step_stem(&plan.step(step).name).to_string();
+    let name = |step: StepRef| step_stem(&plan.step(step).name).to_string();
     let (location, witnessed, what) = match (&seen.lockout, seen.changes.first()) {
         (Some((login, status)), _) => (
             format!("login `{}`", name(*login)),
@@ -440,7 +428,7 @@ fn tamper_flag(
     }
 }
 
-async fn look_again(ex: &Executor, pending: super::Pending) -> (super::Pending, Seen) {
+async fn look_again(ex: &Executor, pending: Pending) -> (Pending, Seen) {
     let seen = look(ex, pending.victim, &pending.baseline).await;
     (pending, seen)
 }
@@ -449,8 +437,9 @@ async fn look_again(ex: &Executor, pending: super::Pending) -> (super::Pending, 
 /// against the same baseline, if nothing they or their grantees wrote
 /// since (a server that applies writes late).
 pub async fn end_of_flow(ex: &Executor) {
-    let mut pending = (ex.witness().take_pending().into_iter())
-        .filter(|p| ex.witness().touched(p.victim) == p.baseline.touched);
+    let pending = std::mem::take(&mut *ex.pending.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut pending =
+        (pending.into_iter()).filter(|p| ex.witness().touched(p.victim) == p.baseline.touched);
     let mut looking = FuturesOrdered::new();
     loop {
         while looking.len() < ex.concurrency()
@@ -472,4 +461,34 @@ pub async fn end_of_flow(ex: &Executor) {
             cx.sink.record(judge::finding(&cx, &write.exchange, flag));
         }
     }
+}
+
+/// A 2xx write aimed at `victim` changed nothing yet: look again at the
+/// end of the flow.
+fn wait_for_late(ex: &Executor, victim: InstanceId, baseline: Arc<Baseline>, writes: &[&Aimed]) {
+    let Some(write) = writes.iter().find(|w| ok(w.exchange.response.status)) else {
+        return;
+    };
+    let mut pending = ex.pending.lock().unwrap_or_else(|p| p.into_inner());
+    if pending.len() >= MAX_PENDING {
+        return;
+    }
+    let exchange = &write.exchange;
+    let copy = Exchange::new(
+        exchange.sender,
+        exchange.observer,
+        exchange.attribution,
+        exchange.step,
+        exchange.request.clone(),
+        exchange.response.clone(),
+    );
+    pending.push(Pending {
+        victim,
+        baseline,
+        write: Aimed {
+            exchange: copy,
+            writer: write.writer,
+            victims: vec![victim],
+        },
+    });
 }

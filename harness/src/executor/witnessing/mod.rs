@@ -1,7 +1,12 @@
 //! The executor's side of the [witness](crate::witness): which writes
 //! name whose data (and so whom to read before they go out), whose data an
 //! answered write may legitimately have changed, and the witness's own
-//! requests, logged in the run's order like any other.
+//! requests, logged in the run's order like any other ([`flow`]: the reads
+//! around a foreign write).
+
+mod flow;
+
+pub use flow::{Aimed, Pending, after_batch, before_write, end_of_flow};
 
 use super::Executor;
 use crate::judge::{self, Attribution, Context, Exchange, Verdict};
@@ -35,7 +40,7 @@ impl Executor {
         }
         let aim = witness::aim(&self.world, writer, &targets);
         if !aim.victims.is_empty() {
-            witness::before_write(self, &aim.victims).await;
+            before_write(self, &aim.victims).await;
         }
         Some((aim, carried))
     }
