@@ -8,7 +8,7 @@ mod support;
 use axum::http::{Method, StatusCode};
 use clinic::{Clinic, Config};
 use serde_json::{Value, json};
-use support::{Api, Reply, User};
+use support::{Api, Reply, User, user};
 
 const PASSWORD: &str = "correct horse";
 
@@ -37,18 +37,6 @@ async fn sign_up(api: &Api, email: &str, username: Option<&str>) -> Reply {
     }
     api.call(Method::POST, "/v1/patients", None, Some(account))
         .await
-}
-
-/// The signed-in user a login or refresh answered.
-fn user(reply: &Reply, email: &str) -> User {
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    let body = reply.json();
-    User {
-        id: body["user_id"].as_str().unwrap().to_string(),
-        token: body["token"].as_str().unwrap().to_string(),
-        refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
-        email: email.to_string(),
-    }
 }
 
 #[tokio::test]

@@ -232,12 +232,14 @@ pub fn picked(world: &World, sender: InstanceId, pick: usize) -> InstanceId {
 /// A generated name and date of birth, the same for the same seed, role and person.
 fn person(seed: u64, role: u64, who: u64) -> (String, String) {
     let h = mix(seed, &[0x9e, role, who]);
-    // A middle initial and a double-barrelled surname: over 100,000 names,
-    // so that two people of one run seldom share one by chance.
-    let initial = char::from(b'A' + ((h >> 40) % 26) as u8);
+    // Two middle initials and a double-barrelled surname: nearly three
+    // million names, so that two people seldom share one by chance.
+    let initial = |shift: u32| char::from(b'A' + ((h >> shift) % 26) as u8);
     let name = format!(
-        "{} {initial}. {}-{}",
+        "{} {}. {}. {}-{}",
         FIRST[(h % 16) as usize],
+        initial(40),
+        initial(52),
         LAST[((h >> 8) % 16) as usize],
         LAST[((h >> 44) % 16) as usize]
     );

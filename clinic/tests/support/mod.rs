@@ -97,14 +97,7 @@ impl Api {
                 Some(json!({"email": email, "password": password})),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        let body = reply.json();
-        User {
-            id: body["user_id"].as_str().unwrap().to_string(),
-            token: body["token"].as_str().unwrap().to_string(),
-            refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
-            email: email.to_string(),
-        }
+        user(&reply, email)
     }
 
     /// Signs up and logs in a patient.
@@ -188,4 +181,16 @@ impl Api {
 /// patient's response is proof of a leak.
 pub fn secret(owner: &str) -> String {
     format!("{owner} private {}", uuid::Uuid::new_v4().simple())
+}
+
+/// The signed-in user a login or refresh answered.
+pub fn user(reply: &Reply, email: &str) -> User {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let body = reply.json();
+    User {
+        id: body["user_id"].as_str().unwrap().to_string(),
+        token: body["token"].as_str().unwrap().to_string(),
+        refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
+        email: email.to_string(),
+    }
 }

@@ -86,6 +86,10 @@ pub struct RunOptions {
     /// Record each step's response shapes ([`Executor::contracts`]). Off
     /// where no snapshot is compared: building shapes is work.
     pub contracts: bool,
+    /// Generated names are their instances' own, and evidence. Fuzz
+    /// programs turn this off: thousands of programs' patients against
+    /// one server share names by chance, where canaries never collide.
+    pub own_names: bool,
 }
 
 impl RunOptions {
@@ -109,6 +113,7 @@ impl RunOptions {
             serial_base: 0,
             probes: true,
             contracts: true,
+            own_names: true,
         }
     }
 }
@@ -530,6 +535,7 @@ impl Executor {
             sink: &self.sink,
             witness: &self.witness,
             stop_without_credential: self.options.stop_without_credential,
+            own_names: self.options.own_names,
         }
     }
 

@@ -165,6 +165,8 @@ impl Runner {
             probes: false,
             // Nothing compares a program's response shapes.
             contracts: false,
+            // Names collide across thousands of programs; canaries do not.
+            own_names: false,
             ..RunOptions::new(self.seed, nonce)
         }
     }

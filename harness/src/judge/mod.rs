@@ -17,14 +17,16 @@
 //! 8. [`contract`]: the response's shape, for the contract snapshots;
 //! 9. [`taint`]: canaries the request carried for someone else;
 //! 10. [`trace`]: the observer's story, which later findings quote;
-//! 11. [`witness`]: the observer's own reads and login, which the
-//!     [integrity witness](crate::witness) re-reads around foreign writes;
-//! 12. [`leak`]: the oracle.
+//! 11. [`leak`]: the oracle;
+//! 12. [`access`]: a probe answered 2xx naming another's record;
+//! 13. [`witness`]: the observer's own reads (those that showed no one
+//!     else's data) and login, which the
+//!     [integrity witness](crate::witness) re-reads around foreign writes.
 //!
-//! Judges 1–11 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
-//! its batch (the steps sent at one moment) is still in flight. The
-//! [`leak`] judge ([`ON_BATCH`]) runs once the whole batch has answered, in
-//! issue order: what it may count as evidence depends on what every
+//! Judges 1–10 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
+//! its batch (the steps sent at one moment) is still in flight. Judges
+//! 11–13 ([`ON_BATCH`]) run once the whole batch has answered, in issue
+//! order: what the oracle may count as evidence depends on what every
 //! request of the batch did, so a grant or a taint from a request sent at
 //! the same moment counts. Adding a check means adding a module and one
 //! line in one of the two lists. The witness's own verdict (`tamper`)
@@ -71,11 +73,14 @@ pub const ON_ANSWER: &[(&str, Judge)] = &[
     ("contract", contract::judge),
     ("taint", taint::judge),
     ("trace", trace::judge),
-    ("witness", witness::judge),
 ];
 
 /// The judges a batch goes through once all of it has answered.
-pub const ON_BATCH: &[(&str, Judge)] = &[("leak", leak::judge), ("access", access::judge)];
+pub const ON_BATCH: &[(&str, Judge)] = &[
+    ("leak", leak::judge),
+    ("access", access::judge),
+    ("witness", witness::judge),
+];
 
 /// The judges a [probe](crate::probe)'s answer goes through as it arrives:
 /// nothing it answers is captured, granted, expected or traced.
@@ -214,6 +219,8 @@ pub struct Context<'a> {
     /// Whether an instance left without a credential stops its flow
     /// (scripted runs); a fuzz program sends every operation regardless.
     pub stop_without_credential: bool,
+    /// Whether generated names are owned, and so evidence (scripted runs).
+    pub own_names: bool,
 }
 
 impl Context<'_> {

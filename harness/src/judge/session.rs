@@ -73,5 +73,7 @@ fn claim(exchange: &Exchange, cx: &Context<'_>) {
     if identity::step_names_account(step) {
         (cx.world.ledger().identities()).claim(exchange.sender, &exchange.request);
     }
-    crate::resolver::own_generated(cx.world, exchange.sender, step);
+    if cx.own_names {
+        crate::resolver::own_generated(cx.world, exchange.sender, step);
+    }
 }

@@ -3,7 +3,9 @@
 //! values, that answered 2xx is one of its *own reads*; a step that gave it
 //! its credential (a secret captured, a session cookie set for it) is its
 //! *login*. The [witness](crate::witness) re-sends them around a foreign
-//! write to see whether the observer's data changed under it.
+//! write to see whether the observer's data changed under it. It runs
+//! after the leak judge: a read that showed someone else's data is no
+//! read of the observer's own.
 
 use super::{Attribution, Context, Exchange, Verdict};
 use crate::plan::StepRef;
@@ -12,18 +14,20 @@ use crate::witness::{targets, writes};
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     let me = exchange.sender;
     let answered_ok = (200..300).contains(&exchange.response.status);
-    let own = exchange.attribution == Attribution::Full && exchange.observer == me;
+    // A probe renders another's values: nothing it answers is the prober's own.
+    let own = exchange.attribution == Attribution::Full
+        && exchange.observer == me
+        && exchange.probe_of.is_none();
     if !answered_ok || !own || !matches!(exchange.step, StepRef::Flow(_)) {
         return;
     }
     let request = &exchange.request;
     if !writes(&request.method) {
         let carried = exchange.carried(cx.oracle);
-        // A list of everyone (a directory) is not the owner's own data:
-        // it changes whenever anyone changes theirs.
-        let everyone =
-            || (cx.oracle.canaries_in("", &exchange.response.body).iter()).any(|id| *id != me);
-        if targets(cx.world, carried, request).iter().all(|t| *t == me) && !everyone() {
+        // An answer that showed someone else's data is not the owner's
+        // own: it changes whenever they change theirs.
+        let own_only = verdict.leaked.is_empty();
+        if own_only && targets(cx.world, carried, request).iter().all(|t| *t == me) {
             cx.witness.own_read(me, exchange.step);
         }
         return;

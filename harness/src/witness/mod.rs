@@ -97,7 +97,7 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
         serde_json::from_slice::<Value>(&request.body),
     ) {
         (Some(pairs), _) => fields.extend(pairs),
-        (None, Ok(body)) => fields.extend(leaves(&body)),
+        (None, Ok(body)) => fields.extend(crate::identity::leaves(&body)),
         (None, Err(_)) => {}
     }
     for (key, value) in fields {
@@ -173,22 +173,6 @@ pub fn aim(world: &World, writer: Option<InstanceId>, targets: &[InstanceId]) ->
         allowed,
         victims,
     }
-}
-
-/// Every scalar of a JSON value with the key it sits under.
-fn leaves(value: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::new(), value)];
-    while let Some((key, value)) = stack.pop() {
-        match value {
-            Value::Object(map) => stack.extend(map.iter().map(|(k, v)| (k.clone(), v))),
-            Value::Array(items) => stack.extend(items.iter().map(|v| (key.clone(), v))),
-            Value::String(s) => out.push((key, s.clone())),
-            Value::Number(n) => out.push((key, n.to_string())),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// What the witness concluded about one foreign write.
