@@ -578,3 +578,51 @@ fn a_look_alike_pairs_shared_name_is_theirs_together_and_anyone_elses_sight_of_i
         );
     }
 }
+
+#[test]
+fn fuzz_findings_and_candidates_name_two_instances_alike_in_their_words_and_fields() {
+    let dir = tempdir("fuzz-labels");
+    let db = dir.join("clinic.db");
+    // A cached profile served to the next caller: leaks across programs of a
+    // target that keeps its data, and within each.
+    let target = support::serve(move || {
+        let config = Config {
+            db: Some(db),
+            faults: Faults::none().with(Fault::ProfileCache),
+            sessions: Sessions::Bearer,
+        };
+        Clinic::new(config).unwrap().router()
+    });
+    let out = support::command(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["fuzz", "--target", &target, "--time", "4s", "--seed", "3"])
+        .arg(root().join("scenarios"))
+        .arg("--corpus")
+        .arg(dir.join("corpus"))
+        .arg("--findings")
+        .arg(dir.join("found"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", support::text(&out.stderr));
+    let mut leaks = 0;
+    for file in ["candidates.jsonl", "findings.jsonl"] {
+        let text = std::fs::read_to_string(dir.join("found").join(file)).unwrap();
+        for line in text.lines() {
+            let finding: Value = serde_json::from_str(line).unwrap();
+            if finding["kind"] != "leak" {
+                continue;
+            }
+            leaks += 1;
+            let (observer, victim) = (
+                finding["observer"].as_str().unwrap(),
+                finding["victim"].as_str().unwrap(),
+            );
+            assert_ne!(observer, victim, "{file}: {line}");
+            let summary = finding["summary"].as_str().unwrap();
+            assert!(
+                summary.starts_with(&format!("{observer} received {victim}'s")),
+                "{file}: {summary}"
+            );
+        }
+    }
+    assert!(leaks > 0);
+}

@@ -87,6 +87,10 @@ pub struct RunWorld {
     ledger: std::sync::Mutex<Arc<Ledger>>,
     /// Programs run so far: each names its world (`p17`).
     programs: std::sync::atomic::AtomicU64,
+    /// Serials handed out so far: `serial` never repeats within the run,
+    /// so user names made from it stay unique against a server that keeps
+    /// every program's accounts.
+    serials: std::sync::atomic::AtomicU64,
 }
 
 impl RunWorld {
@@ -100,6 +104,7 @@ impl RunWorld {
             run_id: crate::canary::run_id(nonce),
             ledger: std::sync::Mutex::default(),
             programs: Default::default(),
+            serials: Default::default(),
         }
     }
 
@@ -133,7 +138,8 @@ impl Runner {
             let n = (world.programs).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             options.world_name = Some(format!("p{}", n + 1));
         }
-        run_program(vocab, program, (self.target)(), options).await
+        let serials = self.world.as_ref().map(|w| &w.serials);
+        run_program(vocab, program, (self.target)(), options, serials).await
     }
 
     /// Runs `program` from scratch: fresh identities in a ledger of their
@@ -153,7 +159,7 @@ impl Runner {
             reversed,
             ..self.options(crate::canary::fresh_nonce())
         };
-        run_program(vocab, program, (self.target)(), options).await
+        run_program(vocab, program, (self.target)(), options, None).await
     }
 
     fn options(&self, nonce: u64) -> RunOptions {
@@ -172,12 +178,14 @@ impl Runner {
     }
 }
 
-/// Runs `program` against `transport`.
+/// Runs `program` against `transport`, its serials after those of the
+/// run's earlier programs (`serials`) when it has any.
 async fn run_program(
     vocab: &Vocabulary,
     program: &Program,
     transport: Arc<dyn Transport>,
-    options: RunOptions,
+    mut options: RunOptions,
+    serials: Option<&std::sync::atomic::AtomicU64>,
 ) -> Outcome {
     let plan = match program.to_plan(vocab) {
         Ok(plan) => Arc::new(plan),
@@ -186,6 +194,10 @@ async fn run_program(
             return Outcome::default();
         }
     };
+    if let Some(serials) = serials {
+        let count = plan.instances() as u64;
+        options.serial_base = serials.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    }
     let sink = Arc::new(FindingSink::new(None).expect("an in-memory sink"));
     let executor = Executor::new(
         plan,

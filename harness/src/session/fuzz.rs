@@ -489,11 +489,11 @@ async fn write_out(
         return;
     };
     let name = slug(key);
-    let summary = reproduce(shared, vocab, &small, finding, &name).await;
-    shared.sink.record(Finding {
-        summary: summary.clone(),
-        ..finding.clone()
-    });
+    // The reproduction's finding, whole: its summary and its fields name
+    // the same instances (those of the shrunk program).
+    let shown = reproduce(shared, vocab, &small, finding, &name).await;
+    let summary = shown.summary.clone();
+    shared.sink.record(shown);
     shared.new_buckets.fetch_add(1, Ordering::Relaxed);
     eprintln!(
         "\n{}: {}\n  found after {:.1}s, confirmed and shrunk from {} to {} operation(s): {}",
@@ -507,7 +507,7 @@ async fn write_out(
 }
 
 /// Runs `program` from scratch recording its requests and writes it out
-/// as `name`; the summary of the finding (a race may not show on this
+/// as `name`; the finding as it showed there (a race may not show on this
 /// run: then the one first found).
 async fn reproduce(
     shared: &Shared,
@@ -515,7 +515,7 @@ async fn reproduce(
     program: &Program,
     finding: &Finding,
     name: &str,
-) -> String {
+) -> Finding {
     let key = bucket(finding);
     // A race shows in one of its orders: the script sends the one seen.
     let mut recorded = shared.runner.run_alone(vocab, program, true, false).await;
@@ -530,7 +530,7 @@ async fn reproduce(
             .await;
     }
     let shown = recorded.findings.iter().find(|f| bucket(f) == key);
-    let summary = shown.map_or_else(|| finding.summary.clone(), |f| f.summary.clone());
+    let summary = shown.unwrap_or(finding).summary.clone();
     let recording = Recording {
         order: &recorded.order,
         identities: &recorded.identities,
@@ -549,7 +549,7 @@ async fn reproduce(
         let summary = terminal_safe(&summary);
         eprintln!("\nleak: {summary} (cannot write its reproduction: {err})");
     }
-    summary
+    shown.unwrap_or(finding).clone()
 }
 
 /// A file name for a bucket.
