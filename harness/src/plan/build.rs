@@ -244,6 +244,26 @@ pub(super) fn check_header_name<T>(at: &Located<T>, name: &str) -> Result<(), Sc
         .map_err(|_| at.error_at(name, format!("`{name}` is not a valid header name")))
 }
 
+/// What a header value says literally must be valid HTTP: a line break or
+/// another control character would be refused at every send (a rendered
+/// value is checked again then).
+fn check_header_value<T>(at: &Located<T>, value: &str) -> Result<(), ScenarioError> {
+    let literal: String = value
+        .split("{{")
+        .map(|part| part.split_once("}}").map_or(part, |(_, after)| after))
+        .collect();
+    match literal.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(at.error_at(
+            value,
+            format!(
+                "a header value must not hold {}: HTTP refuses it",
+                c.escape_default()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Plans a step: sent by each instance of its actor, or `once` by none.
 pub(super) fn build_step(
     located: &Located<Step>,
@@ -267,6 +287,7 @@ pub(super) fn build_step(
     let mut headers = Vec::new();
     for (name, value) in &step.headers {
         check_header_name(located, name)?;
+        check_header_value(located, value)?;
         let t = parse_template(located, value)?;
         templates.push(t.clone());
         headers.push((name.to_ascii_lowercase(), t));

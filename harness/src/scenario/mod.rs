@@ -95,6 +95,17 @@ impl SourceFile {
     }
 }
 
+/// Why `path` cannot be included, if it cannot: missing, or not a regular
+/// file (a directory, a FIFO, a device such as `/dev/zero`).
+fn not_includable(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Err(_) => Some("does not exist"),
+        Ok(meta) if meta.is_dir() => Some("is a directory, not a scenario file"),
+        Ok(meta) if !meta.is_file() => Some("is not a regular file (a pipe or a device)"),
+        Ok(_) => None,
+    }
+}
+
 /// The text of a scenario file: a regular file, not too large.
 fn read_scenario_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
@@ -512,11 +523,11 @@ impl Scenario {
                     "this include leads back to a file that includes it",
                 ));
             }
-            if !target.is_file() {
+            if let Some(why) = not_includable(&target) {
                 return Err(ScenarioError::at(
                     &file,
                     include.span(),
-                    format!("included file {} does not exist", target.display()),
+                    format!("included file {} {why}", target.display()),
                 ));
             }
             self.merge_file(&target, stack, false)?;
