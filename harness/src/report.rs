@@ -1,4 +1,5 @@
-//! Reports: the terminal summary, JSON, and JUnit XML for CI.
+//! Reports: the terminal summary, JSON, JUnit XML and Markdown for CI,
+//! each file written whole or not at all.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,9 @@ impl Conclusion {
     }
 }
 
-/// The files a run's report is written to.
+/// The files a run's report is written to. Each exists only whole: a CI
+/// step that reads a report after a crash, a second Ctrl-C or bad input
+/// must never read an empty or half-written one as the verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
     pub json: Option<PathBuf>,
@@ -47,30 +50,20 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// Creates each output's directory and checks the file can be written,
-    /// before any work is done.
+    /// Creates each output's directory and checks a file can be written
+    /// there, before any work is done, without creating the report itself:
+    /// bad input then leaves no report file behind.
     pub fn prepare(&self) -> Result<(), (PathBuf, std::io::Error)> {
-        for path in [&self.json, &self.junit, &self.markdown]
-            .into_iter()
-            .flatten()
-        {
-            let opened = path
-                .parent()
-                .filter(|dir| !dir.as_os_str().is_empty())
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                });
-            opened.map_err(|err| (path.clone(), err))?;
+        for path in self.reports() {
+            whole::check(path).map_err(|err| (path.clone(), err))?;
         }
         Ok(())
     }
 
     /// Writes every requested file; `steps` are each scenario's step names,
-    /// the JUnit cases. The first file that cannot be written is the error.
+    /// the JUnit cases. Each report goes to a temporary file beside its
+    /// target and is renamed over it, so a kill leaves the previous report
+    /// or none. The first file that cannot be written is the error.
     pub fn write(
         &self,
         report: &RunReport,
@@ -82,26 +75,105 @@ impl Outputs {
             move |err| (path, err)
         };
         if let Some(path) = &self.markdown {
-            std::fs::write(path, &markdown).map_err(at(path))?;
+            whole::write(path, &markdown).map_err(at(path))?;
         }
         if let Some(path) = &self.step_summary {
-            use std::io::Write;
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(markdown.as_bytes()));
-            if let Err(err) = appended {
-                eprintln!("warning: cannot append to {}: {err}", path.display());
-            }
+            append(path, &markdown);
         }
         if let Some(path) = &self.json {
-            report.write_json(path).map_err(at(path))?;
+            whole::write(path, &report.json()).map_err(at(path))?;
         }
         if let Some(path) = &self.junit {
-            std::fs::write(path, report.junit(steps)).map_err(at(path))?;
+            whole::write(path, &report.junit(steps)).map_err(at(path))?;
         }
         Ok(())
+    }
+
+    /// The report files asked for (not the step summary, which is appended).
+    fn reports(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.json, &self.junit, &self.markdown]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// Appends to a file others write too (`$GITHUB_STEP_SUMMARY`); a failure
+/// is only a warning, the reports proper are the verdict.
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(err) = appended {
+        eprintln!("warning: cannot append to {}: {err}", path.display());
+    }
+}
+
+/// Files written whole: to a temporary file beside the target, synced,
+/// then renamed over it. A rename within a directory is atomic, so a
+/// reader sees the old file or the new one, never a part.
+mod whole {
+    use std::fs::{self, File, OpenOptions};
+    use std::io::{self, Write};
+    use std::path::{Path, PathBuf};
+
+    /// Creates `path`'s directory and proves a file can be created beside
+    /// `path`; leaves neither that file nor `path`.
+    pub fn check(path: &Path) -> io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Err(io::Error::other("is a directory")),
+            // A terminal, pipe or device is written in place: it keeps no
+            // partial file to read later.
+            Ok(meta) if !meta.is_file() => OpenOptions::new().append(true).open(path).map(drop),
+            _ => {
+                let probe = temporary(&real(path))?;
+                File::create(&probe)?;
+                fs::remove_file(&probe)
+            }
+        }
+    }
+
+    /// Replaces `path` with `text` at once; in place for a terminal or pipe.
+    pub fn write(path: &Path, text: &str) -> io::Result<()> {
+        if fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+            return fs::write(path, text);
+        }
+        let target = real(path);
+        let temporary = temporary(&target)?;
+        let written = synced(&temporary, text).and_then(|()| fs::rename(&temporary, &target));
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
+        written
+    }
+
+    /// Writes `text` to a new file and waits for the disk: after a crash
+    /// the rename must not land before the data it names.
+    fn synced(path: &Path, text: &str) -> io::Result<()> {
+        let mut file = File::create(path)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+
+    /// The file a symlink points to, so the link is written through and
+    /// not replaced; `path` itself when it does not exist yet.
+    fn real(path: &Path) -> PathBuf {
+        fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// A hidden name beside `path`, this process's own so that two runs
+    /// writing the same report do not share it.
+    fn temporary(path: &Path) -> io::Result<PathBuf> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::other("not a file name"))?;
+        let name = format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id());
+        Ok(path.with_file_name(name))
     }
 }
 
@@ -357,6 +429,8 @@ impl RunReport {
             Conclusion::Clean => format!(
                 "clean: {requests} requests{probes}, every step ran{not_applicable}, no response showed anyone another's data, no write changed it."
             ),
+            // A stop leaves steps unsent: only the stop's own words say so.
+            Conclusion::Found if self.interrupted() => format!("failed: {requests} requests."),
             Conclusion::Found if errors + skipped + not_sent == 0 => {
                 format!("failed: {requests} requests, every step ran.")
             }
@@ -497,12 +571,16 @@ impl RunReport {
     }
 
     /// The report as JSON, with its conclusion and the exit code it means.
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+    pub fn json(&self) -> String {
         let mut json = serde_json::to_value(self).expect("reports serialize");
         json["conclusion"] = serde_json::to_value(self.conclusion()).expect("serializes");
         json["interrupted"] = self.interrupted().into();
-        let text = serde_json::to_string_pretty(&json).expect("reports serialize");
-        std::fs::write(path, text)
+        serde_json::to_string_pretty(&json).expect("reports serialize")
+    }
+
+    /// Writes [`json`](Self::json) to `path`, whole (see [`Outputs`]).
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        whole::write(path, &self.json())
     }
 
     /// JUnit XML: a suite per scenario, a test case per step × finding kind

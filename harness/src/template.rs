@@ -17,7 +17,12 @@
 //! A template that is one hole and nothing else renders to the value with
 //! its type (`"{{number}}"` is an integer in a JSON body); `{{ number |
 //! string }}` renders it as text.
+//!
+//! A hole's value may be escaped where it lands ([`Template::render_escaped`]):
+//! a captured id in a path is one segment, whatever characters it holds,
+//! while the text written around it is the scenario's and kept as written.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A parsed template: literal text and holes.
@@ -170,13 +175,23 @@ impl Template {
 
     /// Renders to text, resolving each hole.
     pub fn render<R: Resolve + ?Sized>(&self, resolver: &R) -> Result<String, Unresolved> {
+        self.render_escaped(resolver, |value| Cow::Borrowed(value))
+    }
+
+    /// Renders to text with each hole's value, as text, passed through
+    /// `escape`; the literal text is kept as written.
+    pub fn render_escaped<R: Resolve + ?Sized>(
+        &self,
+        resolver: &R,
+        escape: impl Fn(&str) -> Cow<'_, str>,
+    ) -> Result<String, Unresolved> {
         let mut out = String::with_capacity(self.source.len() + 32);
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Hole(expr, _) => match resolver.resolve(expr)? {
-                    serde_json::Value::String(text) => out.push_str(&text),
-                    other => out.push_str(&other.to_string()),
+                    serde_json::Value::String(text) => out.push_str(&escape(&text)),
+                    other => out.push_str(&escape(&other.to_string())),
                 },
             }
         }
@@ -272,6 +287,16 @@ mod tests {
         assert_eq!(text.render(&Fixed).unwrap(), "42");
         let err = Template::parse("{{ id | upper }}").unwrap_err();
         assert!(err.message.contains("`| string`"), "{}", err.message);
+    }
+
+    #[test]
+    fn escapes_holes_but_not_the_text_around_them() {
+        let t = Template::parse("/v1/a%2F/{{peer.x}}/{{id}}?q=/").unwrap();
+        assert_eq!(
+            (t.render_escaped(&Fixed, |value| Cow::Owned(value.to_uppercase()))).unwrap(),
+            "/v1/a%2F/PEER-X/42?q=/"
+        );
+        assert_eq!(t.render(&Fixed).unwrap(), "/v1/a%2F/peer-x/42?q=/");
     }
 
     #[test]

@@ -351,6 +351,12 @@ fn sigint_and_sigterm_stop_the_flow_run_teardown_and_keep_the_verdict() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(1), "SIG{name}: {stdout}");
         assert!(stdout.contains("interrupted"), "{stdout}");
+        // One thing said of the work: stopped, never also "every step ran".
+        assert!(
+            stdout.contains("Interrupted before every step ran"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains(", every step ran"), "{stdout}");
         let run = run_dir(&dir);
         let findings = json_lines(&run.join("findings.jsonl"));
         assert!(findings.iter().any(|f| f["kind"] == "leak"));

@@ -78,7 +78,8 @@ pub fn build(
     Ok(built)
 }
 
-/// Whether `request` can go on the wire as it is.
+/// Whether `request` can go on the wire as it is: its path stays on the
+/// target's origin and under its prefix, and its headers are valid HTTP.
 fn valid(request: &Request) -> Result<(), String> {
     if let Some(problem) = crate::safety::path_problem(&request.path) {
         return Err(problem);
@@ -122,13 +123,18 @@ fn render(
 }
 
 /// `step` rendered by `resolver` after the `headers` given (credentials):
-/// its path and query, its own headers and its body.
+/// its path and query, its own headers and its body. Each value in the
+/// path is one segment: a captured `../x` or `a?b` cannot add segments or
+/// start a query (the path is then checked in [`valid`]).
 fn as_written<R: Resolve + ?Sized>(
     step: &PlanStep,
     resolver: &R,
     mut headers: Vec<(String, String)>,
 ) -> Result<Request, Unresolved> {
-    let path = body::with_query(step.path.render(resolver)?, &step.query, resolver)?;
+    let path = step
+        .path
+        .render_escaped(resolver, crate::safety::path_segment)?;
+    let path = body::with_query(path, &step.query, resolver)?;
     for (name, template) in &step.headers {
         headers.push((name.clone(), template.render(resolver)?));
     }

@@ -6,7 +6,9 @@
 //! `candidates.jsonl` at once; a new bucket counts (in `findings.jsonl`,
 //! with a reproduction) only once it shows again from scratch, and is then
 //! shrunk. Stops at the time limit, after `max_findings` buckets, or when
-//! cancelled, with everything found so far on disk.
+//! cancelled, with everything found so far on disk. A session that ran no
+//! program to the end, or got no answer, is incomplete, never clean: a
+//! target that hangs must not pass as one without leaks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -73,7 +75,50 @@ pub struct FuzzOutcome {
     pub interrupted: bool,
     /// Where the reproductions are.
     pub findings: PathBuf,
+    /// Programs run to the end, and the requests they sent and got an
+    /// answer to.
+    pub programs: u64,
+    pub requests: u64,
+    pub answered: u64,
     pub exit: Exit,
+}
+
+impl FuzzOutcome {
+    /// What the session established, in a line.
+    pub fn describe(&self) -> String {
+        match self.exit {
+            Exit::Incomplete if self.programs == 0 => format!(
+                "incomplete: no program ran to the end ({} requests sent, {} answered); no verdict on the target",
+                self.requests, self.answered
+            ),
+            Exit::Incomplete => format!(
+                "incomplete: {} program(s) ran but none of their {} requests got an answer; no verdict on the target",
+                self.programs, self.requests
+            ),
+            _ if self.new_buckets == 0 => {
+                "no new leak, tampering or server error found".to_string()
+            }
+            _ => format!(
+                "{} new bucket(s) of leaks, tampering or server errors; reproductions in {}",
+                self.new_buckets,
+                self.findings.display()
+            ),
+        }
+    }
+}
+
+/// The exit code of a session: a finding wins, then a stop, then work not
+/// done (no program ran to the end, or nothing answered).
+fn exit(new_buckets: u64, interrupted: bool, programs: u64, answered: u64) -> Exit {
+    if new_buckets > 0 {
+        Exit::Found
+    } else if interrupted {
+        Exit::Interrupted
+    } else if programs == 0 || answered == 0 {
+        Exit::Incomplete
+    } else {
+        Exit::Clean
+    }
 }
 
 /// What the workers share.
@@ -105,6 +150,8 @@ struct Shared {
     reached: Mutex<BTreeSet<String>>,
     programs: AtomicU64,
     requests: AtomicU64,
+    /// Requests of finished programs that got an answer (any status).
+    answered: AtomicU64,
     counter: AtomicU64,
     new_buckets: AtomicU64,
 }
@@ -130,6 +177,12 @@ impl Fuzz {
     }
 
     pub async fn execute(self) -> Result<FuzzOutcome, SessionError> {
+        // Zero would stop before the first program and call that clean.
+        if self.max_findings == Some(0) {
+            return Err(SessionError::Input(
+                "--max-findings must be at least 1 (leave it out to fuzz until --time)".into(),
+            ));
+        }
         let started = Instant::now();
         let shared = Arc::new(self.prepare(started, self.time).await?);
         let workers = self.concurrency.unwrap_or_else(|| {
@@ -155,29 +208,23 @@ impl Fuzz {
                 self.findings.display()
             );
         }
-        let new_buckets = shared.new_buckets.load(Ordering::Relaxed);
         let coverage = shared.coverage();
         if let Some(coverage) = &coverage {
-            let all = coverage.reached.len() + coverage.unreached.len();
-            eprintln!(
-                "coverage: {} of {all} operations of the OpenAPI document reached",
-                coverage.reached.len()
-            );
-            for op in &coverage.unreached {
-                eprintln!("  never reached: {op}");
-            }
+            print_coverage(coverage);
         }
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let (new_buckets, programs) = (count(&shared.new_buckets), count(&shared.programs));
+        let answered = count(&shared.answered);
         Ok(FuzzOutcome {
             coverage,
             seed: shared.seed,
             new_buckets,
             interrupted,
             findings: self.findings.clone(),
-            exit: match (new_buckets, interrupted) {
-                (0, false) => Exit::Clean,
-                (0, true) => Exit::Interrupted,
-                _ => Exit::Found,
-            },
+            programs,
+            requests: count(&shared.requests),
+            answered,
+            exit: exit(new_buckets, interrupted, programs, answered),
         })
     }
 
@@ -245,9 +292,21 @@ impl Fuzz {
             quiet: tokio::sync::RwLock::new(()),
             programs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
             counter: AtomicU64::new(0),
             new_buckets: AtomicU64::new(0),
         })
+    }
+}
+
+fn print_coverage(coverage: &Coverage) {
+    let all = coverage.reached.len() + coverage.unreached.len();
+    eprintln!(
+        "coverage: {} of {all} operations of the OpenAPI document reached",
+        coverage.reached.len()
+    );
+    for op in &coverage.unreached {
+        eprintln!("  never reached: {op}");
     }
 }
 
@@ -397,6 +456,10 @@ async fn one_program(shared: &Shared) {
     shared
         .requests
         .fetch_add(outcome.requests, Ordering::Relaxed);
+    let answered = outcome.order.iter().filter(|i| i.status.is_some()).count();
+    shared
+        .answered
+        .fetch_add(answered as u64, Ordering::Relaxed);
     keep_if_novel(shared, vocab, &outcome.signature, &input);
     if let Some(operations) = &shared.operations {
         let reached = operations.cover(&outcome.order).reached;

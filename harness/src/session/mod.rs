@@ -38,8 +38,9 @@ pub enum Exit {
     /// Bad input, a usage error or an unreachable target.
     BadInput,
     /// The run could not do all its work (requests without an answer,
-    /// steps that could not be sent) and found nothing else: no verdict on
-    /// the target. A CI gate may retry this; never a leak.
+    /// steps that could not be sent; for fuzz, no program ran to the end or
+    /// none got an answer) and found nothing else: no verdict on the
+    /// target. A CI gate may retry this; never a leak.
     Incomplete,
     /// Stopped by a signal before the work was done, with nothing found.
     Interrupted,

@@ -134,6 +134,17 @@ fn at_least_a_second(text: &str) -> Result<Duration, String> {
     Ok(time)
 }
 
+/// `--max-findings`: zero would stop before the first program.
+fn at_least_one_finding(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(format!(
+            "{text}: give at least 1 (leave --max-findings out to fuzz until --time)"
+        )),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text}: expected a number of findings, at least 1")),
+    }
+}
+
 fn parse_size(text: &str) -> Result<usize, String> {
     let size: bytesize::ByteSize = text.parse()?;
     match usize::try_from(size.as_u64()) {
@@ -318,8 +329,8 @@ pub struct FuzzArgs {
     /// How long to fuzz, e.g. 90s, 10m, 8h: a hard deadline.
     #[arg(long, default_value = "10m", value_parser = at_least_a_second)]
     time: Duration,
-    /// Stop after this many distinct leak buckets.
-    #[arg(long)]
+    /// Stop after this many distinct leak buckets (at least 1).
+    #[arg(long, value_parser = at_least_one_finding)]
     max_findings: Option<usize>,
     /// Inputs that reached new behaviour, kept between runs.
     #[arg(long, default_value = "crosstalk-corpus")]

@@ -1,6 +1,7 @@
 //! The `crosstalk` command line: turns flags into a library session
 //! ([`crosstalk::session`]), prints what it returns and exits with its code:
-//! 0 clean, 1 findings, 2 bad input or unreachable target, 130 interrupted.
+//! 0 clean, 1 findings, 2 bad input or unreachable target, 3 incomplete
+//! (work not done, no verdict), 130 interrupted.
 
 mod args;
 
@@ -116,16 +117,8 @@ async fn fuzz(args: args::FuzzArgs) -> Exit {
         Err(message) => return failed(SessionError::Input(message)),
     };
     match session.execute().await {
-        Ok(outcome) if outcome.new_buckets == 0 => {
-            println!("no new leak, tampering or server error found");
-            outcome.exit
-        }
         Ok(outcome) => {
-            println!(
-                "{} new bucket(s) of leaks, tampering or server errors; reproductions in {}",
-                outcome.new_buckets,
-                outcome.findings.display()
-            );
+            println!("{}", outcome.describe());
             outcome.exit
         }
         Err(err) => failed(err),
