@@ -1,11 +1,14 @@
 //! Findings: what went wrong, said in plain words, bucketed, and written to
 //! disk the moment they are found, every one of them, one complete JSON line
 //! per finding in a single write, so that a crash, a kill or a Ctrl-C loses
-//! none and leaves no half line behind.
+//! none and leaves no half line behind. A disk that refuses a write (full,
+//! or a file size limit) loses none either: from that finding on, each one
+//! is printed to stderr as the same JSON line, and the sink counts them so
+//! the summary never claims the file holds them.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -220,13 +223,33 @@ pub struct Bucket {
 
 /// A JSON Lines file appended whole lines at a time: a kill leaves whole
 /// lines only (or, at worst, one torn last line, which the next writer
-/// closes off before appending).
+/// closes off before appending). A write that fails part-way (a full disk)
+/// is cut back to the last whole line, and the file is appended to no more:
+/// a line written after a lost one would make the file look complete.
 pub struct JsonLines {
-    file: Mutex<BufWriter<File>>,
+    state: Mutex<Lines>,
     /// Each record reaches the file before `write` returns (findings);
     /// otherwise records are written a buffer of lines at a time (the request
     /// log, a line per request: a syscall each cost more than the line).
     durable: bool,
+}
+
+/// What a [`JsonLines`] holds behind its lock.
+struct Lines {
+    file: File,
+    /// Whole lines not written yet.
+    pending: Vec<u8>,
+    /// Set by the first write that failed; nothing is written after it.
+    failed: Option<Unwritten>,
+}
+
+/// Records that never reached a JSON Lines file, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unwritten {
+    /// How many records are not in the file.
+    pub count: usize,
+    /// The error of the write that failed, after which none was tried.
+    pub error: String,
 }
 
 impl JsonLines {
@@ -244,7 +267,11 @@ impl JsonLines {
             file.write_all(b"\n")?;
         }
         Ok(JsonLines {
-            file: Mutex::new(BufWriter::with_capacity(LOG_BUFFER, file)),
+            state: Mutex::new(Lines {
+                file,
+                pending: Vec::new(),
+                failed: None,
+            }),
             durable: true,
         })
     }
@@ -258,24 +285,117 @@ impl JsonLines {
         })
     }
 
-    /// Appends `record` as one line.
+    /// Appends `record` as one line. Only the write that fails is an error:
+    /// the records after it are counted in [`JsonLines::unwritten`], so that
+    /// a full disk is one warning, not one per record.
     pub fn write<T: Serialize>(&self, record: &T) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        // A line longer than the space left flushes the lines before it
-        // first, so every write(2) holds whole lines.
-        file.write_all(&line)?;
-        if self.durable {
-            file.flush()?;
+        self.write_line(&line(record)).map(drop)
+    }
+
+    /// Appends `line` (one record and its newline): `Ok(true)` once it is
+    /// written (or buffered to be), `Ok(false)` when an earlier failure
+    /// dropped it.
+    fn write_line(&self, line: &[u8]) -> std::io::Result<bool> {
+        let mut lines = self.lock();
+        if let Some(failed) = &mut lines.failed {
+            failed.count += 1;
+            return Ok(false);
         }
-        Ok(())
+        lines.pending.extend_from_slice(line);
+        if self.durable || lines.pending.len() >= LOG_BUFFER {
+            lines.write_out()?;
+        }
+        Ok(true)
     }
 
     /// Writes out the lines buffered so far.
     pub fn flush(&self) -> std::io::Result<()> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).flush()
+        self.lock().write_out()
     }
+
+    /// The records that did not reach the file, once a write failed.
+    pub fn unwritten(&self) -> Option<Unwritten> {
+        self.lock().failed.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lines> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Lines {
+    /// Writes the pending lines in one write(2) where the system allows.
+    /// On failure the file is cut back to its last whole line and the lines
+    /// not in it are counted as unwritten.
+    fn write_out(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() || self.failed.is_some() {
+            return Ok(());
+        }
+        let before = match self.file.metadata() {
+            Ok(meta) => meta.len(),
+            Err(err) => return Err(self.fail(0, 0, err)),
+        };
+        match write_some(&mut self.file, &self.pending) {
+            (_, Ok(())) => {
+                self.pending.clear();
+                Ok(())
+            }
+            (written, Err(err)) => Err(self.fail(before, written, err)),
+        }
+    }
+
+    /// After `written` bytes of the pending lines went in at `before`:
+    /// cuts off the torn line, counts the lines lost and stops appending.
+    fn fail(&mut self, before: u64, written: usize, err: std::io::Error) -> std::io::Error {
+        let whole = self.pending[..written]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let mut error = err.to_string();
+        if whole < written
+            && let Err(cut) = self.file.set_len(before + whole as u64)
+        {
+            error = format!("{error}; its torn last line could not be cut off: {cut}");
+        }
+        let count = self.pending[whole..]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.failed = Some(Unwritten { count, error });
+        self.pending.clear();
+        err
+    }
+}
+
+/// The last buffered lines reach the file when it is dropped, whole.
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if let Err(err) = self.write_out() {
+            tracing::warn!("cannot append to a JSON Lines file: {err}");
+        }
+    }
+}
+
+/// `record` as one JSON line with its newline.
+fn line<T: Serialize>(record: &T) -> Vec<u8> {
+    let mut line = serde_json::to_vec(record).expect("records serialize");
+    line.push(b'\n');
+    line
+}
+
+/// Writes as much of `bytes` as the file takes: how many bytes went in,
+/// and the error that stopped it (a short write counts as one).
+fn write_some(file: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => return (written, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return (written, Err(err)),
+        }
+    }
+    (written, Ok(()))
 }
 
 /// Bytes of lines a buffered log holds before writing them out.
@@ -325,12 +445,8 @@ impl FindingSink {
     }
 
     pub fn record(&self, finding: Finding) {
-        if let Some(file) = &self.file
-            && let Err(err) = file.write(&finding)
-        {
-            // A finding that cannot be written is still in memory and in the
-            // summary; say so rather than stop the run.
-            tracing::warn!("cannot append to the findings file: {err}");
+        if let Some(file) = &self.file {
+            self.append(file, &finding);
         }
         self.total.fetch_add(1, Ordering::SeqCst);
         let key = finding.bucket();
@@ -343,6 +459,38 @@ impl FindingSink {
                 first: finding,
             })
             .count += 1;
+    }
+
+    /// Appends `finding` to the file. From the first write that fails on,
+    /// it goes to stderr as the same line (credentials are redacted in
+    /// findings): the run goes on, and stderr holds what the file does not.
+    fn append(&self, file: &JsonLines, finding: &Finding) {
+        let line = line(finding);
+        let failed = match file.write_line(&line) {
+            Ok(true) => return,
+            Ok(false) => None,
+            Err(err) => Some(err),
+        };
+        // One lock: the warning and the line are not split by another's.
+        let mut stderr = std::io::stderr().lock();
+        if let Some(err) = failed {
+            let path = self
+                .path
+                .as_deref()
+                .unwrap_or(Path::new("the findings file"));
+            let _ = writeln!(
+                stderr,
+                "warning: cannot append to {}: {err}; this finding and every one after it are printed to stderr as JSON lines",
+                path.display()
+            );
+        }
+        let _ = stderr.write_all(&line);
+    }
+
+    /// The findings that are not in the findings file (each was printed to
+    /// stderr), once a write to it failed.
+    pub fn unwritten(&self) -> Option<Unwritten> {
+        self.file.as_ref().and_then(JsonLines::unwritten)
     }
 
     pub fn total(&self) -> usize {

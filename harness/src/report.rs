@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::executor::RunStats;
-use crate::findings::{Bucket, FindingKind};
+use crate::findings::{Bucket, FindingKind, Unwritten};
 use crate::witness::{ForeignWrite, WriteVerdict};
 
 /// What a run established.
@@ -188,6 +188,10 @@ pub struct RunReport {
     pub buckets: Vec<Bucket>,
     pub total_findings: usize,
     pub findings_file: Option<String>,
+    /// Findings a failed write kept out of `findings_file` (each one was
+    /// printed to stderr instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unwritten_findings: Option<Unwritten>,
     /// Buckets found that the baseline accepts: reported, not failing.
     pub accepted: Vec<String>,
     /// Baseline entries this run did not produce.
@@ -271,12 +275,33 @@ impl RunReport {
         for bucket in &self.buckets {
             self.describe(bucket, &mut out);
         }
-        if let Some(file) = &self.findings_file {
+        if let Some(whereabouts) = self.where_findings_are() {
             let _ = writeln!(out);
-            let _ = writeln!(out, "every finding is in {file}");
+            let _ = writeln!(out, "{whereabouts}");
         }
         self.tail(&mut out);
         out
+    }
+
+    /// Where the findings are: the file, or, when writing to it failed,
+    /// which of them only stderr holds. Never claims the file holds what a
+    /// failed write kept out of it.
+    fn where_findings_are(&self) -> Option<String> {
+        let file = self.findings_file.as_ref()?;
+        let Some(Unwritten { count, error }) = &self.unwritten_findings else {
+            return Some(format!("every finding is in {file}"));
+        };
+        let total = self.total_findings;
+        Some(if *count >= total {
+            format!(
+                "{count} finding(s) could not be written to {file} ({error}); every finding was printed to stderr as a JSON line"
+            )
+        } else {
+            format!(
+                "{count} of {total} finding(s) could not be written to {file} ({error}); those {count} were printed to stderr as JSON lines, the first {} are in the file",
+                total - count
+            )
+        })
     }
 
     /// The writes that named another instance's data and went through (or
@@ -531,6 +556,12 @@ impl RunReport {
             for line in lines {
                 let _ = writeln!(out, "- {}", tick(&line));
             }
+        }
+        if let Some(whereabouts) = self
+            .where_findings_are()
+            .filter(|_| self.unwritten_findings.is_some())
+        {
+            let _ = writeln!(out, "\n**{}**", tick(&whereabouts));
         }
         let new: Vec<&Bucket> = self.new_buckets().collect();
         if !new.is_empty() {

@@ -4,11 +4,23 @@
 //! [`InProcess`] calls a `tower::Service` directly, with no sockets: the
 //! embedded reference clinic, and the fuzzer's fast path. Both hand back the
 //! full response: status, every header and the body bytes.
+//!
+//! [`Http`] keeps connections alive between requests, and a server may
+//! close an idle one just as a request goes out on it (uvicorn closes them
+//! after 5 seconds): the request fails with a reset, or the connection ends
+//! before any answer, though the target is fine. Such a request is sent once
+//! more, on a fresh connection, when a second copy is safe
+//! (`retry_is_safe`): an idempotent method, whose effect is the same sent
+//! twice, or any method the HTTP stack says was never written. Idle
+//! connections are also let go before servers usually close them
+//! (`POOL_IDLE`), so the race is rare.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -97,6 +109,18 @@ pub trait Transport: Send + Sync {
 
     /// Where requests go, for messages: a URL or `in-process clinic`.
     fn describe(&self) -> String;
+
+    /// How long one request may take before it fails unanswered; `None`
+    /// when it never times out (in process).
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Requests sent a second time so far, each because its first try met
+    /// a kept-alive connection the server had closed.
+    fn retried(&self) -> u64 {
+        0
+    }
 }
 
 /// The largest body read by default: enough for recordings' media.
@@ -123,9 +147,17 @@ impl Default for HttpOptions {
     }
 }
 
+/// How long a connection may wait in the pool for its next request: less
+/// than the 5 s after which uvicorn, Node and Apache close an idle
+/// keep-alive connection, so a request seldom goes out on one being closed.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// HTTP over the network.
 pub struct Http {
     client: reqwest::Client,
+    /// For the second try of a request: keeps no connection, so each
+    /// request has one of its own, fresh.
+    fresh: reqwest::Client,
     /// The target, without user name or password.
     base: url::Url,
     /// `Basic …` from the target URL's user name and password, sent on
@@ -133,17 +165,16 @@ pub struct Http {
     basic: Option<String>,
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
     max_body: usize,
+    timeout: Duration,
+    /// Requests sent a second time, on a fresh connection.
+    retried: AtomicU64,
 }
 
 impl Http {
     /// A transport to `base`.
     pub fn new(mut base: url::Url, options: HttpOptions) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout)
-            .pool_max_idle_per_host(256)
-            .build()
-            .map_err(|err| TransportError(format!("cannot build the HTTP client: {err}")))?;
+        let client = http_client(&options, 256)?;
+        let fresh = http_client(&options, 0)?;
         let limiter = options.rate.map(|per_second| {
             Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
                 per_second,
@@ -154,11 +185,55 @@ impl Http {
         let _ = base.set_password(None);
         Ok(Self {
             client,
+            fresh,
             base,
             basic,
             limiter,
             max_body: options.max_body,
+            timeout: options.timeout,
+            retried: AtomicU64::new(0),
         })
+    }
+
+    /// Sends `request` through `client` up to its answer's head.
+    async fn try_send(
+        &self,
+        client: &reqwest::Client,
+        request: &Request,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, TransportError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        // Checked at send time too: no path reaches another origin.
+        let url = crate::safety::url_on(&self.base, &request.path).map_err(TransportError)?;
+        let mut builder = client.request(request.method.clone(), url);
+        if let Some(basic) = &self.basic
+            && !request.headers.iter().any(|(n, _)| n == "authorization")
+        {
+            builder = builder.header("authorization", basic);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        Ok(builder.body(request.body.clone()).send().await)
+    }
+
+    /// Sends `request`, and once more on a fresh connection when the first
+    /// try met a closed kept-alive connection and a retry is safe.
+    async fn send_head(&self, request: &Request) -> Result<reqwest::Response, TransportError> {
+        let first = self.try_send(&self.client, request).await?;
+        let answer = match first {
+            Err(err) if retry_is_safe(&request.method, &err) => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    "retrying on a fresh connection: {}",
+                    describe_reqwest_error(&err)
+                );
+                self.try_send(&self.fresh, request).await?
+            }
+            first => first,
+        };
+        answer.map_err(|err| TransportError(describe_reqwest_error(&err)))
     }
 
     /// The body of `response`: at most `max_body` bytes of it, and whether
@@ -185,6 +260,72 @@ impl Http {
     }
 }
 
+/// The HTTP client for `options`, keeping at most `idle` connections per
+/// host between requests.
+fn http_client(options: &HttpOptions, idle: usize) -> Result<reqwest::Client, TransportError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(options.timeout)
+        .pool_max_idle_per_host(idle)
+        .pool_idle_timeout(POOL_IDLE)
+        .build()
+        .map_err(|err| TransportError(format!("cannot build the HTTP client: {err}")))
+}
+
+/// What a request that got no answer's head shows of its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// The connection was closed before the request was written: the HTTP
+    /// stack handed the request back unsent.
+    Unsent,
+    /// The connection was reset, or ended, after the request was written
+    /// and before any byte of an answer: whether the server acted on it
+    /// cannot be told.
+    Unanswered,
+}
+
+/// Whether `err` is worth one more try on a fresh connection: the
+/// connection was closed under the request (never a timeout, a refused
+/// connection, or a bad answer), and sending it again cannot do twice what
+/// the server may have done once. An idempotent method (GET, HEAD,
+/// OPTIONS, PUT, DELETE) may be sent again whatever the server did with
+/// it; a POST or PATCH only when it was never written (RFC 9110, 9.2.2).
+fn retry_is_safe(method: &http::Method, err: &reqwest::Error) -> bool {
+    match closed_connection(err) {
+        Some(Closed::Unsent) => true,
+        Some(Closed::Unanswered) => method.is_idempotent(),
+        None => false,
+    }
+}
+
+/// How `err` shows the connection was closed under its request, if it does.
+/// Hyper's errors are known by their words: the crate does not name hyper's
+/// types. Hyper (through reqwest) says "operation was canceled" when a
+/// connection closed before the request was written, and "connection closed
+/// before message completed" when it ended before any byte of the answer.
+fn closed_connection(err: &reqwest::Error) -> Option<Closed> {
+    if err.is_timeout() || err.is_connect() || !err.is_request() {
+        return None;
+    }
+    let mut closed = None;
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                closed = Some(Closed::Unanswered);
+            }
+        }
+        match cause.to_string().as_str() {
+            "operation was canceled" => return Some(Closed::Unsent),
+            "connection closed before message completed" => closed = Some(Closed::Unanswered),
+            _ => {}
+        }
+        source = cause.source();
+    }
+    closed
+}
+
 /// The `Authorization` value a URL's user name and password stand for.
 fn basic_auth(url: &url::Url) -> Option<String> {
     use base64::Engine;
@@ -208,25 +349,7 @@ fn basic_auth(url: &url::Url) -> Option<String> {
 impl Transport for Http {
     fn send<'a>(&'a self, request: &'a Request) -> SendFuture<'a> {
         Box::pin(async move {
-            if let Some(limiter) = &self.limiter {
-                limiter.until_ready().await;
-            }
-            // Checked at send time too: no path reaches another origin.
-            let url = crate::safety::url_on(&self.base, &request.path).map_err(TransportError)?;
-            let mut builder = self.client.request(request.method.clone(), url);
-            if let Some(basic) = &self.basic
-                && !request.headers.iter().any(|(n, _)| n == "authorization")
-            {
-                builder = builder.header("authorization", basic);
-            }
-            for (name, value) in &request.headers {
-                builder = builder.header(name, value);
-            }
-            let mut response = builder
-                .body(request.body.clone())
-                .send()
-                .await
-                .map_err(|err| TransportError(describe_reqwest_error(&err)))?;
+            let mut response = self.send_head(request).await?;
             let status = response.status().as_u16();
             let headers = std::mem::take(response.headers_mut());
             let (body, truncated) = self.read_body(response).await?;
@@ -241,6 +364,14 @@ impl Transport for Http {
 
     fn describe(&self) -> String {
         crate::safety::printable(&self.base)
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
+    fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
     }
 }
 

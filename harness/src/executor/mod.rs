@@ -13,6 +13,13 @@
 //! [`sending`] sends one request and reads its answer; [`probing`] sends a
 //! batch's steps again as identities that may not see what they name;
 //! [`witnessing`] is the integrity witness's side.
+//!
+//! A target that stops answering (a service deadlocked by the requests in
+//! flight) would otherwise cost a timeout per request for the rest of the
+//! run: when most of the latest requests got no answer and none got one
+//! for two timeouts, the run gives up ([`sending::Silence`]). Its flow stops
+//! as after a time limit, the teardown is still tried, and the run is
+//! incomplete, not interrupted: what was not done is counted as not sent.
 
 mod once;
 mod probing;
@@ -22,7 +29,7 @@ mod witnessing;
 use sending::Sent;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -173,6 +180,12 @@ pub struct RunStats {
     pub not_applicable: u64,
     /// Requests sent as [probes](crate::probe).
     pub probes: u64,
+    /// Requests sent a second time, on a fresh connection, because the
+    /// first try met a kept-alive connection the server had closed (counted
+    /// by the transport while this run ran; each is one request above).
+    pub retried: u64,
+    /// Why the run stopped its flow early: the target stopped answering.
+    pub gave_up: Option<String>,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// Writes that named another instance's data and answered 2xx (or
@@ -200,6 +213,17 @@ pub struct Executor {
     not_applicable: AtomicU64,
     /// Probe requests sent.
     probes: AtomicU64,
+    /// The transport's retries before this run began.
+    retried_before: u64,
+    /// Stops the flow: the run's cancel (a signal, a time limit) or this
+    /// run giving up on a target that stopped answering.
+    stop: CancellationToken,
+    /// Stops the teardown: a target given up on that still does not answer.
+    stop_teardown: CancellationToken,
+    /// Whether the target still answers.
+    silence: Mutex<sending::Silence>,
+    /// Why this run gave up, once it has.
+    gave_up: OnceLock<String>,
     order: Mutex<Order>,
     /// The witness's requests, not yet in `order`.
     witnessed: Mutex<Vec<Issued>>,
@@ -240,6 +264,11 @@ impl Executor {
         let unattributed_before = world.ledger().identities().unattributed_count();
         Arc::new(Self {
             semaphore: Semaphore::new(options.concurrency.max(1)),
+            retried_before: transport.retried(),
+            stop: options.cancel.child_token(),
+            stop_teardown: CancellationToken::new(),
+            silence: Mutex::new(sending::Silence::new(Instant::now())),
+            gave_up: OnceLock::new(),
             transport,
             world,
             oracle,
@@ -325,14 +354,16 @@ impl Executor {
         let started = Instant::now();
         let flow: Vec<StepRef> = (0..self.plan().steps.len()).map(StepRef::Flow).collect();
         let set_up = self.setup().await;
-        for batch in self.batches(&flow) {
-            if self.options.cancel.is_cancelled() || !set_up {
-                break;
-            }
-            self.run_batch(batch).await;
+        let batches = self.batches(&flow);
+        let mut next = 0;
+        while set_up && next < batches.len() && !self.stop.is_cancelled() {
+            self.run_batch(batches[next].clone()).await;
+            next += 1;
         }
+        self.left_unsent(&batches[next..]);
+        // A signal or a time limit; giving up is not an interruption.
         let interrupted = self.options.cancel.is_cancelled();
-        if !interrupted && set_up {
+        if !self.stop.is_cancelled() && set_up {
             witnessing::end_of_flow(self).await;
             self.log_witnessed();
         }
@@ -353,6 +384,8 @@ impl Executor {
             not_sent: self.not_sent.load(Ordering::Relaxed),
             not_applicable: self.not_applicable.load(Ordering::Relaxed),
             probes: self.probes.load(Ordering::Relaxed),
+            retried: self.transport.retried() - self.retried_before,
+            gave_up: self.gave_up.get().cloned(),
             elapsed: started.elapsed(),
             interrupted,
             foreign_writes: self.witness.foreign_writes(),
@@ -418,7 +451,8 @@ impl Executor {
                     .await
                     .expect("the semaphore is never closed");
                 // Teardown runs even after a Ctrl-C; the flow stops.
-                if matches!(step, StepRef::Flow(_)) && this.options.cancel.is_cancelled() {
+                if this.halt(step).is_cancelled() {
+                    this.unsent();
                     return None;
                 }
                 this.send(sender, step).await

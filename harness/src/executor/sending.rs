@@ -1,9 +1,15 @@
 //! Sending one request and reading its answer: a step built for an
 //! instance (with a re-login on a 401 when its actor says how), sent
 //! through the transport with the witness's baseline first for a write,
-//! counted and logged, and its answer put through the judges.
+//! counted and logged, and its answer put through the judges. Whether it
+//! got an answer at all is noted too: the run gives up on a target that
+//! stopped answering ([`Silence`]).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use super::{Executor, Issued};
 use crate::findings::FindingKind;
@@ -87,7 +93,11 @@ impl Executor {
                 .ok()
                 .map(|b| b.request)
         };
-        let sent = (self.transmit(&to, built.request, &rebuild, step.name.clone())).await?;
+        let Some(sent) = (self.transmit(&to, built.request, &rebuild, step.name.clone())).await
+        else {
+            self.unsent();
+            return None;
+        };
         let status = sent.result.as_ref().ok().map(|r| r.status);
         if may_reauth && let Some(login) = self.reauth_step(sender, step_ref, status) {
             self.log_issued(vec![sent.issued], false);
@@ -125,6 +135,10 @@ impl Executor {
         rebuild: &(dyn Fn() -> Option<Request> + Sync),
         name: String,
     ) -> Option<Transmitted> {
+        let halt = self.halt(to.step);
+        if halt.is_cancelled() {
+            return None;
+        }
         let session = self.world.state(to.observer).session;
         let aimed = self.aim(&request, to.observer, to.attribution).await;
         // The witness may have logged the observer in again: a server that
@@ -136,15 +150,14 @@ impl Executor {
             request = fresh;
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        // A stop cancels the flow's requests in flight; teardown finishes.
-        let result = if matches!(to.step, StepRef::Flow(_)) {
-            tokio::select! {
-                result = self.transport.send(&request) => result,
-                () = self.options.cancel.cancelled() => return None,
-            }
-        } else {
-            self.transport.send(&request).await
+        // A stop cancels the flow's requests in flight; teardown finishes,
+        // unless the target was given up on and still does not answer.
+        let result = tokio::select! {
+            biased;
+            () = halt.cancelled() => return None,
+            result = self.transport.send(&request) => result,
         };
+        self.heard(to.step, result.is_ok());
         let status = result.as_ref().ok().map(|r| r.status);
         let issued = self.issued(seq, to.sender, name, &request, status);
         Some(Transmitted {
@@ -286,6 +299,88 @@ impl Executor {
         self.world.trace(observer, line);
     }
 
+    /// What stops `step` in flight: the flow's stop, or the teardown's.
+    pub(super) fn halt(&self, step: StepRef) -> &CancellationToken {
+        match step {
+            StepRef::Flow(_) => &self.stop,
+            StepRef::Teardown(_) => &self.stop_teardown,
+        }
+    }
+
+    /// A step run a give-up cancelled: work not done, counted as not sent
+    /// (a signal's or a time limit's are told as an interruption instead).
+    pub(super) fn unsent(&self) {
+        if self.gave_up.get().is_some() {
+            self.not_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The step runs of `batches`, never started because the run gave up.
+    pub(super) fn left_unsent(&self, batches: &[Vec<StepRef>]) {
+        if self.gave_up.get().is_none() {
+            return;
+        }
+        let runs = (batches.iter().flatten())
+            .map(|step| self.world.senders(self.plan().step(*step)).len())
+            .sum::<usize>();
+        self.not_sent.fetch_add(runs as u64, Ordering::Relaxed);
+    }
+
+    /// Notes whether a request to `step` got an answer: gives up on a
+    /// target that stopped answering, and on the teardown too when it
+    /// still does not answer after that. Never in process: no timeout.
+    fn heard(&self, step: StepRef, answered: bool) {
+        let Some(timeout) = self.transport.timeout() else {
+            return;
+        };
+        let mut silence = self.silence.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if silence.note(answered, now, 2 * timeout) && self.gave_up.get().is_none() {
+            self.give_up(&silence, now, timeout, step);
+        }
+        let teardown = matches!(step, StepRef::Teardown(_));
+        if teardown
+            && !answered
+            && self.gave_up.get().is_some()
+            && !self.stop_teardown.is_cancelled()
+        {
+            self.stop_teardown.cancel();
+            self.tell("the target still does not answer: the rest of the teardown is not sent");
+        }
+    }
+
+    /// Stops the flow of a run whose target stopped answering, saying why;
+    /// `step` is the one that went unanswered last.
+    fn give_up(&self, silence: &Silence, now: Instant, timeout: Duration, step: StepRef) {
+        let reason = format!(
+            "the target stopped answering: {} of the last {} requests got no answer (the last {} in a row) and none has answered in {:.1}s, over twice --timeout ({timeout:?}); if it stalls with many requests in flight, run with a lower --concurrency (this run: {})",
+            silence.unanswered(),
+            silence.recent.len(),
+            silence.in_row,
+            now.duration_since(silence.last_answer).as_secs_f64(),
+            self.concurrency(),
+        );
+        let _ = self.gave_up.set(reason.clone());
+        self.stop.cancel();
+        let rest = match step {
+            StepRef::Flow(_) => " The rest of its flow is not sent; its teardown is still tried.",
+            StepRef::Teardown(_) => "",
+        };
+        let scenario = &self.plan().scenario;
+        self.tell(&format!(
+            "giving up on scenario `{scenario}`: {reason}.{rest}"
+        ));
+    }
+
+    /// A line on stderr, clear of the progress line.
+    fn tell(&self, line: &str) {
+        let say = || eprintln!("crosstalk: {line}");
+        match &self.options.progress {
+            Some(bar) => bar.suspend(say),
+            None => say(),
+        }
+    }
+
     /// A step that could not be sent: a finding of its own.
     fn skipped(&self, sender: InstanceId, step: StepRef, reason: &str) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -308,5 +403,111 @@ pub(super) fn attribution(credentials: Credentials, credential_sent: bool) -> At
         Credentials::Own => Attribution::Full,
         Credentials::Of(..) | Credentials::Picked(_) if credential_sent => Attribution::GrantsOnly,
         _ => Attribution::None,
+    }
+}
+
+/// How many of the latest [`WINDOW`] requests got no answer when a run
+/// gives up, none having answered for two timeouts either: a target that
+/// answers slowly, or now and then, is never given up on.
+const UNANSWERED: usize = 20;
+
+/// How many of the latest requests [`Silence`] remembers.
+const WINDOW: usize = 25;
+
+/// Whether the target still answers: which of the latest requests got an
+/// answer (any HTTP answer, an error status too), and when the last did.
+pub(super) struct Silence {
+    /// Oldest first, at most [`WINDOW`]: `true` for an answer.
+    recent: VecDeque<bool>,
+    /// Requests with no answer since the last that got one.
+    in_row: u64,
+    last_answer: Instant,
+}
+
+impl Silence {
+    /// As if the target had answered at `now`, the run's start.
+    pub(super) fn new(now: Instant) -> Self {
+        Silence {
+            recent: VecDeque::with_capacity(WINDOW),
+            in_row: 0,
+            last_answer: now,
+        }
+    }
+
+    /// Notes a request's outcome at `now`; whether the target has stopped
+    /// answering: most of the latest requests got no answer, and none has
+    /// answered for `quiet`.
+    pub(super) fn note(&mut self, answered: bool, now: Instant, quiet: Duration) -> bool {
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(answered);
+        if answered {
+            self.in_row = 0;
+            self.last_answer = now;
+            return false;
+        }
+        self.in_row += 1;
+        self.unanswered() >= UNANSWERED && now.duration_since(self.last_answer) >= quiet
+    }
+
+    /// Of the latest requests, those with no answer.
+    fn unanswered(&self) -> usize {
+        self.recent.iter().filter(|answered| !**answered).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUIET: Duration = Duration::from_secs(2);
+
+    /// Notes `n` outcomes alike at `at`; whether the last one gave up.
+    fn note_all(silence: &mut Silence, n: usize, answered: bool, at: Instant) -> bool {
+        (0..n).fold(false, |_, _| silence.note(answered, at, QUIET))
+    }
+
+    #[test]
+    fn gives_up_when_most_requests_fail_and_none_answered_for_a_while() {
+        let start = Instant::now();
+        let mut silence = Silence::new(start);
+        assert!(!note_all(&mut silence, 19, false, start + QUIET));
+        assert!(silence.note(false, start + QUIET, QUIET));
+        assert_eq!(silence.in_row, 20);
+    }
+
+    #[test]
+    fn a_recent_answer_keeps_the_run_going() {
+        let start = Instant::now();
+        let mut silence = Silence::new(start);
+        // Thirty failures, but within `QUIET` of the start.
+        assert!(!note_all(&mut silence, 30, false, start + QUIET / 2));
+        assert!(!silence.note(true, start + QUIET, QUIET));
+        // Twenty-four failures within `QUIET` of that answer, then one after.
+        assert!(!note_all(
+            &mut silence,
+            24,
+            false,
+            start + QUIET + QUIET / 2
+        ));
+        assert!(silence.note(false, start + 2 * QUIET, QUIET));
+    }
+
+    #[test]
+    fn one_answer_in_four_keeps_the_run_going() {
+        let start = Instant::now();
+        let mut silence = Silence::new(start);
+        // Each answer is long past when the next failures come: only their
+        // share (at most 19 of 25) keeps the run going.
+        for round in 0..40 {
+            let at = start + QUIET * 10 * round;
+            assert!(!silence.note(true, at, QUIET));
+            assert!(
+                !note_all(&mut silence, 3, false, at + QUIET * 5),
+                "round {round}"
+            );
+        }
+        assert!(silence.unanswered() < UNANSWERED);
     }
 }

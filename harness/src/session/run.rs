@@ -126,12 +126,12 @@ impl Run {
                 cancel.cancel();
             });
         }
-        let ran = self
+        let mut ran = self
             .run_plans(&plans, &transport, &sink, &log, seed, nonce)
             .await;
-        if let Err(err) = log.flush() {
-            tracing::warn!("cannot append to the request log: {err}");
-        }
+        // A failed flush is counted in the log itself, reported just below.
+        let _ = log.flush();
+        ran.problems.extend(unwritten(&run_dir, &sink, &log));
         let buckets = sink.buckets();
         let seen: BTreeSet<String> = buckets.iter().map(|b| b.key.clone()).collect();
         // Work not done is never accepted: it says nothing of the target.
@@ -155,6 +155,7 @@ impl Run {
                 .path()
                 .filter(|_| total > 0)
                 .map(|p| p.display().to_string()),
+            unwritten_findings: sink.unwritten(),
             accepted,
             stale: baseline.stale(&seen),
             pending_snapshots: ran.pending,
@@ -162,15 +163,11 @@ impl Run {
         let written = self.write_outputs(&report, &plans, &seen);
         let mut outcome = verdict(report);
         self.require_coverage(&mut outcome);
-        // The report is still shown; what the harness could not do decides.
         let problems = ran
             .problems
             .into_iter()
             .chain(written.err().map(|e| e.to_string()));
-        if let Some(problem) = problems.reduce(|a, b| format!("{a}; {b}")) {
-            outcome.exit = Exit::BadInput;
-            outcome.problem = Some(problem);
-        }
+        harness_failed(&mut outcome, problems.collect());
         Ok(outcome)
     }
 
@@ -306,7 +303,8 @@ impl Run {
 struct Ran {
     stats: Vec<RunStats>,
     pending: Vec<String>,
-    /// What went wrong on the harness's side (snapshots it could not write).
+    /// What went wrong on the harness's side (snapshots or files it could
+    /// not write).
     problems: Vec<String>,
 }
 
@@ -333,6 +331,42 @@ fn verdict(report: RunReport) -> RunOutcome {
         exit,
         problem,
     }
+}
+
+/// Notes what the harness could not do. The report is still shown; the
+/// exit code is 2 unless something was found: a finding outranks a file
+/// the harness could not write (the findings are on stderr at worst), and a
+/// CI gate must fail on it, not retry or blame its input.
+fn harness_failed(outcome: &mut RunOutcome, problems: Vec<String>) {
+    if problems.is_empty() {
+        return;
+    }
+    if outcome.exit != Exit::Found {
+        outcome.exit = Exit::BadInput;
+    }
+    let all: Vec<String> = outcome.problem.take().into_iter().chain(problems).collect();
+    outcome.problem = Some(all.join("; "));
+}
+
+/// What a failed write kept out of the run's files, as problems.
+fn unwritten(run_dir: &Path, sink: &FindingSink, log: &JsonLines) -> Vec<String> {
+    let findings = sink.unwritten().map(|u| {
+        format!(
+            "cannot append to {}: {}; {} finding(s) are not in it, each printed to stderr as a JSON line",
+            run_dir.join("findings.jsonl").display(),
+            u.error,
+            u.count
+        )
+    });
+    let requests = log.unwritten().map(|u| {
+        format!(
+            "cannot append to {}: {}; it ends at its last whole line, without the last {} request(s)",
+            run_dir.join("requests.jsonl").display(),
+            u.error,
+            u.count
+        )
+    });
+    findings.into_iter().chain(requests).collect()
 }
 
 fn cannot_write(path: &Path, err: std::io::Error) -> SessionError {

@@ -66,7 +66,7 @@ async fn run(args: args::RunArgs) -> Exit {
     };
     match session.execute().await {
         Ok(outcome) => {
-            print!("{}", terminal_safe(&outcome.report.summary()));
+            print_out(&terminal_safe(&outcome.report.summary()));
             if let Some(problem) = &outcome.problem {
                 eprintln!("error: {problem}");
             }
@@ -134,8 +134,22 @@ async fn replay(args: args::ReplayArgs) -> Exit {
         Ok(outcome) => outcome,
         Err(err) => return failed(err),
     };
-    print!("{}", terminal_safe(&outcome.describe()));
+    print_out(&terminal_safe(&outcome.describe()));
     outcome.exit
+}
+
+/// Prints a session's report to stdout. A stdout that cannot take it (a
+/// file on a full disk, a closed pipe) is a warning on stderr, not a panic:
+/// the exit code must still say what the session found.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        eprintln!("warning: cannot print the report to stdout: {err}");
+    }
 }
 
 fn accept(snapshots: &std::path::Path) -> Exit {
