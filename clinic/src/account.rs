@@ -9,24 +9,28 @@ use axum::http::StatusCode;
 use rusqlite::params;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::auth::{Caller, hash_password};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::faults::Fault;
 use crate::patients::{patient, validate};
+use crate::{AppState, fields};
 
-/// Contact details to change; absent fields stay as they are.
+/// Contact details to change; absent or `null` fields stay as they are.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactChange {
+    #[schema(schema_with = fields::schemas::phone_or_null)]
     pub phone: Option<String>,
+    #[schema(schema_with = fields::schemas::email_or_null)]
     pub email: Option<String>,
+    #[schema(schema_with = fields::schemas::name_or_null)]
     pub name: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/v1/patients/{id}", tag = "profile", params(("id" = String, Path)),
     request_body = ContactChange,
-    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "another account has this e-mail", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_patient(
     State(state): State<Arc<AppState>>,
@@ -41,20 +45,26 @@ pub async fn update_patient(
     }
     let conn = state.db.conn();
     let mut updated = patient(&conn, &id)?;
-    let fields = [
+    let changes = [
         (&mut updated.phone, change.phone),
         (&mut updated.email, change.email),
         (&mut updated.name, change.name),
     ];
-    for (field, value) in fields {
+    for (field, value) in changes {
         if let Some(value) = value {
-            *field = value.trim().to_string();
+            *field = value;
         }
     }
+    // Checked as sent, stored trimmed.
     validate(&updated)?;
     let saved = conn
         .prepare_cached("UPDATE patients SET phone = ?1, email = ?2, name = ?3 WHERE id = ?4")?
-        .execute(params![updated.phone, updated.email, updated.name, id]);
+        .execute(params![
+            updated.phone.trim(),
+            updated.email.trim(),
+            updated.name.trim(),
+            id
+        ]);
     if let Err(err) = saved {
         return Err(crate::patients::conflict_or(err));
     }
@@ -68,6 +78,7 @@ pub async fn update_patient(
 pub struct PasswordChange {
     pub patient_id: String,
     pub current_password: String,
+    #[schema(schema_with = fields::schemas::password)]
     pub new_password: String,
 }
 
@@ -80,11 +91,7 @@ pub async fn change_password(
     Json(change): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let me = caller.patient()?;
-    if change.new_password.chars().count() < 8 {
-        return Err(ApiError::bad_request(
-            "new_password must be at least 8 characters",
-        ));
-    }
+    fields::PASSWORD.check("new_password", &change.new_password)?;
     let conn = state.db.conn();
     let stored: String = conn
         .prepare_cached("SELECT password_hash FROM patients WHERE id = ?1")?

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::faults::{Fault, Faults};
-use crate::{AppState, Filter, now};
+use crate::{AppState, Filter, fields, now};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Appointment {
@@ -145,27 +145,22 @@ pub async fn list_for_clinician(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BookRequest {
+    /// An id from `GET /v1/clinicians`; another answers 404.
     pub clinician_id: String,
-    /// RFC 3339 start time, e.g. `2027-03-01T09:30:00Z`.
-    #[schema(format = DateTime)]
+    #[schema(schema_with = fields::schemas::slot)]
     pub slot: String,
+    #[schema(schema_with = fields::schemas::reason)]
     pub reason: String,
 }
 
+/// The slot as stored: the instant in UTC, so that one time written two
+/// ways is one slot.
 fn parse_slot(slot: &str) -> ApiResult<String> {
-    let parsed: jiff::Timestamp = slot.trim().parse().map_err(|err| {
-        ApiError::bad_request(format!(
-            "slot must be an RFC 3339 time such as 2027-03-01T09:30:00Z: {err}"
-        ))
-    })?;
+    let slot = fields::SLOT_TIME.check("slot", slot)?;
+    let parsed: jiff::Timestamp = slot
+        .parse()
+        .map_err(|err| ApiError::bad_request(format!("slot: {err}")))?;
     Ok(parsed.to_string())
-}
-
-fn check_reason(reason: &str) -> ApiResult<()> {
-    if reason.trim().is_empty() || reason.chars().count() > 2000 {
-        return Err(ApiError::bad_request("reason must be 1 to 2000 characters"));
-    }
-    Ok(())
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -190,7 +185,8 @@ fn slot_taken(conn: &Connection, faults: &Faults, clinician_id: &str, slot: &str
 }
 
 #[utoipa::path(post, path = "/v1/appointments", tag = "appointments", request_body = BookRequest,
-    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 201, body = Appointment), (status = 409, body = crate::error::ErrorBody)),
+    responses((status = 403, description = "the caller's role may not", body = crate::error::ErrorBody), (status = 201, body = Appointment),
+        (status = 404, description = "no clinician has this id", body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn book(
     State(state): State<Arc<AppState>>,
@@ -199,7 +195,7 @@ pub async fn book(
 ) -> ApiResult<(StatusCode, Json<Appointment>)> {
     let me = caller.patient()?;
     let slot = parse_slot(&request.slot)?;
-    check_reason(&request.reason)?;
+    fields::REASON.check("reason", &request.reason)?;
     let conn = state.db.conn();
     let clinician_known = conn
         .prepare_cached("SELECT 1 FROM clinicians WHERE id = ?1")?
@@ -276,13 +272,14 @@ fn to_change(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RescheduleRequest {
-    /// The new RFC 3339 start time.
-    #[schema(format = DateTime)]
+    /// The new start time.
+    #[schema(schema_with = fields::schemas::slot)]
     pub slot: String,
 }
 
 #[utoipa::path(patch, path = "/v1/appointments/{id}", tag = "appointments", params(("id" = i64, Path)),
-    request_body = RescheduleRequest, responses((status = 200, body = Appointment), (status = 409, body = crate::error::ErrorBody)),
+    request_body = RescheduleRequest, responses((status = 200, body = Appointment), (status = 409, body = crate::error::ErrorBody),
+        (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reschedule(
     State(state): State<Arc<AppState>>,

@@ -70,6 +70,7 @@ pub struct ModeRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NoteRequest {
+    #[schema(schema_with = crate::fields::schemas::note)]
     pub body: String,
 }
 
@@ -414,9 +415,7 @@ pub async fn add_note(
     Json(request): Json<NoteRequest>,
 ) -> ApiResult<(StatusCode, Json<Note>)> {
     let me = caller.clinician()?;
-    if request.body.trim().is_empty() || request.body.chars().count() > 5000 {
-        return Err(ApiError::bad_request("body must be 1 to 5000 characters"));
-    }
+    crate::fields::NOTE.check("body", &request.body)?;
     let conn = state.db.conn();
     let consultation = visible(&conn, &caller, &id)?;
     let created_at = now();

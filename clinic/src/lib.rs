@@ -24,6 +24,7 @@ pub mod consultations;
 pub mod db;
 pub mod error;
 pub mod faults;
+pub mod fields;
 pub mod media;
 pub mod openapi;
 pub mod patients;

@@ -15,7 +15,7 @@ use crate::auth::{Caller, Role, hash_password};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::faults::Fault;
 use crate::recordings::{self, RecordingSummary};
-use crate::{AppState, Filter, now};
+use crate::{AppState, Filter, fields, now};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Patient {
@@ -83,25 +83,12 @@ fn clinician(conn: &Connection, id: &str) -> ApiResult<Clinician> {
 /// The profile fields a patient may change.
 const WRITABLE: &[&str] = &["name", "email", "phone"];
 
+/// Checks the contact fields as sent (see [`fields`]); they are stored trimmed.
 pub(crate) fn validate(patient: &Patient) -> ApiResult<()> {
-    let name_len = patient.name.trim().chars().count();
-    if name_len == 0 || name_len > 200 {
-        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
-    }
-    let email = patient.email.trim();
-    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        return Err(ApiError::bad_request(
-            "email must look like name@example.org",
-        ));
-    }
-    if patient.date_of_birth.parse::<jiff::civil::Date>().is_err() {
-        return Err(ApiError::bad_request(
-            "date_of_birth must be a date as YYYY-MM-DD",
-        ));
-    }
-    if patient.phone.trim().is_empty() || patient.phone.len() > 40 {
-        return Err(ApiError::bad_request("phone must be 1 to 40 characters"));
-    }
+    fields::NAME.check("name", &patient.name)?;
+    fields::EMAIL_ADDRESS.check("email", &patient.email)?;
+    fields::DATE_OF_BIRTH.check("date_of_birth", &patient.date_of_birth)?;
+    fields::PHONE.check("phone", &patient.phone)?;
     Ok(())
 }
 
@@ -121,19 +108,6 @@ pub(crate) fn conflict_or(err: rusqlite::Error) -> ApiError {
     ApiError::Conflict(format!("an account with this {field} already exists"))
 }
 
-/// A user name: 3 to 64 ASCII letters, digits, `.`, `_` or `-`. ASCII
-/// because SQLite's NOCASE folds only ASCII, and it is what keeps user names
-/// unique whatever their case; no `@`, so it never reads as an e-mail.
-fn validate_username(username: &str) -> ApiResult<()> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_".contains(c);
-    if !(3..=64).contains(&username.len()) || !username.chars().all(allowed) {
-        return Err(ApiError::bad_request(
-            "username must be 3 to 64 letters, digits, `.`, `_` or `-`",
-        ));
-    }
-    Ok(())
-}
-
 /// Whether a unique index refused the row: a taken e-mail or user name.
 fn unique_refused(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _)
@@ -142,12 +116,18 @@ fn unique_refused(err: &rusqlite::Error) -> bool {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignUpRequest {
+    #[schema(schema_with = fields::schemas::name)]
     pub name: String,
+    #[schema(schema_with = fields::schemas::email)]
     pub email: String,
+    #[schema(schema_with = fields::schemas::date_of_birth)]
     pub date_of_birth: String,
+    #[schema(schema_with = fields::schemas::phone)]
     pub phone: String,
+    #[schema(schema_with = fields::schemas::password)]
     pub password: String,
-    /// A second login name, unique whatever its case.
+    /// A second login name; `null` or absent for none.
+    #[schema(schema_with = fields::schemas::username_or_null)]
     pub username: Option<String>,
 }
 
@@ -157,24 +137,29 @@ pub async fn sign_up(
     State(state): State<Arc<AppState>>,
     Json(request): Json<SignUpRequest>,
 ) -> ApiResult<(StatusCode, Json<Patient>)> {
-    let patient = Patient {
+    let SignUpRequest {
+        name,
+        email,
+        date_of_birth,
+        phone,
+        password,
+        username,
+    } = request;
+    let mut patient = Patient {
         id: uuid::Uuid::new_v4().to_string(),
-        name: request.name.trim().to_string(),
-        email: request.email.trim().to_string(),
-        username: request.username.as_deref().map(|u| u.trim().to_string()),
-        date_of_birth: request.date_of_birth.trim().to_string(),
-        phone: request.phone.trim().to_string(),
+        name,
+        email,
+        username,
+        date_of_birth,
+        phone,
         created_at: now(),
     };
     validate(&patient)?;
     if let Some(username) = &patient.username {
-        validate_username(username)?;
+        fields::USER_NAME.check("username", username)?;
     }
-    if request.password.chars().count() < 8 {
-        return Err(ApiError::bad_request(
-            "password must be at least 8 characters",
-        ));
-    }
+    fields::PASSWORD.check("password", &password)?;
+    trim_contact(&mut patient);
     let conn = state.db.conn();
     let inserted = conn
         .prepare_cached(
@@ -188,13 +173,26 @@ pub async fn sign_up(
             patient.email,
             patient.date_of_birth,
             patient.phone,
-            hash_password(&patient.id, &request.password),
+            hash_password(&patient.id, &password),
             patient.created_at,
             patient.username
         ]);
     match inserted {
         Ok(_) => Ok((StatusCode::CREATED, Json(patient))),
         Err(err) => Err(conflict_or(err)),
+    }
+}
+
+/// The contact fields as stored: trimmed, once checked as sent.
+fn trim_contact(patient: &mut Patient) {
+    let contact = [
+        &mut patient.name,
+        &mut patient.email,
+        &mut patient.date_of_birth,
+        &mut patient.phone,
+    ];
+    for field in contact.into_iter().chain(patient.username.as_mut()) {
+        *field = field.trim().to_string();
     }
 }
 
@@ -226,12 +224,21 @@ pub async fn me(
     Ok(json_bytes(body))
 }
 
-/// The fields of a patient's profile it may change (`PATCH /v1/me`).
-#[derive(utoipa::ToSchema)]
+/// The fields of a patient's profile it may change (`PATCH /v1/me`);
+/// absent fields stay as they are. Not `null`: the handler refuses it, and
+/// any other field, with a 400. (The handler reads a map, so that the
+/// `mass-assignment` fault can assign any column; this is its document.)
+/// `Deserialize` only lends it `deny_unknown_fields`, which utoipa writes as
+/// `additionalProperties: false`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ProfileChange {
+    #[schema(schema_with = fields::schemas::name)]
     name: Option<String>,
+    #[schema(schema_with = fields::schemas::email)]
     email: Option<String>,
+    #[schema(schema_with = fields::schemas::phone)]
     phone: Option<String>,
 }
 

@@ -108,6 +108,7 @@ pub fn insert(conn: &Connection, new: &NewRecording<'_>) -> rusqlite::Result<i64
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// The `next_after` cursor of the previous page.
     pub after: Option<i64>,

@@ -13,9 +13,10 @@ pub struct Api {
     router: Router,
 }
 
-/// A response: status and body text.
+/// A response: status, content type (empty when there is none) and body text.
 pub struct Reply {
     pub status: StatusCode,
+    pub content_type: String,
     pub text: String,
 }
 
@@ -72,9 +73,15 @@ impl Api {
             .await
             .unwrap();
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         Reply {
             status,
+            content_type,
             text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
