@@ -91,6 +91,11 @@ fn dot_segment(path: &str) -> Option<(&str, String)> {
 /// What `segment` decodes to when that is or holds a `.` or `..` segment.
 fn decodes_to_dots(segment: &str) -> Option<String> {
     let dots = |part: &str| matches!(part.split(';').next(), Some("." | ".."));
+    // Most segments encode nothing: checked as they are, with no copy
+    // (this runs twice for every request).
+    if !segment.contains('%') {
+        return (segment.split(['/', '\\']).any(dots)).then(|| segment.to_string());
+    }
     let mut text = segment.to_string();
     for _ in 0..DECODE_ROUNDS {
         if text.split(['/', '\\']).any(dots) {
