@@ -143,7 +143,7 @@ impl Identities {
         if issued.is_empty() {
             return None;
         }
-        let mut owners = fields(request)
+        let mut owners = body_fields(request)
             .into_iter()
             .filter_map(|(_, value)| issued.get(&value).copied());
         let first = owners.next()?;
@@ -213,7 +213,7 @@ pub fn account_names(request: &Request) -> Vec<(String, String)> {
     if request.body.is_empty() {
         return Vec::new();
     }
-    let mut names: Vec<(String, String)> = fields(request)
+    let mut names: Vec<(String, String)> = body_fields(request)
         .into_iter()
         .filter(|(key, value)| names_account(key) && !value.is_empty())
         .collect();
@@ -224,7 +224,7 @@ pub fn account_names(request: &Request) -> Vec<(String, String)> {
 
 /// Every scalar a request's body sends, with the key it sits under: form
 /// pairs, or JSON leaves.
-fn fields(request: &Request) -> Vec<(String, String)> {
+pub fn body_fields(request: &Request) -> Vec<(String, String)> {
     if let Some(pairs) = request.form() {
         return pairs;
     }
@@ -235,7 +235,7 @@ fn fields(request: &Request) -> Vec<(String, String)> {
 }
 
 /// Every scalar of a JSON value with the key it sits under.
-pub fn leaves(value: &Value) -> Vec<(String, String)> {
+fn leaves(value: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), value)];
     while let Some((key, value)) = stack.pop() {

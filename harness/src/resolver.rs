@@ -166,22 +166,26 @@ impl<'a> Resolver<'a> {
 /// chance too often to be anyone's.
 const PERSONAL: &[&str] = &["name", "twin.name"];
 
+/// The personal built-ins `step`'s body sends (known from the plan alone).
+pub fn personal_builtins(step: &PlanStep) -> Vec<&str> {
+    let mut templates = Vec::new();
+    if let Some(body) = &step.body {
+        body.templates(&mut templates);
+    }
+    (templates.iter().flat_map(|t| t.exprs()))
+        .filter_map(|e| match e {
+            Expr::Var(name) if PERSONAL.contains(&name.as_str()) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The personal values `step`'s body sent for `of` are `of`'s, and a
 /// look-alike pair's shared ones the pair's together: the ledger learns
 /// them, so that they showing to anyone else is a leak. Called for a
 /// request the server accepted that spoke for `of` alone.
 pub fn own_generated(world: &World, of: InstanceId, step: &PlanStep) {
-    let mut templates = Vec::new();
-    if let Some(body) = &step.body {
-        body.templates(&mut templates);
-    }
-    let used = templates
-        .iter()
-        .flat_map(|t| t.exprs())
-        .filter_map(|e| match e {
-            Expr::Var(name) if PERSONAL.contains(&name.as_str()) => Some(name.as_str()),
-            _ => None,
-        });
+    let used = personal_builtins(step);
     let vars = HashMap::new();
     let resolver = Resolver::new(world, of, 0, &vars);
     let me = world.instance(of);

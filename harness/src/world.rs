@@ -290,9 +290,8 @@ pub struct Kind {
     pub key: Option<String>,
     /// The sorted keys of the object around it.
     pub siblings: Vec<String>,
-    /// A value the harness generated (a name, a birth date), not captured:
-    /// it matches under any key that names its kind (`fullName`,
-    /// `patient_name` for a name; `dob`, `birthDate` for a birth date).
+    /// A value the harness generated (a name), not captured: it matches
+    /// under any key that names its kind (`fullName`, `patient_name`).
     pub generated: bool,
 }
 
@@ -322,14 +321,10 @@ impl Kind {
     }
 }
 
-/// Whether a JSON key names a generated value of kind `var`: a name
-/// under a key with `name` in it, a birth date under `birth` or `dob`.
+/// Whether a JSON key names a generated value of kind `var`: a name under
+/// any key with `name` in it.
 fn names_kind(key: &str, var: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    match var {
-        "date_of_birth" => key.contains("birth") || key.contains("dob"),
-        _ => key.contains(var),
-    }
+    key.to_ascii_lowercase().contains(var)
 }
 
 #[derive(Debug, Clone)]

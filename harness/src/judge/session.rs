@@ -21,8 +21,9 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         return;
     }
     let world = cx.world;
+    let live = cookies.iter().any(identity::live);
     let Some(owner) = exchange.authenticated(cx.oracle, world) else {
-        if cookies.iter().any(identity::live) {
+        if live {
             world.ledger().identities().unattributed();
         }
         return;
@@ -30,7 +31,6 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
     if !world.plan().roles[world.instance(owner).role].auth.cookies {
         return;
     }
-    let live = cookies.iter().any(identity::live);
     if live {
         let identities = world.ledger().identities();
         identities.logged_in(owner, &exchange.request);
@@ -64,16 +64,21 @@ fn claim(exchange: &Exchange, cx: &Context<'_>) {
     if !own || !(200..300).contains(&exchange.response.status) || step.body.is_none() {
         return;
     }
+    // What the plan says first: most steps send neither (no scan of the
+    // request for them).
+    let names = identity::step_names_account(step);
+    let personal = cx.own_names && !crate::resolver::personal_builtins(step).is_empty();
     // Nothing of another instance's in it: not its canary, not its values.
-    let alone = identity::speaks_for_sender(step)
+    let alone = (names || personal)
+        && identity::speaks_for_sender(step)
         && (exchange.carried(cx.oracle).iter()).all(|id| *id == exchange.sender);
     if !alone {
         return;
     }
-    if identity::step_names_account(step) {
+    if names {
         (cx.world.ledger().identities()).claim(exchange.sender, &exchange.request);
     }
-    if cx.own_names {
+    if personal {
         crate::resolver::own_generated(cx.world, exchange.sender, step);
     }
 }

@@ -33,7 +33,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::oracle::{located, percent_decode, within};
 use crate::plan::{PlanStep, StepRef};
@@ -92,14 +91,7 @@ pub fn targets(world: &World, carried: &[InstanceId], request: &Request) -> Vec<
     let mut fields: Vec<(String, String)> = query
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    match (
-        request.form(),
-        serde_json::from_slice::<Value>(&request.body),
-    ) {
-        (Some(pairs), _) => fields.extend(pairs),
-        (None, Ok(body)) => fields.extend(crate::identity::leaves(&body)),
-        (None, Err(_)) => {}
-    }
+    fields.extend(crate::identity::body_fields(request));
     for (key, value) in fields {
         named(&value, &|kind| kind.matches::<&str>(&key, &[]));
     }
