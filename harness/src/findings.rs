@@ -421,6 +421,8 @@ pub struct FindingSink {
     /// Findings recorded so far; shared with whoever must decide an exit
     /// code before the run ends (a second Ctrl-C).
     total: Arc<AtomicUsize>,
+    /// A self-test's: findings that follow from a planted defect are its.
+    self_test: Option<Arc<crate::self_test::SelfTest>>,
 }
 
 impl FindingSink {
@@ -431,7 +433,15 @@ impl FindingSink {
             file: path.map(JsonLines::append).transpose()?,
             buckets: Mutex::default(),
             total: Arc::default(),
+            self_test: None,
         })
+    }
+
+    /// Hands findings that follow from `test`'s planted defects to it:
+    /// they are never the target's.
+    pub fn planted_by(mut self, test: Arc<crate::self_test::SelfTest>) -> Self {
+        self.self_test = Some(test);
+        self
     }
 
     /// Counts into `total` (shared with the caller) instead of its own counter.
@@ -445,6 +455,13 @@ impl FindingSink {
     }
 
     pub fn record(&self, finding: Finding) {
+        if self
+            .self_test
+            .as_ref()
+            .is_some_and(|t| t.explains(&finding))
+        {
+            return;
+        }
         if let Some(file) = &self.file {
             self.append(file, &finding);
         }

@@ -39,6 +39,10 @@ use crate::template::{Expr, Template};
 use crate::transport::{Request, Response};
 use crate::world::InstanceId;
 
+/// The shortest credential whose second issue to another account is a
+/// finding: long enough to be a session or token, not a shared constant.
+const HANDOVER_LEN: usize = 16;
+
 /// What the run knows of who is whom: claimed account names, issued
 /// credentials and accounts, for every instance of the run (every
 /// scenario file, every fuzz program).
@@ -134,6 +138,19 @@ impl Identities {
         }
         let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
         issued.insert(credential.to_string(), id);
+    }
+
+    /// Whom the server issued `credential` to before, when that is another
+    /// account than `id`'s: a login or refresh handing `id` someone else's
+    /// session. Short values (a flag, a counter) say nothing.
+    pub fn issued_before(&self, credential: &str, id: InstanceId) -> Option<InstanceId> {
+        if credential.len() < HANDOVER_LEN {
+            return None;
+        }
+        let issued = self.issued.read().unwrap_or_else(|p| p.into_inner());
+        let before = *issued.get(credential)?;
+        drop(issued);
+        (self.account(before) != self.account(id)).then_some(before)
     }
 
     /// The identity whose issued credential `request` sends in its body or

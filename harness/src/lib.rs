@@ -30,7 +30,8 @@
 //! at it, and whether its data changed (`tamper`). Who is whom (which
 //! identity a response went to, which instances are one account) is
 //! decided from evidence in [`identity`]; whether the judges could see at
-//! all is each scenario's [`health`]. [`findings`]
+//! all is each scenario's [`health`], and whether they would see a leak on
+//! this API at all is what a [`self_test`] plants defects to prove. [`findings`]
 //! buckets and persists
 //! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
@@ -60,6 +61,7 @@ pub mod request;
 pub mod resolver;
 pub mod safety;
 pub mod scenario;
+pub mod self_test;
 pub mod session;
 pub mod shrinker;
 pub mod template;

@@ -201,6 +201,9 @@ pub struct RunReport {
     /// Which operations of an OpenAPI document were reached (`--openapi`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<crate::coverage::Coverage>,
+    /// What the self-test planted and what the judges named (`--self-test`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_test: Option<crate::self_test::Sensitivity>,
 }
 
 impl RunReport {
@@ -238,6 +241,25 @@ impl RunReport {
             let _ = writeln!(out, "  {scenario}:");
             for line in lines {
                 let _ = writeln!(out, "    {line}");
+            }
+        }
+        if let Some(test) = &self.self_test {
+            let _ = writeln!(
+                out,
+                "self-test (planted defects; none is a finding of the target):"
+            );
+            for line in test.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            let blind = test.blind_spots();
+            if !test.passed() && !blind.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "BLIND SPOTS (see the README's self-test section for fixes):"
+                );
+                for line in blind {
+                    let _ = writeln!(out, "  {line}");
+                }
             }
         }
         let _ = writeln!(out);
@@ -422,6 +444,7 @@ impl RunReport {
                 .scenarios
                 .iter()
                 .any(|s| s.not_sent > 0 || !s.health.sees())
+            || self.self_test_blind()
         {
             Conclusion::Incomplete
         } else {
@@ -468,6 +491,9 @@ impl RunReport {
                     String::new()
                 }
             ),
+            Conclusion::Incomplete if self.self_test_blind() && errors + skipped + not_sent == 0 => {
+                "incomplete: the self-test's sensitivity is below its minimum: the judges are blind where listed under BLIND SPOTS; no verdict on the target.".to_string()
+            }
             Conclusion::Incomplete => format!(
                 "incomplete: the run could not do all its work ({undone}); no verdict on the target."
             ),
@@ -478,6 +504,11 @@ impl RunReport {
             }
         };
         format!("{line}{stopped}")
+    }
+
+    /// Whether a self-test ran and its judges named too few of its plants.
+    fn self_test_blind(&self) -> bool {
+        self.self_test.as_ref().is_some_and(|s| !s.passed())
     }
 
     /// Whether some scenario's judges could not see.
@@ -550,6 +581,9 @@ impl RunReport {
         let _ = writeln!(out, "\n### Detection health\n");
         for (scenario, lines) in self.health() {
             let _ = writeln!(out, "- **{scenario}**: {}", tick(&lines.join("; ")));
+        }
+        if let Some(test) = &self.self_test {
+            out.push_str(&test.markdown());
         }
         if let Some((headline, lines)) = self.foreign_writes() {
             let _ = writeln!(out, "\n{headline}:\n");

@@ -22,6 +22,7 @@
 //! incomplete, not interrupted: what was not done is counted as not sent.
 
 mod once;
+mod planting;
 mod probing;
 mod sending;
 mod witnessing;
@@ -97,6 +98,9 @@ pub struct RunOptions {
     /// programs turn this off: thousands of programs' patients against
     /// one server share names by chance, where canaries never collide.
     pub own_names: bool,
+    /// Plant defects in the run's traffic and see whether the judges name
+    /// them ([`self_test`](crate::self_test)); shared by the run's files.
+    pub self_test: Option<Arc<crate::self_test::SelfTest>>,
 }
 
 impl RunOptions {
@@ -121,6 +125,7 @@ impl RunOptions {
             probes: true,
             contracts: true,
             own_names: true,
+            self_test: None,
         }
     }
 }
@@ -435,7 +440,11 @@ impl Executor {
             sends.reverse();
         }
         self.probe_writes(&sends).await;
+        let redirected = self.send_redirects(&sends).await;
         for (step, sender) in sends {
+            if redirected.contains(&(step, sender)) {
+                continue;
+            }
             if self.world.state(sender).stopped.is_some() {
                 self.not_sent.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -525,6 +534,7 @@ impl Executor {
             }
         }
         judge::on_batch(&self.context(), &answered, &mut verdicts);
+        self.plant_shadows(&answered);
         self.log_witnessed();
         let mut judged = answered.iter().zip(verdicts);
         let mut logged = Vec::with_capacity(issued.len());

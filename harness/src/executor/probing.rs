@@ -128,6 +128,7 @@ impl Executor {
                 false => attribution(Credentials::Anonymous, false),
             },
             step: one.step,
+            redirect: None,
         };
         let who = one.prober.map_or("nobody".into(), |p| world.label(p));
         let name = format!("probe: {} as {who}", step.name);

@@ -28,6 +28,8 @@ pub(super) struct Recipient {
     pub(super) observer: InstanceId,
     pub(super) attribution: Attribution,
     pub(super) step: StepRef,
+    /// A self-test's write redirected to another's record.
+    pub(super) redirect: Option<super::planting::Redirect>,
 }
 
 /// A request sent, before its answer is judged.
@@ -50,7 +52,18 @@ pub(super) struct Sent {
 impl Executor {
     /// Sends `step` as `sender`: builds the request, sends it and counts it.
     pub(super) async fn send(&self, sender: InstanceId, step_ref: StepRef) -> Option<Sent> {
-        self.attempt(sender, step_ref, true).await
+        self.attempt(sender, step_ref, true, None).await
+    }
+
+    /// Sends `step` as `sender`, redirected to another instance's record
+    /// when it can be (a [self-test](crate::self_test)'s planted defect).
+    pub(super) async fn send_redirected(
+        &self,
+        sender: InstanceId,
+        step_ref: StepRef,
+        victim: InstanceId,
+    ) -> Option<Sent> {
+        self.attempt(sender, step_ref, true, Some(victim)).await
     }
 
     /// One try at sending `step`; on a 401 to its own credentials, when
@@ -60,6 +73,7 @@ impl Executor {
         sender: InstanceId,
         step_ref: StepRef,
         may_reauth: bool,
+        redirect: Option<InstanceId>,
     ) -> Option<Sent> {
         let step = self.plan().step(step_ref);
         let identity = request::identity(&self.world, step, sender);
@@ -82,19 +96,24 @@ impl Executor {
         // identity with no credential yet leaves the sender anonymous.
         let observer = built.credential_of.unwrap_or(sender);
         let attribution = attribution(step.credentials, built.credential_of.is_some());
+        let planted = redirect.and_then(|victim| self.redirect(sender, step_ref, &built, victim));
+        let (request, redirect) = match planted {
+            Some((judged, redirect)) => (judged, Some(redirect)),
+            None => (built.request, None),
+        };
         let to = Recipient {
             sender,
             observer,
             attribution,
             step: step_ref,
+            redirect,
         };
         let rebuild = || {
             self.build(sender, step_ref, identity)
                 .ok()
                 .map(|b| b.request)
         };
-        let Some(sent) = (self.transmit(&to, built.request, &rebuild, step.name.clone())).await
-        else {
+        let Some(sent) = (self.transmit(&to, request, &rebuild, step.name.clone())).await else {
             self.unsent();
             return None;
         };
@@ -103,10 +122,10 @@ impl Executor {
             self.log_issued(vec![sent.issued], false);
             let line = format!("{}: answered 401, logging in again", step.name);
             self.world.trace(sender, line);
-            if let Some(sent) = Box::pin(self.attempt(sender, login, false)).await {
+            if let Some(sent) = Box::pin(self.attempt(sender, login, false, None)).await {
                 self.judge(vec![sent]);
             }
-            return Box::pin(self.attempt(sender, step_ref, false)).await;
+            return Box::pin(self.attempt(sender, step_ref, false, None)).await;
         }
         Some(self.receive(&to, sent, None))
     }
@@ -152,13 +171,19 @@ impl Executor {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         // A stop cancels the flow's requests in flight; teardown finishes,
         // unless the target was given up on and still does not answer.
-        let result = tokio::select! {
+        let wire = to.redirect.as_ref().map_or(&request, |r| &r.wire);
+        let mut result = tokio::select! {
             biased;
             () = halt.cancelled() => return None,
-            result = self.transport.send(&request) => result,
+            result = self.transport.send(wire) => result,
         };
         self.heard(to.step, result.is_ok());
         let status = result.as_ref().ok().map(|r| r.status);
+        if to.redirect.is_some() {
+            result = result.map(super::planting::unset_cookies);
+            let victims = aimed.as_ref().map(|(aim, _)| aim.victims.as_slice());
+            self.redirected(to, status, victims.unwrap_or_default());
+        }
         let issued = self.issued(seq, to.sender, name, &request, status);
         Some(Transmitted {
             issued,

@@ -5,27 +5,29 @@
 //! response may be attributed to) and passes through small judges, one
 //! module each, in this order:
 //!
-//! 1. [`session`]: cookies the server set, for the identity it authenticated;
-//! 2. [`capture`]: values the scenario captures, secrets taught to the
+//! 1. [`handover`]: a credential the server issued to another account
+//!    before, handed out again (a session mix-up);
+//! 2. [`session`]: cookies the server set, for the identity it authenticated;
+//! 3. [`capture`]: values the scenario captures, secrets taught to the
 //!    redactor before anything is written;
-//! 3. [`grant`]: who may now see the observer's data;
-//! 4. [`status`]: server errors;
-//! 5. [`body`]: an answer cut at the body limit, judged on its start only;
-//! 6. [`expect`]: the scenario's expectations;
-//! 7. [`stop`]: an instance left with no credential after a failed step
+//! 4. [`grant`]: who may now see the observer's data;
+//! 5. [`status`]: server errors;
+//! 6. [`body`]: an answer cut at the body limit, judged on its start only;
+//! 7. [`expect`]: the scenario's expectations;
+//! 8. [`stop`]: an instance left with no credential after a failed step
 //!    stops its flow (one finding, not a cascade of 401s);
-//! 8. [`contract`]: the response's shape, for the contract snapshots;
-//! 9. [`taint`]: canaries the request carried for someone else;
-//! 10. [`trace`]: the observer's story, which later findings quote;
-//! 11. [`leak`]: the oracle;
-//! 12. [`access`]: a probe answered 2xx naming another's record;
-//! 13. [`witness`]: the observer's own reads (those that showed no one
+//! 9. [`contract`]: the response's shape, for the contract snapshots;
+//! 10. [`taint`]: canaries the request carried for someone else;
+//! 11. [`trace`]: the observer's story, which later findings quote;
+//! 12. [`leak`]: the oracle;
+//! 13. [`access`]: a probe answered 2xx naming another's record;
+//! 14. [`witness`]: the observer's own reads (those that showed no one
 //!     else's data) and login, which the
 //!     [integrity witness](crate::witness) re-reads around foreign writes.
 //!
-//! Judges 1–10 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
+//! Judges 1–11 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
 //! its batch (the steps sent at one moment) is still in flight. Judges
-//! 11–13 ([`ON_BATCH`]) run once the whole batch has answered, in issue
+//! 12–14 ([`ON_BATCH`]) run once the whole batch has answered, in issue
 //! order: what the oracle may count as evidence depends on what every
 //! request of the batch did, so a grant or a taint from a request sent at
 //! the same moment counts. Adding a check means adding a module and one
@@ -38,6 +40,7 @@ pub mod capture;
 pub mod contract;
 pub mod expect;
 pub mod grant;
+pub mod handover;
 pub mod leak;
 pub mod session;
 pub mod status;
@@ -63,6 +66,7 @@ pub type Judge = fn(&Exchange, &Context<'_>, &mut Verdict);
 
 /// The judges each answer goes through as it arrives, in order.
 pub const ON_ANSWER: &[(&str, Judge)] = &[
+    ("handover", handover::judge),
     ("session", session::judge),
     ("capture", capture::judge),
     ("grant", grant::judge),
@@ -81,6 +85,11 @@ pub const ON_BATCH: &[(&str, Judge)] = &[
     ("access", access::judge),
     ("witness", witness::judge),
 ];
+
+/// The judges a [self-test](crate::self_test)'s planted answer goes
+/// through: those that name whose data an answer shows. Nothing is
+/// recorded, captured or granted: the instance goes on with its real answer.
+pub const SHADOW: &[(&str, Judge)] = &[("handover", handover::judge), ("leak", leak::judge)];
 
 /// The judges a [probe](crate::probe)'s answer goes through as it arrives:
 /// nothing it answers is captured, granted, expected or traced.

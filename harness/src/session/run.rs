@@ -13,6 +13,7 @@ use crate::findings::{FindingSink, JsonLines};
 use crate::plan::{Overrides, Plan};
 use crate::report::{Conclusion, Outputs, RunReport};
 use crate::safety::Redactor;
+use crate::self_test::SelfTest;
 use crate::transport::Transport;
 
 use super::snapshots::Contracts;
@@ -53,6 +54,9 @@ pub struct Run {
     pub openapi: Option<PathBuf>,
     /// An operation of `openapi` never reached leaves the run incomplete.
     pub require_coverage: bool,
+    /// Plant defects and measure whether the judges name them
+    /// ([`self_test`](crate::self_test)): the minimum sensitivity.
+    pub self_test: Option<f64>,
 }
 
 /// What a run gave.
@@ -85,6 +89,7 @@ impl Run {
             probes: true,
             openapi: None,
             require_coverage: false,
+            self_test: None,
         }
     }
 
@@ -115,7 +120,12 @@ impl Run {
             SessionError::Input(format!("cannot write findings to {dir}: {err}"))
         };
         let sink = FindingSink::new(Some(&run_dir.join("findings.jsonl"))).map_err(cannot)?;
-        let sink = Arc::new(sink.counting(self.stop.found.clone()));
+        let sink = sink.counting(self.stop.found.clone());
+        let test = (self.self_test).map(|min| Arc::new(SelfTest::new(seed, min)));
+        let sink = Arc::new(match &test {
+            Some(test) => sink.planted_by(test.clone()),
+            None => sink,
+        });
         let log = Arc::new(JsonLines::buffered(&run_dir.join("requests.jsonl")).map_err(cannot)?);
         // The first request: everything else was checked before it.
         let transport = Target::connect(&self.target).await?.transport();
@@ -127,7 +137,14 @@ impl Run {
             });
         }
         let mut ran = self
-            .run_plans(&plans, &transport, &sink, &log, seed, nonce)
+            .run_plans(
+                &plans,
+                &transport,
+                &sink,
+                &log,
+                (seed, nonce),
+                test.as_ref(),
+            )
             .await;
         // A failed flush is counted in the log itself, reported just below.
         let _ = log.flush();
@@ -159,6 +176,7 @@ impl Run {
             accepted,
             stale: baseline.stale(&seen),
             pending_snapshots: ran.pending,
+            self_test: test.map(|t| t.sensitivity()),
         };
         let written = self.write_outputs(&report, &plans, &seen);
         let mut outcome = verdict(report);
@@ -207,8 +225,8 @@ impl Run {
         transport: &Arc<dyn Transport>,
         sink: &Arc<FindingSink>,
         log: &Arc<JsonLines>,
-        seed: u64,
-        nonce: u64,
+        (seed, nonce): (u64, u64),
+        test: Option<&Arc<SelfTest>>,
     ) -> Ran {
         let redactor = Arc::new(Redactor::default());
         let progress = self.progress.then(|| progress_bar(plans)).flatten();
@@ -235,6 +253,7 @@ impl Run {
                 contracts: self.contracts != Contracts::Off,
                 ledger: Some(ledger.clone()),
                 world_name: Some(plan.scenario.clone()),
+                self_test: test.cloned(),
                 ..RunOptions::new(seed, nonce)
             };
             let executor = Executor::new(

@@ -240,6 +240,27 @@ pub struct RunArgs {
     /// incomplete (exit 3) even when nothing was found.
     #[arg(long, requires = "openapi")]
     require_coverage: bool,
+    /// Plant defects in the run's traffic (another's answer to a read,
+    /// another's item in a list, a write redirected to another's record,
+    /// another's login) and report which the judges name: the suite's
+    /// sensitivity on this API and its blind spots. Planted defects are
+    /// never findings of the target.
+    #[arg(long)]
+    self_test: bool,
+    /// With --self-test: below this share of planted defects detected,
+    /// the run is incomplete (exit 3) with its blind spots listed.
+    #[arg(long, requires = "self_test", value_name = "SHARE", default_value_t = crosstalk::self_test::MIN_SENSITIVITY, value_parser = share)]
+    min_sensitivity: f64,
+}
+
+/// A share between 0 and 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not a share between 0 and 1 (e.g. 0.9)"
+        )),
+    }
 }
 
 impl RunArgs {
@@ -268,6 +289,7 @@ impl RunArgs {
             probes: !self.no_probes,
             openapi: self.openapi,
             require_coverage: self.require_coverage,
+            self_test: self.self_test.then_some(self.min_sensitivity),
             time_limit: self.time_limit,
             stop,
             ..Run::new(self.scenarios, self.target.spec())
