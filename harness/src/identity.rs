@@ -52,6 +52,10 @@ pub struct Identities {
     names: RwLock<HashMap<String, Vec<(String, InstanceId)>>>,
     /// A credential the server issued → the identity it was issued to.
     issued: RwLock<HashMap<String, InstanceId>>,
+    /// Where credentials are issued (`capture token`, `cookie sid`) → the
+    /// one value seen there, or `None` once two differed: a place that
+    /// hands everyone one constant issues no sessions to mix up.
+    places: RwLock<HashMap<String, Option<String>>>,
     accounts: RwLock<Accounts>,
     /// Credentials issued that could be attributed to no identity.
     unattributed: AtomicU64,
@@ -131,22 +135,42 @@ impl Identities {
         found
     }
 
-    /// The server issued `credential` to `id`.
-    pub fn issued(&self, credential: &str, id: InstanceId) {
+    /// The server issued `credential` to `id`, at `place` (`capture
+    /// token`, `cookie sid`).
+    pub fn issued(&self, place: &str, credential: &str, id: InstanceId) {
         if credential.len() < 8 {
             return;
         }
+        let mut places = self.places.write().unwrap_or_else(|p| p.into_inner());
+        let seen = places
+            .entry(place.to_string())
+            .or_insert_with(|| Some(credential.to_string()));
+        if seen.as_deref().is_some_and(|first| first != credential) {
+            *seen = None;
+        }
+        drop(places);
         let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
         issued.insert(credential.to_string(), id);
     }
 
     /// Whom the server issued `credential` to before, when that is another
     /// account than `id`'s: a login or refresh handing `id` someone else's
-    /// session. Short values (a flag, a counter) say nothing.
-    pub fn issued_before(&self, credential: &str, id: InstanceId) -> Option<InstanceId> {
+    /// session. Short values (a flag, a counter) say nothing, nor does a
+    /// place that has only ever issued one value (a constant).
+    pub fn issued_before(
+        &self,
+        place: &str,
+        credential: &str,
+        id: InstanceId,
+    ) -> Option<InstanceId> {
         if credential.len() < HANDOVER_LEN {
             return None;
         }
+        let places = self.places.read().unwrap_or_else(|p| p.into_inner());
+        if !matches!(places.get(place), Some(None)) {
+            return None;
+        }
+        drop(places);
         let issued = self.issued.read().unwrap_or_else(|p| p.into_inner());
         let before = *issued.get(credential)?;
         drop(issued);
@@ -318,4 +342,54 @@ pub fn live(cookie: &cookie::Cookie<'_>) -> bool {
         .expires_datetime()
         .is_some_and(|at| at <= cookie::time::OffsetDateTime::now_utc());
     !cookie.value().is_empty() && !expired_age && !expired_date
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN_A: &str = "tok-aaaaaaaaaaaaaaaaaaaa";
+    const TOKEN_B: &str = "tok-bbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn a_session_issued_again_to_another_account_is_a_handover() {
+        let identities = Identities::default();
+        identities.issued("capture token", TOKEN_A, 1);
+        identities.issued("capture token", TOKEN_B, 2);
+        assert_eq!(
+            identities.issued_before("capture token", TOKEN_A, 3),
+            Some(1)
+        );
+        assert_eq!(identities.issued_before("capture token", TOKEN_A, 1), None);
+        assert_eq!(
+            identities.issued_before("capture token", "tok-never-issued-xx", 3),
+            None
+        );
+    }
+
+    #[test]
+    fn a_constant_handed_to_everyone_is_no_session() {
+        let identities = Identities::default();
+        for id in 0..3 {
+            identities.issued("capture tenant", TOKEN_A, id);
+        }
+        assert_eq!(identities.issued_before("capture tenant", TOKEN_A, 4), None);
+    }
+
+    #[test]
+    fn one_account_may_be_handed_its_own_session() {
+        let identities = Identities::default();
+        let login = |email: &str| Request {
+            method: http::Method::POST,
+            path: "/login".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: format!(r#"{{"email":"{email}"}}"#).into_bytes().into(),
+        };
+        identities.logged_in(1, &login("desk@clinic.test"));
+        identities.logged_in(2, &login("DESK@clinic.test"));
+        identities.issued("cookie sid", TOKEN_A, 1);
+        identities.issued("cookie sid", TOKEN_B, 3);
+        assert_eq!(identities.issued_before("cookie sid", TOKEN_A, 2), None);
+        assert_eq!(identities.issued_before("cookie sid", TOKEN_A, 3), Some(1));
+    }
 }

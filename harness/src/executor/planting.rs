@@ -93,7 +93,10 @@ impl Executor {
         let donor = test.with_donors(scenario, key, |donors| {
             let candidates: Vec<InstanceId> = (donors.instances().into_iter())
                 .filter(|v| *v != observer && world.ids().contains(v))
-                .filter(|v| !world.ledger().visible(observer, *v))
+                // One account is no grant: planting there shows it blind.
+                .filter(|v| {
+                    !world.ledger().visible(observer, *v) || same_account(world, observer, *v)
+                })
                 .collect();
             let victim = plant::pick(test.seed(), defect, key, local, &candidates)?;
             Some((victim, donors.of(victim)?.clone()))
@@ -170,8 +173,7 @@ impl Executor {
 
     /// Why no judge named a shadow answer, as far as can be told.
     fn missed(&self, shadow: &Exchange, victim: InstanceId, defect: Defect) -> String {
-        let identities = self.world.ledger().identities();
-        if identities.account(shadow.observer) == identities.account(victim) {
+        if same_account(&self.world, shadow.observer, victim) {
             return "observer and victim are one account".into();
         }
         let found = self.oracle.inspect_parsed(
@@ -268,8 +270,7 @@ impl Executor {
         let resolver = Resolver::new(world, sender, step_ref.key(), &vars);
         let judged = request::build(world, &self.redactor, step, &resolver, Some(sender)).ok()?;
         let wire = request::build(world, &self.redactor, step, &resolver, Some(victim)).ok()?;
-        let identities = world.ledger().identities();
-        let if_missed = match identities.account(sender) == identities.account(victim) {
+        let if_missed = match same_account(world, sender, victim) {
             true => "observer and victim are one account".to_string(),
             false => String::new(),
         };
@@ -319,4 +320,10 @@ impl Executor {
 pub(super) fn unset_cookies(mut response: Response) -> Response {
     response.headers.remove(http::header::SET_COOKIE);
     response
+}
+
+/// Whether the run found `a` and `b` to be one account.
+fn same_account(world: &crate::world::World, a: InstanceId, b: InstanceId) -> bool {
+    let identities = world.ledger().identities();
+    identities.account(a) == identities.account(b)
 }

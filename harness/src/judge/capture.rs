@@ -93,7 +93,7 @@ fn keep_secret(exchange: &Exchange, cx: &Context<'_>, var: &str, value: &Value) 
         return;
     };
     identities.logged_in(owner, &exchange.request);
-    identities.issued(&text_of(value), owner);
+    identities.issued(&format!("capture {var}"), &text_of(value), owner);
     // A new credential: what the owner reads may change.
     cx.witness.touch(owner);
     let mut state = cx.world.state(owner);

@@ -3,7 +3,8 @@
 //! other account for whoever holds it (the session mix-up of a shared
 //! cache or a token lookup by the wrong key), so the credential itself is
 //! the leak, whatever the answer's body says. Runs before [`session`] and
-//! [`capture`](super::capture) record who now holds it.
+//! [`capture`](super::capture) record who now holds it. A place that has
+//! handed every login one constant value is no session: never judged.
 //!
 //! [`session`]: super::session
 
@@ -26,7 +27,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
     };
     let identities = cx.world.ledger().identities();
     for (name, value) in issued {
-        if let Some(before) = identities.issued_before(&value, owner) {
+        if let Some(before) = identities.issued_before(&name, &value, owner) {
             verdict.flags.push(flag(exchange, cx, owner, before, &name));
         }
     }

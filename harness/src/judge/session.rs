@@ -37,7 +37,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
         cookies
             .iter()
             .filter(|c| identity::live(c))
-            .for_each(|c| identities.issued(c.value(), owner));
+            .for_each(|c| identities.issued(&format!("cookie {}", c.name()), c.value(), owner));
         // A new session: what the owner reads may change (the witness knows).
         cx.witness.touch(owner);
     }
