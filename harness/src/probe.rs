@@ -8,6 +8,14 @@
 //! password change names the owner's account but proves the prober's
 //! current password, as a real attacker's request would.
 //!
+//! A step that names several owned values (a nested path,
+//! `/patients/{patient_id}/encounters/{encounter_id}`) is probed with the
+//! owner's values all together, and with each of them alone, the rest the
+//! prober's own: a server that checks the caller is the path's patient but
+//! loads the encounter by its id alone answers `403` to the first and shows
+//! the owner's encounter to the second. At most [`ALONE_PER_STEP`] values
+//! are probed alone.
+//!
 //! Who probes, for each owner and step: one other instance of the owner's
 //! actor, one instance of every other actor, and no one (no credentials),
 //! each drawn by seed among those the ledger does not let see the owner (a
@@ -27,6 +35,20 @@ use crate::world::{InstanceId, World};
 /// Owners probed per step at most: every instance below that count, a
 /// seeded sample above it.
 pub const OWNERS_PER_STEP: usize = 32;
+
+/// Owned values of one step probed alone, at most.
+pub const ALONE_PER_STEP: usize = 4;
+
+/// The sets of `owned` variables a probe borrows from the owner: all of
+/// them, then each alone when there are several (the rest the prober's).
+pub fn borrowings(owned: &[String]) -> Vec<Vec<String>> {
+    let mut out = vec![owned.to_vec()];
+    if owned.len() > 1 {
+        let alone = owned.iter().take(ALONE_PER_STEP);
+        out.extend(alone.map(|var| vec![var.clone()]));
+    }
+    out
+}
 
 /// The variables of `step` that name `owner`'s own data: captured by it,
 /// not secret, not shared, used by the request (path, query, headers,
@@ -135,4 +157,20 @@ pub fn vars(
         }
     }
     differs.then_some(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_owned_values_are_borrowed_together_then_each_alone() {
+        let owned = ["encounter_id".to_string(), "patient_id".to_string()];
+        let sets = borrowings(&owned);
+        assert_eq!(sets[0], owned.to_vec());
+        assert_eq!(sets[1..], [vec![owned[0].clone()], vec![owned[1].clone()]]);
+        assert_eq!(borrowings(&owned[..1]), vec![vec![owned[0].clone()]]);
+        let many: Vec<String> = (0..9).map(|i| format!("v{i}")).collect();
+        assert_eq!(borrowings(&many).len(), 1 + ALONE_PER_STEP);
+    }
 }

@@ -6,7 +6,9 @@
 //! read *after*, once the owner has been answered 2xx. Each probe is logged
 //! as `probe: <step> as <prober>` and judged for what it shows (the leak
 //! oracle), what it was granted (access) and, for a write, what it changed
-//! (the witness reads the owner before and after).
+//! (the witness reads the owner before and after). A step naming several
+//! of the owner's values is probed with all of them and with each alone
+//! (`probe: <step> (<var> of <owner>) as <prober>`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,6 +30,8 @@ struct Planned {
     prober: Option<InstanceId>,
     observer: InstanceId,
     borrowed: Vec<String>,
+    /// Only some of the owner's values borrowed, the rest the prober's.
+    alone: bool,
 }
 
 impl Executor {
@@ -96,13 +100,20 @@ impl Executor {
                 let Some(observer) = prober.or(anonymous_observer) else {
                     continue;
                 };
-                planned.push(Planned {
+                // With no credentials there is no own value to mix in.
+                let sets = match prober {
+                    Some(_) => probe::borrowings(&borrowed),
+                    None => vec![borrowed.clone()],
+                };
+                let alone = sets.len() > 1;
+                planned.extend(sets.into_iter().enumerate().map(|(i, set)| Planned {
                     owner,
                     step: step_ref,
                     prober,
                     observer,
-                    borrowed: borrowed.clone(),
-                });
+                    alone: alone && i > 0,
+                    borrowed: set,
+                }));
             }
         }
         planned
@@ -131,7 +142,15 @@ impl Executor {
             redirect: None,
         };
         let who = one.prober.map_or("nobody".into(), |p| world.label(p));
-        let name = format!("probe: {} as {who}", step.name);
+        let name = match one.alone {
+            true => format!(
+                "probe: {} ({} of {}) as {who}",
+                step.name,
+                one.borrowed.join(", "),
+                world.label(one.owner)
+            ),
+            false => format!("probe: {} as {who}", step.name),
+        };
         // Rebuilt with the prober's session of the moment, its values
         // borrowed as before.
         let rebuild = || {
