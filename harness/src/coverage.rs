@@ -88,10 +88,14 @@ impl Operations {
         let mut reached = vec![false; self.operations.len()];
         for issued in order.into_iter().filter(|i| i.status.is_some()) {
             let path = issued.path.split('?').next().unwrap_or_default();
-            for (i, op) in self.operations.iter().enumerate() {
-                if !reached[i] && op.method == issued.method && self.matches(op, path) {
-                    reached[i] = true;
-                }
+            // The most specific template the path matches, as servers route
+            // it: a literal segment wins over a template at the same place
+            // (`/users/_debug` is not `/users/{name}`).
+            let best = (self.operations.iter().enumerate())
+                .filter(|(_, op)| op.method == issued.method && self.matches(op, path))
+                .max_by_key(|(_, op)| literals(op));
+            if let Some((i, _)) = best {
+                reached[i] = true;
             }
         }
         let mut coverage = Coverage::default();
@@ -116,6 +120,12 @@ impl Operations {
                 })
         })
     }
+}
+
+/// Which of an operation's segments are literal, first to last: compared,
+/// a literal earlier in the path ranks higher.
+fn literals(op: &Operation) -> Vec<bool> {
+    op.segments.iter().map(Option::is_some).collect()
 }
 
 fn segments(path: &str) -> impl Iterator<Item = &str> {
@@ -179,6 +189,28 @@ paths:
             coverage.unreached,
             ["DELETE /items/{id}", "GET /items/{id}/parts"]
         );
+    }
+
+    #[test]
+    fn a_literal_segment_wins_over_a_template() {
+        let doc = r#"
+openapi: 3.0.3
+info: { title: t, version: "1" }
+paths:
+  /users/v1/{username}:
+    get: { responses: { "200": { description: ok } } }
+  /users/v1/_debug:
+    get: { responses: { "200": { description: ok } } }
+"#;
+        let ops = Operations::parse(doc).unwrap();
+        let debug_only = ops.cover(&[issued("GET", "/users/v1/_debug", Some(200))]);
+        assert_eq!(debug_only.reached, ["GET /users/v1/_debug"]);
+        assert_eq!(debug_only.unreached, ["GET /users/v1/{username}"]);
+        let both = ops.cover(&[
+            issued("GET", "/users/v1/_debug", Some(200)),
+            issued("GET", "/users/v1/ada", Some(200)),
+        ]);
+        assert!(both.unreached.is_empty(), "{:?}", both.unreached);
     }
 
     #[test]
