@@ -46,10 +46,7 @@ impl Operations {
     }
 
     pub fn parse(text: &str) -> Result<Operations, String> {
-        let spec = match text.trim_start().starts_with('{') {
-            true => oas3::from_json(text).map_err(|e| e.to_string())?,
-            false => oas3::from_yaml(text).map_err(|e| e.to_string())?,
-        };
+        let spec = crate::openapi::read(text)?;
         let operations = spec
             .operations()
             .map(|(template, method, _)| Operation {

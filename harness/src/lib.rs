@@ -52,6 +52,7 @@ pub mod health;
 pub mod identity;
 pub mod init;
 pub mod judge;
+pub mod openapi;
 pub mod oracle;
 pub mod plan;
 pub mod probe;

@@ -50,10 +50,7 @@ pub struct Suite {
 
 /// Reads the document (JSON or YAML) and writes the suite.
 pub fn from_openapi(text: &str) -> Result<Suite, String> {
-    let spec = match text.trim_start().starts_with('{') {
-        true => oas3::from_json(text).map_err(|e| e.to_string())?,
-        false => oas3::from_yaml(text).map_err(|e| e.to_string())?,
-    };
+    let spec = crate::openapi::read(text)?;
     let ops: Vec<Op> = spec
         .operations()
         .map(|(path, method, operation)| Op {
