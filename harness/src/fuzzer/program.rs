@@ -195,6 +195,57 @@ impl Program {
         Program { ops }
     }
 
+    /// This program, then `later` with instances of their own, in that
+    /// order: an earlier program whose records a leak needed, followed by
+    /// the program that saw them (each instance of `later` numbered after
+    /// this program's instances of its actor).
+    pub fn then(&self, vocab: &Vocabulary, later: &Program) -> Program {
+        let offsets = self.instance_counts(vocab, 0);
+        let shift = |role: usize, i: usize| i + offsets[role];
+        let mut ops = self.ops.clone();
+        for (n, op) in later.ops.iter().enumerate() {
+            let role = vocab.role_of(op);
+            let mut op = op.clone();
+            op.instance = shift(role, op.instance);
+            op.borrow = op.borrow.map(|i| shift(role, i));
+            op.alias = op.alias.map(|i| shift(role, i));
+            op.identity = match op.identity {
+                Identity::Other(i) => Identity::Other(shift(role, i)),
+                Identity::Unsigned(i) => Identity::Unsigned(shift(role, i)),
+                other => other,
+            };
+            if let Some(set) = &mut op.set {
+                set.from = shift(set.role, set.from);
+            }
+            // The later program starts once the earlier one is done.
+            op.concurrent &= n > 0;
+            ops.push(op);
+        }
+        Program { ops }
+    }
+
+    /// Instances of each actor the operations name (at least `least`).
+    fn instance_counts(&self, vocab: &Vocabulary, least: usize) -> Vec<usize> {
+        let mut counts = vec![least; vocab.actors.len()];
+        for op in &self.ops {
+            let role = vocab.role_of(op);
+            let other = match op.identity {
+                Identity::Other(i) | Identity::Unsigned(i) => i,
+                _ => 0,
+            };
+            let highest = op
+                .instance
+                .max(op.borrow.unwrap_or(0))
+                .max(op.alias.unwrap_or(0))
+                .max(other);
+            counts[role] = counts[role].max(highest + 1);
+            if let Some(set) = &op.set {
+                counts[set.role] = counts[set.role].max(set.from + 1);
+            }
+        }
+        counts
+    }
+
     /// The program as a scenario file: one step per operation.
     pub fn to_toml(&self, vocab: &Vocabulary, description: &str) -> String {
         self.render(vocab, description, &vocab.vars)
@@ -300,23 +351,7 @@ impl Program {
         vocab: &'v Vocabulary,
         captured: &[BTreeSet<String>],
     ) -> Vec<(&'v str, Actor)> {
-        let mut counts = vec![1usize; vocab.actors.len()];
-        for op in &self.ops {
-            let role = vocab.role_of(op);
-            let other = match op.identity {
-                Identity::Other(i) | Identity::Unsigned(i) => i,
-                _ => 0,
-            };
-            let highest = op
-                .instance
-                .max(op.borrow.unwrap_or(0))
-                .max(op.alias.unwrap_or(0))
-                .max(other);
-            counts[role] = counts[role].max(highest + 1);
-            if let Some(set) = &op.set {
-                counts[set.role] = counts[set.role].max(set.from + 1);
-            }
-        }
+        let counts = self.instance_counts(vocab, 1);
         let own_var = |expr: Expr| match expr {
             Expr::Var(name)
                 if !BUILTINS.contains(&name.as_str()) && !vocab.vars.contains_key(&name) =>

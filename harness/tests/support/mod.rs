@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod portal;
+pub mod records_api;
 pub mod refresh_api;
 pub mod rotating_api;
 
