@@ -150,7 +150,14 @@ async fn server_errors_take_no_place_of_a_leak() {
         "the 500 is a bucket of its own: {kinds:?}"
     );
     assert_eq!(outcome.new_errors, 1, "{}", outcome.describe());
-    assert!(outcome.describe().contains("1 new bucket(s) of leaks or tampering, 1 of server errors"));
-    let error = found.iter().find(|f| f.kind == FindingKind::ServerError).unwrap();
+    assert!(
+        outcome
+            .describe()
+            .contains("1 new bucket(s) of leaks or tampering, 1 of server errors")
+    );
+    let error = found
+        .iter()
+        .find(|f| f.kind == FindingKind::ServerError)
+        .unwrap();
     assert!(error.step.starts_with("sign up"), "{error:?}");
 }

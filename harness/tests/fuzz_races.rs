@@ -51,14 +51,22 @@ async fn every_switch_race_reproduction_replays() {
         .execute()
         .await
         .unwrap();
-        assert_eq!(outcome.exit, Exit::Found, "seed {seed}: {}", outcome.describe());
+        assert_eq!(
+            outcome.exit,
+            Exit::Found,
+            "seed {seed}: {}",
+            outcome.describe()
+        );
         for file in support::walk(&dir.join("found")) {
             if file.extension().is_none_or(|e| e != "toml") {
                 continue;
             }
             let text = std::fs::read_to_string(&file).unwrap();
             races += usize::from(text.contains("concurrent = true"));
-            let still = replay(&file, &["switch-race"], &dir).execute().await.unwrap();
+            let still = replay(&file, &["switch-race"], &dir)
+                .execute()
+                .await
+                .unwrap();
             assert_eq!(still.exit, Exit::Found, "seed {seed}: {}", still.describe());
             // The clean clinic shows nothing (a race program may not run
             // through there: a step whose input the race gave it).

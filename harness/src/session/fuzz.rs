@@ -723,7 +723,13 @@ async fn one_program(shared: &Shared, i: u64) {
     };
     let vocab = &shared.vocabularies[first as usize % shared.vocabularies.len()];
     let program = Program::from_bytes(vocab, rest);
-    let nonce = crate::canary::fresh_nonce();
+    // A fresh embedded clinic meets only this program: its identities may
+    // follow from the seed, so a seeded run is repeatable. A target that
+    // keeps its data must never meet the same canary twice.
+    let nonce = match shared.runner.world {
+        None => mix(shared.seed, &[i, 0x6e6f6e6365]),
+        Some(_) => crate::canary::fresh_nonce(),
+    };
     // A program still waiting on the target at the deadline is dropped,
     // its requests with it.
     let run = async {
