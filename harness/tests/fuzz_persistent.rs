@@ -161,3 +161,39 @@ async fn server_errors_take_no_place_of_a_leak() {
         .unwrap();
     assert!(error.step.starts_with("sign up"), "{error:?}");
 }
+
+/// A bucket left a candidate (here: `--max-findings 1` was reached first)
+/// is promoted by hand from `candidates.jsonl`; promoting it again adds
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_are_promoted_by_hand() {
+    let dir = support::tempdir("fuzz-promote");
+    let suite = dir.join("records.toml");
+    std::fs::write(&suite, records_api::suite(1)).unwrap();
+    let faults = Faults {
+        paging: true,
+        refresh: true,
+        email_case: false,
+    };
+    let outcome = Fuzz {
+        max_findings: Some(1),
+        ..fuzz(&dir, &suite, serve(faults), 120)
+    }
+    .execute()
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit, Exit::Found, "{}", outcome.describe());
+    assert_eq!(findings(&dir).len(), 1);
+    assert!(!outcome.candidates.is_empty(), "{}", outcome.describe());
+    let promote = |dir: &Path| Fuzz {
+        confirm_candidates: Some(dir.join("found/candidates.jsonl")),
+        ..fuzz(dir, &suite, "http://127.0.0.1:9".into(), 1)
+    };
+    let promoted = promote(&dir).execute().await.unwrap();
+    assert_eq!(promoted.exit, Exit::Found, "{}", promoted.describe());
+    let after = findings(&dir);
+    assert_eq!(after.len() as u64, 1 + promoted.new_buckets);
+    let again = promote(&dir).execute().await.unwrap();
+    assert_eq!(again.exit, Exit::Clean, "{}", again.describe());
+    assert_eq!(findings(&dir).len(), after.len());
+}

@@ -2,8 +2,8 @@
 //! and example scenario (forms, multipart and raw bodies, picks, setup,
 //! cookies with a CSRF header, teardowns that need a capture) is fuzzed for a fixed number of programs
 //! with a fixed seed (fresh bytes, the scripted flows, mutations of both,
-//! and each with operations removed as the shrinker does), and every
-//! program must plan.
+//! each with operations removed as the shrinker does, and each after
+//! another program as confirmation runs them), and every program must plan.
 
 mod support;
 
@@ -13,7 +13,7 @@ use crosstalk::fuzzer::{self, Program, Vocabulary, mutate, random_bytes, seed_in
 use crosstalk::plan::Overrides;
 
 /// Programs made from each vocabulary.
-const PROGRAMS: u64 = 300;
+const PROGRAMS: u64 = 200;
 
 /// A cookie suite whose sign-in hands out a CSRF token every write sends.
 const CSRF: &str = r#"
@@ -149,13 +149,21 @@ fn no_generated_program_fails_to_plan() {
             };
             let program = Program::from_bytes(vocab, &input[1..]);
             assert_plans(vocab, &program, &format!("program {i}"));
-            if i % 10 == 0 {
+            if i % 25 == 0 {
                 for k in 0..program.ops.len() {
                     let mut ops = program.ops.clone();
                     ops.remove(k);
                     assert_plans(vocab, &Program { ops }, &format!("program {i} without {k}"));
                 }
             }
+            // A victim's program followed by an observer's, as a leak of
+            // an earlier program's data is confirmed.
+            let earlier = Program::from_bytes(vocab, &random_bytes(8, i, 400));
+            assert_plans(
+                vocab,
+                &earlier.then(vocab, &program),
+                &format!("{i} after another"),
+            );
             parent = input;
             planned += 1;
         }

@@ -596,6 +596,36 @@ mod tests {
         assert!(alias && unsigned && stale, "{alias} {unsigned} {stale}");
     }
 
+    /// A victim's program then an observer's: the observer's instances
+    /// are numbered after the victim's, its borrowings with them, and it
+    /// starts once the victim's program is done.
+    #[test]
+    fn a_program_after_another_has_instances_of_its_own() {
+        let vocab = &vocabulary("booking");
+        let mut checked = 0;
+        for i in 0..50 {
+            let victim = Program::from_bytes(vocab, &random_bytes(21, i, 400));
+            let observer = Program::from_bytes(vocab, &random_bytes(22, i, 400));
+            let both = victim.then(vocab, &observer);
+            assert_eq!(both.ops[..victim.ops.len()], victim.ops[..]);
+            let later = &both.ops[victim.ops.len()..];
+            assert_eq!(later.len(), observer.ops.len());
+            let mut offsets = std::collections::BTreeMap::new();
+            for (op, was) in later.iter().zip(&observer.ops) {
+                let role = vocab.role_of(op);
+                let taken = victim.ops.iter().filter(|o| vocab.role_of(o) == role);
+                let below = taken.map(|o| o.instance + 1).max().unwrap_or(0);
+                let offset = op.instance - was.instance;
+                assert!(offset >= below, "{offset} < {below}");
+                assert_eq!(*offsets.entry(role).or_insert(offset), offset);
+                assert_eq!(op.borrow.map(|b| b - offset), was.borrow);
+                checked += 1;
+            }
+            assert!(later.first().is_none_or(|op| !op.concurrent));
+        }
+        assert!(checked > 100, "{checked}");
+    }
+
     #[test]
     fn the_same_bytes_give_the_same_program() {
         let vocab = &vocabulary("booking");
