@@ -224,8 +224,12 @@ impl Runner {
         let text = program.to_toml(vocab, "replay");
         let plan = Scenario::from_str(&vocab.scenario, &text)
             .and_then(|s| crate::plan::Plan::build(&s, &Default::default()));
-        let Ok(plan) = plan else {
-            return false;
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(err) => {
+                tracing::error!("a reproduction does not plan (a fuzzer bug): {err}");
+                return false;
+            }
         };
         let race = plan.steps.iter().any(|s| s.concurrent);
         let attempts = if race {
