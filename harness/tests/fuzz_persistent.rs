@@ -24,8 +24,9 @@ fn fuzz(dir: &Path, suite: &Path, url: String, programs: u64) -> Fuzz {
     Fuzz {
         seed: Some(1),
         programs: Some(programs),
-        // A ceiling for a loaded machine, never reached by the programs.
+        // Ceilings for a loaded machine, never reached by the programs.
         time: Duration::from_secs(600),
+        shrink_time: Duration::from_secs(600),
         corpus: dir.join("corpus"),
         findings: dir.join("found"),
         ..Fuzz::new(vec![suite.to_path_buf()], TargetSpec::remote(url))
@@ -91,6 +92,7 @@ async fn leaks_that_need_an_earlier_programs_data_are_confirmed_and_replay() {
     let files = reproductions(&dir);
     assert_eq!(files.len(), found.len(), "{files:?}");
     for file in &files {
+        assert!(file.with_extension("sh").is_file(), "{}", file.display());
         let text = std::fs::read_to_string(file).unwrap();
         // Both parties: the victim's sign-up and the observer's.
         assert!(text.matches("name = \"sign up [").count() >= 2, "{text}");
