@@ -599,7 +599,7 @@ fn fuzz_findings_and_candidates_name_two_instances_alike_in_their_words_and_fiel
             "--target",
             &target,
             "--programs",
-            "150",
+            "60",
             "--seed",
             "3",
         ])
