@@ -136,7 +136,7 @@ impl FuzzOutcome {
             ),
             _ => format!(
                 "{} new bucket(s) of leaks or tampering, {} of server errors; reproductions in {}",
-                self.new_buckets - self.new_errors,
+                self.new_buckets.saturating_sub(self.new_errors),
                 self.new_errors,
                 self.findings.display()
             ),
@@ -502,8 +502,8 @@ impl Shared {
     /// `--max-findings` new leak and tampering buckets are confirmed
     /// (server errors never end a session).
     fn found_enough(&self) -> bool {
-        let found =
-            self.new_buckets.load(Ordering::Relaxed) - self.new_errors.load(Ordering::Relaxed);
+        let found = (self.new_buckets.load(Ordering::Relaxed))
+            .saturating_sub(self.new_errors.load(Ordering::Relaxed));
         self.max_findings.is_some_and(|max| found as usize >= max)
     }
 
@@ -681,7 +681,7 @@ fn status_line(shared: &Shared, since: Tally) -> String {
     let secs = now.at.duration_since(since.at).as_secs_f64().max(0.001);
     let rate = |n: u64, before: u64| n.saturating_sub(before) as f64 / secs;
     let errors = shared.new_errors.load(Ordering::Relaxed);
-    let harm = shared.new_buckets.load(Ordering::Relaxed) - errors;
+    let harm = (shared.new_buckets.load(Ordering::Relaxed)).saturating_sub(errors);
     let open = shared.unconfirmed().len();
     format!(
         "{:>6.0}s  {} programs ({:.1}/s), {} requests ({:.0}/s), corpus {}, confirmed {harm} leak/tamper + {errors} error bucket(s), {open} open",
