@@ -12,6 +12,12 @@
 //! with concurrent operations must leak in three runs out of three, since
 //! races are not certain. If even the original does not leak from scratch,
 //! there is nothing to shrink: the finding is not confirmed.
+//!
+//! The program kept must also show the bucket the way `crosstalk replay`
+//! will run it (from its file, with replay's number of attempts): a
+//! shrunk race can race differently from the one confirmed, so the
+//! smallest program that passes that check is kept, going back through
+//! the ones shrinking accepted, down to the original.
 
 use crate::fuzzer::{Identity, Program, Runner, Vocabulary, bucket};
 
@@ -49,20 +55,50 @@ async fn shows(
     outcome.findings.iter().any(|f| bucket(f) == key)
 }
 
+/// When to stop shrinking, and when to stop checking what shrinking kept.
+pub struct Limits<'a> {
+    pub shrink: &'a (dyn Fn() -> bool + Sync),
+    pub check: &'a (dyn Fn() -> bool + Sync),
+}
+
 /// The smallest program found that still shows the bucket `key` from
-/// scratch, trying candidates until `stop` says so; `None` when `program`
-/// itself does not.
+/// scratch and under `replay`, shrinking until `limits.shrink` says so;
+/// `None` when `program` itself does not show it from scratch. When the
+/// check is cut short, the program as confirmed, unshrunk.
 pub async fn shrink(
     runner: &Runner,
     vocab: &Vocabulary,
     program: &Program,
     key: &str,
-    stop: &(dyn Fn() -> bool + Sync),
+    limits: Limits<'_>,
 ) -> Option<Program> {
-    let mut best = program.clone();
-    if !reproduces(runner, vocab, &best, key).await {
+    if !reproduces(runner, vocab, program, key).await {
         return None;
     }
+    let accepted = reduce(runner, vocab, program.clone(), key, limits.shrink).await;
+    // Kept: the smallest accepted program `replay` shows the bucket with.
+    for candidate in accepted.iter().rev() {
+        if (limits.check)() {
+            break;
+        }
+        if runner.replays(vocab, candidate, key, limits.check).await {
+            return Some(candidate.clone());
+        }
+    }
+    Some(program.clone())
+}
+
+/// Every program shrinking accepted, from the original to the smallest
+/// (the last without the operations that sent nothing, when that still
+/// shows the bucket).
+async fn reduce(
+    runner: &Runner,
+    vocab: &Vocabulary,
+    mut best: Program,
+    key: &str,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Vec<Program> {
+    let mut accepted = vec![best.clone()];
     let still =
         async |candidate: &Program| !stop() && reproduces(runner, vocab, candidate, key).await;
 
@@ -77,6 +113,7 @@ pub async fn shrink(
             candidate.ops.drain(start..end);
             if !candidate.ops.is_empty() && still(&candidate).await {
                 best = candidate;
+                accepted.push(best.clone());
                 removed_any = true;
             } else {
                 start += chunk;
@@ -105,6 +142,7 @@ pub async fn shrink(
             simplify(&mut candidate.ops[i]);
             if candidate != best && still(&candidate).await {
                 best = candidate;
+                accepted.push(best.clone());
             }
         }
     }
@@ -122,18 +160,20 @@ pub async fn shrink(
             let candidate = renumber(vocab, &best, role, high, low);
             if candidate != best && still(&candidate).await {
                 best = candidate;
+                accepted.push(best.clone());
                 break;
             }
         }
     }
     // Operations that sent nothing in a run from scratch (their inputs
     // never came) change nothing on the wire; a replay against a fixed
-    // server would count them as steps it could not send.
+    // server would count them as steps it could not send. Without them a
+    // concurrent operation may join another: kept only if it still shows.
     let sent = without_silent(runner, vocab, &best).await;
-    if !sent.ops.is_empty() {
-        best = sent;
+    if !sent.ops.is_empty() && sent != best && still(&sent).await {
+        accepted.push(sent);
     }
-    Some(best)
+    accepted
 }
 
 /// `program` without the operations that sent no request in a run of it.

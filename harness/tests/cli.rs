@@ -293,8 +293,13 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
             "profile-cache",
             "--seed",
             "3",
+            // Bounded by programs; the time is a ceiling for a loaded machine.
+            "--programs",
+            "20000",
             "--time",
-            "60s",
+            "1h",
+            "--shrink-time",
+            "10m",
             "--max-findings",
             "1",
         ],
@@ -352,7 +357,7 @@ fn fuzz_finds_shrinks_and_writes_a_reproduction_that_replay_confirms() {
 #[test]
 fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corpus() {
     let dir = tempdir("fuzz-clean");
-    let first = fuzz(&dir, &["--seed", "4", "--time", "4s"]);
+    let first = fuzz(&dir, &["--seed", "4", "--programs", "150"]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -365,7 +370,7 @@ fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corp
         kept > 0,
         "the corpus keeps inputs that reached new behaviour"
     );
-    let second = fuzz(&dir, &["--seed", "5", "--time", "2s"]);
+    let second = fuzz(&dir, &["--seed", "5", "--programs", "60"]);
     assert_eq!(second.status.code(), Some(0));
     let seeds = 4;
     assert!(
@@ -392,7 +397,7 @@ fn fuzz_takes_the_variables_and_patients_a_suite_needs() {
         support::command(CROSSTALK)
             .arg("fuzz")
             .arg(&suite)
-            .args(["--time", "3s", "--seed", "1"])
+            .args(["--programs", "60", "--seed", "1"])
             .args(extra)
             .arg("--corpus")
             .arg(dir.join("corpus"))

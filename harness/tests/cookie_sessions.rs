@@ -78,7 +78,15 @@ fn the_cookie_suite_is_clean_against_a_clean_cookie_clinic_and_finds_a_fault() {
 fn fuzzing_a_persistent_cookie_clinic_raises_no_false_leak() {
     let dir = tempdir("cookie-fuzz");
     let clean = serve(&dir, Faults::none());
-    let mut args = vec!["fuzz", "--target", &clean, "--time", "15s", "--seed", "5"];
+    let mut args = vec![
+        "fuzz",
+        "--target",
+        &clean,
+        "--programs",
+        "400",
+        "--seed",
+        "5",
+    ];
     let corpus = dir.join("corpus");
     args.extend(["--corpus", corpus.to_str().unwrap()]);
     let out = crosstalk(&dir, &args);

@@ -88,7 +88,8 @@ async fn fuzz_reports_the_operations_its_programs_reached() {
     let document = clinic_document(&dir);
     let fuzz = Fuzz {
         seed: Some(3),
-        time: std::time::Duration::from_secs(3),
+        programs: Some(200),
+        time: std::time::Duration::from_secs(3600),
         corpus: dir.join("corpus"),
         findings: dir.join("found"),
         openapi: Some(document.into()),

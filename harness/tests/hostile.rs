@@ -226,9 +226,11 @@ fn fuzz_against_a_hanging_target_stops_at_its_deadline() {
         .arg(dir.join("found"))
         .output()
         .unwrap();
+    // It stops: a generous bound, for a loaded machine (the deadline is
+    // the feature tested, never how fast the machine is).
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(12),
+        took < Duration::from_secs(60),
         "fuzz --time 5s took {took:?}"
     );
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));

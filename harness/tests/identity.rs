@@ -594,7 +594,15 @@ fn fuzz_findings_and_candidates_name_two_instances_alike_in_their_words_and_fiel
         Clinic::new(config).unwrap().router()
     });
     let out = support::command(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["fuzz", "--target", &target, "--time", "4s", "--seed", "3"])
+        .args([
+            "fuzz",
+            "--target",
+            &target,
+            "--programs",
+            "60",
+            "--seed",
+            "3",
+        ])
         .arg(root().join("scenarios"))
         .arg("--corpus")
         .arg(dir.join("corpus"))

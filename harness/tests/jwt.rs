@@ -183,15 +183,18 @@ async fn a_token_with_another_patients_claims_and_no_signature_is_found_where_it
 async fn the_fuzzer_forges_unsigned_claims_by_itself() {
     let dir = support::tempdir("jwt-fuzz");
     let suite = suite(&dir, "");
-    let fuzz = |url: String, secs: u64, name: &str| Fuzz {
+    let fuzz = |url: String, programs: u64, name: &str| Fuzz {
         seed: Some(1),
-        time: Duration::from_secs(secs),
+        // Bounded by programs; the time is a ceiling for a loaded machine.
+        programs: Some(programs),
+        time: Duration::from_secs(3600),
+        shrink_time: Duration::from_secs(600),
         max_findings: Some(1),
         corpus: dir.join(name).join("corpus"),
         findings: dir.join(name).join("found"),
         ..Fuzz::new(vec![suite.clone()], TargetSpec::remote(url))
     };
-    let found = fuzz(support::serve(|| router(true)), 60, "faulty")
+    let found = fuzz(support::serve(|| router(true)), 20_000, "faulty")
         .execute()
         .await
         .unwrap();
@@ -202,7 +205,7 @@ async fn the_fuzzer_forges_unsigned_claims_by_itself() {
         .unwrap();
     let text = std::fs::read_to_string(repro).unwrap();
     assert!(text.contains("unsigned patient#"), "{text}");
-    let clean = fuzz(support::serve(|| router(false)), 6, "clean")
+    let clean = fuzz(support::serve(|| router(false)), 300, "clean")
         .execute()
         .await
         .unwrap();

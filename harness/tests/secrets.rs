@@ -144,8 +144,12 @@ fn no_credential_reaches_any_report_log_snapshot_or_reproduction() {
         .args([
             "--target",
             &target,
+            "--programs",
+            "20000",
             "--time",
-            "60s",
+            "1h",
+            "--shrink-time",
+            "10m",
             "--max-findings",
             "1",
             "--seed",

@@ -503,7 +503,10 @@ async fn fuzz_finds_tampering_that_replay_reproduces_and_the_fixed_clinic_does_n
     let account = support::root().join("scenarios/no-probes/account.toml");
     let fuzz = Fuzz {
         seed: Some(2),
-        time: std::time::Duration::from_secs(60),
+        // Bounded by programs; the time is a ceiling for a loaded machine.
+        programs: Some(20_000),
+        time: std::time::Duration::from_secs(3600),
+        shrink_time: std::time::Duration::from_secs(600),
         max_findings: Some(1),
         corpus: dir.join("corpus"),
         findings: dir.join("found"),

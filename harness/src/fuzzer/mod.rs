@@ -59,7 +59,16 @@ pub struct Outcome {
     pub order: Vec<Issued>,
     /// Each instance's label and canary.
     pub identities: Vec<(String, String)>,
+    /// The program's name in the run's world (`p17`), when it ran in one.
+    pub world: Option<String>,
 }
+
+/// Runs `replay` makes of a reproduction before calling it fixed: a
+/// program confirmed with these shows again under `crosstalk replay`.
+pub const REPLAY_ATTEMPTS: u32 = 20;
+/// As [`REPLAY_ATTEMPTS`], for a race (steps sent at the same moment),
+/// its simultaneous requests sent both ways round in turn.
+pub const REPLAY_RACE_ATTEMPTS: u32 = 100;
 
 /// Makes a fresh target for each program (a new in-process clinic), or
 /// hands back the same remote one.
@@ -89,8 +98,11 @@ pub struct RunWorld {
     programs: std::sync::atomic::AtomicU64,
     /// Serials handed out so far: `serial` never repeats within the run,
     /// so user names made from it stay unique against a server that keeps
-    /// every program's accounts.
+    /// every program's accounts (runs from scratch included).
     serials: std::sync::atomic::AtomicU64,
+    /// The latest programs by number (`p17` → 17): a leak of an earlier
+    /// program's data is confirmed by running that program first.
+    ran: std::sync::Mutex<std::collections::BTreeMap<u64, (String, Program)>>,
 }
 
 impl RunWorld {
@@ -98,6 +110,9 @@ impl RunWorld {
     /// memory stays bounded on a run of hours (older identities are then
     /// unknown: never evidence, never misattributed).
     pub const MAX_INSTANCES: usize = 200_000;
+    /// Programs a run world remembers (the latest ones), to confirm a
+    /// leak of their data: a few megabytes.
+    pub const MAX_PROGRAMS: usize = 20_000;
 
     pub fn new(nonce: u64) -> RunWorld {
         RunWorld {
@@ -105,7 +120,30 @@ impl RunWorld {
             ledger: std::sync::Mutex::default(),
             programs: Default::default(),
             serials: Default::default(),
+            ran: Default::default(),
         }
+    }
+
+    /// The scenario and program that ran as world `name` (`p17`), while
+    /// it is remembered.
+    pub fn program(&self, name: &str) -> Option<(String, Program)> {
+        let n: u64 = name.strip_prefix('p')?.parse().ok()?;
+        let ran = self.ran.lock().unwrap_or_else(|p| p.into_inner());
+        ran.get(&n).cloned()
+    }
+
+    /// Numbers the next program and remembers it.
+    fn next_program(&self, scenario: &str, program: &Program) -> String {
+        let n = self
+            .programs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut ran = self.ran.lock().unwrap_or_else(|p| p.into_inner());
+        ran.insert(n, (scenario.to_string(), program.clone()));
+        while ran.len() > Self::MAX_PROGRAMS {
+            ran.pop_first();
+        }
+        format!("p{n}")
     }
 
     fn ledger(&self) -> Arc<Ledger> {
@@ -135,11 +173,16 @@ impl Runner {
         if let Some(world) = &self.world {
             options.run_id = world.run_id.clone();
             options.ledger = Some(world.ledger());
-            let n = (world.programs).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            options.world_name = Some(format!("p{}", n + 1));
+            options.world_name = Some(world.next_program(&vocab.scenario, program));
         }
         let serials = self.world.as_ref().map(|w| &w.serials);
-        run_program(vocab, program, (self.target)(), options, serials).await
+        let world = options.world_name.clone();
+        let plan = match program.to_plan(vocab) {
+            Ok(plan) => plan,
+            Err(err) => return unplanned(&err),
+        };
+        let outcome = run_plan(plan, (self.target)(), options, serials).await;
+        Outcome { world, ..outcome }
     }
 
     /// Runs `program` from scratch: fresh identities in a ledger of their
@@ -159,7 +202,61 @@ impl Runner {
             reversed,
             ..self.options(crate::canary::fresh_nonce())
         };
-        run_program(vocab, program, (self.target)(), options, None).await
+        let plan = match program.to_plan(vocab) {
+            Ok(plan) => plan,
+            Err(err) => return unplanned(&err),
+        };
+        let serials = self.world.as_ref().map(|w| &w.serials);
+        run_plan(plan, (self.target)(), options, serials).await
+    }
+
+    /// Whether `program` shows the bucket `key` the way `crosstalk replay`
+    /// runs its reproduction: planned from the file it is written as, with
+    /// replay's options, up to [`REPLAY_ATTEMPTS`] runs (a race
+    /// [`REPLAY_RACE_ATTEMPTS`], both ways round in turn), each from scratch.
+    pub async fn replays(
+        &self,
+        vocab: &Vocabulary,
+        program: &Program,
+        key: &str,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> bool {
+        let text = program.to_toml(vocab, "replay");
+        let plan = Scenario::from_str(&vocab.scenario, &text)
+            .and_then(|s| crate::plan::Plan::build(&s, &Default::default()));
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(err) => {
+                tracing::error!("a reproduction does not plan (a fuzzer bug): {err}");
+                return false;
+            }
+        };
+        let race = plan.steps.iter().any(|s| s.concurrent);
+        let attempts = if race {
+            REPLAY_RACE_ATTEMPTS
+        } else {
+            REPLAY_ATTEMPTS
+        };
+        let nonce = crate::canary::fresh_nonce();
+        for attempt in 0..attempts {
+            if stop() {
+                return false;
+            }
+            let options = RunOptions {
+                concurrency: 16,
+                stop_without_credential: false,
+                probes: false,
+                reversed: race && attempt % 2 == 1,
+                nonce: mix(nonce, &[u64::from(attempt)]),
+                ..RunOptions::new(self.seed, nonce)
+            };
+            let serials = self.world.as_ref().map(|w| &w.serials);
+            let outcome = run_plan(plan.clone(), (self.target)(), options, serials).await;
+            if outcome.findings.iter().any(|f| bucket(f) == key) {
+                return true;
+            }
+        }
+        false
     }
 
     fn options(&self, nonce: u64) -> RunOptions {
@@ -178,22 +275,21 @@ impl Runner {
     }
 }
 
-/// Runs `program` against `transport`, its serials after those of the
-/// run's earlier programs (`serials`) when it has any.
-async fn run_program(
-    vocab: &Vocabulary,
-    program: &Program,
+/// A program that does not plan: a bug of the generator, never the target's.
+fn unplanned(err: &ScenarioError) -> Outcome {
+    tracing::error!("a generated program does not plan (a fuzzer bug): {err}");
+    Outcome::default()
+}
+
+/// Runs `plan` against `transport`, its serials after those of the run's
+/// earlier programs (`serials`) when it has any.
+async fn run_plan(
+    plan: crate::plan::Plan,
     transport: Arc<dyn Transport>,
     mut options: RunOptions,
     serials: Option<&std::sync::atomic::AtomicU64>,
 ) -> Outcome {
-    let plan = match program.to_plan(vocab) {
-        Ok(plan) => Arc::new(plan),
-        Err(err) => {
-            tracing::error!("a generated program does not plan (a fuzzer bug): {err}");
-            return Outcome::default();
-        }
-    };
+    let plan = Arc::new(plan);
     if let Some(serials) = serials {
         let count = plan.instances() as u64;
         options.serial_base = serials.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
@@ -234,6 +330,7 @@ async fn run_program(
         requests: stats.requests,
         order: stats.order,
         identities,
+        world: None,
     }
 }
 
@@ -501,6 +598,36 @@ mod tests {
             }
         }
         assert!(alias && unsigned && stale, "{alias} {unsigned} {stale}");
+    }
+
+    /// A victim's program then an observer's: the observer's instances
+    /// are numbered after the victim's, its borrowings with them, and it
+    /// starts once the victim's program is done.
+    #[test]
+    fn a_program_after_another_has_instances_of_its_own() {
+        let vocab = &vocabulary("booking");
+        let mut checked = 0;
+        for i in 0..50 {
+            let victim = Program::from_bytes(vocab, &random_bytes(21, i, 400));
+            let observer = Program::from_bytes(vocab, &random_bytes(22, i, 400));
+            let both = victim.then(vocab, &observer);
+            assert_eq!(both.ops[..victim.ops.len()], victim.ops[..]);
+            let later = &both.ops[victim.ops.len()..];
+            assert_eq!(later.len(), observer.ops.len());
+            let mut offsets = std::collections::BTreeMap::new();
+            for (op, was) in later.iter().zip(&observer.ops) {
+                let role = vocab.role_of(op);
+                let taken = victim.ops.iter().filter(|o| vocab.role_of(o) == role);
+                let below = taken.map(|o| o.instance + 1).max().unwrap_or(0);
+                let offset = op.instance - was.instance;
+                assert!(offset >= below, "{offset} < {below}");
+                assert_eq!(*offsets.entry(role).or_insert(offset), offset);
+                assert_eq!(op.borrow.map(|b| b - offset), was.borrow);
+                checked += 1;
+            }
+            assert!(later.first().is_none_or(|op| !op.concurrent));
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]

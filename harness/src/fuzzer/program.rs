@@ -195,6 +195,57 @@ impl Program {
         Program { ops }
     }
 
+    /// This program, then `later` with instances of their own, in that
+    /// order: an earlier program whose records a leak needed, followed by
+    /// the program that saw them (each instance of `later` numbered after
+    /// this program's instances of its actor).
+    pub fn then(&self, vocab: &Vocabulary, later: &Program) -> Program {
+        let offsets = self.instance_counts(vocab, 0);
+        let shift = |role: usize, i: usize| i + offsets[role];
+        let mut ops = self.ops.clone();
+        for (n, op) in later.ops.iter().enumerate() {
+            let role = vocab.role_of(op);
+            let mut op = op.clone();
+            op.instance = shift(role, op.instance);
+            op.borrow = op.borrow.map(|i| shift(role, i));
+            op.alias = op.alias.map(|i| shift(role, i));
+            op.identity = match op.identity {
+                Identity::Other(i) => Identity::Other(shift(role, i)),
+                Identity::Unsigned(i) => Identity::Unsigned(shift(role, i)),
+                other => other,
+            };
+            if let Some(set) = &mut op.set {
+                set.from = shift(set.role, set.from);
+            }
+            // The later program starts once the earlier one is done.
+            op.concurrent &= n > 0;
+            ops.push(op);
+        }
+        Program { ops }
+    }
+
+    /// Instances of each actor the operations name (at least `least`).
+    fn instance_counts(&self, vocab: &Vocabulary, least: usize) -> Vec<usize> {
+        let mut counts = vec![least; vocab.actors.len()];
+        for op in &self.ops {
+            let role = vocab.role_of(op);
+            let other = match op.identity {
+                Identity::Other(i) | Identity::Unsigned(i) => i,
+                _ => 0,
+            };
+            let highest = op
+                .instance
+                .max(op.borrow.unwrap_or(0))
+                .max(op.alias.unwrap_or(0))
+                .max(other);
+            counts[role] = counts[role].max(highest + 1);
+            if let Some(set) = &op.set {
+                counts[set.role] = counts[set.role].max(set.from + 1);
+            }
+        }
+        counts
+    }
+
     /// The program as a scenario file: one step per operation.
     pub fn to_toml(&self, vocab: &Vocabulary, description: &str) -> String {
         self.render(vocab, description, &vocab.vars)
@@ -237,14 +288,14 @@ impl Program {
             #[serde(skip_serializing_if = "<[Step]>::is_empty")]
             teardown: &'a [Step],
         }
-        let (actors, steps) = self.parts(vocab);
+        let (actors, steps, teardown) = self.parts(vocab);
         let file = File {
             description,
             vars,
             actors: actors.iter().map(|(n, a)| (*n, a)).collect(),
             setup: &vocab.setup,
             steps,
-            teardown: &vocab.teardown,
+            teardown: &teardown,
         };
         toml::to_string(&file).expect("scenario files serialize")
     }
@@ -253,19 +304,21 @@ impl Program {
     /// made without writing and parsing that file: running a program is
     /// the fuzzer's inner loop.
     pub fn to_scenario(&self, vocab: &Vocabulary) -> Scenario {
-        let (actors, steps) = self.parts(vocab);
+        let (actors, steps, teardown) = self.parts(vocab);
         Scenario::generated(
             &vocab.scenario,
             PROGRAM,
             vocab.vars.clone(),
             actors.into_iter().map(|(name, a)| (name.to_string(), a)),
-            [vocab.setup.clone(), steps, vocab.teardown.clone()],
+            [vocab.setup.clone(), steps, teardown],
         )
     }
 
-    /// The program's actors and steps: one step per operation that can be
-    /// sent.
-    fn parts<'v>(&self, vocab: &'v Vocabulary) -> (Vec<(&'v str, Actor)>, Vec<Step>) {
+    /// The program's actors, steps (one per operation that can be sent)
+    /// and teardown (an actor's teardown step only when the program
+    /// captures what it sends: a sign-out needs the CSRF token a sign-in
+    /// captured).
+    fn parts<'v>(&self, vocab: &'v Vocabulary) -> (Vec<(&'v str, Actor)>, Vec<Step>, Vec<Step>) {
         let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
         let mut steps = Vec::new();
         for (n, op) in self.ops.iter().enumerate() {
@@ -278,7 +331,17 @@ impl Program {
             captured[info.role].extend(info.captures.iter().cloned());
             steps.push(materialize(vocab, info, op, n));
         }
-        (self.actors(vocab, &captured), steps)
+        let teardown = vocab
+            .teardown
+            .iter()
+            .filter(|step| {
+                step.actor.is_empty()
+                    || (vocab.steps.iter())
+                        .any(|i| i.late && i.step.name == step.name && i.ready(&captured))
+            })
+            .cloned()
+            .collect();
+        (self.actors(vocab, &captured), steps, teardown)
     }
 
     /// Each actor with as many instances as the operations name; an actor
@@ -288,23 +351,7 @@ impl Program {
         vocab: &'v Vocabulary,
         captured: &[BTreeSet<String>],
     ) -> Vec<(&'v str, Actor)> {
-        let mut counts = vec![1usize; vocab.actors.len()];
-        for op in &self.ops {
-            let role = vocab.role_of(op);
-            let other = match op.identity {
-                Identity::Other(i) | Identity::Unsigned(i) => i,
-                _ => 0,
-            };
-            let highest = op
-                .instance
-                .max(op.borrow.unwrap_or(0))
-                .max(op.alias.unwrap_or(0))
-                .max(other);
-            counts[role] = counts[role].max(highest + 1);
-            if let Some(set) = &op.set {
-                counts[set.role] = counts[set.role].max(set.from + 1);
-            }
-        }
+        let counts = self.instance_counts(vocab, 1);
         let own_var = |expr: Expr| match expr {
             Expr::Var(name)
                 if !BUILTINS.contains(&name.as_str()) && !vocab.vars.contains_key(&name) =>
@@ -364,10 +411,7 @@ fn flip_of(vocab: &Vocabulary, info: &StepInfo, flip: u8, field: u8, value: u8) 
         return None;
     }
     let query = query_pairs(&info.step.request);
-    let sent = |name: &str| {
-        matches!(&info.step.body, Some(toml::Value::Table(body)) if body.contains_key(name))
-            || query.iter().any(|(k, _)| k == name)
-    };
+    let sent = |name: &str| body_sends(&info.step, name) || query.iter().any(|(k, _)| k == name);
     let fields: Vec<(&String, &Vec<String>)> =
         vocab.enums.iter().filter(|(name, _)| sent(name)).collect();
     let (name, values) = fields.get(field as usize % fields.len().max(1))?;
@@ -389,7 +433,11 @@ fn setting_of(
     from: u8,
 ) -> Option<Setting> {
     let method = info.step.request.split_whitespace().next().unwrap_or("");
-    if !matches!(method, "POST" | "PUT" | "PATCH") {
+    // A field goes into a JSON body or a form; never into a multipart or
+    // raw body, nor beside a non-table body (a step sends one body).
+    let table_body = matches!(info.step.body, None | Some(toml::Value::Table(_)));
+    let other_body = info.step.multipart.is_some() || info.step.raw.is_some();
+    if !matches!(method, "POST" | "PUT" | "PATCH") || !table_body || other_body {
         return None;
     }
     let choices: Vec<(&String, usize, &String)> = vocab
@@ -402,9 +450,7 @@ fn setting_of(
     // booking); else any field a captured value came from.
     let sent: Vec<_> = choices
         .iter()
-        .filter(|(name, _, _)| {
-            matches!(&info.step.body, Some(toml::Value::Table(b)) if b.contains_key(*name))
-        })
+        .filter(|(name, _, _)| body_sends(&info.step, name))
         .cloned()
         .collect();
     let pool = if field % 2 == 0 && !sent.is_empty() {
@@ -464,22 +510,43 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
             "{{{{{}#{}.{}}}}}",
             vocab.actors[set.role].0, set.from, set.var
         );
-        let body = step
-            .body
-            .get_or_insert_with(|| toml::Value::Table(Default::default()));
-        if let toml::Value::Table(body) = body {
-            body.insert(set.field.clone(), toml::Value::String(value));
+        let value = toml::Value::String(value);
+        if let Some(form) = &mut step.form {
+            form.insert(set.field.clone(), value);
+        } else if step.multipart.is_none() && step.raw.is_none() {
+            let body = step
+                .body
+                .get_or_insert_with(|| toml::Value::Table(Default::default()));
+            if let toml::Value::Table(body) = body {
+                body.insert(set.field.clone(), value);
+            }
         }
     }
     step
 }
 
+/// Whether the step's JSON body or form sends the field `name`.
+fn body_sends(step: &Step, name: &str) -> bool {
+    matches!(&step.body, Some(toml::Value::Table(body)) if body.contains_key(name))
+        || step
+            .form
+            .as_ref()
+            .is_some_and(|form| form.contains_key(name))
+}
+
 /// The flip in the body (replaced) or the query (replaced or repeated).
 fn apply_flip(step: &mut Step, flip: &Flip) {
+    let value = toml::Value::String(flip.value.clone());
     if let Some(toml::Value::Table(body)) = &mut step.body
         && body.contains_key(&flip.field)
     {
-        body.insert(flip.field.clone(), toml::Value::String(flip.value.clone()));
+        body.insert(flip.field.clone(), value);
+        return;
+    }
+    if let Some(form) = &mut step.form
+        && form.contains_key(&flip.field)
+    {
+        form.insert(flip.field.clone(), value);
         return;
     }
     let Some((line, query)) = step.request.split_once('?') else {

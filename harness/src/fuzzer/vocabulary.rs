@@ -174,7 +174,7 @@ impl Vocabulary {
 }
 
 /// Fields given more than one literal value across the scenario: in a
-/// body, a query or an expected answer (`"$.status" = "cancelled"`). The
+/// body, a form, a query or an expected answer (`"$.status" = "cancelled"`). The
 /// values a flip may switch between (`mode`: audio, video).
 fn enums(steps: &[StepInfo]) -> BTreeMap<String, Vec<String>> {
     let mut enums: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -193,6 +193,11 @@ fn enums(steps: &[StepInfo]) -> BTreeMap<String, Vec<String>> {
                 if let toml::Value::String(text) = value {
                     add(field, text);
                 }
+            }
+        }
+        for (field, value) in info.step.form.iter().flatten() {
+            if let toml::Value::String(text) = value {
+                add(field, text);
             }
         }
         for (field, value) in query_pairs(&info.step.request) {

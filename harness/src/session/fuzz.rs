@@ -4,11 +4,17 @@
 //! keeps its data, every program's identities are fresh and all of them
 //! stay in one ledger for the run. Whatever a program finds is appended to
 //! `candidates.jsonl` at once; a new bucket counts (in `findings.jsonl`,
-//! with a reproduction) only once it shows again from scratch, and is then
-//! shrunk. Stops at the time limit, after `max_findings` buckets, or when
-//! cancelled, with everything found so far on disk. A session that ran no
-//! program to the end, or got no answer, is incomplete, never clean: a
-//! target that hangs must not pass as one without leaks.
+//! with a reproduction) only once it shows again, and is then shrunk: from
+//! scratch, or, when its victim is another program's identity, by running
+//! that program first and then the observer's, with fresh identities.
+//!
+//! Privacy first: leaks and tampering have their own `--max-findings`;
+//! server errors are buckets of their own (`--max-errors`) that never take
+//! a leak's place, reported after them. `--time` is a hard deadline for the
+//! whole command, confirmation and shrinking included (`--shrink-time`
+//! adds to it). A session that ran no program to the end, or got no
+//! answer, is incomplete, never clean: a target that hangs must not pass
+//! as one without leaks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -25,7 +31,7 @@ use crate::fuzzer::{
 };
 use crate::reproduction::{Recording, write_reproduction};
 use crate::safety::terminal_safe;
-use crate::shrinker::shrink;
+use crate::shrinker::{Limits, shrink};
 
 use super::{Exit, SessionError, Stop, Target, TargetSpec};
 
@@ -43,8 +49,19 @@ pub struct Fuzz {
     /// Seed of the input generator; random (and reported) when `None`.
     pub seed: Option<u64>,
     pub time: Duration,
-    /// Stop after this many new leak buckets.
+    /// Stop after this many new leak and tampering buckets.
     pub max_findings: Option<usize>,
+    /// Confirm at most this many new server-error buckets (they never
+    /// take a place of `max_findings`); the rest stay candidates.
+    pub max_errors: Option<usize>,
+    /// Time for confirming and shrinking beyond `time`; with none, the
+    /// last fifth of `time` (at most five minutes) is kept for them.
+    pub shrink_time: Duration,
+    /// Stop after this many programs (a bounded, seeded run: tests).
+    pub programs: Option<u64>,
+    /// Promote the buckets of these candidates (`candidates.jsonl` lines)
+    /// to findings, by hand, instead of fuzzing.
+    pub confirm_candidates: Option<PathBuf>,
     /// Inputs that reached new behaviour, kept between runs.
     pub corpus: PathBuf,
     /// Reproductions (.toml, .sh) and findings.jsonl.
@@ -61,17 +78,31 @@ pub struct Fuzz {
     pub openapi: Option<PathBuf>,
 }
 
-/// How long after the deadline (or after being found, when later) a new
-/// bucket may still be confirmed and shrunk.
-const SHRINK_GRACE: Duration = Duration::from_secs(60);
+/// How long one bucket may take to be confirmed and shrunk, at most
+/// (`--shrink-time` when longer): the others wait meanwhile.
+const SHRINK_EACH: Duration = Duration::from_secs(60);
+
+/// Programs tried to confirm one bucket before it is left a candidate.
+const CONFIRM_TRIES: u32 = 5;
+
+/// The time kept at the end of `time` for confirming and shrinking when
+/// no `--shrink-time` is given.
+fn reserve(time: Duration) -> Duration {
+    (time / 5).min(Duration::from_secs(300))
+}
 
 /// What a fuzzing session gave.
 pub struct FuzzOutcome {
     pub seed: u64,
     /// Which operations of `--openapi` the programs reached.
     pub coverage: Option<Coverage>,
-    /// Leak and server-error buckets found that no earlier session had found.
+    /// Leak, tampering and server-error buckets confirmed that no earlier
+    /// session had found.
     pub new_buckets: u64,
+    /// Of those, server errors.
+    pub new_errors: u64,
+    /// Buckets found but not confirmed, each with how many candidates.
+    pub candidates: Vec<(String, u64)>,
     pub interrupted: bool,
     /// Where the reproductions are.
     pub findings: PathBuf,
@@ -95,12 +126,18 @@ impl FuzzOutcome {
                 "incomplete: {} program(s) ran but none of their {} requests got an answer; no verdict on the target",
                 self.programs, self.requests
             ),
-            _ if self.new_buckets == 0 => {
+            _ if self.new_buckets == 0 && self.candidates.is_empty() => {
                 "no new leak, tampering or server error found".to_string()
             }
+            _ if self.new_buckets == 0 => format!(
+                "nothing confirmed; {} bucket(s) of unconfirmed candidates in {}",
+                self.candidates.len(),
+                self.findings.join("candidates.jsonl").display()
+            ),
             _ => format!(
-                "{} new bucket(s) of leaks, tampering or server errors; reproductions in {}",
-                self.new_buckets,
+                "{} new bucket(s) of leaks or tampering, {} of server errors; reproductions in {}",
+                self.new_buckets.saturating_sub(self.new_errors),
+                self.new_errors,
                 self.findings.display()
             ),
         }
@@ -121,26 +158,50 @@ fn exit(new_buckets: u64, interrupted: bool, programs: u64, answered: u64) -> Ex
     }
 }
 
+/// Where a bucket stands in this session.
+#[derive(Default)]
+struct BucketState {
+    /// Candidates seen in this session.
+    seen: u64,
+    /// Programs tried to confirm it.
+    tries: u32,
+    /// Being confirmed, confirmed, or known from an earlier session.
+    busy: bool,
+    done: bool,
+}
+
 /// What the workers share.
 struct Shared {
     vocabularies: Vec<Vocabulary>,
     runner: Runner,
     seed: u64,
     started: Instant,
+    /// No program starts after this.
     deadline: Instant,
+    /// Nothing runs after this: confirmation and shrinking included.
+    end: Instant,
+    /// What one bucket's confirmation and shrinking may take.
+    shrink_each: Duration,
+    /// Programs to run at most.
+    program_limit: Option<u64>,
     cancel: tokio_util::sync::CancellationToken,
     corpus_dir: PathBuf,
     findings_dir: PathBuf,
     corpus: Mutex<Vec<Vec<u8>>>,
     seen: Mutex<BTreeSet<(String, String, u16)>>,
-    buckets: Mutex<HashMap<String, usize>>,
+    buckets: Mutex<HashMap<String, BucketState>>,
+    /// Confirmed buckets, as printed: leaks and tampering, then errors.
+    confirmed: Mutex<Vec<(FindingKind, String)>>,
     /// Confirmed findings, one per new bucket.
     sink: FindingSink,
     /// Everything found, as found, confirmed or not.
     candidates: JsonLines,
     max_findings: Option<usize>,
-    /// New buckets confirmed or being confirmed, against `max_findings`.
+    max_errors: Option<usize>,
+    /// New leak and tampering buckets confirmed or being confirmed,
+    /// against `max_findings`; server errors, against `max_errors`.
     claimed: AtomicU64,
+    claimed_errors: AtomicU64,
     /// Programs explore under the read side; a finding is confirmed and
     /// shrunk under the write side, alone in the process as a replay will
     /// be, so a race that shows only under load does not count.
@@ -154,6 +215,7 @@ struct Shared {
     answered: AtomicU64,
     counter: AtomicU64,
     new_buckets: AtomicU64,
+    new_errors: AtomicU64,
 }
 
 impl Fuzz {
@@ -167,6 +229,10 @@ impl Fuzz {
             seed: None,
             time: Duration::from_secs(600),
             max_findings: None,
+            max_errors: None,
+            shrink_time: Duration::ZERO,
+            programs: None,
+            confirm_candidates: None,
             corpus: PathBuf::from("crosstalk-corpus"),
             findings: PathBuf::from("crosstalk-findings/fuzz"),
             stop: Stop::default(),
@@ -183,8 +249,17 @@ impl Fuzz {
                 "--max-findings must be at least 1 (leave it out to fuzz until --time)".into(),
             ));
         }
+        if self.max_errors == Some(0) {
+            return Err(SessionError::Input(
+                "--max-errors must be at least 1 (leave it out to confirm every server error)"
+                    .into(),
+            ));
+        }
+        if let Some(file) = &self.confirm_candidates {
+            return self.promote(file);
+        }
         let started = Instant::now();
-        let shared = Arc::new(self.prepare(started, self.time).await?);
+        let shared = Arc::new(self.prepare(started).await?);
         let workers = self.concurrency.unwrap_or_else(|| {
             PROGRAMS_PER_CORE * std::thread::available_parallelism().map_or(2, |n| n.get())
         });
@@ -196,11 +271,17 @@ impl Fuzz {
                     && Instant::now() < shared.deadline
                     && !shared.found_enough()
                 {
-                    one_program(&shared).await;
+                    let Some(i) = shared.next_program() else {
+                        break;
+                    };
+                    one_program(&shared, i).await;
                 }
             });
         }
         report_progress(&shared, started, tasks).await;
+        shared.print_confirmed();
+        let candidates = shared.unconfirmed();
+        print_candidates(&candidates, &self.findings);
         let interrupted = self.stop.cancel.is_cancelled();
         if interrupted {
             eprintln!(
@@ -219,6 +300,8 @@ impl Fuzz {
             coverage,
             seed: shared.seed,
             new_buckets,
+            new_errors: count(&shared.new_errors),
+            candidates,
             interrupted,
             findings: self.findings.clone(),
             programs,
@@ -230,7 +313,7 @@ impl Fuzz {
 
     /// Loads the vocabularies, connects the target, opens the corpus and
     /// the findings file.
-    async fn prepare(&self, started: Instant, time: Duration) -> Result<Shared, SessionError> {
+    async fn prepare(&self, started: Instant) -> Result<Shared, SessionError> {
         let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
         let operations = match &self.openapi {
             Some(path) => Some(Operations::load(path).map_err(SessionError::Input)?),
@@ -261,12 +344,21 @@ impl Fuzz {
         corpus.extend(load_corpus(&self.corpus));
         let known = known_buckets(&self.findings);
         eprintln!(
-            "crosstalk fuzz (seed {seed}) against {describe}: {} scenario(s), {} corpus input(s), {} known bucket(s), for {}",
+            "crosstalk fuzz (seed {seed}) against {describe}: {} scenario(s), {} corpus input(s), {} known bucket(s), for {}{}",
             vocabularies.len(),
             corpus.len(),
             known.len(),
-            humantime::format_duration(self.time)
+            humantime::format_duration(self.time + self.shrink_time),
+            match self.programs {
+                Some(n) => format!(" or {n} programs"),
+                None => String::new(),
+            }
         );
+        let explore = if self.shrink_time.is_zero() {
+            self.time - reserve(self.time)
+        } else {
+            self.time
+        };
         let runner = Runner {
             world: keeps_data.then(|| Arc::new(RunWorld::new(crate::canary::fresh_nonce()))),
             ..Runner::new(factory, seed)
@@ -278,24 +370,109 @@ impl Fuzz {
             runner,
             seed,
             started,
-            deadline: started + time,
+            deadline: started + explore,
+            end: started + self.time + self.shrink_time,
+            shrink_each: SHRINK_EACH.max(self.shrink_time),
+            program_limit: self.programs,
             cancel: self.stop.cancel.clone(),
             corpus_dir: self.corpus.clone(),
             findings_dir: self.findings.clone(),
             corpus: Mutex::new(corpus),
             seen: Mutex::default(),
             buckets: Mutex::new(known),
+            confirmed: Mutex::default(),
             sink,
             candidates,
             max_findings: self.max_findings,
+            max_errors: self.max_errors,
             claimed: AtomicU64::new(0),
+            claimed_errors: AtomicU64::new(0),
             quiet: tokio::sync::RwLock::new(()),
             programs: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             answered: AtomicU64::new(0),
             counter: AtomicU64::new(0),
             new_buckets: AtomicU64::new(0),
+            new_errors: AtomicU64::new(0),
         })
+    }
+
+    /// `--confirm-candidates FILE`: each bucket of the candidates in FILE
+    /// (lines of `candidates.jsonl`) that no session has confirmed is
+    /// recorded in `findings.jsonl` as confirmed by hand, without a
+    /// reproduction. Exit 1 when any was promoted.
+    fn promote(&self, file: &Path) -> Result<FuzzOutcome, SessionError> {
+        let text = std::fs::read_to_string(file).map_err(|err| {
+            SessionError::Input(format!("cannot read candidates {}: {err}", file.display()))
+        })?;
+        let mut promoted: Vec<Finding> = Vec::new();
+        let known = known_buckets(&self.findings);
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let finding: Finding = serde_json::from_str(line).map_err(|err| {
+                SessionError::Input(format!(
+                    "{}:{}: not a candidate (a line of candidates.jsonl): {err}",
+                    file.display(),
+                    n + 1
+                ))
+            })?;
+            let key = bucket(&finding);
+            if !known.contains_key(&key) && !promoted.iter().any(|f| bucket(f) == key) {
+                promoted.push(finding);
+            }
+        }
+        let sink =
+            FindingSink::new(Some(&self.findings.join("findings.jsonl"))).map_err(|err| {
+                SessionError::Input(format!(
+                    "cannot write to {}: {err}",
+                    self.findings.display()
+                ))
+            })?;
+        for finding in &promoted {
+            eprintln!(
+                "promoted (confirmed by hand, no reproduction): {}: {}",
+                finding.kind.as_str(),
+                terminal_safe(&finding.summary)
+            );
+            sink.record(finding.clone());
+        }
+        let errors = promoted.iter().filter(|f| !f.kind.harm()).count() as u64;
+        let new_buckets = promoted.len() as u64;
+        Ok(FuzzOutcome {
+            seed: self.seed.unwrap_or(0),
+            coverage: None,
+            new_buckets,
+            new_errors: errors,
+            candidates: Vec::new(),
+            interrupted: false,
+            findings: self.findings.clone(),
+            programs: 0,
+            requests: 0,
+            answered: 0,
+            exit: if new_buckets > 0 {
+                Exit::Found
+            } else {
+                Exit::Clean
+            },
+        })
+    }
+}
+
+/// Buckets found but not confirmed, at the end of a session.
+fn print_candidates(candidates: &[(String, u64)], dir: &Path) {
+    if candidates.is_empty() {
+        return;
+    }
+    eprintln!(
+        "not confirmed ({} bucket(s); in {}; promote one with --confirm-candidates FILE):",
+        candidates.len(),
+        dir.join("candidates.jsonl").display()
+    );
+    for (key, count) in candidates {
+        eprintln!("  {count} candidate(s): {}", terminal_safe(key));
     }
 }
 
@@ -322,29 +499,97 @@ impl Shared {
         })
     }
 
-    /// `--max-findings` new buckets are confirmed.
+    /// `--max-findings` new leak and tampering buckets are confirmed
+    /// (server errors never end a session).
     fn found_enough(&self) -> bool {
-        let found = self.new_buckets.load(Ordering::Relaxed) as usize;
-        self.max_findings.is_some_and(|max| found >= max)
+        let found = (self.new_buckets.load(Ordering::Relaxed))
+            .saturating_sub(self.new_errors.load(Ordering::Relaxed));
+        self.max_findings.is_some_and(|max| found as usize >= max)
     }
 
-    /// A place among `--max-findings` for one more bucket, if one is left.
-    fn claim(&self) -> bool {
-        let max = self.max_findings.unwrap_or(usize::MAX);
-        self.claimed
+    /// The number of the next program, unless `--programs` have run.
+    fn next_program(&self) -> Option<u64> {
+        let i = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.program_limit.is_none_or(|n| i < n).then_some(i)
+    }
+
+    /// A place for one more bucket of `kind`, if one is left: among
+    /// `--max-findings` for leaks and tampering, `--max-errors` else.
+    fn claim(&self, kind: FindingKind) -> bool {
+        let (claimed, max) = self.places(kind);
+        let max = max.unwrap_or(usize::MAX);
+        claimed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
                 ((c as usize) < max).then_some(c + 1)
             })
             .is_ok()
     }
-}
 
-fn forget_bucket(shared: &Shared, key: &str) {
-    shared
-        .buckets
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(key);
+    fn unclaim(&self, kind: FindingKind) {
+        self.places(kind).0.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn places(&self, kind: FindingKind) -> (&AtomicU64, Option<usize>) {
+        if kind.harm() {
+            (&self.claimed, self.max_findings)
+        } else {
+            (&self.claimed_errors, self.max_errors)
+        }
+    }
+
+    /// Counts a candidate of `key`; whether this one should be confirmed
+    /// (its bucket is open and has tries left), marking it busy if so.
+    fn to_confirm(&self, key: &str) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let state = buckets.entry(key.to_string()).or_default();
+        state.seen += 1;
+        let open = !state.busy && !state.done && state.tries < CONFIRM_TRIES;
+        if open {
+            state.busy = true;
+            state.tries += 1;
+        }
+        open
+    }
+
+    /// The bucket is confirmed (`done`) or open again for a later program.
+    fn settle(&self, key: &str, done: bool, tried: bool) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let state = buckets.entry(key.to_string()).or_default();
+        state.busy = false;
+        state.done = done;
+        if !tried {
+            state.tries -= 1;
+        }
+    }
+
+    /// Buckets seen in this session and never confirmed, most seen first.
+    fn unconfirmed(&self) -> Vec<(String, u64)> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open: Vec<(String, u64)> = buckets
+            .iter()
+            .filter(|(_, s)| !s.done && s.seen > 0)
+            .map(|(k, s)| (k.clone(), s.seen))
+            .collect();
+        open.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        open
+    }
+
+    /// The confirmed buckets: leaks and tampering first, then errors.
+    fn print_confirmed(&self) {
+        let mut confirmed = self
+            .confirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if confirmed.is_empty() {
+            return;
+        }
+        confirmed.sort_by_key(|(kind, _)| !kind.harm());
+        eprintln!("confirmed, privacy first:");
+        for (kind, line) in confirmed {
+            eprintln!("  {}: {}", kind.as_str(), terminal_safe(&line));
+        }
+    }
 }
 
 /// A status line while the workers run: every half second on a terminal,
@@ -352,18 +597,23 @@ fn forget_bucket(shared: &Shared, key: &str) {
 async fn report_progress(shared: &Shared, started: Instant, mut tasks: tokio::task::JoinSet<()>) {
     let terminal = std::io::stderr().is_terminal();
     let every = if terminal {
-        Duration::from_millis(500)
+        Duration::from_secs(2)
     } else {
         Duration::from_secs(15)
     };
-    let mut last_line = Instant::now();
+    let first = Tally {
+        at: started,
+        programs: 0,
+        requests: 0,
+    };
+    let mut last = first;
     while !tasks.is_empty() {
         tokio::select! {
             _ = tasks.join_next() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                if last_line.elapsed() >= every {
-                    last_line = Instant::now();
-                    let line = status_line(shared, started);
+                if last.at.elapsed() >= every {
+                    let line = status_line(shared, last);
+                    last = shared.tally();
                     if terminal { eprint!("\r{line}   ") } else { eprintln!("{line}") }
                 }
             }
@@ -372,7 +622,7 @@ async fn report_progress(shared: &Shared, started: Instant, mut tasks: tokio::ta
     if terminal {
         eprintln!();
     }
-    eprintln!("{}", status_line(shared, started));
+    eprintln!("{}", status_line(shared, first));
 }
 
 fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
@@ -388,38 +638,69 @@ fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
-/// Buckets that already have a reproduction from an earlier run.
-fn known_buckets(dir: &Path) -> HashMap<String, usize> {
+/// Buckets that already have a reproduction (or were promoted) in an
+/// earlier run: never confirmed again.
+fn known_buckets(dir: &Path) -> HashMap<String, BucketState> {
     let Ok(text) = std::fs::read_to_string(dir.join("findings.jsonl")) else {
         return HashMap::new();
     };
     text.lines()
         .filter_map(|line| serde_json::from_str::<Finding>(line).ok())
-        .map(|f| (bucket(&f), 0))
+        .map(|f| {
+            let known = BucketState {
+                done: true,
+                ..BucketState::default()
+            };
+            (bucket(&f), known)
+        })
         .collect()
 }
 
-fn status_line(shared: &Shared, started: Instant) -> String {
-    let programs = shared.programs.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64().max(0.001);
+/// Programs and requests finished at a moment: rates are measured between two.
+#[derive(Clone, Copy)]
+struct Tally {
+    at: Instant,
+    programs: u64,
+    requests: u64,
+}
+
+impl Shared {
+    fn tally(&self) -> Tally {
+        Tally {
+            at: Instant::now(),
+            programs: self.programs.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The progress line: totals, and rates since `since` (the last line, or
+/// the start for the last line of all).
+fn status_line(shared: &Shared, since: Tally) -> String {
+    let now = shared.tally();
+    let secs = now.at.duration_since(since.at).as_secs_f64().max(0.001);
+    let rate = |n: u64, before: u64| n.saturating_sub(before) as f64 / secs;
+    let errors = shared.new_errors.load(Ordering::Relaxed);
+    let harm = (shared.new_buckets.load(Ordering::Relaxed)).saturating_sub(errors);
+    let open = shared.unconfirmed().len();
     format!(
-        "{:>6.0}s  {programs} programs ({:.0} execs/s), {} requests, corpus {}, new buckets {}",
-        secs,
-        programs as f64 / secs,
-        shared.requests.load(Ordering::Relaxed),
+        "{:>6.0}s  {} programs ({:.1}/s), {} requests ({:.0}/s), corpus {}, confirmed {harm} leak/tamper + {errors} error bucket(s), {open} open",
+        shared.started.elapsed().as_secs_f64(),
+        now.programs,
+        rate(now.programs, since.programs),
+        now.requests,
+        rate(now.requests, since.requests),
         shared
             .corpus
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len(),
-        shared.new_buckets.load(Ordering::Relaxed),
     )
 }
 
-/// The next input: each corpus entry once as it is (the scripted flows
-/// first), then mostly mutations of corpus entries, and some fresh bytes.
-fn next_input(shared: &Shared) -> Vec<u8> {
-    let i = shared.counter.fetch_add(1, Ordering::Relaxed);
+/// Input `i`: each corpus entry once as it is (the scripted flows first),
+/// then mostly mutations of corpus entries, and some fresh bytes.
+fn next_input(shared: &Shared, i: u64) -> Vec<u8> {
     let corpus = shared.corpus.lock().unwrap_or_else(|p| p.into_inner());
     let n = corpus.len() as u64;
     if n > 0 && i / 2 < n && i % 2 == 0 {
@@ -433,16 +714,22 @@ fn next_input(shared: &Shared) -> Vec<u8> {
     }
 }
 
-/// Runs one program; keeps its input if it reached new behaviour, and
+/// Runs program `i`; keeps its input if it reached new behaviour, and
 /// confirms, shrinks and writes out every bucket it is the first to find.
-async fn one_program(shared: &Shared) {
-    let input = next_input(shared);
+async fn one_program(shared: &Shared, i: u64) {
+    let input = next_input(shared, i);
     let Some((&first, rest)) = input.split_first() else {
         return;
     };
     let vocab = &shared.vocabularies[first as usize % shared.vocabularies.len()];
     let program = Program::from_bytes(vocab, rest);
-    let nonce = crate::canary::fresh_nonce();
+    // A fresh embedded clinic meets only this program: its identities may
+    // follow from the seed, so a seeded run is repeatable. A target that
+    // keeps its data must never meet the same canary twice.
+    let nonce = match shared.runner.world {
+        None => mix(shared.seed, &[i, 0x6e6f6e6365]),
+        Some(_) => crate::canary::fresh_nonce(),
+    };
     // A program still waiting on the target at the deadline is dropped,
     // its requests with it.
     let run = async {
@@ -452,6 +739,7 @@ async fn one_program(shared: &Shared) {
     let Ok(outcome) = tokio::time::timeout_at(shared.deadline.into(), run).await else {
         return;
     };
+    let found_at = shared.started.elapsed();
     shared.programs.fetch_add(1, Ordering::Relaxed);
     shared
         .requests
@@ -476,16 +764,38 @@ async fn one_program(shared: &Shared) {
     for finding in outcome.findings.iter().filter(|f| reported(f.kind)) {
         let _ = shared.candidates.write(finding);
         let key = bucket(finding);
-        if first_in_bucket(shared, &key) {
-            if !shared.claim() {
-                // `--max-findings` is reached: the finding stays a candidate.
-                forget_bucket(shared, &key);
-                continue;
-            }
-            let found_after = shared.started.elapsed();
-            write_out(shared, vocab, &program, finding, &key, found_after).await;
+        if !shared.to_confirm(&key) {
+            continue;
         }
+        if !shared.claim(finding.kind) {
+            // Its places are taken: the finding stays a candidate.
+            shared.settle(&key, false, false);
+            continue;
+        }
+        let found = Found {
+            vocab,
+            program: &program,
+            finding,
+            key: &key,
+            found_at,
+        };
+        let confirmed = tokio::time::timeout_at(shared.end.into(), write_out(shared, &found))
+            .await
+            .unwrap_or(false);
+        if !confirmed {
+            shared.unclaim(finding.kind);
+        }
+        shared.settle(&key, confirmed, true);
     }
+}
+
+/// A candidate to confirm: the program that found it, and when.
+struct Found<'a> {
+    vocab: &'a Vocabulary,
+    program: &'a Program,
+    finding: &'a Finding,
+    key: &'a str,
+    found_at: Duration,
 }
 
 /// Adds `input` to the corpus when it reached a (step, status) not seen before.
@@ -519,54 +829,96 @@ fn keep_if_novel(
     }
 }
 
-fn first_in_bucket(shared: &Shared, key: &str) -> bool {
-    let mut buckets = shared.buckets.lock().unwrap_or_else(|p| p.into_inner());
-    let count = buckets.entry(key.to_string()).or_insert(0);
-    *count += 1;
-    *count == 1
+/// The programs that may show a candidate again, in the order to try
+/// them: when its victim is an identity of an earlier program of this
+/// run (against a target that keeps its data), that program followed by
+/// the observer's, with fresh identities (the leak may need the victim's
+/// records); then the observer's program alone, from scratch.
+fn to_try(shared: &Shared, found: &Found<'_>) -> Vec<Program> {
+    let mut programs = Vec::new();
+    let earlier = found
+        .finding
+        .victim
+        .as_deref()
+        .and_then(|victim| victim.split_once('/'))
+        .zip(shared.runner.world.as_ref())
+        .and_then(|((name, _), world)| world.program(name));
+    if let Some((scenario, victims)) = earlier
+        && scenario == found.vocab.scenario
+    {
+        programs.push(victims.then(found.vocab, found.program));
+    }
+    programs.push(found.program.clone());
+    programs
 }
 
-/// Confirms the finding from scratch, shrinks it, writes the smallest
+/// Confirms the finding (see [`to_try`]), shrinks it, writes the smallest
 /// program that still shows it as a reproduction and only then counts the
-/// bucket. One that does not show again from scratch (it needed an older
-/// program's records, or a race that did not recur) stays in
-/// `candidates.jsonl` and is named on the terminal; its bucket stays open.
-async fn write_out(
-    shared: &Shared,
-    vocab: &Vocabulary,
-    program: &Program,
-    finding: &Finding,
-    key: &str,
-    found_after: Duration,
-) {
+/// bucket; alone in the process, as a replay runs, within the session's
+/// end. One that does not show again stays in `candidates.jsonl`, is named
+/// on the terminal and its bucket stays open. Whether it was confirmed.
+async fn write_out(shared: &Shared, found: &Found<'_>) -> bool {
     let _alone = shared.quiet.write().await;
-    let until = shared.deadline.max(Instant::now()) + SHRINK_GRACE;
-    let stop = || shared.cancel.is_cancelled() || Instant::now() > until;
-    let Some(small) = shrink(&shared.runner, vocab, program, key, &stop).await else {
-        forget_bucket(shared, key);
-        shared.claimed.fetch_sub(1, Ordering::SeqCst);
+    let (finding, key) = (found.finding, found.key);
+    let now = Instant::now();
+    let until = shared.end.min(now + shared.shrink_each);
+    // Shrinking leaves a quarter of its time to check what it kept the
+    // way `replay` will run it.
+    let shrink_until = until - (until.saturating_duration_since(now) / 4);
+    let cancelled = || shared.cancel.is_cancelled();
+    let shrinking = || cancelled() || Instant::now() > shrink_until;
+    let checking = || cancelled() || Instant::now() > until;
+    let mut small = None;
+    for program in to_try(shared, found) {
+        if checking() {
+            break;
+        }
+        let limits = Limits {
+            shrink: &shrinking,
+            check: &checking,
+        };
+        if let Some(shown) = shrink(&shared.runner, found.vocab, &program, key, limits).await {
+            small = Some((program, shown));
+            break;
+        }
+    }
+    let Some((confirmed_from, small)) = small else {
         eprintln!(
-            "\nnot confirmed (did not show again from scratch): {}",
+            "\nnot confirmed (did not show again with the programs it needs, within the time left): {}",
             terminal_safe(&finding.summary)
         );
-        return;
+        return false;
     };
     let name = slug(key);
     // The reproduction's finding, whole: its summary and its fields name
     // the same instances (those of the shrunk program).
-    let shown = reproduce(shared, vocab, &small, finding, &name).await;
+    let shown = reproduce(shared, found.vocab, &small, finding, &name).await;
     let summary = shown.summary.clone();
     shared.sink.record(shown);
     shared.new_buckets.fetch_add(1, Ordering::Relaxed);
+    if !finding.kind.harm() {
+        shared.new_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let file = shared.findings_dir.join(format!("{name}.toml"));
+    let with = if confirmed_from.ops.len() > found.program.ops.len() {
+        " (with the earlier program whose data it showed)"
+    } else {
+        ""
+    };
     eprintln!(
-        "\n{}: {}\n  found after {:.1}s, confirmed and shrunk from {} to {} operation(s): {}",
+        "\n{}: {}\n  found at {:.1}s, confirmed{with} at {:.1}s and shrunk from {} to {} operation(s): {}",
         finding.kind.as_str(),
         terminal_safe(&summary),
-        found_after.as_secs_f64(),
-        program.ops.len(),
+        found.found_at.as_secs_f64(),
+        shared.started.elapsed().as_secs_f64(),
+        confirmed_from.ops.len(),
         small.ops.len(),
-        shared.findings_dir.join(format!("{name}.toml")).display()
+        file.display()
     );
+    let line = format!("{summary} ({})", file.display());
+    let mut confirmed = shared.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+    confirmed.push((finding.kind, line));
+    true
 }
 
 /// Runs `program` from scratch recording its requests and writes it out

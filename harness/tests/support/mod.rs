@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 pub mod nested_api;
 pub mod portal;
+pub mod records_api;
 pub mod refresh_api;
 pub mod rotating_api;
 

@@ -134,11 +134,11 @@ fn at_least_a_second(text: &str) -> Result<Duration, String> {
     Ok(time)
 }
 
-/// `--max-findings`: zero would stop before the first program.
+/// `--max-findings`, `--max-errors`: zero would confirm nothing.
 fn at_least_one_finding(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err(format!(
-            "{text}: give at least 1 (leave --max-findings out to fuzz until --time)"
+            "{text}: give at least 1 (leave --max-findings or --max-errors out for no limit)"
         )),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{text}: expected a number of findings, at least 1")),
@@ -348,12 +348,28 @@ pub struct FuzzArgs {
     /// Seed of the input generator (random when absent; printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// How long to fuzz, e.g. 90s, 10m, 8h: a hard deadline.
+    /// How long the whole command takes at most, e.g. 90s, 10m, 8h:
+    /// confirming and shrinking included (its last fifth is kept for them).
     #[arg(long, default_value = "10m", value_parser = at_least_a_second)]
     time: Duration,
-    /// Stop after this many distinct leak buckets (at least 1).
+    /// More time, after --time, for confirming and shrinking (then all of
+    /// --time explores).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    shrink_time: Option<Duration>,
+    /// Stop after this many distinct leak and tampering buckets (at least 1).
     #[arg(long, value_parser = at_least_one_finding)]
     max_findings: Option<usize>,
+    /// Confirm at most this many server-error buckets; they never take a
+    /// place of --max-findings (at least 1; default: all).
+    #[arg(long, value_parser = at_least_one_finding)]
+    max_errors: Option<usize>,
+    /// Stop after this many programs (with --seed: a bounded, repeatable run).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    programs: Option<u64>,
+    /// Promote the buckets of these candidates (lines of candidates.jsonl)
+    /// to findings, by hand, instead of fuzzing.
+    #[arg(long, value_name = "FILE")]
+    confirm_candidates: Option<PathBuf>,
     /// Inputs that reached new behaviour, kept between runs.
     #[arg(long, default_value = "crosstalk-corpus")]
     corpus: PathBuf,
@@ -383,7 +399,11 @@ impl FuzzArgs {
             target: self.target.spec(),
             seed: self.seed,
             time: self.time,
+            shrink_time: self.shrink_time.unwrap_or_default(),
             max_findings: self.max_findings,
+            max_errors: self.max_errors,
+            programs: self.programs,
+            confirm_candidates: self.confirm_candidates,
             corpus: self.corpus,
             findings: self.findings,
             concurrency: self.concurrency.map(|n| n as usize),
