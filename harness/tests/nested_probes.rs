@@ -110,3 +110,72 @@ fn an_encounter_written_by_its_id_alone_is_tampering_seen_by_the_witness() {
         "{report:#}"
     );
 }
+
+/// The suite `init` writes, unedited, from the nested API's FastAPI-style
+/// document (`422`s, `anyOf` nulls, an OAuth2 password grant with a form
+/// body and a relative `tokenUrl`, camelCase, an envelope, integer and
+/// ULID-like ids): every operation reached, clean on the clean server,
+/// both faults caught.
+#[test]
+fn init_links_the_nested_document_and_its_suite_catches_both_faults() {
+    let doc = support::root().join("harness/tests/fixtures/nested-openapi.json");
+    let dir = tempdir("nested-init");
+    let out = support::command(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["init", "--openapi", doc.to_str().unwrap(), "--out"])
+        .arg(dir.join("suite"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    let suite = dir.join("suite/nested-encounters.toml");
+    let text = std::fs::read_to_string(&suite).unwrap();
+    assert!(
+        text.contains(r#"capture = { patient_id = "$.id" }"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"username = "{{canary}}@example.test""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"grant_type = "password""#), "{text}");
+    let run = |name: &str, faults: Faults, seed: &str| {
+        let dir = tempdir(name);
+        let target = support::serve(move || nested_api::router(NestedApi::new(faults)));
+        let args = [
+            suite.to_str().unwrap(),
+            "--target",
+            &target,
+            "--seed",
+            seed,
+            "--openapi",
+            doc.to_str().unwrap(),
+            "--require-coverage",
+        ];
+        run_report(&dir, &args)
+    };
+    for seed in ["1", "2", "3"] {
+        let (code, report) = run("nested-init-clean", Faults::default(), seed);
+        assert_eq!(code, Some(0), "seed {seed}: {report:#}");
+    }
+    let read = Faults {
+        nested_read: true,
+        ..Faults::default()
+    };
+    let (code, report) = run("nested-init-read", read, "1");
+    assert_eq!(code, Some(1), "{report:#}");
+    assert!(
+        probe_kinds(&report)
+            .iter()
+            .any(|k| k == "leak" || k == "access"),
+        "{report:#}"
+    );
+    let write = Faults {
+        nested_write: true,
+        ..Faults::default()
+    };
+    let (code, report) = run("nested-init-write", write, "1");
+    assert_eq!(code, Some(1), "{report:#}");
+    assert!(
+        probe_kinds(&report).iter().any(|k| k == "tamper"),
+        "{report:#}"
+    );
+}

@@ -33,7 +33,7 @@ use oas3::spec::{ObjectSchema, ParameterIn, SecurityScheme};
 
 use operation::{
     Op, Paging, account_name_rank, is_login_name, is_logout, is_new_password, is_refresh_token,
-    path_vars, rank, singular, slug, take, take_all,
+    path_vars, rank, singular, slug, snake, take, take_all,
 };
 use values::{REFRESH_TOKEN, Values};
 
@@ -543,15 +543,28 @@ impl<'a> Generator<'a> {
                 (names.into_iter()).min_by_key(|k| (!signup.contains_key(k), account_name_rank(k)))
             }
         };
+        // An OAuth2 password grant says which grant it is.
         fields.retain(|key, _| {
             required.contains(key)
                 || chosen.as_deref() == Some(key)
                 || (account_name_rank(key).is_none() && is_password(key))
+                || key == "grant_type"
         });
+        // The account the sign-up named, for a login that names it under
+        // another key (OAuth2's `username` holding the sign-up's e-mail).
+        let signed_up_as = (signup.iter())
+            .filter_map(|(key, value)| Some((account_name_rank(key)?, value)))
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, value)| value.clone());
         for (key, value) in fields.iter_mut() {
             match (&self.password, signup.get(key)) {
                 (Some(now), _) if is_password(key) => *value = now.clone(),
                 (_, Some(sent)) => *value = sent.clone(),
+                (_, None) if account_name_rank(key).is_some() => {
+                    if let Some(name) = &signed_up_as {
+                        *value = name.clone();
+                    }
+                }
                 _ => {}
             }
         }
@@ -629,15 +642,20 @@ impl<'a> Generator<'a> {
         };
         let found = found.or_else(|| self.list_of_ids(op, &schema));
         if let Some((path, resource)) = found {
-            let var = format!("{resource}_id");
-            // A list may be empty: what needs its first id then does not apply.
-            let optional = refusable || path.contains("[0]");
-            if needed.contains(&var) && !self.known.contains(&var) {
-                parts.push(match optional {
-                    true => format!("{var} = {{ json = \"{path}\", optional = true }}"),
-                    false => format!("{var} = \"{path}\""),
-                });
-                self.known.insert(var);
+            // The record is named by the path (`/patients` → `patient_id`)
+            // or by its schema (`POST /register` answering a `Patient`).
+            let named = self.schema_resource(op).map(|r| format!("{r}_id"));
+            let vars = std::iter::once(format!("{resource}_id")).chain(named);
+            if let Some(var) = vars.into_iter().find(|v| needed.contains(v)) {
+                // A list may be empty: what needs its first id then does not apply.
+                let optional = refusable || path.contains("[0]");
+                self.capture_var(&mut parts, var, &path, optional);
+            }
+        }
+        // Ids the answer names by field (`patientId` in `GET /me`'s answer).
+        for var in needed.iter().filter(|v| v.ends_with("_id")) {
+            if let Some(path) = self.field(&schema, |k| snake(k) == *var) {
+                self.capture_var(&mut parts, var.clone(), &path, refusable);
             }
         }
         let renews = self.is_login(op) || self.sends_refresh_token(op);
@@ -653,6 +671,43 @@ impl<'a> Generator<'a> {
             self.known.insert(var.into());
         }
         (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// Captures `var` at `path` unless an earlier step did.
+    fn capture_var(&mut self, parts: &mut Vec<String>, var: String, path: &str, optional: bool) {
+        if self.known.contains(&var) {
+            return;
+        }
+        parts.push(match optional {
+            true => format!("{var} = {{ json = \"{path}\", optional = true }}"),
+            false => format!("{var} = \"{path}\""),
+        });
+        self.known.insert(var);
+    }
+
+    /// The resource a 2xx answer's schema names (`#/components/schemas/
+    /// PatientOut` → `patient`): the component's name, less the suffixes
+    /// generators add for a read model.
+    fn schema_resource(&self, op: &Op) -> Option<String> {
+        let responses = op.operation.responses(self.spec);
+        let (_, response) = responses.into_iter().find(|(c, _)| c.starts_with('2'))?;
+        let (_, media) = response
+            .content
+            .into_iter()
+            .find(|(k, _)| k.contains("json"))?;
+        let oas3::spec::ObjectOrReference::Ref { ref_path, .. } = media.schema? else {
+            return None;
+        };
+        let mut name = ref_path.rsplit('/').next()?;
+        for suffix in [
+            "Response", "Out", "Read", "Public", "Detail", "Schema", "Model", "Dto",
+        ] {
+            name = name
+                .strip_suffix(suffix)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(name);
+        }
+        Some(singular(&snake(name)))
     }
 
     /// Where a token sits in an answer: `$.access_token`, `$.data.token`.

@@ -153,7 +153,8 @@ impl<'a> Values<'a> {
 
     /// Text for a string field, by its name and format.
     fn text(&mut self, name: &str, format: Option<&str>) -> String {
-        let lower = name.to_ascii_lowercase();
+        // `fullName`, `full_name` and `FullName` alike.
+        let lower = super::operation::snake(name);
         match (format, lower.as_str()) {
             (Some("date-time"), _) => "{{unique_time}}".into(),
             (Some("date"), _) => "{{date_of_birth}}".into(),
