@@ -113,6 +113,14 @@ impl<'a> Generator<'a> {
             self.out,
             "[vars]\npassword = \"correct horse battery staple 7\"\n"
         );
+        // An operation that resets or seeds the whole database would wipe
+        // every instance's data mid-run: never part of the flow.
+        for op in take_all(&mut ops, resets_everything) {
+            self.unplaced.push(format!(
+                "{}: resets or seeds the whole database, so it is left out of the flow (send it once as a [[setup]] step if the target needs it)",
+                op.name()
+            ));
+        }
         let signup = take(&mut ops, |op| self.is_signup(op));
         let login = take(&mut ops, |op| self.is_login(op));
         // Not creations, nor the account's deletion: they close the flow.
@@ -786,7 +794,61 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// Whether an operation resets or seeds the whole database (`GET
+/// /createdb`, `POST /admin/reset`, `/seed`), by its path's literals; a
+/// password's reset is no such thing.
+fn resets_everything(op: &Op) -> bool {
+    const WORDS: [&str; 10] = [
+        "createdb",
+        "create_db",
+        "initdb",
+        "init_db",
+        "resetdb",
+        "reset_db",
+        "reset",
+        "seed",
+        "dropdb",
+        "drop_db",
+    ];
+    let literals: Vec<String> = (op.literals().iter())
+        .map(|l| l.to_ascii_lowercase().replace('-', "_"))
+        .collect();
+    let about_a_password = literals.iter().any(|l| l.contains("pass"));
+    literals.iter().any(|l| WORDS.contains(&l.as_str())) && !about_a_password
+}
+
 /// Whether a field takes the account's password (not a new one).
 fn is_password(field: &str) -> bool {
     field.to_ascii_lowercase().contains("password") && !is_new_password(field)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_reset_is_left_out_and_named_but_a_password_reset_is_not() {
+        let doc = r#"
+openapi: 3.0.3
+info: { title: Shop, version: "1" }
+paths:
+  /createdb:
+    get: { responses: { "200": { description: ok } } }
+  /admin/reset-db:
+    post: { responses: { "204": { description: ok } } }
+  /password/reset:
+    post: { responses: { "204": { description: ok } } }
+  /books:
+    get: { responses: { "200": { description: ok } } }
+"#;
+        let suite = super::from_openapi(doc).unwrap();
+        assert!(!suite.text.contains("/createdb"), "{}", suite.text);
+        assert!(
+            suite.text.contains("POST /password/reset"),
+            "{}",
+            suite.text
+        );
+        let left_out: Vec<&String> = (suite.unplaced.iter())
+            .filter(|line| line.contains("resets or seeds the whole database"))
+            .collect();
+        assert_eq!(left_out.len(), 2, "{:?}", suite.unplaced);
+    }
 }
