@@ -48,6 +48,7 @@ pub mod executor;
 pub mod findings;
 pub mod fuzzer;
 pub mod health;
+pub mod html;
 pub mod identity;
 pub mod init;
 pub mod judge;
