@@ -79,7 +79,7 @@ impl Graph {
             .keys()
             .flat_map(|e| [e.from.clone(), e.to.clone()])
             .collect();
-        nodes.sort_by(|a, b| order(a).cmp(&order(b)));
+        nodes.sort_by_cached_key(|n| order(n));
         nodes.dedup();
         Graph {
             nodes,
