@@ -32,7 +32,8 @@
 //! decided from evidence in [`identity`]; whether the judges could see at
 //! all is each scenario's [`health`]. [`findings`]
 //! buckets and persists
-//! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
+//! what is found, [`report`] tells people and CI systems, and [`html`]
+//! shows it on one page. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
 //! ones that leak or tamper. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
 //! command, its reports and its exit code; the binary only parses flags.

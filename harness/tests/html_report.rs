@@ -405,3 +405,24 @@ fn headless_chromium_loads_the_page_offline_and_shows_the_banner_and_graph() {
         png.len()
     );
 }
+
+#[test]
+fn the_gate_script_writes_the_page_beside_the_other_reports() {
+    let dir = tempdir("html-gate");
+    let out = support::command("bash")
+        .arg(support::root().join(".ci/gate"))
+        .env("CROSSTALK", CROSSTALK)
+        .env("OUT", &dir)
+        .env("PATIENTS", "3")
+        .env("SEED", "2")
+        .env("GATE_FLAGS", "--fault appointment-idor --no-snapshots")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let source = std::fs::read_to_string(dir.join("report.html")).expect("the gate's page");
+    let page = Html::parse_document(&source);
+    let banner = text_of(&select(&page, "header#verdict")[0]);
+    assert!(banner.contains("exit code 1"), "{banner}");
+    assert!(!select(&page, "svg#exposure g.edge").is_empty());
+}

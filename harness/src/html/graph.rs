@@ -125,7 +125,6 @@ impl Graph {
         let index: BTreeMap<&str, usize> = (self.nodes.iter().enumerate())
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        let max = self.edges.iter().map(|(_, w)| *w).max().unwrap_or(1);
         let view = format!("0 0 {width} {height}");
         html! {
             svg #exposure xmlns="http://www.w3.org/2000/svg" viewBox=(view) role="img"
@@ -146,8 +145,8 @@ impl Graph {
                     g.edge data-edge=(format!("e{i}")) data-from=(edge.from) data-to=(edge.to)
                         data-kind=(kind) data-count=(weight) tabindex="0" {
                         title { (edge.from) " → " (edge.to) ": " (weight) " " (kind) " finding(s)" }
-                        path class=(kind) d=(curve(a, b, (cx, cy)))
-                            stroke-width=(format!("{:.1}", thickness(*weight, max)))
+                        path class=(kind) d=(curve(a, b, (cx, cy), if edge.kind == FindingKind::Tamper { 34.0 } else { 18.0 }))
+                            stroke-width=(format!("{:.1}", thickness(*weight)))
                             marker-end=(format!("url(#arrow-{kind})")) {}
                     }
                 }
@@ -167,9 +166,30 @@ impl Graph {
 
 /// A quadratic curve from `a` to `b`, bent toward the centre, stopping
 /// short of `b`'s node so the arrow shows.
-fn curve(a: (f64, f64, f64), b: (f64, f64, f64), centre: (f64, f64)) -> String {
+fn curve(a: (f64, f64, f64), b: (f64, f64, f64), centre: (f64, f64), bend: f64) -> String {
+    if a == b {
+        // One identity on both ends: a loop outside the circle.
+        let (dx, dy) = (a.2.cos() * 40.0, a.2.sin() * 40.0);
+        let (px, py) = (-dy * 0.5, dx * 0.5);
+        return format!(
+            "M{:.1},{:.1} c{:.1},{:.1} {:.1},{:.1} 0,0",
+            a.0,
+            a.1,
+            dx + px,
+            dy + py,
+            dx - px,
+            dy - py
+        );
+    }
     let (mx, my) = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
-    let (qx, qy) = (mx + (centre.0 - mx) * 0.6, my + (centre.1 - my) * 0.6);
+    // Bent to the left of its direction too, so that a → b and b → a part.
+    let (ux, uy) = (b.0 - a.0, b.1 - a.1);
+    let span = (ux * ux + uy * uy).sqrt().max(1.0);
+    let (nx, ny) = (uy / span * bend, -ux / span * bend);
+    let (qx, qy) = (
+        mx + (centre.0 - mx) * 0.6 + nx,
+        my + (centre.1 - my) * 0.6 + ny,
+    );
     let (dx, dy) = (b.0 - qx, b.1 - qy);
     let len = (dx * dx + dy * dy).sqrt().max(1.0);
     let (ex, ey) = (b.0 - dx / len * 9.0, b.1 - dy / len * 9.0);
@@ -178,10 +198,10 @@ fn curve(a: (f64, f64, f64), b: (f64, f64, f64), centre: (f64, f64)) -> String {
     d
 }
 
-/// Stroke width: from 1.5 to 8, by the logarithm of the weight.
-fn thickness(weight: usize, max: usize) -> f64 {
-    let span = (max as f64).ln().max(1.0);
-    1.5 + 6.5 * (weight as f64).ln() / span
+/// Stroke width by the logarithm of the weight: 1.5 for one finding, 5
+/// for ten, at most 9.
+fn thickness(weight: usize) -> f64 {
+    (1.5 + 1.5 * (weight.max(1) as f64).ln()).min(9.0)
 }
 
 /// Circle order: by actor, then instance number, then the whole label.
@@ -206,7 +226,7 @@ mod tests {
 
     #[test]
     fn thickness_grows_with_weight() {
-        assert!(thickness(1, 100) < thickness(10, 100));
-        assert!(thickness(100, 100) <= 8.0 + f64::EPSILON);
+        assert!(thickness(1) < thickness(10));
+        assert!(thickness(1_000_000) <= 9.0);
     }
 }
