@@ -28,11 +28,15 @@ use crate::session::Exit;
 pub use graph::Graph;
 
 /// Buckets shown as full cards; past them a card says what and how often.
-const FULL_CARDS: usize = 300;
+const FULL_CARDS: usize = 150;
+/// Buckets with a card at all (the gravest kinds come first); the rest are
+/// counted, and are in the JSON report and the findings file. A page of
+/// thousands of cards is too slow to open and too long to read.
+const MAX_CARDS: usize = 500;
 /// Findings listed under one bucket's card.
 const ROWS_PER_BUCKET: usize = 25;
 /// Findings listed over the whole page; the findings file has the rest.
-const ROWS_PER_PAGE: usize = 2_000;
+const ROWS_PER_PAGE: usize = 1_000;
 /// Foreign writes listed.
 const WRITES_SHOWN: usize = 500;
 /// Response headers shown on a card.
@@ -276,7 +280,7 @@ impl<'a> Page<'a> {
                     table {
                         thead { tr { th { "kind" } th { "bucket" } th.n { "findings" } th { "baseline" } } }
                         tbody {
-                            @for (i, b) in buckets.iter().enumerate() {
+                            @for (i, b) in self.carded().iter().enumerate() {
                                 tr {
                                     td { span class=(format!("kind {}", b.first.kind.as_str())) { (b.first.kind.as_str()) } }
                                     td { a href=(format!("#b{i}")) { (b.key) } }
@@ -286,7 +290,32 @@ impl<'a> Page<'a> {
                             }
                         }
                     }
+                    (self.uncarded())
                 }
+            }
+        }
+    }
+
+    /// The buckets that get a card.
+    fn carded(&self) -> &[Bucket] {
+        let buckets = &self.report.buckets;
+        &buckets[..buckets.len().min(MAX_CARDS)]
+    }
+
+    /// What the buckets past [`MAX_CARDS`] hold, by kind.
+    fn uncarded(&self) -> Markup {
+        let rest = &self.report.buckets[self.carded().len()..];
+        if rest.is_empty() {
+            return html! {};
+        }
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in rest {
+            *kinds.entry(b.first.kind.as_str()).or_default() += b.count;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        html! {
+            p.more {
+                (rest.len()) " more bucket(s), with " (kinds.join(", ")) " finding(s), have no card here: every one is in the JSON report and the findings file."
             }
         }
     }
@@ -304,7 +333,7 @@ impl<'a> Page<'a> {
         }
         let mut rows_left = ROWS_PER_PAGE;
         let mut cards = Vec::with_capacity(self.report.buckets.len());
-        for (i, bucket) in self.report.buckets.iter().enumerate() {
+        for (i, bucket) in self.carded().iter().enumerate() {
             let found =
                 (by_bucket.get(&bucket.key).cloned()).unwrap_or_else(|| vec![&bucket.first]);
             let edges: BTreeSet<usize> = found.iter().filter_map(|f| graph.edge_for(f)).collect();
@@ -324,6 +353,7 @@ impl<'a> Page<'a> {
             section #findings {
                 h2 { "Findings" }
                 @for card in cards { (card) }
+                (self.uncarded())
             }
         }
     }
@@ -463,20 +493,25 @@ impl<'a> Page<'a> {
     }
 }
 
-/// A bucket's findings, one row each, with the edge each stands for.
+/// A bucket's findings, one row each, with the edge each stands for;
+/// `all` of them in the bucket.
 fn finding_rows(graph: &Graph, shown: &[&Finding], all: usize) -> Markup {
+    if all <= 1 {
+        return html! {};
+    }
+    if shown.is_empty() {
+        return html! { p.more { (all) " finding(s): listed in the findings file." } };
+    }
     html! {
-        @if all > 1 || shown.is_empty() {
-            details.rows open[all <= ROWS_PER_BUCKET] {
-                summary { (all) " finding(s)" @if shown.len() < all { ", " (shown.len()) " listed" } }
-                table {
-                    thead { tr { th { "observer" } th { "whose data" } th { "location" } th { "request" } th.n { "status" } } }
-                    tbody {
-                        @for f in shown {
-                            tr data-e=[graph.edge_for(f).map(|e| format!("e{e}"))] {
-                                td { (f.observer) } td { (f.victim.as_deref().unwrap_or("")) } td { code { (f.location) } }
-                                td { code { (f.exchange.method) " " (f.exchange.path) } } td.n { (f.exchange.status) }
-                            }
+        details.rows open[all <= ROWS_PER_BUCKET] {
+            summary { (all) " finding(s)" @if shown.len() < all { ", " (shown.len()) " listed (the rest in the findings file)" } }
+            table {
+                thead { tr { th { "observer" } th { "whose data" } th { "location" } th { "request" } th.n { "status" } } }
+                tbody {
+                    @for f in shown {
+                        tr data-e=[graph.edge_for(f).map(|e| format!("e{e}"))] {
+                            td { (f.observer) } td { (f.victim.as_deref().unwrap_or("")) } td { code { (f.location) } }
+                            td { code { (f.exchange.method) " " (f.exchange.path) } } td.n { (f.exchange.status) }
                         }
                     }
                 }
@@ -553,4 +588,78 @@ pub fn findings_in(path: &Path) -> Vec<Finding> {
     text.lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(i: usize) -> Finding {
+        serde_json::from_value(serde_json::json!({
+            "kind": "leak", "run_id": "ctabcdef", "seed": 1, "scenario": "s",
+            "step": "read", "endpoint": format!("GET /v1/things/{i}"),
+            "observer": "patient#1", "victim": "patient#2",
+            "location": "body $.a", "location_pattern": "body $.a",
+            "summary": "patient#1 received patient#2's canary",
+            "exchange": { "method": "GET", "path": "/v1/things/1", "request_body": "",
+                "status": 200, "response_headers": [], "response_excerpt": "</pre><script>x</script>" },
+            "trace": [],
+        }))
+        .unwrap()
+    }
+
+    fn report(findings: &[Finding]) -> RunReport {
+        RunReport {
+            run_id: "ctabcdef".into(),
+            seed: 1,
+            target: "embedded".into(),
+            scenarios: Vec::new(),
+            buckets: (findings.iter())
+                .map(|f| Bucket {
+                    key: f.bucket(),
+                    count: 1,
+                    first: f.clone(),
+                })
+                .collect(),
+            total_findings: findings.len(),
+            findings_file: None,
+            unwritten_findings: None,
+            accepted: Vec::new(),
+            stale: Vec::new(),
+            pending_snapshots: Vec::new(),
+            coverage: None,
+        }
+    }
+
+    #[test]
+    fn past_the_card_limit_buckets_are_counted_not_carded() {
+        let findings: Vec<Finding> = (0..MAX_CARDS + 20).map(finding).collect();
+        let report = report(&findings);
+        let html = Page::new("run", &report, Exit::Found).render();
+        assert_eq!(html.matches("<article").count(), MAX_CARDS);
+        assert!(html.contains("20 more bucket(s), with 20 leak finding(s)"));
+        assert!(!html.contains("<script>x"), "the excerpt is escaped");
+    }
+
+    #[test]
+    fn an_added_section_is_rendered_escaped() {
+        let report = report(&[finding(0)]);
+        let section = Section {
+            id: "sensitivity".into(),
+            title: "Sensitivity".into(),
+            intro: "Planted defects the judges named.".into(),
+            head: vec!["defect".into(), "named".into()],
+            rows: vec![vec![
+                "<b>a read answered with another's</b>".into(),
+                "yes".into(),
+            ]],
+        };
+        let page = Page {
+            sections: vec![section],
+            ..Page::new("run", &report, Exit::Found)
+        };
+        let html = page.render();
+        assert!(html.contains("<section id=\"sensitivity\">"));
+        assert!(html.contains("&lt;b&gt;a read answered with another's&lt;/b&gt;"));
+    }
 }
