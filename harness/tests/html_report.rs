@@ -426,3 +426,35 @@ fn the_gate_script_writes_the_page_beside_the_other_reports() {
     assert!(banner.contains("exit code 1"), "{banner}");
     assert!(!select(&page, "svg#exposure g.edge").is_empty());
 }
+
+#[test]
+fn fuzz_writes_the_page_of_what_it_confirmed_with_its_reproduction() {
+    let dir = tempdir("html-fuzz");
+    let booking = support::root().join("scenarios/booking.toml");
+    let out = support::command(CROSSTALK)
+        .arg("fuzz")
+        .arg(&booking)
+        .args(["--fault", "appointment-idor", "--time", "60s"])
+        .args(["--max-findings", "1", "--seed", "3"])
+        .arg("--corpus")
+        .arg(dir.join("corpus"))
+        .arg("--findings")
+        .arg(dir.join("found"))
+        .arg("--html")
+        .arg(dir.join("fuzz.html"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let source = std::fs::read_to_string(dir.join("fuzz.html")).expect("the fuzz page");
+    let page = Html::parse_document(&source);
+    let banner = text_of(&select(&page, "header#verdict")[0]);
+    assert!(banner.contains("crosstalk fuzz failed"), "{banner}");
+    assert!(banner.contains("exit code 1"), "{banner}");
+    assert!(!select(&page, "svg#exposure g.edge").is_empty());
+    // The card names the reproduction the session wrote.
+    let repro = text_of(&select(&page, "article.card p.repro code")[0]);
+    assert!(
+        Path::new(&repro).is_file(),
+        "{repro} is not the reproduction"
+    );
+}

@@ -180,13 +180,13 @@ impl<'a> Page<'a> {
                 p.exit { "exit code " strong { (self.exit.code()) } }
                 p.headline { (self.headline) }
                 @if let Some(problem) = &self.problem { p.problem { (problem) } }
-                p.health {
+                @if !self.report.scenarios.is_empty() { p.health {
                     @if blind.is_empty() {
                         "Detection health: the judges could see in every scenario."
                     } @else {
                         "Detection health: BLIND. " @for b in &blind { (b) ". " }
                     }
-                }
+                } }
                 dl.figures {
                     @for (name, value) in &figures { div { dt { (name) } dd { (value) } } }
                 }

@@ -264,7 +264,10 @@ impl Fuzz {
         let total = shared.sink.total();
         let reproductions = (buckets.iter())
             .map(|b| {
-                let file = self.findings.join(format!("{}.toml", slug(&b.key)));
+                // Named as `write_out` names it: by the fuzzer's bucket.
+                let file = self
+                    .findings
+                    .join(format!("{}.toml", slug(&bucket(&b.first))));
                 (b.key.clone(), file.display().to_string())
             })
             .collect();
