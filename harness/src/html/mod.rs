@@ -375,6 +375,9 @@ impl<'a> Page<'a> {
     fn card_body(&self, bucket: &Bucket) -> Markup {
         let f = &bucket.first;
         let x = &f.exchange;
+        // The trace ends with the finding's own request, or it is added.
+        let sent = format!("{} {} → {}", x.method, x.path, x.status);
+        let own = f.trace.last().is_some_and(|l| l.ends_with(&sent));
         html! {
             dl.where {
                 div { dt { "scenario" } dd { (f.scenario) } }
@@ -394,7 +397,7 @@ impl<'a> Page<'a> {
                     @if !x.request_body.is_empty() { "\n\n" (evidence::with_canaries(&x.request_body, &f.run_id)) }
                 }
                 @if !x.response_excerpt.is_empty() {
-                    h4 { "Response" @if !f.location.is_empty() { " (excerpt at " (f.location) ")" } }
+                    h4 { "Response" @if f.kind == FindingKind::Leak { " (excerpt at " (f.location) ")" } }
                     pre.response { (evidence::response(f)) }
                 }
                 @if !x.response_headers.is_empty() {
@@ -407,7 +410,14 @@ impl<'a> Page<'a> {
             (witnessed(f))
             @if !f.trace.is_empty() {
                 h4 { "Trace of " (f.observer) }
-                ol.timeline { @for line in &f.trace { li { (line) } } }
+                ol.timeline {
+                    @for line in &f.trace[..f.trace.len() - usize::from(own)] { li { (line) } }
+                    @if own {
+                        li.here { (f.trace[f.trace.len() - 1]) }
+                    } @else if x.status > 0 {
+                        li.here { "then: " (x.method) " " (x.path) " → " (x.status) }
+                    }
+                }
             }
             @if !f.curl.is_empty() {
                 h4 { "Ask again" }
