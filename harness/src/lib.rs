@@ -33,7 +33,8 @@
 //! all is each scenario's [`health`], and whether they would see a leak on
 //! this API at all is what a [`self_test`] plants defects to prove. [`findings`]
 //! buckets and persists
-//! what is found, [`report`] tells people and CI systems. The [`fuzzer`]
+//! what is found, [`report`] tells people and CI systems, and [`html`]
+//! shows it on one page. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
 //! ones that leak or tamper. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
 //! command, its reports and its exit code; the binary only parses flags.
@@ -49,6 +50,7 @@ pub mod executor;
 pub mod findings;
 pub mod fuzzer;
 pub mod health;
+pub mod html;
 pub mod identity;
 pub mod init;
 pub mod judge;

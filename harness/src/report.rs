@@ -45,6 +45,8 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
+    /// The HTML page ([`crate::html`]), written last: it shows the exit code.
+    pub html: Option<PathBuf>,
     /// A file the Markdown summary is appended to (`$GITHUB_STEP_SUMMARY`).
     pub step_summary: Option<PathBuf>,
 }
@@ -89,9 +91,17 @@ impl Outputs {
         Ok(())
     }
 
+    /// Writes the HTML page, whole, when one was asked for.
+    pub fn write_html(&self, page: &crate::html::Page) -> Result<(), (PathBuf, std::io::Error)> {
+        match &self.html {
+            Some(path) => whole::write(path, &page.render()).map_err(|err| (path.clone(), err)),
+            None => Ok(()),
+        }
+    }
+
     /// The report files asked for (not the step summary, which is appended).
     fn reports(&self) -> impl Iterator<Item = &PathBuf> {
-        [&self.json, &self.junit, &self.markdown]
+        [&self.json, &self.junit, &self.markdown, &self.html]
             .into_iter()
             .flatten()
     }
@@ -450,6 +460,11 @@ impl RunReport {
         } else {
             Conclusion::Clean
         }
+    }
+
+    /// The line that says what the run established (the summary's last).
+    pub fn verdict_line(&self) -> String {
+        self.headline(self.scenarios.iter().map(|s| s.requests).sum())
     }
 
     /// One line that says what the run established.

@@ -55,6 +55,7 @@ async fn replay(file: &Path, url: String, dir: &Path) -> Exit {
         target: TargetSpec::remote(url),
         findings: dir.join("replays"),
         attempts: None,
+        html: None,
         overrides: crosstalk::plan::Overrides {
             vars: [("password".to_string(), "correct horse".to_string())].into(),
             ..Default::default()

@@ -17,6 +17,7 @@ fn replay(file: &std::path::Path, faults: &[&str], dir: &std::path::Path) -> Rep
         target: TargetSpec::embedded(faults),
         findings: dir.join("replays"),
         attempts: None,
+        html: None,
         overrides: crosstalk::plan::Overrides {
             vars: [
                 ("password", "correct horse battery staple"),

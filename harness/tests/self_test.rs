@@ -64,10 +64,23 @@ fn self_test(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
 fn the_shipped_suite_sees_every_planted_kind_and_stays_clean() {
     let dir = tempdir("self-test-shipped");
     let scenarios = root().join("scenarios");
-    let (code, report) = self_test(&dir, &[scenarios.to_str().unwrap()]);
+    let page = dir.join("report.html");
+    let args = [
+        scenarios.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ];
+    let (code, report) = self_test(&dir, &args);
     assert_eq!(code, Some(0), "{report:#}");
     assert!(buckets(&report).is_empty(), "{report:#}");
     sees_every_kind(&report, 0.95);
+    // The HTML report carries the sensitivity table.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(r#"id="sensitivity""#),
+        "no sensitivity section"
+    );
+    assert!(html.contains("write redirect"), "no line per kind");
 }
 
 #[test]

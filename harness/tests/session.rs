@@ -129,6 +129,7 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
             .into(),
             ..Default::default()
         },
+        html: None,
     };
     let still = replay(&["appointment-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "the reproduction does not leak");

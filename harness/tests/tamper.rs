@@ -545,6 +545,7 @@ async fn fuzz_finds_tampering_that_replay_reproduces_and_the_fixed_clinic_does_n
             .into(),
             ..Default::default()
         },
+        html: None,
     };
     let still = replay(&["profile-update-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "{}", still.describe());

@@ -29,6 +29,8 @@ use crate::findings::{Finding, FindingKind, FindingSink, JsonLines};
 use crate::fuzzer::{
     self, Program, RunWorld, Runner, TargetFactory, Vocabulary, bucket, mutate, random_bytes,
 };
+use crate::html::Page;
+use crate::report::{Outputs, RunReport};
 use crate::reproduction::{Recording, write_reproduction};
 use crate::safety::terminal_safe;
 use crate::shrinker::{Limits, shrink};
@@ -76,6 +78,8 @@ pub struct Fuzz {
     pub concurrency: Option<usize>,
     /// An OpenAPI document: report which of its operations programs reached.
     pub openapi: Option<PathBuf>,
+    /// An HTML page of what the session confirmed ([`crate::html`]).
+    pub html: Option<PathBuf>,
 }
 
 /// How long one bucket may take to be confirmed and shrunk, at most
@@ -184,6 +188,8 @@ struct Shared {
     shrink_each: Duration,
     /// Programs to run at most.
     program_limit: Option<u64>,
+    /// The target, as reports name it.
+    target: String,
     cancel: tokio_util::sync::CancellationToken,
     corpus_dir: PathBuf,
     findings_dir: PathBuf,
@@ -239,6 +245,7 @@ impl Fuzz {
             overrides: crate::plan::Overrides::default(),
             concurrency: None,
             openapi: None,
+            html: None,
         }
     }
 
@@ -258,6 +265,13 @@ impl Fuzz {
         if let Some(file) = &self.confirm_candidates {
             return self.promote(file);
         }
+        let outputs = Outputs {
+            html: self.html.clone(),
+            ..Outputs::default()
+        };
+        outputs.prepare().map_err(|(path, err)| {
+            SessionError::Input(format!("cannot write {}: {err}", path.display()))
+        })?;
         let started = Instant::now();
         let shared = Arc::new(self.prepare(started).await?);
         let workers = self.concurrency.unwrap_or_else(|| {
@@ -296,7 +310,7 @@ impl Fuzz {
         let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
         let (new_buckets, programs) = (count(&shared.new_buckets), count(&shared.programs));
         let answered = count(&shared.answered);
-        Ok(FuzzOutcome {
+        let mut outcome = FuzzOutcome {
             coverage,
             seed: shared.seed,
             new_buckets,
@@ -308,7 +322,68 @@ impl Fuzz {
             requests: count(&shared.requests),
             answered,
             exit: exit(new_buckets, interrupted, programs, answered),
-        })
+        };
+        if let Err(err) = self.write_page(&outputs, &shared, &outcome) {
+            eprintln!("error: {err}");
+            if outcome.exit != Exit::Found {
+                outcome.exit = Exit::BadInput;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The HTML page (`--html`) of what the session confirmed: a bucket per
+    /// confirmed finding, each with its reproduction.
+    fn write_page(
+        &self,
+        outputs: &Outputs,
+        shared: &Shared,
+        outcome: &FuzzOutcome,
+    ) -> Result<(), String> {
+        if outputs.html.is_none() {
+            return Ok(());
+        }
+        let buckets = shared.sink.buckets();
+        let total = shared.sink.total();
+        let reproductions = (buckets.iter())
+            .map(|b| {
+                // Named as `write_out` names it: by the fuzzer's bucket.
+                let file = self
+                    .findings
+                    .join(format!("{}.toml", slug(&bucket(&b.first))));
+                (b.key.clone(), file.display().to_string())
+            })
+            .collect();
+        let report = RunReport {
+            run_id: "fuzz".into(),
+            seed: shared.seed,
+            target: shared.target.clone(),
+            scenarios: Vec::new(),
+            buckets,
+            total_findings: total,
+            findings_file: (total > 0)
+                .then(|| self.findings.join("findings.jsonl").display().to_string()),
+            unwritten_findings: shared.sink.unwritten(),
+            accepted: Vec::new(),
+            stale: Vec::new(),
+            pending_snapshots: Vec::new(),
+            coverage: outcome.coverage.clone(),
+            self_test: None,
+        };
+        let figures = [
+            ("programs run", outcome.programs),
+            ("requests", outcome.requests),
+            ("answered", outcome.answered),
+            ("seconds", shared.started.elapsed().as_secs()),
+        ];
+        let page = Page {
+            headline: outcome.describe(),
+            figures: figures.map(|(n, v)| (n.to_string(), v.to_string())).into(),
+            reproductions,
+            ..Page::new("fuzz", &report, outcome.exit)
+        };
+        (outputs.write_html(&page))
+            .map_err(|(path, err)| format!("cannot write {}: {err}", path.display()))
     }
 
     /// Loads the vocabularies, connects the target, opens the corpus and
@@ -374,6 +449,7 @@ impl Fuzz {
             end: started + self.time + self.shrink_time,
             shrink_each: SHRINK_EACH.max(self.shrink_time),
             program_limit: self.programs,
+            target: describe,
             cancel: self.stop.cancel.clone(),
             corpus_dir: self.corpus.clone(),
             findings_dir: self.findings.clone(),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::executor::{Executor, RunOptions};
 use crate::findings::{Bucket, FindingSink};
+use crate::html::Page;
 use crate::plan::{Overrides, Plan};
+use crate::report::{Outputs, RunReport};
 use crate::safety::Redactor;
 
 use super::{Exit, SessionError, Target, TargetSpec};
@@ -24,6 +26,8 @@ pub struct Replay {
     pub attempts: Option<u32>,
     /// `--var` values: a reproduction's secret variables come from here.
     pub overrides: Overrides,
+    /// An HTML page of what the replay showed ([`crate::html`]).
+    pub html: Option<PathBuf>,
 }
 
 /// What a replay gave.
@@ -78,12 +82,20 @@ impl Replay {
                 "{file}: replay takes one reproduction file"
             )));
         }
+        let outputs = Outputs {
+            html: self.html.clone(),
+            ..Outputs::default()
+        };
+        outputs.prepare().map_err(|(path, err)| {
+            SessionError::Input(format!("cannot write {}: {err}", path.display()))
+        })?;
         let plans = Plan::load_all(std::slice::from_ref(&self.file), &self.overrides)?;
         let target = Target::connect(&self.target).await?;
         let plan = Arc::new(plans.into_iter().next().expect("one file gives one plan"));
         let seed = plan.seed.unwrap_or(0);
         let nonce = crate::canary::fresh_nonce();
-        let dir = self.findings.join(crate::canary::run_id(nonce));
+        let run_id = crate::canary::run_id(nonce);
+        let dir = self.findings.join(&run_id);
         let sink = FindingSink::new(Some(&dir.join("findings.jsonl"))).map_err(|err| {
             SessionError::Input(format!(
                 "cannot write findings to {}: {err}",
@@ -147,6 +159,56 @@ impl Replay {
                 outcome.exit = Exit::Incomplete;
             }
         }
+        let report = RunReport {
+            run_id,
+            seed,
+            target: outcome.target.clone(),
+            scenarios: Vec::new(),
+            buckets: sink.buckets(),
+            total_findings: sink.total(),
+            findings_file: (sink.total() > 0)
+                .then(|| dir.join("findings.jsonl").display().to_string()),
+            unwritten_findings: sink.unwritten(),
+            accepted: Vec::new(),
+            stale: Vec::new(),
+            pending_snapshots: Vec::new(),
+            coverage: None,
+            self_test: None,
+        };
+        if let Err(err) = self.write_page(&outputs, &report, &outcome) {
+            eprintln!("error: {err}");
+            if outcome.exit != Exit::Found {
+                outcome.exit = Exit::BadInput;
+            }
+        }
         Ok(outcome)
+    }
+
+    /// The HTML page (`--html`): every finding of every attempt, each bucket
+    /// reproduced by the file replayed.
+    fn write_page(
+        &self,
+        outputs: &Outputs,
+        report: &RunReport,
+        outcome: &ReplayOutcome,
+    ) -> Result<(), String> {
+        if outputs.html.is_none() {
+            return Ok(());
+        }
+        let file = self.file.display().to_string();
+        let page = Page {
+            headline: outcome.describe().trim_end().to_string(),
+            findings: crate::html::read_findings(report),
+            figures: vec![
+                ("runs".into(), outcome.runs.to_string()),
+                ("requests".into(), outcome.requests.to_string()),
+            ],
+            reproductions: (report.buckets.iter())
+                .map(|b| (b.key.clone(), file.clone()))
+                .collect(),
+            ..Page::new("replay", report, outcome.exit)
+        };
+        (outputs.write_html(&page))
+            .map_err(|(path, err)| format!("cannot write {}: {err}", path.display()))
     }
 }

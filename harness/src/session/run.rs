@@ -10,6 +10,7 @@ use crate::baseline::Baseline;
 use crate::coverage::Operations;
 use crate::executor::{Executor, RunOptions, RunStats};
 use crate::findings::{FindingSink, JsonLines};
+use crate::html::Page;
 use crate::plan::{Overrides, Plan};
 use crate::report::{Conclusion, Outputs, RunReport};
 use crate::safety::Redactor;
@@ -186,7 +187,24 @@ impl Run {
             .into_iter()
             .chain(written.err().map(|e| e.to_string()));
         harness_failed(&mut outcome, problems.collect());
+        self.write_page(&mut outcome);
         Ok(outcome)
+    }
+
+    /// The HTML page, last: it shows the exit code the rest decided, and
+    /// every finding of the findings file.
+    fn write_page(&self, outcome: &mut RunOutcome) {
+        if self.outputs.html.is_none() {
+            return;
+        }
+        let page = Page {
+            problem: outcome.problem.clone(),
+            findings: crate::html::read_findings(&outcome.report),
+            ..Page::new("run", &outcome.report, outcome.exit)
+        };
+        if let Err((path, err)) = self.outputs.write_html(&page) {
+            harness_failed(outcome, vec![cannot_write(&path, err).to_string()]);
+        }
     }
 
     /// With `--require-coverage`, a run that reached every operation but

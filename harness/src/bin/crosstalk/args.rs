@@ -211,6 +211,9 @@ pub struct RunArgs {
     /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Write one self-contained HTML page: verdict, exposure graph, evidence.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Run only shard K of N (1-based): scenario i belongs to shard i mod N.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
@@ -276,6 +279,7 @@ impl RunArgs {
                 json: self.json,
                 junit: self.junit,
                 markdown: self.markdown,
+                html: self.html,
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             },
             shard: self.shard,
@@ -389,6 +393,9 @@ pub struct FuzzArgs {
     /// reached and which they never did.
     #[arg(long, value_name = "FILE")]
     openapi: Option<PathBuf>,
+    /// Write one self-contained HTML page of what was confirmed.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 impl FuzzArgs {
@@ -408,6 +415,7 @@ impl FuzzArgs {
             findings: self.findings,
             concurrency: self.concurrency.map(|n| n as usize),
             openapi: self.openapi,
+            html: self.html,
             stop,
         })
     }
@@ -430,6 +438,9 @@ pub struct ReplayArgs {
     /// reproduction's secret variables.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
+    /// Write one self-contained HTML page of what the replay showed.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 impl ReplayArgs {
@@ -440,6 +451,7 @@ impl ReplayArgs {
             target: self.target.spec(),
             findings: self.findings,
             attempts: self.attempts,
+            html: self.html,
         })
     }
 }
