@@ -102,7 +102,9 @@ impl Executor {
             Some((victim, donors.of(victim)?.clone()))
         });
         let Some((victim, donor)) = donor else {
-            return not_planted("never answered 2xx to two instances that may not see each other");
+            return not_planted(
+                "never answered 2xx, with data, to two instances that may not see each other",
+            );
         };
         let planted = match defect {
             Defect::ForeignItem => plant::foreign_item(&exchange.response, &donor),

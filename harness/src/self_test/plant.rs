@@ -59,9 +59,10 @@ impl Donors {
         }
     }
 
-    /// The instances whose answers are kept, sorted.
+    /// The instances whose answers are kept and hold data, sorted.
     pub fn instances(&self) -> Vec<InstanceId> {
-        let mut ids: Vec<InstanceId> = self.0.iter().map(|(id, _)| *id).collect();
+        let holding = self.0.iter().filter(|(_, r)| holds_data(r));
+        let mut ids: Vec<InstanceId> = holding.map(|(id, _)| *id).collect();
         ids.sort();
         ids
     }
@@ -71,6 +72,24 @@ impl Donors {
             .iter()
             .find(|(other, _)| *other == id)
             .map(|(_, r)| r)
+    }
+}
+
+/// Whether an answer holds any data to show another: a JSON answer with
+/// some text in it (an empty page, `{"items": [], "next": null}`, holds
+/// none, and swapping it in shows nobody's), or any other non-empty body.
+pub fn holds_data(response: &Response) -> bool {
+    fn text(value: &Value) -> bool {
+        match value {
+            Value::String(s) => !s.is_empty(),
+            Value::Array(items) => items.iter().any(text),
+            Value::Object(fields) => fields.values().any(text),
+            _ => false,
+        }
+    }
+    match serde_json::from_slice::<Value>(&response.body) {
+        Ok(json) => text(&json),
+        Err(_) => !response.body.is_empty(),
     }
 }
 
@@ -136,6 +155,16 @@ mod tests {
         assert!(foreign_item(&answer("not json"), &answer("[1]")).is_none());
         let top = foreign_item(&answer("[1]"), &answer("[2]")).unwrap();
         assert_eq!(&top.body[..], b"[1,2]");
+    }
+
+    #[test]
+    fn an_empty_page_holds_no_data_to_swap_in() {
+        assert!(!holds_data(&answer(
+            r#"{"items":[],"next_after":null,"n":0}"#
+        )));
+        assert!(holds_data(&answer(r#"{"items":[{"title":"x"}]}"#)));
+        assert!(holds_data(&answer("raw bytes")));
+        assert!(!holds_data(&answer("")));
     }
 
     #[test]
