@@ -1,0 +1,139 @@
+//! The reproduction scripts, run as a user would run them: every `.sh` the
+//! fuzzer writes for every fault of the clinic's catalog, bearer and cookie
+//! sessions, against a fresh faulty and a fresh clean served clinic, twice
+//! in a row on the same server. `REPRODUCED` (exit 1) exactly when the fault
+//! is on, `not reproduced` (exit 0) when it is off. And a target whose ids
+//! hold quotes, `$(…)` and backticks: the script must still send them as
+//! they are and find the leak. Skipped, with a message, where bash, curl or
+//! jq is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use clinic::auth::Sessions;
+use clinic::{CLINICIAN_PASSWORD, Clinic, Config, Fault, Faults};
+
+mod support;
+
+use support::{tempdir, text};
+
+const CROSSTALK: &str = env!("CARGO_BIN_EXE_crosstalk");
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Whether bash, curl and jq are here; says so when not.
+fn tools() -> bool {
+    let missing: Vec<&str> = ["bash", "curl", "jq"]
+        .into_iter()
+        .filter(|tool| {
+            std::process::Command::new(tool)
+                .arg("--version")
+                .output()
+                .map_or(true, |out| !out.status.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("skipped: the reproduction scripts need {}", missing.join(", "));
+    }
+    missing.is_empty()
+}
+
+/// A fresh served clinic, in memory.
+fn clinic(fault: Option<Fault>, sessions: Sessions) -> String {
+    let faults = fault.into_iter().collect::<Faults>();
+    support::serve(move || {
+        let config = Config {
+            faults,
+            sessions,
+            ..Config::default()
+        };
+        Clinic::new(config).unwrap().router()
+    })
+}
+
+/// Fuzzes `suite` against `target` (fixed seed, stopping at the first new
+/// bucket): the scripts it wrote.
+fn fuzz(dir: &Path, suite: &Path, target: &str) -> Vec<PathBuf> {
+    let out = support::command(CROSSTALK)
+        .arg("fuzz")
+        .arg(suite)
+        .args(["--target", target, "--seed", "1", "--max-findings", "1"])
+        .args(["--time", "120s", "--concurrency", "2"])
+        .args(["--var", &format!("password={PASSWORD}")])
+        .args(["--var", &format!("clinician_password={CLINICIAN_PASSWORD}")])
+        .arg("--findings")
+        .arg(dir.join("found"))
+        .arg("--corpus")
+        .arg(dir.join("corpus"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let mut scripts: Vec<PathBuf> = support::walk(&dir.join("found"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+        .collect();
+    scripts.sort();
+    scripts
+}
+
+/// Runs `script` against `target`; `tries`: runs of a race at most.
+fn script(script: &Path, target: &str, tries: &str) -> Output {
+    support::command("bash")
+        .arg(script)
+        .arg(target)
+        .env("PASSWORD", PASSWORD)
+        .env("CLINICIAN_PASSWORD", CLINICIAN_PASSWORD)
+        .env("TRIES", tries)
+        .output()
+        .unwrap()
+}
+
+fn said(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    let tail: Vec<&str> = stdout.lines().rev().take(4).collect();
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        text(&out.stderr)
+    )
+}
+
+/// Every script of every fault: reproduced twice on a fresh faulty server,
+/// not reproduced twice on a fresh clean one. A clean run of a race gets
+/// a few tries: each is a whole run from scratch.
+fn every_fault(suite: &str, sessions: Sessions) {
+    if !tools() {
+        return;
+    }
+    let suite = support::root().join(suite);
+    for &fault in Fault::ALL {
+        let dir = tempdir(&format!("scripts-{}-{sessions:?}", fault.name()));
+        let scripts = fuzz(&dir, &suite, &clinic(Some(fault), sessions));
+        assert!(!scripts.is_empty(), "{}: no script written", fault.name());
+        for path in &scripts {
+            let name = format!("{} {}", fault.name(), path.display());
+            let faulty = clinic(Some(fault), sessions);
+            for run in 0..2 {
+                let out = script(path, &faulty, "100");
+                assert_eq!(out.status.code(), Some(1), "{name} faulty run {run}: {}", said(&out));
+                assert!(text(&out.stdout).contains("REPRODUCED"), "{name}");
+            }
+            let clean = clinic(None, sessions);
+            for run in 0..2 {
+                let out = script(path, &clean, "4");
+                assert_eq!(out.status.code(), Some(0), "{name} clean run {run}: {}", said(&out));
+                assert!(text(&out.stdout).contains("not reproduced"), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_script_of_every_fault_reproduces_on_the_faulty_clinic_only_bearer() {
+    every_fault("scenarios", Sessions::default());
+}
+
+#[test]
+fn every_script_of_every_fault_reproduces_on_the_faulty_clinic_only_cookie() {
+    every_fault("scenarios/cookie", Sessions::Cookie);
+}
