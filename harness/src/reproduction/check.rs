@@ -38,7 +38,9 @@ pub(super) fn check(
             return;
         }
     };
-    let summary = recording.finding.map_or(String::new(), |f| f.summary.clone());
+    let summary = recording
+        .finding
+        .map_or(String::new(), |f| f.summary.clone());
     let summary = shell_quote_double(&summary);
     let _ = writeln!(
         out,
@@ -67,7 +69,12 @@ fn condition(
     if let Some(witnessed) = &finding.witnessed {
         let write = answers[0];
         return tamper(order, write, victim, witnessed)
-            .map(|c| (c, format!("{victim}'s data reads the same after answer {write}")))
+            .map(|c| {
+                (
+                    c,
+                    format!("{victim}'s data reads the same after answer {write}"),
+                )
+            })
             .ok_or_else(|| "the witness's reads are not in this recording".into());
     }
     let no_such = format!("answer {} shows no such thing", answers[0]);
@@ -91,7 +98,9 @@ fn condition(
         (_, Some(Marker::Identifier { var })) => {
             let shell = format!("{}_{}", shell_name(victim), shell_name(var)).to_uppercase();
             if !vars.has(&shell) {
-                return Err(format!("{victim}'s {var} is not captured in this recording"));
+                return Err(format!(
+                    "{victim}'s {var} is not captured in this recording"
+                ));
             }
             identifier(&answers, &finding.location_pattern, &shell)
         }
@@ -118,12 +127,16 @@ fn answers(order: &[Issued], finding: &Finding) -> Vec<usize> {
 fn identifier(answers: &[usize], location: &str, shell: &str) -> String {
     if let Some(header) = location.strip_prefix("header ") {
         let header = single_quoted(header);
-        return any(answers, |n| format!("shows_token {n} {header} \"${{{shell}}}\""));
+        return any(answers, |n| {
+            format!("shows_token {n} {header} \"${{{shell}}}\"")
+        });
     }
     match body_filter(location) {
         Some(filter) => {
             let filter = single_quoted(&filter);
-            any(answers, |n| format!("shows_value {n} {filter} \"${{{shell}}}\""))
+            any(answers, |n| {
+                format!("shows_value {n} {filter} \"${{{shell}}}\"")
+            })
         }
         None => any(answers, |n| format!("shows_token {n} '' \"${{{shell}}}\"")),
     }
@@ -189,4 +202,108 @@ pub(super) fn jsonpath_to_jq(path: &str) -> Option<String> {
         Some('[') => format!(".{rest}"),
         Some(_) => rest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonpaths_become_jq_filters_where_simple() {
+        assert_eq!(jsonpath_to_jq("$.token").as_deref(), Some(".token"));
+        assert_eq!(jsonpath_to_jq("$").as_deref(), Some("."));
+        assert_eq!(
+            jsonpath_to_jq("$.items[0].id").as_deref(),
+            Some(".items[0].id")
+        );
+        assert_eq!(
+            jsonpath_to_jq("$[*].reason").as_deref(),
+            Some(".[]?.reason")
+        );
+        assert_eq!(jsonpath_to_jq("$..id"), None);
+        assert_eq!(jsonpath_to_jq("$['a b']"), None);
+    }
+
+    /// Runs the prelude's `call` in bash against answer 1 holding `body`:
+    /// whether it held; `None` without bash and jq.
+    fn holds(body: &str, call: &str) -> Option<bool> {
+        let dir = std::env::temp_dir().join(format!("crosstalk-check-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(dir.join("1"), body).ok()?;
+        std::fs::write(
+            dir.join("1.head"),
+            "HTTP/1.1 200 OK\r\nx-ref: /v1/users/17\r\n",
+        )
+        .ok()?;
+        let script = format!(
+            "{}\nJARS={}\n{call}",
+            include_str!("prelude.sh"),
+            dir.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .ok()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        match out.status.code() {
+            Some(0) => Some(true),
+            Some(1) => Some(false),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_id_shows_only_as_a_whole_value_at_its_path() {
+        let body = r#"{"items":[{"patient_id":2,"date_of_birth":"1995-11-26"}]}"#;
+        let cases = [
+            ("shows_value 1 '.items[]?.patient_id' 2", true),
+            ("shows_value 1 '.items[]?.patient_id' 1", false),
+            ("shows_value 1 '.items[]?.date_of_birth' 1", false),
+            ("shows_value 1 '.items[]?.date_of_birth' 1995", false),
+            ("shows_value 1 '.' 1995-11-26", true),
+            ("shows_token 1 x-ref 17", true),
+            ("shows_token 1 x-ref 1", false),
+        ];
+        for (call, expected) in cases {
+            if let Some(held) = holds(body, call) {
+                assert_eq!(held, expected, "{call}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_canary_shows_as_the_oracle_found_it() {
+        let canary = "ctabcdefghijklmnopqrst";
+        let upper = canary.to_uppercase();
+        let b64 = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!("{{\"sub\":\"{canary}\"}}"))
+        };
+        let cases = [
+            (format!(r#"{{"a":"x {upper} y"}}"#), "plain '.a'", true),
+            (
+                format!(r#"{{"a":"x","b":"{canary}"}}"#),
+                "plain '.a'",
+                false,
+            ),
+            (format!(r#"{{"t":"{b64}"}}"#), "base64 ''", true),
+            (format!(r#"{{"t":"{b64}"}}"#), "plain ''", false),
+            (
+                r#"{"u":"%63%74abcdefghijklmnopqrst"}"#.into(),
+                "url-encoded '.u'",
+                true,
+            ),
+            (
+                r#"{"u":"\u0063tabcdefghijklmnopqrst"}"#.into(),
+                "json-escaped '.u'",
+                true,
+            ),
+        ];
+        for (body, how, expected) in cases {
+            let call = format!("shows_canary 1 {canary} {how}");
+            if let Some(held) = holds(&body, &call) {
+                assert_eq!(held, expected, "{call} in {body}");
+            }
+        }
+    }
 }

@@ -236,7 +236,10 @@ pub fn curl_script(
         retry(&mut out);
     }
     let _ = writeln!(out, "BASE=\"${{1:-http://127.0.0.1:8080}}\"");
-    let _ = writeln!(out, "JARS=$(mktemp -d) || cannot \"no temporary directory\"");
+    let _ = writeln!(
+        out,
+        "JARS=$(mktemp -d) || cannot \"no temporary directory\""
+    );
     let _ = writeln!(out, "trap 'rm -rf \"$JARS\"' EXIT");
     out.push_str(&values);
     out.push('\n');
@@ -299,11 +302,7 @@ fn fresh_values(out: &mut String, generated: &[(String, Generated)], vars: &mut 
                 continue;
             }
             let var = format!("{base}_{}", m + 1);
-            let _ = writeln!(
-                out,
-                "{var}=$(recase \"${base}\" {})",
-                single_quoted(member)
-            );
+            let _ = writeln!(out, "{var}=$(recase \"${base}\" {})", single_quoted(member));
             vars.add(member, &var);
         }
     }
@@ -390,8 +389,8 @@ fn answer(out: &mut String, n: usize, exchange: &Recorded, vars: &mut Vars) {
         let Some(jq) = path.as_deref().and_then(check::jsonpath_to_jq) else {
             continue;
         };
-        let shell = format!("{}_{}", shell_name(&exchange.captured_by), shell_name(var))
-            .to_uppercase();
+        let shell =
+            format!("{}_{}", shell_name(&exchange.captured_by), shell_name(var)).to_uppercase();
         let _ = writeln!(
             out,
             "{shell}=$(jq -r {} <\"$JARS/{n}\" 2>/dev/null)",
@@ -550,4 +549,121 @@ pub(super) fn shell_name(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issued(step: &str, path: &str, body: &str, captures: &[(&str, &str)]) -> Issued {
+        Issued {
+            seq: 0,
+            scenario: "s".into(),
+            instance: "member#0".into(),
+            step: step.into(),
+            method: "POST".into(),
+            path: path.into(),
+            status: Some(200),
+            batch: 0,
+            exchange: Some(Recorded {
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.into(),
+                captures: (captures.iter())
+                    .map(|(var, value)| (var.to_string(), value.to_string(), Some("$.id".into())))
+                    .collect(),
+                captured_by: "member#0".into(),
+            }),
+        }
+    }
+
+    fn script(order: &mut [Issued]) -> String {
+        for (n, issued) in order.iter_mut().enumerate() {
+            issued.batch = n as u64;
+        }
+        let recording = Recording {
+            order,
+            identities: &[],
+            finding: None,
+        };
+        curl_script("d", &recording, &[], &[], None)
+    }
+
+    /// Whether bash parses `script`; `None` without bash.
+    fn parses(script: &str) -> Option<bool> {
+        use std::io::Write as _;
+        let mut bash = std::process::Command::new("bash")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        bash.stdin.take()?.write_all(script.as_bytes()).ok()?;
+        Some(bash.wait().ok()?.success())
+    }
+
+    #[test]
+    fn a_form_s_password_comes_from_the_environment_and_curl_encodes_it() {
+        let mut login = issued("log in", "/token", "", &[]);
+        let exchange = login.exchange.as_mut().unwrap();
+        exchange.headers = vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )];
+        exchange.body = "grant_type=password&username=m-1&password=pass+word%26x%2By%3Dz".into();
+        let script = script(&mut [login]);
+        assert!(!script.contains("pass word") && !script.contains("pass+word"));
+        assert!(script.contains(r#"--data-urlencode "password=${PASSWORD}""#));
+        assert!(script.contains(r#"--data-urlencode "grant_type=password""#));
+        assert!(script.contains(r#"[ -n "${PASSWORD:-}" ] || cannot "set PASSWORD"#));
+    }
+
+    #[test]
+    fn a_password_a_body_sends_comes_from_the_environment() {
+        let body = r#"{"email":"dr@clinic.test","password":"staging-secret"}"#;
+        let script = script(&mut [issued("log in", "/login", body, &[])]);
+        assert!(!script.contains("staging-secret"), "{script}");
+        assert!(
+            script.contains(r#"--arg PASSWORD "${PASSWORD}""#),
+            "{script}"
+        );
+        assert!(script.contains(r#""password": $PASSWORD"#), "{script}");
+        assert_ne!(parses(&script), Some(false), "{script}");
+    }
+
+    #[test]
+    fn captured_values_whatever_they_hold_are_variables_never_literals() {
+        let hostile = r#"a"b$(touch /tmp/x)`id`'c\d"#;
+        let sign_up = issued("sign up", "/users", r#"{"name":"x"}"#, &[("id", hostile)]);
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(hostile, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let body = serde_json::json!({ "owner": hostile, "note": format!("for {hostile}!") });
+        let read = issued("read", &format!("/users/{encoded}"), &body.to_string(), &[]);
+        let script = script(&mut [sign_up, read]);
+        assert!(!script.contains("touch /tmp/x"), "{script}");
+        assert!(!script.contains(&encoded), "{script}");
+        assert!(
+            script.contains(r#"/users/$(uri "${MEMBER_0_ID}")"#),
+            "{script}"
+        );
+        assert!(
+            script.contains(r#""note": ("for " + $MEMBER_0_ID + "!")"#),
+            "{script}"
+        );
+        assert!(script.contains("need 2 MEMBER_0_ID"), "{script}");
+        assert_ne!(parses(&script), Some(false), "{script}");
+    }
+
+    #[test]
+    fn a_short_id_stands_for_a_whole_value_only() {
+        let sign_up = issued("sign up", "/users", r#"{"name":"x"}"#, &[("id", "1")]);
+        let body = r#"{"user_id":1,"born":"1995-11-26","ref":"1"}"#;
+        let read = issued("read", "/users/1/notes?page=1", body, &[]);
+        let script = script(&mut [sign_up, read]);
+        assert!(
+            script.contains(
+                r#""born": "1995-11-26", "ref": $MEMBER_0_ID, "user_id": ($MEMBER_0_ID | tonumber)"#
+            ),
+            "{script}"
+        );
+    }
 }

@@ -91,7 +91,10 @@ fn what(kind: FindingKind) -> &'static str {
 
 /// What a reproduction file looks for: its `reproduces` kind and step (a
 /// leak or tampering anywhere when it names none).
-fn wanted(plan: &Plan, file: &std::path::Path) -> Result<(FindingKind, Option<String>), SessionError> {
+fn wanted(
+    plan: &Plan,
+    file: &std::path::Path,
+) -> Result<(FindingKind, Option<String>), SessionError> {
     let Some(reproduces) = &plan.reproduces else {
         return Ok((FindingKind::Leak, None));
     };
