@@ -7,8 +7,16 @@
 //! they are and find the leak. Skipped, with a message, where bash, curl or
 //! jq is missing.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
 
 use clinic::auth::Sessions;
 use clinic::{CLINICIAN_PASSWORD, Clinic, Config, Fault, Faults};
@@ -155,4 +163,164 @@ fn every_script_of_every_fault_reproduces_on_the_faulty_clinic_only_bearer() {
 #[test]
 fn every_script_of_every_fault_reproduces_on_the_faulty_clinic_only_cookie() {
     every_fault("scenarios/cookie", Sessions::Cookie);
+}
+
+/// Users and notes; every id the API hands out holds quotes, a command
+/// substitution and backticks.
+#[derive(Default)]
+struct Notes {
+    /// token → user id
+    sessions: HashMap<String, String>,
+    /// email → user id
+    users: HashMap<String, String>,
+    /// (owner, note)
+    notes: Vec<(String, Value)>,
+}
+
+type Shared = Arc<Mutex<Notes>>;
+
+fn hostile_id(kind: &str, n: usize) -> String {
+    format!(r#"{kind}"{n}$(touch /tmp/crosstalk-pwned)`id`'x"#)
+}
+
+fn caller(state: &Shared, headers: &HeaderMap) -> Option<String> {
+    let token = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    state.lock().unwrap().sessions.get(token).cloned()
+}
+
+/// `GET /users/{id}/notes` answers the notes of the user in the path; with
+/// `leaks`, to anyone signed in.
+fn notes_api(leaks: bool) -> Router {
+    let state = Shared::default();
+    Router::new()
+        .route(
+            "/users",
+            post(|State(s): State<Shared>, Json(body): Json<Value>| async move {
+                let mut s = s.lock().unwrap();
+                let email = body["email"].as_str().unwrap_or_default().to_string();
+                if email.is_empty() || s.users.contains_key(&email) {
+                    return (StatusCode::CONFLICT, Json(json!({"error": "taken"})));
+                }
+                let id = hostile_id("user", s.users.len());
+                s.users.insert(email.clone(), id.clone());
+                (StatusCode::CREATED, Json(json!({"id": id, "email": email})))
+            }),
+        )
+        .route(
+            "/login",
+            post(|State(s): State<Shared>, Json(body): Json<Value>| async move {
+                let mut s = s.lock().unwrap();
+                let Some(id) = s.users.get(body["email"].as_str().unwrap_or_default()).cloned()
+                else {
+                    return (StatusCode::UNAUTHORIZED, Json(json!({"error": "who?"})));
+                };
+                let token = format!("tok-{}", uuid::Uuid::new_v4().simple());
+                s.sessions.insert(token.clone(), id);
+                (StatusCode::OK, Json(json!({"token": token})))
+            }),
+        )
+        .route(
+            "/notes",
+            post(|State(s): State<Shared>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                let Some(me) = caller(&s, &headers) else {
+                    return (StatusCode::UNAUTHORIZED, Json(json!({})));
+                };
+                let mut s = s.lock().unwrap();
+                let note = json!({"id": hostile_id("note", s.notes.len()), "owner": body["owner"], "text": body["text"]});
+                s.notes.push((me, note.clone()));
+                (StatusCode::CREATED, Json(note))
+            }),
+        )
+        .route(
+            "/users/{id}/notes",
+            get(move |State(s): State<Shared>, headers: HeaderMap, UrlPath(id): UrlPath<String>| async move {
+                let Some(me) = caller(&s, &headers) else {
+                    return (StatusCode::UNAUTHORIZED, Json(json!([])));
+                };
+                if me != id && !leaks {
+                    return (StatusCode::NOT_FOUND, Json(json!([])));
+                }
+                let s = s.lock().unwrap();
+                let notes: Vec<Value> = (s.notes.iter())
+                    .filter(|(owner, _)| *owner == id)
+                    .map(|(_, note)| note.clone())
+                    .collect();
+                (StatusCode::OK, Json(Value::Array(notes)))
+            }),
+        )
+        .with_state(state)
+}
+
+const NOTES: &str = r#"
+description = "Users keep notes of their own"
+
+[actors.user]
+count = 2
+population = true
+auth = { bearer = "{{token}}" }
+
+[[steps]]
+name = "sign up"
+actor = "user"
+request = "POST /users"
+body = { email = "{{canary}}@notes.test" }
+capture = { user_id = "$.id" }
+
+[[steps]]
+name = "log in"
+actor = "user"
+request = "POST /login"
+body = { email = "{{canary}}@notes.test" }
+capture = { token = { json = "$.token", secret = true } }
+
+[[steps]]
+name = "write a note"
+actor = "user"
+request = "POST /notes"
+body = { owner = "{{user_id}}", text = "{{canary}}: private" }
+capture = { note_id = "$.id" }
+
+[[steps]]
+name = "read own notes"
+actor = "user"
+request = "GET /users/{{user_id}}/notes"
+
+[[steps]]
+name = "read another's notes"
+actor = "user"
+request = "GET /users/{{peer.user_id}}/notes"
+"#;
+
+#[test]
+fn captured_ids_holding_quotes_substitutions_and_backticks_pass_through_the_script() {
+    if !tools() {
+        return;
+    }
+    let dir = tempdir("scripts-hostile");
+    let suite = dir.join("notes.toml");
+    std::fs::write(&suite, NOTES).unwrap();
+    let faulty = support::serve(|| notes_api(true));
+    let scripts = fuzz(&dir, &suite, &faulty).expect("the leak is found and confirmed");
+    let _ = std::fs::remove_file("/tmp/crosstalk-pwned");
+    for path in &scripts {
+        let name = path.display().to_string();
+        let failures: Vec<String> = runs(path, &support::serve(|| notes_api(true)), 1, &name)
+            .into_iter()
+            .chain(runs(path, &support::serve(|| notes_api(false)), 0, &name))
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(
+            !text.contains("touch /tmp"),
+            "a captured value written as a literal:\n{text}"
+        );
+    }
+    assert!(
+        !Path::new("/tmp/crosstalk-pwned").exists(),
+        "a captured value ran as a command"
+    );
 }
