@@ -192,9 +192,20 @@ fn caller(state: &Shared, headers: &HeaderMap) -> Option<String> {
     state.lock().unwrap().sessions.get(token).cloned()
 }
 
-/// `GET /users/{id}/notes` answers the notes of the user in the path; with
-/// `leaks`, to anyone signed in.
-fn notes_api(leaks: bool) -> Router {
+/// How `GET /users/{id}/notes` answers someone else.
+#[derive(Clone, Copy)]
+enum Other {
+    /// 404, as it should.
+    Refused,
+    /// With the notes of the user in the path.
+    Leaks,
+    /// 500: the ownership check fails on its own.
+    Fails,
+}
+
+/// Users and their notes: [`Other`] says how another user's notes are
+/// answered.
+fn notes_api(other: Other) -> Router {
     let state = Shared::default();
     Router::new()
         .route(
@@ -241,8 +252,11 @@ fn notes_api(leaks: bool) -> Router {
                 let Some(me) = caller(&s, &headers) else {
                     return (StatusCode::UNAUTHORIZED, Json(json!([])));
                 };
-                if me != id && !leaks {
-                    return (StatusCode::NOT_FOUND, Json(json!([])));
+                match other {
+                    _ if me == id => {}
+                    Other::Refused => return (StatusCode::NOT_FOUND, Json(json!([]))),
+                    Other::Fails => return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!([]))),
+                    Other::Leaks => {}
                 }
                 let s = s.lock().unwrap();
                 let notes: Vec<Value> = (s.notes.iter())
@@ -303,15 +317,21 @@ fn captured_ids_holding_quotes_substitutions_and_backticks_pass_through_the_scri
     let dir = tempdir("scripts-hostile");
     let suite = dir.join("notes.toml");
     std::fs::write(&suite, NOTES).unwrap();
-    let faulty = support::serve(|| notes_api(true));
+    let faulty = support::serve(|| notes_api(Other::Leaks));
     let scripts = fuzz(&dir, &suite, &faulty).expect("the leak is found and confirmed");
     let _ = std::fs::remove_file("/tmp/crosstalk-pwned");
     for path in &scripts {
         let name = path.display().to_string();
-        let failures: Vec<String> = runs(path, &support::serve(|| notes_api(true)), 1, &name)
-            .into_iter()
-            .chain(runs(path, &support::serve(|| notes_api(false)), 0, &name))
-            .collect();
+        let failures: Vec<String> =
+            runs(path, &support::serve(|| notes_api(Other::Leaks)), 1, &name)
+                .into_iter()
+                .chain(runs(
+                    path,
+                    &support::serve(|| notes_api(Other::Refused)),
+                    0,
+                    &name,
+                ))
+                .collect();
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
         let text = std::fs::read_to_string(path).unwrap();
         assert!(
@@ -323,4 +343,60 @@ fn captured_ids_holding_quotes_substitutions_and_backticks_pass_through_the_scri
         !Path::new("/tmp/crosstalk-pwned").exists(),
         "a captured value ran as a command"
     );
+    // Nothing answers: the script could not run, and says so.
+    let out = script(&scripts[0], "http://127.0.0.1:9", "2");
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        text(&out.stderr).contains("could not run"),
+        "{}",
+        said(&out)
+    );
+}
+
+/// A server error's reproduction: the script and `replay` both say it
+/// reproduces while the error shows, and not once it is fixed.
+#[test]
+fn a_server_error_s_script_and_replay_agree() {
+    if !tools() {
+        return;
+    }
+    let dir = tempdir("scripts-server-error");
+    let suite = dir.join("notes.toml");
+    std::fs::write(&suite, NOTES).unwrap();
+    let failing = support::serve(|| notes_api(Other::Fails));
+    let scripts = fuzz(&dir, &suite, &failing).expect("the server error is confirmed");
+    let path = &scripts[0];
+    let failures: Vec<String> = runs(
+        path,
+        &support::serve(|| notes_api(Other::Fails)),
+        1,
+        "failing",
+    )
+    .into_iter()
+    .chain(runs(
+        path,
+        &support::serve(|| notes_api(Other::Refused)),
+        0,
+        "fixed",
+    ))
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let replay = |url: String| {
+        support::command(CROSSTALK)
+            .arg("replay")
+            .arg(path.with_extension("toml"))
+            .args(["--target", &url, "--findings"])
+            .arg(dir.join("replays"))
+            .output()
+            .unwrap()
+    };
+    let still = replay(support::serve(|| notes_api(Other::Fails)));
+    assert_eq!(still.status.code(), Some(1), "{}", said(&still));
+    assert!(
+        text(&still.stdout).contains("server error"),
+        "{}",
+        said(&still)
+    );
+    let fixed = replay(support::serve(|| notes_api(Other::Refused)));
+    assert_eq!(fixed.status.code(), Some(0), "{}", said(&fixed));
 }
