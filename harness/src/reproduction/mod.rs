@@ -127,9 +127,9 @@ fn kind_of_name(name: &str) -> Option<FindingKind> {
         .max_by_key(|k| k.as_str().len())
 }
 
-/// The values the recorded requests sent for the generated built-ins
-/// (names, birth dates, look-alike e-mails, unique times), found by reading
-/// each request beside its step's template.
+/// The values the recorded requests sent for the per-run built-ins (names,
+/// birth dates, look-alike e-mails, unique times, user names made with
+/// `serial`), found by reading each request beside its step's template.
 pub fn generated_values(scenario: &Scenario, order: &[Issued]) -> Vec<(String, Generated)> {
     let steps: HashMap<&str, &Step> = (scenario.setup.iter())
         .chain(&scenario.steps)
@@ -181,19 +181,81 @@ fn walk(template: &toml::Value, sent: &Value, out: &mut Vec<(String, Generated)>
     }
 }
 
-/// The kind of generated built-in a template is nothing but.
+/// Built-ins that differ between runs (a server that keeps its data would
+/// refuse or pair up a second run's): a value made with one is drawn afresh.
+const PER_RUN: &[&str] = &[
+    "name",
+    "twin.name",
+    "twin.email",
+    "date_of_birth",
+    "twin.date_of_birth",
+    "unique_time",
+    "serial",
+    "run_id",
+];
+
+/// The name of a hole that is a variable or built-in.
+fn var(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Var(name) => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+/// How to draw afresh the value of a template made with per-run built-ins
+/// (a canary's own variable stands for it where one is in it).
 fn generated_kind(template: &toml::Value) -> Option<Generated> {
     let toml::Value::String(text) = template else {
         return None;
     };
     let template = Template::parse(text).ok()?;
-    let Some(Expr::Var(name)) = template.sole_expr() else {
+    if template.exprs().filter_map(var).any(|n| n == "canary") {
         return None;
-    };
-    match name.as_str() {
-        "name" | "twin.name" | "twin.email" => Some(Generated::Text),
-        "date_of_birth" | "twin.date_of_birth" => Some(Generated::Date),
-        "unique_time" => Some(Generated::Time),
-        _ => None,
+    }
+    match template.sole_expr().and_then(var) {
+        Some("date_of_birth" | "twin.date_of_birth") => return Some(Generated::Date),
+        Some("unique_time") => return Some(Generated::Time),
+        _ => {}
+    }
+    (template.exprs().filter_map(var))
+        .any(|n| PER_RUN.contains(&n))
+        .then_some(Generated::Text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(template: &str) -> Option<Generated> {
+        generated_kind(&toml::Value::String(template.into()))
+    }
+
+    #[test]
+    fn per_run_values_are_drawn_afresh_and_seeded_accounts_are_kept() {
+        assert_eq!(kind("{{twin.name}}"), Some(Generated::Text));
+        assert_eq!(kind("{{twin.email}}"), Some(Generated::Text));
+        assert_eq!(kind("member-{{serial}}"), Some(Generated::Text));
+        assert_eq!(kind("user-{{serial}}-{{run_id}}"), Some(Generated::Text));
+        assert_eq!(kind("{{date_of_birth}}"), Some(Generated::Date));
+        assert_eq!(kind("{{unique_time}}"), Some(Generated::Time));
+        assert_eq!(kind("clinician-{{number}}@clinic.test"), None);
+        assert_eq!(kind("{{canary}}@patients.test"), None);
+        assert_eq!(kind("{{password}}"), None);
+        assert_eq!(kind("plain"), None);
+    }
+
+    #[test]
+    fn a_reproduction_names_the_kind_it_shows() {
+        assert_eq!(
+            kind_of_name("server-error-in-notes-at-x-1234"),
+            Some(FindingKind::ServerError)
+        );
+        assert_eq!(kind_of_name("leak-in-a-at-b"), Some(FindingKind::Leak));
+        assert_eq!(kind_of_name("whatever"), None);
+        let text = reproduces(FindingKind::ServerError, None);
+        assert!(
+            text.contains("[reproduces]\nkind = \"server-error\""),
+            "{text}"
+        );
     }
 }

@@ -39,14 +39,30 @@ fresh_canary() { printf 'ct%s' "$(od -An -N10 -tx1 /dev/urandom | tr -d ' \n')";
 # $1 as one percent-encoded path segment or query value.
 uri() { jq -rn --arg v "$1" '$v | @uri'; }
 UNSENT=
-# Whether request $1 has every captured value it needs ($2...); if not, why.
+# Sets variable $1 to what jq filter $3 selects of answer $2, and
+# remembers which answer was to give it.
+capture() {
+  printf -v "$1" '%s' "$(jq -r "$3 // empty" <"$JARS/$2" 2>/dev/null)"
+  printf -v "FROM_$1" '%s' "$2"
+}
+# Whether request $1 has every captured value it needs ($2...). When one
+# is missing, the request is not sent: it does not apply when the answer
+# that was to give it succeeded without it (a next page that is not
+# there), and the script could not run as recorded when that answer failed
+# (a sign-up refused, no answer).
 need() {
-  local n=$1 v
+  local n=$1 v from s
   shift
   for v; do
     if [ -z "${!v:-}" ] || [ "${!v}" = null ]; then
-      UNSENT+="request $n needs $v, which no earlier answer gave; "
-      echo "$n. not sent: no $v"
+      from=FROM_$v
+      s=S${!from:-}
+      if [[ ${!s:-} == 2* ]]; then
+        echo "$n. not sent: answer ${!from} gave no $v, so it does not apply"
+      else
+        UNSENT+="request $n needs $v, which answer ${!from:-?} (status ${!s:-none}) did not give; "
+        echo "$n. not sent: no $v"
+      fi
       return 1
     fi
   done
@@ -66,7 +82,7 @@ got() {
   rc=$(cat "$JARS/$n.rc" 2>/dev/null) || return 0
   [ "$rc" = 0 ] || UNSENT+="request $n got no answer ($(head -c 200 "$JARS/$n.err")); "
   local s=S$n r=R$n
-  echo "$n. ${!s} ${!r}"
+  echo "$n. ${!s} ${!r:0:2000}"
 }
 # The base64 fragments of $1 at each alignment, standard and URL-safe.
 b64() {

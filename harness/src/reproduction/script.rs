@@ -391,11 +391,7 @@ fn answer(out: &mut String, n: usize, exchange: &Recorded, vars: &mut Vars) {
         };
         let shell =
             format!("{}_{}", shell_name(&exchange.captured_by), shell_name(var)).to_uppercase();
-        let _ = writeln!(
-            out,
-            "{shell}=$(jq -r {} <\"$JARS/{n}\" 2>/dev/null)",
-            single_quoted(&format!("{jq} // empty"))
-        );
+        let _ = writeln!(out, "capture {shell} {n} {}", single_quoted(&jq));
         vars.capture(value, &shell);
     }
     let _ = writeln!(out);
