@@ -15,8 +15,10 @@ use super::{Generated, Recording, check};
 /// The helper functions every script starts with.
 const PRELUDE: &str = include_str!("prelude.sh");
 
-/// Attempts of a race, as `crosstalk replay` makes.
+/// Runs from scratch before saying not reproduced, as `crosstalk replay`
+/// makes: a race, and anything else.
 const RACE_TRIES: u32 = 100;
+const TRIES: u32 = 20;
 
 /// Known text → the shell variable that stands for it.
 #[derive(Default)]
@@ -232,9 +234,7 @@ pub fn curl_script(
             "[ -n \"${{{var}:-}}\" ] || cannot \"set {var}, {why}\""
         );
     }
-    if race {
-        retry(&mut out);
-    }
+    retry(&mut out, if race { RACE_TRIES } else { TRIES });
     let _ = writeln!(out, "BASE=\"${{1:-http://127.0.0.1:8080}}\"");
     let _ = writeln!(
         out,
@@ -248,14 +248,15 @@ pub fn curl_script(
     out
 }
 
-/// A race shows only sometimes: the script runs itself from scratch (fresh
-/// values each time) until it shows, or `TRIES` runs did not.
-fn retry(out: &mut String) {
+/// What shows only sometimes (a race) must not pass for fixed after one
+/// run: the script runs itself from scratch (fresh values each time) until
+/// it shows, or `TRIES` runs did not.
+fn retry(out: &mut String, tries: u32) {
     let _ = writeln!(
         out,
         r##"if [ -z "${{CROSSTALK_TRY:-}}" ]; then
   ran=0
-  for try in $(seq "${{TRIES:-{RACE_TRIES}}}"); do
+  for try in $(seq "${{TRIES:-{tries}}}"); do
     echo "# try $try"
     rc=0; CROSSTALK_TRY=$try bash "$0" "$@" || rc=$?
     case $rc in
@@ -264,7 +265,7 @@ fn retry(out: &mut String) {
     esac
   done
   [ "$ran" = 1 ] || cannot "no try sent every request"
-  echo "not reproduced in ${{TRIES:-{RACE_TRIES}}} tries"
+  echo "not reproduced in ${{TRIES:-{tries}}} tries"
   exit 0
 fi"##
     );
