@@ -392,6 +392,11 @@ fn answer(out: &mut String, n: usize, exchange: &Recorded, vars: &mut Vars) {
         };
         let shell =
             format!("{}_{}", shell_name(&exchange.captured_by), shell_name(var)).to_uppercase();
+        // A path over every item captures the first, as the harness does.
+        let jq = match jq.contains("[]?") {
+            true => format!("first({jq})"),
+            false => jq,
+        };
         let _ = writeln!(out, "capture {shell} {n} {}", single_quoted(&jq));
         vars.capture(value, &shell);
     }
