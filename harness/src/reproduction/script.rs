@@ -217,35 +217,48 @@ pub fn curl_script(
         }
     }
     let race = sent.windows(2).any(|w| w[0].1.batch == w[1].1.batch);
-    let mut out = String::new();
-    let _ = writeln!(out, "#!/usr/bin/env bash");
+    let mut out = preamble(description, &env, if race { RACE_TRIES } else { TRIES });
+    out.push_str(&values);
+    out.push('\n');
+    out.push_str(&requests);
+    check::check(&mut out, recording, &vars, kind);
+    out
+}
+
+/// The script's start: what it is, its helpers, the variables the user
+/// must set, the retries, where the answers go.
+fn preamble(description: &str, env: &Env, tries: u32) -> String {
+    let mut out = String::from("#!/usr/bin/env bash\n");
     for line in description.lines() {
-        let _ = writeln!(out, "# {line}");
+        let _ = writeln!(out, "# {}", comment(line));
     }
     let _ = writeln!(
         out,
         "# Sends the reproduction's requests in order, then says whether the finding showed.\n# Needs bash, curl and jq: ./THIS.sh http://host:port"
     );
     out.push_str(PRELUDE);
-    for (var, why) in &env {
+    for (var, why) in env {
         let why = shell_quote_double(why);
         let _ = writeln!(
             out,
             "[ -n \"${{{var}:-}}\" ] || cannot \"set {var}, {why}\""
         );
     }
-    retry(&mut out, if race { RACE_TRIES } else { TRIES });
+    retry(&mut out, tries);
     let _ = writeln!(out, "BASE=\"${{1:-http://127.0.0.1:8080}}\"");
     let _ = writeln!(
         out,
         "JARS=$(mktemp -d) || cannot \"no temporary directory\""
     );
     let _ = writeln!(out, "trap 'rm -rf \"$JARS\"' EXIT");
-    out.push_str(&values);
-    out.push('\n');
-    out.push_str(&requests);
-    check::check(&mut out, recording, &vars, kind);
     out
+}
+
+/// Text for a comment: on one line, whatever it holds.
+pub(super) fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// What shows only sometimes (a race) must not pass for fixed after one
@@ -329,7 +342,8 @@ fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars, en
         let _ = writeln!(
             out,
             "# {n}. {} as {} (answered {status})",
-            issued.step, issued.instance
+            comment(&issued.step),
+            comment(&issued.instance)
         );
         let body = body(n, exchange, vars);
         let args = curl_args(n, issued, exchange, vars, env, body.is_some());
@@ -634,7 +648,8 @@ mod tests {
     #[test]
     fn captured_values_whatever_they_hold_are_variables_never_literals() {
         let hostile = r#"a"b$(touch /tmp/x)`id`'c\d"#;
-        let sign_up = issued("sign up", "/users", r#"{"name":"x"}"#, &[("id", hostile)]);
+        let step = "sign up\nrm -f /tmp/y";
+        let sign_up = issued(step, "/users", r#"{"name":"x"}"#, &[("id", hostile)]);
         let encoded: String =
             percent_encoding::utf8_percent_encode(hostile, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
@@ -652,6 +667,8 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("need 2 MEMBER_0_ID"), "{script}");
+        assert!(script.contains("# 1. sign up rm -f"), "{script}");
+        assert!(!script.lines().any(|l| l.starts_with("rm -f")), "{script}");
         assert_ne!(parses(&script), Some(false), "{script}");
     }
 
