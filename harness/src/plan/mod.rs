@@ -54,6 +54,8 @@ pub struct Plan {
     pub scenario: String,
     /// The seed the scenario file asks for, if any.
     pub seed: Option<u64>,
+    /// What the file reproduces, when it is a reproduction.
+    pub reproduces: Option<crate::scenario::Reproduces>,
     pub vars: BTreeMap<String, Value>,
     /// The variables whose values are secret: declared `{ value = …,
     /// secret = true }`, or named like a password, token, secret or key.
@@ -295,6 +297,7 @@ impl Plan {
             picks,
             scenario: scenario.name.clone(),
             seed: scenario.seed,
+            reproduces: scenario.reproduces.clone(),
             vars,
             roles,
             setup,

@@ -266,6 +266,9 @@ struct RawFile {
     /// The seed to run with (reproductions carry the one they were found with).
     #[serde(default)]
     seed: Option<u64>,
+    /// What a reproduction reproduces: `replay` judges by it.
+    #[serde(default)]
+    reproduces: Option<Reproduces>,
     /// Files whose actors, vars and steps come first (paths relative to this file).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -304,6 +307,19 @@ struct RawFile {
 /// The JSON Schema of scenario files, generated from the types that read them.
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawFile)).expect("a schema serializes")
+}
+
+/// The finding a reproduction was written for: what `crosstalk replay`
+/// looks for, so that a server error's reproduction reproduces when the
+/// error shows, as the fuzzer judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reproduces {
+    /// The finding's kind: `leak`, `tamper`, `server-error`, `expectation`.
+    pub kind: String,
+    /// The step whose answer shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// A role: how many instances, and how they authenticate.
@@ -360,6 +376,8 @@ pub struct Scenario {
     pub description: Option<String>,
     /// The seed the file asks to be run with (reproductions carry one).
     pub seed: Option<u64>,
+    /// The finding a reproduction shows (reproductions carry one).
+    pub reproduces: Option<Reproduces>,
     pub vars: BTreeMap<String, Located<toml::Value>>,
     /// Body fields to redact, from the file and everything it includes.
     pub redact_fields: Vec<String>,
@@ -475,6 +493,7 @@ impl Scenario {
             path,
             description: None,
             seed: None,
+            reproduces: None,
             vars: BTreeMap::new(),
             redact_fields: Vec::new(),
             volatile: Vec::new(),
@@ -546,6 +565,7 @@ impl Scenario {
         }
         if top {
             self.seed = raw.seed;
+            self.reproduces = raw.reproduces;
         }
         self.redact_fields.extend(raw.redact_fields);
         self.volatile.extend(raw.volatile);

@@ -1,12 +1,15 @@
 //! `crosstalk replay`: reruns one reproduction against the target until it
-//! leaks or tampers again, or gives up after a few runs (races do not show
-//! every time).
+//! shows its finding again, or gives up after a few runs (races do not show
+//! every time). It judges what the fuzzer judged: a reproduction says what
+//! it reproduces (`reproduces = { kind, step }`), so a server error's
+//! reproduces when that error shows, and a leak's or tampering's when any
+//! leak or tampering does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::executor::{Executor, RunOptions};
-use crate::findings::{Bucket, FindingSink};
+use crate::findings::{Bucket, Finding, FindingKind, FindingSink};
 use crate::html::Page;
 use crate::plan::{Overrides, Plan};
 use crate::report::{Outputs, RunReport};
@@ -34,7 +37,10 @@ pub struct Replay {
 pub struct ReplayOutcome {
     /// The file replayed.
     pub file: PathBuf,
-    /// The leak and tamper buckets of the run that showed one; empty when
+    /// What the reproduction looks for: a leak or tampering, a server
+    /// error, an expectation failure.
+    pub kind: FindingKind,
+    /// The buckets of that kind of the run that showed one; empty when
     /// none did.
     pub found: Vec<Bucket>,
     /// Runs made.
@@ -60,18 +66,62 @@ impl ReplayOutcome {
                 self.unsent.len()
             );
         }
+        let what = what(self.kind);
         if self.found.is_empty() {
             return format!(
-                "{file}: no leak or tampering against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
+                "{file}: no {what} against {} in {} run(s), {} requests: fixed, or not reproducible here\n",
                 self.target, self.runs, self.requests
             );
         }
-        let mut out = format!("{file}: it reproduces against {}:\n", self.target);
+        let mut out = format!("{file}: the {what} reproduces against {}:\n", self.target);
         for bucket in &self.found {
             out.push_str(&format!("  {}\n", bucket.first.summary));
         }
         out
     }
+}
+
+/// The kind of finding in plain words.
+fn what(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Leak | FindingKind::Tamper => "leak or tampering",
+        FindingKind::ServerError => "server error",
+        FindingKind::Expectation => "expectation failure",
+        FindingKind::Access => "access to another's data",
+        FindingKind::Drift => "contract drift",
+        FindingKind::TransportError | FindingKind::Skipped => "unanswered request",
+    }
+}
+
+/// What a reproduction file looks for: its `reproduces` kind and step (a
+/// leak or tampering anywhere when it names none).
+fn wanted(
+    plan: &Plan,
+    file: &std::path::Path,
+) -> Result<(FindingKind, Option<String>), SessionError> {
+    let Some(reproduces) = &plan.reproduces else {
+        return Ok((FindingKind::Leak, None));
+    };
+    let kind = FindingKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == reproduces.kind)
+        .ok_or_else(|| {
+            SessionError::Input(format!(
+                "{}: reproduces.kind `{}` is not a finding kind (leak, tamper, server-error, expectation, …)",
+                file.display(),
+                reproduces.kind
+            ))
+        })?;
+    Ok((kind, reproduces.step.clone()))
+}
+
+/// Whether `found` is what the reproduction looks for: for a leak or
+/// tampering, any leak or tampering; else that kind at that step.
+fn shows(found: &Finding, kind: FindingKind, step: Option<&str>) -> bool {
+    if kind.harm() {
+        return found.kind.harm();
+    }
+    found.kind == kind && step.is_none_or(|step| found.step == step)
 }
 
 impl Replay {
@@ -92,6 +142,7 @@ impl Replay {
         let plans = Plan::load_all(std::slice::from_ref(&self.file), &self.overrides)?;
         let target = Target::connect(&self.target).await?;
         let plan = Arc::new(plans.into_iter().next().expect("one file gives one plan"));
+        let (kind, step) = wanted(&plan, &self.file)?;
         let seed = plan.seed.unwrap_or(0);
         let nonce = crate::canary::fresh_nonce();
         let run_id = crate::canary::run_id(nonce);
@@ -105,6 +156,7 @@ impl Replay {
         let sink = Arc::new(sink);
         let mut outcome = ReplayOutcome {
             file: self.file.clone(),
+            kind,
             found: Vec::new(),
             runs: 0,
             requests: 0,
@@ -141,7 +193,7 @@ impl Replay {
             outcome.found = sink
                 .buckets()
                 .into_iter()
-                .filter(|b| b.first.kind.harm())
+                .filter(|b| shows(&b.first, kind, step.as_deref()))
                 .collect();
             if !outcome.found.is_empty() {
                 outcome.exit = Exit::Found;
