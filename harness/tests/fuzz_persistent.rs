@@ -49,6 +49,32 @@ fn reproductions(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// A reproduction script run against `target`: its exit code and output;
+/// `None` (said on stderr) where bash, curl or jq is missing.
+fn run_script(script: &Path, target: &str) -> Option<(Option<i32>, String)> {
+    let missing = ["bash", "curl", "jq"].into_iter().find(|tool| {
+        let out = std::process::Command::new(tool).arg("--version").output();
+        out.map_or(true, |out| !out.status.success())
+    });
+    if let Some(tool) = missing {
+        eprintln!("skipped the reproduction script: {tool} is missing");
+        return None;
+    }
+    let out = support::command("bash")
+        .arg(script)
+        .arg(target)
+        .env("PASSWORD", "correct horse")
+        .env("TRIES", "3")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
+    Some((out.status.code(), said))
+}
+
 async fn replay(file: &Path, url: String, dir: &Path) -> Exit {
     let replay = Replay {
         file: file.to_path_buf(),
@@ -76,7 +102,7 @@ async fn leaks_that_need_an_earlier_programs_data_are_confirmed_and_replay() {
         refresh: true,
         email_case: false,
     };
-    let outcome = fuzz(&dir, &suite, serve(faults), 120)
+    let outcome = fuzz(&dir, &suite, serve(faults), 400)
         .execute()
         .await
         .unwrap();
@@ -106,6 +132,16 @@ async fn leaks_that_need_an_earlier_programs_data_are_confirmed_and_replay() {
         );
         let clean = replay(file, serve(Faults::default()), &dir).await;
         assert_eq!(clean, Exit::Clean, "{}", file.display());
+        // The script agrees: reproduced on a fresh faulty server, not on a
+        // fresh clean one.
+        let script = file.with_extension("sh");
+        if let (Some(faulty), Some(clean)) = (
+            run_script(&script, &serve(faults)),
+            run_script(&script, &serve(Faults::default())),
+        ) {
+            assert_eq!(faulty.0, Some(1), "{}: {}", script.display(), faulty.1);
+            assert_eq!(clean.0, Some(0), "{}: {}", script.display(), clean.1);
+        }
     }
 
     // The clean server: nothing found, nothing left open.

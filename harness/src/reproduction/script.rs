@@ -444,9 +444,12 @@ fn body(n: usize, exchange: &Recorded, vars: &Vars) -> Option<String> {
 /// Values sent under a secret-named field (a password in a login body)
 /// that no variable stands for, nor holds: each becomes an environment
 /// variable named after its field, with why it is needed. A field built
-/// from a canary or a generated value is the script's to draw.
+/// from a canary or a generated value is the script's to draw, and one an
+/// earlier answer gave (a refresh grant's refresh token) the script's to
+/// capture.
 fn body_secrets(order: &[Issued], vars: &Vars) -> Vec<(String, String, String)> {
     let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut answered: BTreeSet<&str> = BTreeSet::new();
     for issued in order {
         let Some(exchange) = &issued.exchange else {
             continue;
@@ -459,6 +462,7 @@ fn body_secrets(order: &[Issued], vars: &Vars) -> Vec<(String, String, String)> 
         }
         for (key, value) in fields {
             let held = vars.whole(&value).is_some()
+                || answered.contains(value.as_str())
                 || vars.known.iter().any(|(v, _)| value.contains(v.as_str()))
                 || found.values().any(|(v, _)| *v == value);
             if held || value.is_empty() {
@@ -474,6 +478,7 @@ fn body_secrets(order: &[Issued], vars: &Vars) -> Vec<(String, String, String)> 
             let why = format!("the {key} that {} sends", issued.instance);
             found.insert(var, (value, why));
         }
+        answered.extend(exchange.captures.iter().map(|(_, text, _)| text.as_str()));
     }
     found
         .into_iter()
