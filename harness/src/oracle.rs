@@ -624,8 +624,9 @@ impl<'a> Walk<'a, '_> {
                     o.group.is_some() && o.group == owned.group && ledger.visible(observer, o.owner)
                 })
         };
+        // What the observer wrote into a record of its own comes back as an echo.
         let owned = (sole_owner(owners, text, key, siblings))
-            .filter(|o| !mine(o))
+            .filter(|o| !mine(o) && !ledger.written_by(observer, text))
             .cloned();
         if let Some(owned) = owned {
             let (location, pattern) = self.place();

@@ -367,6 +367,9 @@ pub struct Ledger {
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
     exposed: RwLock<HashSet<InstanceId>>,
+    /// (writer, value): another's value a writer put in its own accepted
+    /// write's body; coming back to it, it is an echo, not a leak.
+    written: RwLock<HashSet<(InstanceId, String)>>,
     identities: crate::identity::Identities,
     /// Instances whose world is still running: their grants are not all
     /// known yet.
@@ -520,6 +523,18 @@ impl Ledger {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(owner);
+    }
+
+    /// `writer` put `value` (another's) in an accepted write of its own.
+    pub fn wrote(&self, writer: InstanceId, value: String) {
+        let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
+        written.insert((writer, value));
+    }
+
+    /// Whether `observer` itself wrote `value` into a record before.
+    pub fn written_by(&self, observer: InstanceId, value: &str) -> bool {
+        let written = self.written.read().unwrap_or_else(|p| p.into_inner());
+        !written.is_empty() && written.contains(&(observer, value.to_string()))
     }
 
     pub fn exposed(&self, owner: InstanceId) -> bool {
