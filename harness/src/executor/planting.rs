@@ -16,7 +16,7 @@ use crate::probe;
 use crate::request::{self, Built};
 use crate::resolver::Resolver;
 use crate::self_test::plant::{self, PER_STEP, REDIRECTS_PER_STEP};
-use crate::self_test::{Defect, NewPlant, Outcome, SelfTest};
+use crate::self_test::{Defect, Outcome, Plant, SelfTest};
 use crate::transport::{Request, Response};
 use crate::witness;
 use crate::world::InstanceId;
@@ -145,9 +145,9 @@ impl Executor {
         step: StepRef,
         observer: InstanceId,
         victim: InstanceId,
-    ) -> NewPlant {
+    ) -> Plant {
         let step = self.plan().step(step);
-        NewPlant {
+        Plant {
             defect,
             scenario: self.plan().scenario.clone(),
             step: step.name.clone(),

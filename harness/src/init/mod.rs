@@ -697,13 +697,7 @@ impl<'a> Generator<'a> {
     /// PatientOut` → `patient`): the component's name, less the suffixes
     /// generators add for a read model.
     fn schema_resource(&self, op: &Op) -> Option<String> {
-        let responses = op.operation.responses(self.spec);
-        let (_, response) = responses.into_iter().find(|(c, _)| c.starts_with('2'))?;
-        let (_, media) = response
-            .content
-            .into_iter()
-            .find(|(k, _)| k.contains("json"))?;
-        let oas3::spec::ObjectOrReference::Ref { ref_path, .. } = media.schema? else {
+        let oas3::spec::ObjectOrReference::Ref { ref_path, .. } = self.response_media(op)? else {
             return None;
         };
         let mut name = ref_path.rsplit('/').next()?;
@@ -784,13 +778,18 @@ impl<'a> Generator<'a> {
 
     /// The JSON schema of the first documented 2xx answer.
     fn response_schema(&self, op: &Op) -> Option<ObjectSchema> {
+        self.response_media(op)?.resolve(self.spec).ok()
+    }
+
+    /// The schema of the first 2xx JSON answer, as the document writes it.
+    fn response_media(&self, op: &Op) -> Option<oas3::spec::ObjectOrReference<ObjectSchema>> {
         let responses = op.operation.responses(self.spec);
         let (_, response) = responses.into_iter().find(|(c, _)| c.starts_with('2'))?;
         let (_, media) = response
             .content
             .into_iter()
             .find(|(k, _)| k.contains("json"))?;
-        media.schema?.resolve(self.spec).ok()
+        media.schema
     }
 }
 

@@ -78,14 +78,8 @@ impl Defect {
 /// One planted defect and what became of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Planted {
-    pub defect: Defect,
-    pub scenario: String,
-    pub step: String,
-    pub endpoint: String,
-    /// Who was shown (or wrote) another's data: `patient#7`.
-    pub observer: String,
-    /// Whose it was.
-    pub victim: String,
+    #[serde(flatten)]
+    pub plant: Plant,
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Later findings about its two instances that followed from it (a
@@ -162,7 +156,7 @@ impl SelfTest {
     }
 
     /// A defect planted and already judged (a shadow).
-    pub fn judged(&self, planted: NewPlant, outcome: Outcome) {
+    pub fn judged(&self, planted: Plant, outcome: Outcome) {
         self.state()
             .planted
             .push(planted.into_planted(outcome, String::new()));
@@ -179,7 +173,7 @@ impl SelfTest {
     }
 
     /// A redirected write about to go out; its index, for what follows.
-    pub fn redirected(&self, planted: NewPlant, if_missed: String) -> usize {
+    pub fn redirected(&self, planted: Plant, if_missed: String) -> usize {
         let mut state = self.state();
         state
             .planted
@@ -228,13 +222,15 @@ impl SelfTest {
     pub fn explains(&self, finding: &Finding) -> bool {
         let mut state = self.state();
         // A void one counts too: its writer did not make its own write.
-        let writes = (state.planted.iter_mut())
-            .filter(|p| p.defect == Defect::WriteRedirect && p.scenario == finding.scenario);
+        let writes = (state.planted.iter_mut()).filter(|p| {
+            p.plant.defect == Defect::WriteRedirect && p.plant.scenario == finding.scenario
+        });
         for planted in writes {
+            let plant = &planted.plant;
             let victim = finding.victim.as_deref();
             let names = finding.kind.is_exposure()
-                && finding.observer == planted.observer
-                && victim == Some(planted.victim.as_str());
+                && finding.observer == plant.observer
+                && victim == Some(plant.victim.as_str());
             if names && matches!(planted.outcome, Outcome::Pending) {
                 planted.outcome = Outcome::Detected {
                     judge: finding.kind.as_str().to_string(),
@@ -243,7 +239,7 @@ impl SelfTest {
                 return true;
             }
             let involved = |label: &str| finding.observer == label || victim == Some(label);
-            if involved(&planted.observer) || involved(&planted.victim) {
+            if involved(&plant.observer) || involved(&plant.victim) {
                 planted.consequences += 1;
                 return true;
             }
@@ -270,25 +266,23 @@ impl SelfTest {
     }
 }
 
-/// A defect about to be recorded.
-pub struct NewPlant {
+/// A defect planted: what, where and between whom.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plant {
     pub defect: Defect,
     pub scenario: String,
     pub step: String,
     pub endpoint: String,
+    /// Who was shown (or wrote) another's data: `patient#7`.
     pub observer: String,
+    /// Whose it was.
     pub victim: String,
 }
 
-impl NewPlant {
+impl Plant {
     fn into_planted(self, outcome: Outcome, if_missed: String) -> Planted {
         Planted {
-            defect: self.defect,
-            scenario: self.scenario,
-            step: self.step,
-            endpoint: self.endpoint,
-            observer: self.observer,
-            victim: self.victim,
+            plant: self,
             outcome,
             consequences: 0,
             if_missed,

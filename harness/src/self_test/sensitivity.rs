@@ -84,8 +84,13 @@ impl Sensitivity {
         let mut steps: BTreeMap<(String, String, String), StepLine> = BTreeMap::new();
         for one in &planted {
             overall.add(one);
-            by_kind.entry(one.defect).or_default().add(one);
-            let key = (one.scenario.clone(), one.step.clone(), one.endpoint.clone());
+            let plant = &one.plant;
+            by_kind.entry(plant.defect).or_default().add(one);
+            let key = (
+                plant.scenario.clone(),
+                plant.step.clone(),
+                plant.endpoint.clone(),
+            );
             let line = steps.entry(key).or_insert_with(|| StepLine::empty(one));
             line.ratio.add(one);
             match &one.outcome {
@@ -93,11 +98,11 @@ impl Sensitivity {
                     *line.detected_by.entry(judge.clone()).or_default() += 1
                 }
                 Outcome::Missed { reason } => {
-                    let reason = format!("{}: {reason}", one.defect.as_str());
+                    let reason = format!("{}: {reason}", plant.defect.as_str());
                     *line.missed.entry(reason).or_default() += 1;
                 }
                 Outcome::Void { reason } => {
-                    let reason = format!("{}: {reason}", one.defect.as_str());
+                    let reason = format!("{}: {reason}", plant.defect.as_str());
                     *line.void.entry(reason).or_default() += 1;
                 }
                 Outcome::Pending => {}
@@ -204,9 +209,9 @@ impl Sensitivity {
 impl StepLine {
     fn empty(planted: &Planted) -> StepLine {
         StepLine {
-            scenario: planted.scenario.clone(),
-            step: planted.step.clone(),
-            endpoint: planted.endpoint.clone(),
+            scenario: planted.plant.scenario.clone(),
+            step: planted.plant.step.clone(),
+            endpoint: planted.plant.endpoint.clone(),
             ratio: Ratio::default(),
             detected_by: BTreeMap::new(),
             missed: BTreeMap::new(),
