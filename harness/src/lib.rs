@@ -9,9 +9,10 @@
 //!            fuzzer (mutates)        ▼                          │
 //!                               Exchange (request, response, observer)
 //!                                    │
-//!      judges, in order: session ─ capture ─ grant ─ status ─ body ─
-//!                        expect ─ stop ─ contract ─ taint ─ trace ─
-//!                        witness ─ leak;  witness: tamper around writes
+//!      judges, in order: handover ─ session ─ capture ─ grant ─ status ─
+//!                        body ─ expect ─ stop ─ contract ─ taint ─ trace;
+//!                        per batch: leak ─ access ─ witness;
+//!                        witness: tamper around writes
 //!                                    │        ▲
 //!                                  world ◄────┘  (ledger: who owns what)
 //!                                    │
@@ -36,7 +37,9 @@
 //! what is found, [`report`] tells people and CI systems, and [`html`]
 //! shows it on one page. The [`fuzzer`]
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
-//! ones that leak or tamper. A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
+//! ones that leak or tamper. [`init`] writes a starter suite from an
+//! OpenAPI document, which [`openapi`] reads (and [`coverage`] measures a
+//! run against). A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
 //! command, its reports and its exit code; the binary only parses flags.
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
