@@ -217,6 +217,33 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report of a session that runs no scenario file of its own (a
+    /// fuzz run, a replay): the findings `sink` kept in `dir`, nothing more.
+    pub fn of_findings(
+        run_id: String,
+        seed: u64,
+        target: String,
+        sink: &crate::findings::FindingSink,
+        dir: &Path,
+    ) -> RunReport {
+        let total = sink.total();
+        RunReport {
+            run_id,
+            seed,
+            target,
+            scenarios: Vec::new(),
+            buckets: sink.buckets(),
+            total_findings: total,
+            findings_file: (total > 0).then(|| dir.join("findings.jsonl").display().to_string()),
+            unwritten_findings: sink.unwritten(),
+            accepted: Vec::new(),
+            stale: Vec::new(),
+            pending_snapshots: Vec::new(),
+            coverage: None,
+            self_test: None,
+        }
+    }
+
     /// A plain-words summary for a terminal.
     pub fn summary(&self) -> String {
         let mut out = String::new();

@@ -369,7 +369,7 @@ pub struct Ledger {
     exposed: RwLock<HashSet<InstanceId>>,
     /// (writer, value): another's value a writer put in its own accepted
     /// write's body; coming back to it, it is an echo, not a leak.
-    written: RwLock<HashSet<(InstanceId, String)>>,
+    written: RwLock<HashMap<InstanceId, HashSet<String>>>,
     identities: crate::identity::Identities,
     /// Instances whose world is still running: their grants are not all
     /// known yet.
@@ -528,13 +528,15 @@ impl Ledger {
     /// `writer` put `value` (another's) in an accepted write of its own.
     pub fn wrote(&self, writer: InstanceId, value: String) {
         let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
-        written.insert((writer, value));
+        written.entry(writer).or_default().insert(value);
     }
 
     /// Whether `observer` itself wrote `value` into a record before.
     pub fn written_by(&self, observer: InstanceId, value: &str) -> bool {
         let written = self.written.read().unwrap_or_else(|p| p.into_inner());
-        !written.is_empty() && written.contains(&(observer, value.to_string()))
+        written
+            .get(&observer)
+            .is_some_and(|values| values.contains(value))
     }
 
     pub fn exposed(&self, owner: InstanceId) -> bool {

@@ -323,12 +323,8 @@ impl Fuzz {
             answered,
             exit: exit(new_buckets, interrupted, programs, answered),
         };
-        if let Err(err) = self.write_page(&outputs, &shared, &outcome) {
-            eprintln!("error: {err}");
-            if outcome.exit != Exit::Found {
-                outcome.exit = Exit::BadInput;
-            }
-        }
+        let written = self.write_page(&outputs, &shared, &outcome);
+        super::page_written(written, &mut outcome.exit);
         Ok(outcome)
     }
 
@@ -343,9 +339,17 @@ impl Fuzz {
         if outputs.html.is_none() {
             return Ok(());
         }
-        let buckets = shared.sink.buckets();
-        let total = shared.sink.total();
-        let reproductions = (buckets.iter())
+        let report = RunReport {
+            coverage: outcome.coverage.clone(),
+            ..RunReport::of_findings(
+                "fuzz".into(),
+                shared.seed,
+                shared.target.clone(),
+                &shared.sink,
+                &self.findings,
+            )
+        };
+        let reproductions = (report.buckets.iter())
             .map(|b| {
                 // Named as `write_out` names it: by the fuzzer's bucket.
                 let file = self
@@ -354,22 +358,6 @@ impl Fuzz {
                 (b.key.clone(), file.display().to_string())
             })
             .collect();
-        let report = RunReport {
-            run_id: "fuzz".into(),
-            seed: shared.seed,
-            target: shared.target.clone(),
-            scenarios: Vec::new(),
-            buckets,
-            total_findings: total,
-            findings_file: (total > 0)
-                .then(|| self.findings.join("findings.jsonl").display().to_string()),
-            unwritten_findings: shared.sink.unwritten(),
-            accepted: Vec::new(),
-            stale: Vec::new(),
-            pending_snapshots: Vec::new(),
-            coverage: outcome.coverage.clone(),
-            self_test: None,
-        };
         let figures = [
             ("programs run", outcome.programs),
             ("requests", outcome.requests),

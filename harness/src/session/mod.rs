@@ -95,3 +95,14 @@ impl Stop {
         }
     }
 }
+
+/// A page (`--html`) that could not be written: said on stderr, and bad
+/// input unless something was found (a finding outranks it).
+fn page_written(written: Result<(), String>, exit: &mut Exit) {
+    if let Err(err) = written {
+        eprintln!("error: {err}");
+        if *exit != Exit::Found {
+            *exit = Exit::BadInput;
+        }
+    }
+}

@@ -211,28 +211,9 @@ impl Replay {
                 outcome.exit = Exit::Incomplete;
             }
         }
-        let report = RunReport {
-            run_id,
-            seed,
-            target: outcome.target.clone(),
-            scenarios: Vec::new(),
-            buckets: sink.buckets(),
-            total_findings: sink.total(),
-            findings_file: (sink.total() > 0)
-                .then(|| dir.join("findings.jsonl").display().to_string()),
-            unwritten_findings: sink.unwritten(),
-            accepted: Vec::new(),
-            stale: Vec::new(),
-            pending_snapshots: Vec::new(),
-            coverage: None,
-            self_test: None,
-        };
-        if let Err(err) = self.write_page(&outputs, &report, &outcome) {
-            eprintln!("error: {err}");
-            if outcome.exit != Exit::Found {
-                outcome.exit = Exit::BadInput;
-            }
-        }
+        let report = RunReport::of_findings(run_id, seed, outcome.target.clone(), &sink, &dir);
+        let written = self.write_page(&outputs, &report, &outcome);
+        super::page_written(written, &mut outcome.exit);
         Ok(outcome)
     }
 
