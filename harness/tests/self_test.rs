@@ -182,3 +182,28 @@ fn the_cookie_suite_over_http_sees_every_planted_kind() {
     assert!(buckets(&report).is_empty(), "{report:#}");
     sees_every_kind(&report, 0.95);
 }
+
+/// A self-test leaves the suite's contract snapshots alone: what its
+/// planted defects change is no drift of the target's.
+#[test]
+fn a_self_test_compares_no_contract_snapshot() {
+    let dir = tempdir("self-test-snapshots");
+    let suite = dir.join("scenarios");
+    for file in support::walk(&root().join("scenarios")) {
+        let relative = file.strip_prefix(root().join("scenarios")).unwrap();
+        std::fs::create_dir_all(suite.join(relative).parent().unwrap()).unwrap();
+        std::fs::copy(&file, suite.join(relative)).unwrap();
+    }
+    let out = support::command(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["run", "--self-test", "--seed", "3"])
+        .arg(&suite)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out.stdout));
+    let pending: Vec<_> = (support::walk(&suite).into_iter())
+        .filter(|p| p.to_string_lossy().ends_with(".snap.new"))
+        .collect();
+    assert!(pending.is_empty(), "{pending:?}");
+}

@@ -94,7 +94,12 @@ impl Run {
         }
     }
 
-    pub async fn execute(self) -> Result<RunOutcome, SessionError> {
+    pub async fn execute(mut self) -> Result<RunOutcome, SessionError> {
+        // A self-test changes the traffic it judges (a redirected write
+        // answers its two instances otherwise): its shapes are no contract.
+        if self.self_test.is_some() {
+            self.contracts = Contracts::Off;
+        }
         // Fail before the work, not after it.
         self.outputs
             .prepare()
