@@ -434,8 +434,16 @@ fn fuzz_writes_the_page_of_what_it_confirmed_with_its_reproduction() {
     let out = support::command(CROSSTALK)
         .arg("fuzz")
         .arg(&booking)
-        .args(["--fault", "appointment-idor", "--time", "60s"])
-        .args(["--max-findings", "1", "--seed", "3"])
+        .args([
+            "--fault",
+            "appointment-idor",
+            "--max-findings",
+            "1",
+            "--seed",
+            "3",
+        ])
+        // Bounded by programs; the time is a ceiling for a loaded machine.
+        .args(["--programs", "2000", "--time", "1h"])
         .arg("--corpus")
         .arg(dir.join("corpus"))
         .arg("--findings")

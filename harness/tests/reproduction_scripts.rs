@@ -61,14 +61,16 @@ fn clinic(fault: Option<Fault>, sessions: Sessions) -> String {
     })
 }
 
-/// Fuzzes `suite` against `target` (fixed seed, stopping at the first new
-/// bucket): the scripts it wrote, `None` when it confirmed nothing.
+/// Fuzzes `suite` against `target` (fixed seed, a bounded number of
+/// programs, stopping at the first new bucket): the scripts it wrote, `None`
+/// when it confirmed nothing. Every fault of the catalog shows within 15
+/// programs of seed 1; the time is a ceiling a loaded machine never reaches.
 fn fuzz(dir: &Path, suite: &Path, target: &str) -> Option<Vec<PathBuf>> {
     let out = support::command(CROSSTALK)
         .arg("fuzz")
         .arg(suite)
         .args(["--target", target, "--seed", "1", "--max-findings", "1"])
-        .args(["--time", "60s", "--concurrency", "2"])
+        .args(["--programs", "60", "--time", "900s", "--concurrency", "2"])
         .args(["--var", &format!("password={PASSWORD}")])
         .args(["--var", &format!("clinician_password={CLINICIAN_PASSWORD}")])
         .arg("--findings")
@@ -113,27 +115,20 @@ fn said(out: &Output) -> String {
 
 /// Every script of every fault: reproduced twice on a fresh faulty server,
 /// not reproduced twice on a fresh clean one. A clean run of a race gets
-/// a few tries: each is a whole run from scratch. Every fault is tried;
-/// the failures are listed together.
+/// a few tries: each is a whole run from scratch. Every fault must give a
+/// script; every fault is tried and the failures are listed together.
 fn every_fault(suite: &str, sessions: Sessions) {
     if !tools() {
         return;
     }
     let suite = support::root().join(suite);
     let mut failures = Vec::new();
-    let mut run = 0;
     for &fault in Fault::ALL {
         let dir = tempdir(&format!("scripts-{}-{sessions:?}", fault.name()));
         let Some(scripts) = fuzz(&dir, &suite, &clinic(Some(fault), sessions)) else {
-            // What the fuzzer finds is the fuzz tests' to say: here, the
-            // scripts it writes.
-            eprintln!(
-                "note: {}: no finding confirmed, no script to run",
-                fault.name()
-            );
+            failures.push(format!("{}: no finding confirmed, no script", fault.name()));
             continue;
         };
-        run += 1;
         for path in &scripts {
             let name = format!("{} {}", fault.name(), path.display());
             failures.extend(runs(path, &clinic(Some(fault), sessions), 1, &name));
@@ -141,10 +136,6 @@ fn every_fault(suite: &str, sessions: Sessions) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(
-        run >= Fault::ALL.len() / 2,
-        "scripts for {run} fault(s) only"
-    );
 }
 
 /// Runs `path` twice against `target`: what went otherwise than `expected`.
