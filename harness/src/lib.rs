@@ -69,6 +69,7 @@ pub mod safety;
 pub mod scenario;
 pub mod self_test;
 pub mod session;
+pub mod shard;
 pub mod shrinker;
 pub mod template;
 pub mod transport;
