@@ -130,10 +130,12 @@ pub struct Merged {
 #[derive(Debug)]
 pub struct Slices {
     pub shard: Shard,
-    /// (first instance of a world, each actor's count and population), in
-    /// id order.
-    worlds: std::sync::RwLock<Vec<(usize, Vec<(usize, bool)>)>>,
+    /// Each world's first instance and actors, in id order.
+    worlds: std::sync::RwLock<Vec<(usize, Actors)>>,
 }
+
+/// A world's actors: each one's count and whether it is a population.
+type Actors = Vec<(usize, bool)>;
 
 impl Slices {
     pub fn new(shard: Shard) -> Slices {
@@ -144,7 +146,7 @@ impl Slices {
     }
 
     /// The world whose instances start at `base` has these actors.
-    pub fn add(&self, base: usize, roles: Vec<(usize, bool)>) {
+    pub fn add(&self, base: usize, roles: Actors) {
         let mut worlds = self.worlds.write().unwrap_or_else(|p| p.into_inner());
         worlds.push((base, roles));
     }
