@@ -288,7 +288,9 @@ impl Run {
         test: Option<&Arc<SelfTest>>,
     ) -> Ran {
         let redactor = Arc::new(Redactor::default());
-        let progress = self.progress.then(|| progress_bar(plans)).flatten();
+        let progress = (self.progress)
+            .then(|| progress_bar(plans, self.shard))
+            .flatten();
         let mut ran = Ran::default();
         // `serial` goes on from one scenario file to the next, and so do
         // the identities: one file's patients seeing another's data is a
@@ -459,18 +461,20 @@ pub(super) fn cannot_write(path: &Path, err: std::io::Error) -> SessionError {
 }
 
 /// A progress line counting requests, on a terminal only.
-fn progress_bar(plans: &[Plan]) -> Option<indicatif::ProgressBar> {
+fn progress_bar(plans: &[Plan], shard: Option<Shard>) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
+    // The instances of a role this process drives.
+    let driven = |role: &crate::plan::Role| match shard {
+        Some(shard) => (0..role.count)
+            .filter(|i| shard.drives(*i, role.count, role.population))
+            .count(),
+        None => role.count,
+    };
     let total: u64 = plans
         .iter()
-        .flat_map(|p| {
-            p.steps
-                .iter()
-                .chain(&p.teardown)
-                .map(|s| p.roles[s.role].count as u64)
-        })
+        .flat_map(|p| (p.steps.iter().chain(&p.teardown)).map(|s| driven(&p.roles[s.role]) as u64))
         .sum();
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
