@@ -173,6 +173,48 @@ fn clean_shards_merge_clean_with_the_requests_of_one_unsharded_run() {
 }
 
 #[test]
+fn what_an_actor_every_shard_drives_sees_of_other_shards_is_no_finding() {
+    // Two clinicians over four shards: every shard drives both, and their
+    // lists show the bookings other shards' patients made with them, a
+    // grant only those shards saw.
+    let dir = tempdir("shards-whole-actor");
+    let target = clinic("");
+    let dirs: Vec<PathBuf> = (1..=4)
+        .map(|k| {
+            let shard_dir = dir.join(format!("shard-{k}"));
+            let json = shard_dir.join("report.json");
+            let out = command(CROSSTALK)
+                .arg("run")
+                .arg(root().join("harness/tests/fixtures/shards/clinicians.toml"))
+                .args([
+                    "--no-snapshots",
+                    "--target",
+                    &target,
+                    "--run-id",
+                    "whole-actor",
+                ])
+                .args(["--shard", &format!("{k}/4"), "--json"])
+                .arg(&json)
+                .arg("--findings")
+                .arg(shard_dir.join("findings"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "shard {k}: {}",
+                text(&out.stdout)
+            );
+            shard_dir
+        })
+        .collect();
+    let (code, merged) = merge(&dir, &dirs);
+    assert_eq!(code, Some(0), "{merged}");
+    // Both clinicians worked on every shard.
+    assert_eq!(merged["scenarios"][0]["instances"], 8 + 2 * 4);
+}
+
+#[test]
 fn a_missing_shard_leaves_the_merge_incomplete() {
     let dir = tempdir("shards-missing");
     let target = clinic("");
