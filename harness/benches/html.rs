@@ -209,5 +209,7 @@ fn report(findings: &[Finding]) -> RunReport {
         pending_snapshots: Vec::new(),
         coverage: None,
         self_test: None,
+        shard: None,
+        merged: None,
     }
 }

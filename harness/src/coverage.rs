@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::executor::Issued;
 
@@ -30,7 +30,7 @@ struct Operation {
 }
 
 /// Reached and unreached operations, as `METHOD /template`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Coverage {
     pub reached: Vec<String>,
     pub unreached: Vec<String>,

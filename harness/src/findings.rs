@@ -214,7 +214,7 @@ impl Finding {
 }
 
 /// One bucket: how often it was hit, and its first finding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bucket {
     pub key: String,
     pub count: usize,
@@ -244,7 +244,7 @@ struct Lines {
 }
 
 /// Records that never reached a JSON Lines file, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unwritten {
     /// How many records are not in the file.
     pub count: usize,

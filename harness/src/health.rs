@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::world::World;
 
 /// What a scenario's judges could see.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Health {
     /// Probes per (prober actor, owner actor): sent and answered.
     pub probes: Vec<ProbePair>,
@@ -34,7 +34,7 @@ pub struct Health {
 }
 
 /// Probes of one actor's data by one other actor (`nobody`: no credentials).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbePair {
     pub prober: String,
     pub owner: String,

@@ -39,8 +39,10 @@
 //! writes programs over a scenario's steps, the [`shrinker`] reduces the
 //! ones that leak or tamper. [`init`] writes a starter suite from an
 //! OpenAPI document, which [`openapi`] reads (and [`coverage`] measures a
-//! run against). A [`session`] (`Run`, `Fuzz`, `Replay`) owns a whole
-//! command, its reports and its exit code; the binary only parses flags.
+//! run against). A [`session`] (`Run`, `Fuzz`, `Replay`, `Merge`) owns a
+//! whole command, its reports and its exit code; the binary only parses
+//! flags. A run spread over machines is one run in N [`shard`]s, which
+//! `Merge` makes one verdict of.
 //! Nothing here knows any particular API: paths, fields and credentials all
 //! come from scenario files.
 
@@ -69,6 +71,7 @@ pub mod safety;
 pub mod scenario;
 pub mod self_test;
 pub mod session;
+pub mod shard;
 pub mod shrinker;
 pub mod template;
 pub mod transport;

@@ -120,7 +120,7 @@ pub fn probers(world: &World, step: StepRef, owner: InstanceId) -> Vec<Option<In
         );
         let chosen = (0..count)
             .map(|i| candidates.start + (start as usize + i) % count)
-            .find(|id| *id != owner && !world.ledger().visible(*id, owner));
+            .find(|id| *id != owner && world.here(*id) && !world.ledger().visible(*id, owner));
         out.extend(chosen.map(Some));
     }
     if plan.roles[world.instance(owner).role].auth.authenticates() {

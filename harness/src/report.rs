@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::executor::RunStats;
 use crate::findings::{Bucket, FindingKind, Unwritten};
@@ -188,7 +188,7 @@ mod whole {
 }
 
 /// Everything a run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
     pub seed: u64,
@@ -212,8 +212,15 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<crate::coverage::Coverage>,
     /// What the self-test planted and what the judges named (`--self-test`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Not read back: a shard runs no self-test.
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub self_test: Option<crate::self_test::Sensitivity>,
+    /// The shard of a run this report is (`--shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Part>,
+    /// The shards this report merges (`crosstalk merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::shard::Merged>,
 }
 
 impl RunReport {
@@ -241,6 +248,8 @@ impl RunReport {
             pending_snapshots: Vec::new(),
             coverage: None,
             self_test: None,
+            shard: None,
+            merged: None,
         }
     }
 
@@ -253,6 +262,9 @@ impl RunReport {
             "crosstalk run {} (seed {}) against {}",
             self.run_id, self.seed, self.target
         );
+        if let Some(line) = self.shards_line() {
+            let _ = writeln!(out, "{line}");
+        }
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -482,6 +494,7 @@ impl RunReport {
                 .iter()
                 .any(|s| s.not_sent > 0 || !s.health.sees())
             || self.self_test_blind()
+            || !self.missing_shards().is_empty()
         {
             Conclusion::Incomplete
         } else {
@@ -525,6 +538,10 @@ impl RunReport {
                 format!("failed: {requests} requests, every step ran.")
             }
             Conclusion::Found => format!("failed: {requests} requests; {undone}."),
+            Conclusion::Incomplete if !self.missing_shards().is_empty() => format!(
+                "incomplete: no report of {} shard(s) of the run, whose instances' work is not in this verdict; no verdict on the target.",
+                self.missing_shards().len()
+            ),
             Conclusion::Incomplete if self.blind() => format!(
                 "incomplete: the judges could not see (see BLIND above){}; no verdict on the target.",
                 if errors + skipped + not_sent > 0 {
@@ -563,6 +580,36 @@ impl RunReport {
         (self.scenarios.iter())
             .map(|s| (s.scenario.clone(), s.health.lines()))
             .collect()
+    }
+
+    /// The shards a merged report has no report of.
+    pub fn missing_shards(&self) -> &[usize] {
+        self.merged.as_ref().map_or(&[], |m| m.missing.as_slice())
+    }
+
+    /// Which shard of which run this is, or which shards it merges.
+    fn shards_line(&self) -> Option<String> {
+        if let Some(part) = &self.shard {
+            return Some(format!(
+                "shard {} of run `{}`: its slice of every population actor; every canary of the run recognised",
+                part.shard, part.run
+            ));
+        }
+        let merged = self.merged.as_ref()?;
+        let list = |shards: &[usize]| {
+            let names: Vec<String> = shards.iter().map(|k| k.to_string()).collect();
+            names.join(", ")
+        };
+        let missing = match merged.missing.as_slice() {
+            [] => String::new(),
+            missing => format!("; MISSING shard(s) {} (work not done)", list(missing)),
+        };
+        Some(format!(
+            "merged: shard(s) {} of {} of run `{}`{missing}",
+            list(&merged.shards),
+            merged.of,
+            merged.run
+        ))
     }
 
     /// Whether a stop cut the run short.
@@ -609,6 +656,9 @@ impl RunReport {
             "Run `{}`, seed `{}`, against {}.\n",
             self.run_id, self.seed, self.target
         );
+        if let Some(line) = self.shards_line() {
+            let _ = writeln!(out, "{}\n", line.replace('`', "'"));
+        }
         let _ = writeln!(out, "| scenario | instances | requests | findings |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
         for s in &self.scenarios {
@@ -728,6 +778,9 @@ impl RunReport {
             suite.add_test_case(case);
             report.add_test_suite(suite);
         }
+        if let Some(merged) = &self.merged {
+            report.add_test_suite(shards_suite(merged));
+        }
         report.to_string().expect("JUnit serializes")
     }
 
@@ -761,6 +814,23 @@ impl RunReport {
         case.set_classname(scenario);
         case
     }
+}
+
+/// A merge's suite: one case that fails when a shard's report is missing.
+fn shards_suite(merged: &crate::shard::Merged) -> quick_junit::TestSuite {
+    let mut suite = quick_junit::TestSuite::new("shards");
+    let mut status = quick_junit::TestCaseStatus::success();
+    if !merged.missing.is_empty() {
+        status = quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Error);
+        let missing: Vec<String> = (merged.missing.iter())
+            .map(|k| format!("{k}/{}", merged.of))
+            .collect();
+        status.set_message(format!("no report of shard(s) {}", missing.join(", ")));
+    }
+    let mut case = quick_junit::TestCase::new("every shard reported", status);
+    case.set_classname("shards");
+    suite.add_test_case(case);
+    suite
 }
 
 /// The detection health as a JUnit suite's properties.

@@ -226,11 +226,17 @@ pub fn picked(world: &World, sender: InstanceId, pick: usize) -> InstanceId {
     ) % others.max(1) as u64) as usize;
     // The `at`-th candidate, the sender itself passed over.
     let chosen = candidates.start + at;
-    if candidates.contains(&sender) && chosen >= sender {
+    let chosen = if candidates.contains(&sender) && chosen >= sender {
         (chosen + 1).min(candidates.end - 1)
     } else {
         chosen
-    }
+    };
+    // A shard picks among the instances it drives: the next one on.
+    let len = candidates.len();
+    (0..len)
+        .map(|i| candidates.start + (chosen - candidates.start + i) % len)
+        .find(|id| *id != sender && world.here(*id))
+        .unwrap_or(chosen)
 }
 
 /// A generated name and date of birth, the same for the same seed, role and person.

@@ -128,6 +128,10 @@ impl World {
         }
         let states = instances.iter().map(|_| Mutex::default()).collect();
         let base = ledger.register(instances);
+        if let Some(slices) = &ledger.slices {
+            let roles = plan.roles.iter().map(|r| (r.count, r.population));
+            slices.add(base, roles.collect());
+        }
         World {
             run_id: run_id.to_string(),
             seed,
@@ -180,13 +184,23 @@ impl World {
     /// `patient#3`; an instance of another world (another scenario file,
     /// another fuzz program) with its world's name: `p17/patient#3`, so
     /// that two instances never read alike.
+    /// An instance another shard drives says so: `patient#3 (shard 2/4)`.
     pub fn label(&self, id: InstanceId) -> std::borrow::Cow<'_, str> {
         let instance = self.ledger.instance(id);
-        if self.ids().contains(&id) || instance.world.is_empty() {
-            std::borrow::Cow::Borrowed(&instance.label)
+        let label = if self.ids().contains(&id) || instance.world.is_empty() {
+            std::borrow::Cow::Borrowed(instance.label.as_str())
         } else {
             std::borrow::Cow::Owned(format!("{}/{}", instance.world, instance.label))
+        };
+        match self.ledger.driven_elsewhere(id) {
+            Some(shard) => std::borrow::Cow::Owned(format!("{label} (shard {shard})")),
+            None => label,
         }
+    }
+
+    /// Whether this process drives `id` (always, unless sharded).
+    pub fn here(&self, id: InstanceId) -> bool {
+        self.ledger.driven_elsewhere(id).is_none()
     }
 
     /// The instance `index` of `role`.
@@ -201,15 +215,16 @@ impl World {
     }
 
     /// The instances that send `step`: one when it pins an instance, else
-    /// every instance of its actor.
-    pub fn senders(&self, step: &PlanStep) -> std::ops::Range<InstanceId> {
-        match step.instance {
+    /// every instance of its actor; of those, the ones this shard drives.
+    pub fn senders(&self, step: &PlanStep) -> impl Iterator<Item = InstanceId> + '_ {
+        let all = match step.instance {
             Some(index) => {
                 let id = self.id(step.role, index);
                 id..id + 1
             }
             None => self.of_role(step.role),
-        }
+        };
+        all.filter(|id| self.here(*id))
     }
 
     /// What `id` has learnt; hold the guard briefly.
@@ -371,6 +386,8 @@ pub struct Ledger {
     /// write's body; coming back to it, it is an echo, not a leak.
     written: RwLock<HashMap<InstanceId, HashSet<String>>>,
     identities: crate::identity::Identities,
+    /// A shard's run: which instances other shards drive.
+    slices: Option<crate::shard::Slices>,
     /// Instances whose world is still running: their grants are not all
     /// known yet.
     open: RwLock<HashSet<InstanceId>>,
@@ -382,6 +399,37 @@ impl Ledger {
         let ledger = Ledger::default();
         ledger.register(instances);
         ledger
+    }
+
+    /// The ledger of shard `shard` of a run: its worlds hold every instance
+    /// of the run, and know which ones other shards drive.
+    pub fn sharded(shard: crate::shard::Shard) -> Self {
+        Ledger {
+            slices: Some(crate::shard::Slices::new(shard)),
+            ..Ledger::default()
+        }
+    }
+
+    /// The shard that drives `id`, when it is another than this one.
+    pub fn driven_elsewhere(&self, id: InstanceId) -> Option<crate::shard::Shard> {
+        let slices = self.slices.as_ref()?;
+        let instance = self.instance(id);
+        let owner = slices.owner(id, instance.role, instance.index)?;
+        let shard = crate::shard::Shard {
+            index: owner,
+            of: slices.shard.of,
+        };
+        (shard != slices.shard).then_some(shard)
+    }
+
+    /// Whether `id` is driven by every shard of a sharded run (an actor
+    /// too small to split).
+    pub fn driven_everywhere(&self, id: InstanceId) -> bool {
+        let Some(slices) = &self.slices else {
+            return false;
+        };
+        let instance = self.instance(id);
+        slices.owner(id, instance.role, instance.index).is_none()
     }
 
     /// Adds `instances` as one block; the id of the first.

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -167,7 +167,7 @@ pub struct Recorded {
 }
 
 /// What a run did.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RunStats {
     pub scenario: String,
     pub instances: usize,
@@ -381,7 +381,7 @@ impl Executor {
         self.cleanup().await;
         RunStats {
             scenario: self.plan().scenario.clone(),
-            instances: self.world.ids().len(),
+            instances: self.world.ids().filter(|id| self.world.here(*id)).count(),
             requests: self.requests.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),

@@ -346,7 +346,7 @@ impl Executor {
             return;
         }
         let runs = (batches.iter().flatten())
-            .map(|step| self.world.senders(self.plan().step(*step)).len())
+            .map(|step| self.world.senders(self.plan().step(*step)).count())
             .sum::<usize>();
         self.not_sent.fetch_add(runs as u64, Ordering::Relaxed);
     }

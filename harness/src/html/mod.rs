@@ -695,6 +695,8 @@ mod tests {
             pending_snapshots: Vec::new(),
             coverage: None,
             self_test: None,
+            shard: None,
+            merged: None,
         }
     }
 

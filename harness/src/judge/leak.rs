@@ -28,7 +28,11 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
         let path = e.location.strip_prefix("body ").unwrap_or(&e.location);
         public.iter().any(|p| within(path, p))
     };
-    for evidence in found.into_iter().filter(|e| !is_public(e)) {
+    // An instance every shard drives may have been granted another
+    // shard's instance there: not judged here (see `shard`).
+    let unjudged =
+        |e: &Evidence| world.ledger().driven_everywhere(exchange.observer) && !world.here(e.victim);
+    for evidence in found.into_iter().filter(|e| !is_public(e) && !unjudged(e)) {
         by_victim.entry(evidence.victim).or_default().push(evidence);
     }
     for (_, mut evidence) in by_victim {

@@ -87,6 +87,8 @@ pub struct Role {
     pub reauth: Option<usize>,
     /// The scenario says every instance is one shared account.
     pub one_account: bool,
+    /// `--patients N` sets its count; shards split it whatever its count.
+    pub population: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -439,6 +441,7 @@ fn roles(scenario: &Scenario, overrides: &Overrides) -> Result<Vec<Role>, Scenar
             shared: a.shared.iter().cloned().collect(),
             reauth: None,
             one_account: a.one_account,
+            population: a.population,
         });
     }
     Ok(roles)

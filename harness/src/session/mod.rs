@@ -1,4 +1,4 @@
-//! Sessions: one whole command each. [`Run`], [`Fuzz`], [`Replay`] and [`Check`] own
+//! Sessions: one whole command each. [`Run`], [`Fuzz`], [`Replay`], [`Merge`] and [`Check`] own
 //! the target, the reports, baselines and snapshots, and the exit-code
 //! decision; the `crosstalk` binary only turns flags into one of them and
 //! prints what it returns. A Rust test drives them the same way.
@@ -6,6 +6,7 @@
 pub mod check;
 pub mod fuzz;
 pub mod init;
+pub mod merge;
 pub mod replay;
 pub mod run;
 pub mod snapshots;
@@ -14,6 +15,7 @@ pub mod target;
 pub use check::Check;
 pub use fuzz::{Fuzz, FuzzOutcome};
 pub use init::{Init, Initialised};
+pub use merge::Merge;
 pub use replay::{Replay, ReplayOutcome};
 pub use run::{Run, RunOutcome};
 pub use snapshots::Contracts;

@@ -15,6 +15,7 @@ use crate::plan::{Overrides, Plan};
 use crate::report::{Conclusion, Outputs, RunReport};
 use crate::safety::Redactor;
 use crate::self_test::SelfTest;
+use crate::shard::Shard;
 use crate::transport::Transport;
 
 use super::snapshots::Contracts;
@@ -37,8 +38,12 @@ pub struct Run {
     /// Write every bucket found to this baseline file.
     pub write_baseline: Option<PathBuf>,
     pub outputs: Outputs,
-    /// Run only shard K of N (1-based).
-    pub shard: Option<(usize, usize)>,
+    /// Drive only this shard's slice of every actor ([`crate::shard`]).
+    pub shard: Option<Shard>,
+    /// The run every shard belongs to (`--run-id`): its canaries, names and
+    /// times, and the seed when none is given. A shard takes the CI's
+    /// pipeline id when none is given; an unsharded run a random one.
+    pub run: Option<String>,
     /// Which contract snapshots the responses are compared with.
     pub contracts: Contracts,
     /// CI mode: a missing snapshot is drift, not a pending review.
@@ -82,6 +87,7 @@ impl Run {
             write_baseline: None,
             outputs: Outputs::default(),
             shard: None,
+            run: None,
             contracts: Contracts::BesideSuites,
             ci: false,
             stop: Stop::default(),
@@ -114,13 +120,19 @@ impl Run {
             Some(path) => Baseline::load(path)?,
             None => Baseline::default(),
         };
-        let seed = self
-            .seed
-            .or(plans.iter().find_map(|p| p.seed))
+        let run = self.run()?;
+        let seed = (self.seed.or(plans.iter().find_map(|p| p.seed)))
+            .or(self.shard.and(run.as_deref()).map(crate::shard::seed_of))
             .unwrap_or_else(crate::canary::fresh_nonce);
-        let nonce = crate::canary::fresh_nonce();
+        let nonce =
+            (run.as_deref()).map_or_else(crate::canary::fresh_nonce, crate::shard::nonce_of);
         let run_id = crate::canary::run_id(nonce);
-        let run_dir = self.findings.join(&run_id);
+        let run_dir = match self.shard {
+            Some(shard) => {
+                (self.findings.join(&run_id)).join(format!("shard-{}-of-{}", shard.index, shard.of))
+            }
+            None => self.findings.join(&run_id),
+        };
         let cannot = |err| {
             let dir = self.findings.display();
             SessionError::Input(format!("cannot write findings to {dir}: {err}"))
@@ -183,6 +195,12 @@ impl Run {
             stale: baseline.stale(&seen),
             pending_snapshots: ran.pending,
             self_test: test.map(|t| t.sensitivity()),
+            shard: (self.shard.zip(run)).map(|(shard, run)| crate::shard::Part {
+                shard,
+                run,
+                steps: step_names(&plans),
+            }),
+            merged: None,
         };
         let written = self.write_outputs(&report, &plans, &seen);
         let mut outcome = verdict(report);
@@ -227,18 +245,36 @@ impl Run {
         }
     }
 
-    /// The plans this run (or shard) executes.
+    /// The plans this run executes (every shard all of them).
     fn plans(&self) -> Result<Vec<Plan>, SessionError> {
-        let plans = Plan::load_all(&self.scenarios, &self.overrides)?;
-        Ok(match self.shard {
-            Some((k, n)) => plans
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| i % n == k - 1)
-                .map(|(_, p)| p)
-                .collect(),
-            None => plans,
-        })
+        Ok(Plan::load_all(&self.scenarios, &self.overrides)?)
+    }
+
+    /// The run id given, or a shard's CI pipeline id; a shard needs one,
+    /// else its canaries and choices would be its own, not the run's.
+    fn run(&self) -> Result<Option<String>, SessionError> {
+        let run = self
+            .run
+            .clone()
+            .or_else(|| self.shard.and_then(|_| crate::shard::ci_run_id()));
+        if let Some(shard) = self.shard {
+            if run.is_none() {
+                return Err(SessionError::Input(format!(
+                    "--shard {shard} needs --run-id ID, the same for every shard of the run (in CI it defaults to the pipeline's run id)"
+                )));
+            }
+            if self.self_test.is_some() {
+                return Err(SessionError::Input(
+                    "--self-test plants defects between the instances of one process: run it without --shard".into(),
+                ));
+            }
+        }
+        match run {
+            Some(run) if run.trim().is_empty() || run.len() > 200 => Err(SessionError::Input(
+                format!("--run-id {run:?}: give 1 to 200 characters"),
+            )),
+            run => Ok(run),
+        }
     }
 
     /// Every plan in turn; stops after one that was interrupted.
@@ -252,13 +288,18 @@ impl Run {
         test: Option<&Arc<SelfTest>>,
     ) -> Ran {
         let redactor = Arc::new(Redactor::default());
-        let progress = self.progress.then(|| progress_bar(plans)).flatten();
+        let progress = (self.progress)
+            .then(|| progress_bar(plans, self.shard))
+            .flatten();
         let mut ran = Ran::default();
         // `serial` goes on from one scenario file to the next, and so do
         // the identities: one file's patients seeing another's data is a
         // leak like any other.
         let mut serial_base = 0;
-        let ledger = Arc::new(crate::world::Ledger::default());
+        let ledger = Arc::new(match self.shard {
+            Some(shard) => crate::world::Ledger::sharded(shard),
+            None => crate::world::Ledger::default(),
+        });
         for (i, plan) in plans.iter().enumerate() {
             if let Some(bar) = &progress {
                 bar.set_message(plan.scenario.clone());
@@ -327,17 +368,21 @@ impl Run {
                 .write(path)
                 .map_err(|err| cannot_write(path, err))?;
         }
-        let steps: Vec<(String, Vec<String>)> = plans
-            .iter()
-            .map(|p| {
-                let names = p.steps.iter().chain(&p.teardown);
-                (p.scenario.clone(), names.map(|s| s.name.clone()).collect())
-            })
-            .collect();
         self.outputs
-            .write(report, &steps)
+            .write(report, &step_names(plans))
             .map_err(|(path, err)| cannot_write(&path, err))
     }
+}
+
+/// Each scenario's step names: its JUnit test cases.
+fn step_names(plans: &[Plan]) -> Vec<(String, Vec<String>)> {
+    plans
+        .iter()
+        .map(|p| {
+            let names = p.steps.iter().chain(&p.teardown);
+            (p.scenario.clone(), names.map(|s| s.name.clone()).collect())
+        })
+        .collect()
 }
 
 /// What the scenarios of a run gave, before the report.
@@ -351,7 +396,7 @@ struct Ran {
 }
 
 /// The exit code a report stands for.
-fn verdict(report: RunReport) -> RunOutcome {
+pub(super) fn verdict(report: RunReport) -> RunOutcome {
     let unreachable = report
         .scenarios
         .iter()
@@ -379,7 +424,7 @@ fn verdict(report: RunReport) -> RunOutcome {
 /// exit code is 2 unless something was found: a finding outranks a file
 /// the harness could not write (the findings are on stderr at worst), and a
 /// CI gate must fail on it, not retry or blame its input.
-fn harness_failed(outcome: &mut RunOutcome, problems: Vec<String>) {
+pub(super) fn harness_failed(outcome: &mut RunOutcome, problems: Vec<String>) {
     if problems.is_empty() {
         return;
     }
@@ -411,23 +456,25 @@ fn unwritten(run_dir: &Path, sink: &FindingSink, log: &JsonLines) -> Vec<String>
     findings.into_iter().chain(requests).collect()
 }
 
-fn cannot_write(path: &Path, err: std::io::Error) -> SessionError {
+pub(super) fn cannot_write(path: &Path, err: std::io::Error) -> SessionError {
     SessionError::Input(format!("cannot write {}: {err}", path.display()))
 }
 
 /// A progress line counting requests, on a terminal only.
-fn progress_bar(plans: &[Plan]) -> Option<indicatif::ProgressBar> {
+fn progress_bar(plans: &[Plan], shard: Option<Shard>) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
+    // The instances of a role this process drives.
+    let driven = |role: &crate::plan::Role| match shard {
+        Some(shard) => (0..role.count)
+            .filter(|i| shard.drives(*i, role.count, role.population))
+            .count(),
+        None => role.count,
+    };
     let total: u64 = plans
         .iter()
-        .flat_map(|p| {
-            p.steps
-                .iter()
-                .chain(&p.teardown)
-                .map(|s| p.roles[s.role].count as u64)
-        })
+        .flat_map(|p| (p.steps.iter().chain(&p.teardown)).map(|s| driven(&p.roles[s.role]) as u64))
         .sum();
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(

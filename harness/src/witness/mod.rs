@@ -32,7 +32,7 @@ pub use change::{Change, Snapshot, changes};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::oracle::{located, percent_decode, within};
 use crate::plan::{PlanStep, StepRef};
@@ -168,7 +168,7 @@ pub fn aim(world: &World, writer: Option<InstanceId>, targets: &[InstanceId]) ->
 }
 
 /// What the witness concluded about one foreign write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteVerdict {
     /// The owner's data changed: a `tamper` finding.
@@ -191,7 +191,7 @@ impl WriteVerdict {
 }
 
 /// A write that named another instance's data, as the report lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForeignWrite {
     pub scenario: String,
     pub step: String,

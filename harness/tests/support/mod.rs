@@ -61,10 +61,19 @@ pub fn serve(router: impl FnOnce() -> Router + Send + 'static) -> String {
 }
 
 /// A command for `program` outside CI mode, whatever the environment says:
-/// tests of CI mode set `CI` themselves.
+/// tests of CI mode set `CI` themselves, and of a CI's run id (which a
+/// shard takes for its run id) theirs.
 pub fn command(program: &str) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     command.env_remove("CI");
+    for run_id in [
+        "GITHUB_RUN_ID",
+        "CI_PIPELINE_ID",
+        "BUILDKITE_BUILD_ID",
+        "CIRCLE_WORKFLOW_ID",
+    ] {
+        command.env_remove(run_id);
+    }
     command
 }
 

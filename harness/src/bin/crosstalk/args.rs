@@ -35,6 +35,8 @@ pub enum Command {
     Schema,
     /// Write a starter suite from an OpenAPI 3 document.
     Init(InitArgs),
+    /// Merge the reports of a run's shards into one verdict.
+    Merge(MergeArgs),
 }
 
 impl Command {
@@ -44,7 +46,50 @@ impl Command {
             Command::Run(args) => args.target.threads(),
             Command::Fuzz(args) => args.target.threads(),
             Command::Replay(args) => args.target.threads(),
-            Command::Check(_) | Command::Snapshots(_) | Command::Schema | Command::Init(_) => None,
+            Command::Check(_)
+            | Command::Snapshots(_)
+            | Command::Schema
+            | Command::Init(_)
+            | Command::Merge(_) => None,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Directories holding the shards' reports (JSON) and findings, e.g.
+    /// the shards' CI artifacts.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Write the merged report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write JUnit XML.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Directory the shards' findings are gathered into, one file.
+    #[arg(long, default_value = "crosstalk-findings")]
+    findings: PathBuf,
+}
+
+impl MergeArgs {
+    pub fn session(self) -> crosstalk::session::Merge {
+        crosstalk::session::Merge {
+            dirs: self.dirs,
+            findings: self.findings,
+            outputs: Outputs {
+                json: self.json,
+                junit: self.junit,
+                markdown: self.markdown,
+                html: self.html,
+                step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            },
         }
     }
 }
@@ -214,9 +259,15 @@ pub struct RunArgs {
     /// Write one self-contained HTML page: verdict, exposure graph, evidence.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Run only shard K of N (1-based): scenario i belongs to shard i mod N.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    shard: Option<(usize, usize)>,
+    /// Drive only shard K of N (1-based): its slice of every population
+    /// actor's instances; every shard recognises every canary of the run.
+    #[arg(long, value_name = "K/N", value_parser = crosstalk::shard::Shard::parse)]
+    shard: Option<crosstalk::shard::Shard>,
+    /// The run every shard belongs to: the same ID gives every shard the
+    /// same canaries and choices (with --shard, default: the CI's pipeline
+    /// run id, e.g. $GITHUB_RUN_ID; otherwise random).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
     /// One directory for every suite's response-contract snapshots
     /// (default: `snapshots/` inside each suite directory).
     #[arg(long)]
@@ -283,6 +334,7 @@ impl RunArgs {
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             },
             shard: self.shard,
+            run: self.run_id,
             contracts: match (self.no_snapshots, self.snapshots) {
                 (true, _) => Contracts::Off,
                 (false, Some(dir)) => Contracts::In(dir),
@@ -329,18 +381,6 @@ fn overrides(vars: &[String], patients: Option<usize>) -> Result<Overrides, Stri
 /// Whether `$CI` says this is a CI system (set, and not `false` or `0`).
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let (k, n) = text.split_once('/').ok_or("expected K/N, e.g. 2/3")?;
-    let (k, n): (usize, usize) = (
-        k.trim().parse().map_err(|_| "K is not a number")?,
-        n.trim().parse().map_err(|_| "N is not a number")?,
-    );
-    if n == 0 || k == 0 || k > n {
-        return Err(format!("{text}: need 1 <= K <= N"));
-    }
-    Ok((k, n))
 }
 
 #[derive(Args)]

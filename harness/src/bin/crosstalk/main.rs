@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay(args).await,
             Command::Check(args) => check(args),
             Command::Init(args) => init(args).await,
+            Command::Merge(args) => merge(args),
             Command::Schema => {
                 let schema = crosstalk::scenario::schema();
                 println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
@@ -65,6 +66,19 @@ async fn run(args: args::RunArgs) -> Exit {
         Err(message) => return failed(SessionError::Input(message)),
     };
     match session.execute().await {
+        Ok(outcome) => {
+            print_out(&terminal_safe(&outcome.report.summary()));
+            if let Some(problem) = &outcome.problem {
+                eprintln!("error: {problem}");
+            }
+            outcome.exit
+        }
+        Err(err) => failed(err),
+    }
+}
+
+fn merge(args: args::MergeArgs) -> Exit {
+    match args.session().execute() {
         Ok(outcome) => {
             print_out(&terminal_safe(&outcome.report.summary()));
             if let Some(problem) = &outcome.problem {
