@@ -81,6 +81,8 @@ struct Generator<'a> {
     signup: Option<(String, toml::Table)>,
     /// The password the account has now, when a step changed it.
     password: Option<toml::Value>,
+    /// Whether the step being written is a refresh grant.
+    refreshing: bool,
 }
 
 impl<'a> Generator<'a> {
@@ -96,6 +98,7 @@ impl<'a> Generator<'a> {
             turns: Default::default(),
             signup: None,
             password: None,
+            refreshing: false,
         }
     }
 
@@ -124,7 +127,7 @@ impl<'a> Generator<'a> {
         let signup = take(&mut ops, |op| self.is_signup(op));
         let login = take(&mut ops, |op| self.is_login(op));
         // Not creations, nor the account's deletion: they close the flow.
-        let refreshes = take_all(&mut ops, |op| self.sends_refresh_token(op));
+        let mut refreshes = take_all(&mut ops, |op| self.sends_refresh_token(op));
         let logouts = take_all(&mut ops, is_logout);
         self.signup = signup.as_ref().map(|op| (op.name(), toml::Table::new()));
         let auth = self.auth(login.as_ref());
@@ -137,6 +140,10 @@ impl<'a> Generator<'a> {
             .into_iter()
             .partition(|op| op.method == "DELETE" && !op.has_params());
         self.place_all(rest);
+        if let Some(login) = login.as_ref().filter(|op| self.takes_refresh_grant(op)) {
+            // The token endpoint takes the refresh grant too (RFC 6749 §6).
+            refreshes.insert(0, login.clone());
+        }
         self.end_session(refreshes, logouts, login.as_ref(), !teardown.is_empty());
         for op in teardown {
             self.step(&op, "teardown");
@@ -295,7 +302,13 @@ impl<'a> Generator<'a> {
     ) {
         for op in refreshes {
             if self.placeable(&op) {
-                self.step(&op, "steps");
+                self.refreshing = true;
+                let name = match self.is_login(&op) {
+                    true => self.unique_name(&format!("{} (refresh grant)", self.base_name(&op))),
+                    false => self.unique_name(&self.base_name(&op)),
+                };
+                self.step_named(&op, "steps", name);
+                self.refreshing = false;
             }
         }
         let mut ended: Option<String> = None;
@@ -501,7 +514,9 @@ impl<'a> Generator<'a> {
                 // (and the witness's) still use it.
                 fields.retain(|key, _| !is_login_name(key));
             }
-            if self.is_login(op) {
+            if self.refreshing {
+                fields = self.refresh_body(&schema, fields);
+            } else if self.is_login(op) {
                 fields = self.login_body(&schema, fields);
             } else if let Some((_, sent)) =
                 (self.signup.as_mut()).filter(|(name, _)| *name == op.name())
@@ -577,6 +592,79 @@ impl<'a> Generator<'a> {
             }
         }
         fields
+    }
+
+    /// A refresh grant's body: the refresh token, the fields the schema
+    /// requires, and a `grant_type` saying which grant it is; no account
+    /// name or password (the token endpoint of a login may offer them).
+    fn refresh_body(&self, schema: &ObjectSchema, mut fields: toml::Table) -> toml::Table {
+        let required = self.required(schema);
+        fields.retain(|key, _| {
+            required.contains(key) || is_refresh_token(key) || key == "grant_type"
+        });
+        if let Some(grant) = fields.get_mut("grant_type") {
+            *grant = toml::Value::String("refresh_token".into());
+        }
+        fields
+    }
+
+    /// Whether the login's token endpoint takes the refresh grant as well:
+    /// its body has a refresh token field, and its `grant_type` admits
+    /// `refresh_token` or an OAuth2 flow's `refreshUrl` is its path.
+    fn takes_refresh_grant(&self, login: &Op) -> bool {
+        let Some((_, schema)) = self.body_schema(login) else {
+            return false;
+        };
+        if !schema.properties.keys().any(|k| is_refresh_token(k)) {
+            return false;
+        }
+        let grant = (schema.properties.get("grant_type")).and_then(|s| s.resolve(self.spec).ok());
+        grant.is_some_and(|g| self.admits(&g, "refresh_token"))
+            || self
+                .refresh_urls()
+                .iter()
+                .any(|path| path.ends_with(&login.path))
+    }
+
+    /// Whether a string schema admits `value`: by its enum, const, default
+    /// or pattern, or those of a part of its `anyOf` or `oneOf`.
+    fn admits(&self, schema: &ObjectSchema, value: &str) -> bool {
+        let is = |v: &serde_json::Value| v.as_str() == Some(value);
+        let parts = schema.any_of.iter().chain(&schema.one_of);
+        schema.enum_values.iter().any(is)
+            || schema.const_value.as_ref().is_some_and(is)
+            || schema.default.as_ref().is_some_and(is)
+            || schema.pattern.as_ref().is_some_and(|p| p.contains(value))
+            || parts
+                .filter_map(|part| part.resolve(self.spec).ok())
+                .any(|part| self.admits(&part, value))
+    }
+
+    /// The paths of the OAuth2 flows' `refreshUrl`s.
+    fn refresh_urls(&self) -> Vec<String> {
+        let schemes = self
+            .spec
+            .components
+            .as_ref()
+            .map(|c| c.security_schemes.clone());
+        let flows = (schemes.unwrap_or_default().into_values()).filter_map(|scheme| {
+            match scheme.resolve(self.spec) {
+                Ok(SecurityScheme::OAuth2 { flows, .. }) => Some(flows),
+                _ => None,
+            }
+        });
+        flows
+            .flat_map(|f| {
+                [
+                    f.password.and_then(|p| p.refresh_url),
+                    f.client_credentials.and_then(|c| c.refresh_url),
+                    f.authorization_code.and_then(|a| a.refresh_url),
+                    f.implicit.and_then(|i| i.refresh_url),
+                ]
+            })
+            .flatten()
+            .map(|url| url.path().to_string())
+            .collect()
     }
 
     /// The fields an object schema requires, its `allOf` parts' too.
