@@ -22,6 +22,7 @@
 //! ends, after every other step that needs a session; when the teardown
 //! still needs one (the account's deletion), a login again follows.
 
+mod list;
 mod operation;
 mod values;
 
@@ -44,8 +45,8 @@ pub struct Suite {
     pub text: String,
     /// Operations left out, each with why.
     pub unplaced: Vec<String>,
-    /// What was recognised as the sign-up and the login, if anything.
-    pub recognised: Vec<String>,
+    /// What was recognised as the sign-up and the login, as the file says.
+    pub account: String,
 }
 
 /// Reads the document (JSON or YAML) and writes the suite.
@@ -70,7 +71,7 @@ struct Generator<'a> {
     out: String,
     known: BTreeSet<String>,
     unplaced: Vec<String>,
-    recognised: Vec<String>,
+    account: String,
     names: BTreeSet<String>,
     /// Variables some operation's path needs.
     needed: BTreeSet<String>,
@@ -83,6 +84,8 @@ struct Generator<'a> {
     password: Option<toml::Value>,
     /// Whether the step being written is a refresh grant.
     refreshing: bool,
+    /// The lists the document shows to everyone (no security), by path.
+    listed: std::collections::BTreeMap<String, list::List>,
 }
 
 impl<'a> Generator<'a> {
@@ -92,13 +95,14 @@ impl<'a> Generator<'a> {
             out: String::new(),
             known: BTreeSet::new(),
             unplaced: Vec::new(),
-            recognised: Vec::new(),
+            account: String::new(),
             names: BTreeSet::new(),
             needed: BTreeSet::new(),
             turns: Default::default(),
             signup: None,
             password: None,
             refreshing: false,
+            listed: Default::default(),
         }
     }
 
@@ -106,6 +110,11 @@ impl<'a> Generator<'a> {
         self.needed = (ops.iter().flat_map(path_vars))
             .map(|(_, var)| var)
             .collect();
+        let listed: Vec<(String, list::List)> = (ops.iter())
+            .filter(|op| op.method == "GET" && self.is_public(op))
+            .filter_map(|op| Some((op.path.clone(), self.list_of(op, "")?)))
+            .collect();
+        self.listed.extend(listed);
         let title = self.spec.info.title.clone();
         let _ = writeln!(
             self.out,
@@ -153,7 +162,7 @@ impl<'a> Generator<'a> {
             file_name: format!("{file_name}.toml"),
             text: self.out,
             unplaced: self.unplaced,
-            recognised: self.recognised,
+            account: self.account,
         })
     }
 
@@ -227,14 +236,15 @@ impl<'a> Generator<'a> {
 
     /// The sign-up and login steps, or a marked section to fill in.
     fn account(&mut self, signup: Option<Op>, login: Option<&Op>) {
+        self.account = account_note(signup.as_ref(), login);
         if signup.is_none() || login.is_none() {
             let _ = writeln!(
                 self.out,
-                "# ── Sign-up and login: not recognised in the document. ──────────────\n# Add here the steps that give each user an account and a credential\n# (capture it as `token`, secret), and an `auth` to the actor above.\n"
+                "# ── {} ──\n# Add here the steps that give each user an account and a credential\n# (capture it as `token`, secret), and an `auth` to the actor above.\n",
+                self.account
             );
         }
         for op in signup.iter().chain(login) {
-            self.recognised.push(op.name());
             self.step(op, "steps");
         }
         // A credential no step captures cannot be sent: the actor sends
@@ -381,17 +391,20 @@ impl<'a> Generator<'a> {
             let Some(base) = var.strip_suffix("_id") else {
                 continue;
             };
-            let list = ops.iter().position(|op| {
-                op.method == "GET"
-                    && !op.has_params()
-                    && op.literals().last().is_some_and(|l| singular(l) == base)
+            let found = ops.iter().enumerate().find_map(|(at, op)| {
+                let list = self.list_of(op, base)?;
+                list.item
+                    .properties
+                    .contains_key("id")
+                    .then_some((at, list))
             });
-            if let Some(at) = list {
+            if let Some((at, list)) = found {
                 let op = ops.remove(at);
                 let name =
                     self.unique_name(&format!("list {}", op.literals().last().unwrap_or(&"")));
                 let capture = format!(
-                    "capture = {{ {var} = {{ json = \"$[0].id\", shared = true, optional = true }} }}"
+                    "capture = {{ {var} = {{ json = \"{}\", shared = true, optional = true }} }}",
+                    list.first("id")
                 );
                 self.emit(&op, "steps", &name, Some(capture), None);
                 self.known.insert(var);
@@ -399,6 +412,23 @@ impl<'a> Generator<'a> {
             }
         }
         false
+    }
+
+    /// The list of `resource` (of anything when empty) that `op` answers
+    /// with, when it is a plain read of one: named by its path's last word
+    /// (`GET /clinicians`) or by its items' schema (`GET /menu` listing
+    /// `MenuItem`s).
+    fn list_of(&self, op: &Op, resource: &str) -> Option<list::List> {
+        if op.method != "GET" || op.has_params() {
+            return None;
+        }
+        let list = list::find(self.spec, &self.response_schema(op)?)?;
+        let by_path = op
+            .literals()
+            .last()
+            .is_some_and(|l| singular(l) == resource);
+        let any = resource.is_empty();
+        (any || by_path || list.resource.as_deref() == Some(resource)).then_some(list)
     }
 
     fn unique_name(&mut self, base: &str) -> String {
@@ -508,7 +538,12 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
         if let Some((kind, schema)) = self.body_schema(op) {
+            // A login and a refresh grant choose among every field.
+            values.all_fields = self.refreshing || self.is_login(op);
             let mut fields = values.object(&schema, 0);
+            if op.method == "POST" {
+                self.unmarked(op, &mut fields);
+            }
             if matches!(op.method.as_str(), "PATCH" | "PUT") {
                 // An update keeps the account's login name: later logins
                 // (and the witness's) still use it.
@@ -535,6 +570,12 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "{key} = {body}");
         }
         self.turns = values.into_turns();
+        if let Some(list) = self.listed.get(&op.path).filter(|_| op.method == "GET") {
+            // What the document lists to everyone is nobody's to leak.
+            let fields = (list.item.properties.keys()).map(|key| list.every(key));
+            let fields: Vec<toml::Value> = fields.map(toml::Value::String).collect();
+            let _ = writeln!(self.out, "public = {}", toml::Value::Array(fields));
+        }
         let statuses = self.statuses(op);
         if !statuses.is_empty() {
             let _ = writeln!(self.out, "expect.status = [{}]", statuses.join(", "));
@@ -594,6 +635,20 @@ impl<'a> Generator<'a> {
         fields
     }
 
+    /// A creation's fields that its path's list shows to everyone carry no
+    /// canary (everyone seeing it is no leak): a plain unique text instead.
+    fn unmarked(&self, op: &Op, fields: &mut toml::Table) {
+        let Some(list) = self.listed.get(&op.path) else {
+            return;
+        };
+        for (key, value) in fields.iter_mut() {
+            let marked = value.as_str().is_some_and(|v| v.contains("{{canary}}"));
+            if marked && list.item.properties.contains_key(key) {
+                *value = toml::Value::String(format!("{key} {{{{run_id}}}}-{{{{serial}}}}"));
+            }
+        }
+    }
+
     /// A refresh grant's body: the refresh token, the fields the schema
     /// requires, and a `grant_type` saying which grant it is; no account
     /// name or password (the token endpoint of a login may offer them).
@@ -606,6 +661,14 @@ impl<'a> Generator<'a> {
             *grant = toml::Value::String("refresh_token".into());
         }
         fields
+    }
+
+    /// Whether the document says anyone may call `op`: no security
+    /// requirement on it nor on the document, or an empty one (optional).
+    fn is_public(&self, op: &Op) -> bool {
+        let security = &op.operation.security;
+        let optional = security.iter().any(|r| r.0.is_empty());
+        optional || (security.is_empty() && self.spec.security.is_empty())
     }
 
     /// Whether the login's token endpoint takes the refresh grant as well:
@@ -748,8 +811,9 @@ impl<'a> Generator<'a> {
                 self.capture_var(&mut parts, var, &path, optional);
             }
         }
-        // Ids the answer names by field (`patientId` in `GET /me`'s answer).
-        for var in needed.iter().filter(|v| v.ends_with("_id")) {
+        // Values the answer names by field (`patientId` in `GET /me`'s
+        // answer, `$.data.username` in a sign-up's).
+        for var in needed.iter() {
             if let Some(path) = self.field(&schema, |k| snake(k) == *var) {
                 self.capture_var(&mut parts, var.clone(), &path, refusable);
             }
@@ -781,23 +845,14 @@ impl<'a> Generator<'a> {
         self.known.insert(var);
     }
 
-    /// The resource a 2xx answer's schema names (`#/components/schemas/
-    /// PatientOut` → `patient`): the component's name, less the suffixes
-    /// generators add for a read model.
+    /// The resource a 2xx answer's schema names (`PatientOut` → `patient`).
     fn schema_resource(&self, op: &Op) -> Option<String> {
-        let oas3::spec::ObjectOrReference::Ref { ref_path, .. } = self.response_media(op)? else {
-            return None;
-        };
-        let mut name = ref_path.rsplit('/').next()?;
-        for suffix in [
-            "Response", "Out", "Read", "Public", "Detail", "Schema", "Model", "Dto",
-        ] {
-            name = name
-                .strip_suffix(suffix)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(name);
+        match self.response_media(op)? {
+            oas3::spec::ObjectOrReference::Ref { ref_path, .. } => {
+                Some(list::resource_named(&ref_path))
+            }
+            _ => None,
         }
-        Some(singular(&snake(name)))
     }
 
     /// Where a token sits in an answer: `$.access_token`, `$.data.token`.
@@ -842,26 +897,16 @@ impl<'a> Generator<'a> {
         })
     }
 
-    /// Where the first id of a list answer sits (`$[0].id`, `$.items[0].id`),
-    /// and what it is an id of (the path's last word, singular).
+    /// Where the first id of a list answer sits (`$[0].id`, `$.items[0].id`,
+    /// `$._embedded.clinicians[0].id`), and what it is an id of (the path's
+    /// last word, singular).
     fn list_of_ids(&self, op: &Op, schema: &ObjectSchema) -> Option<(String, String)> {
         if op.method != "GET" {
             return None;
         }
         let resource = singular(op.literals().last()?);
-        let items_have_id = |s: &ObjectSchema| match s.items.as_deref() {
-            Some(oas3::spec::Schema::Object(item)) => {
-                (item.resolve(self.spec).ok()).is_some_and(|i| i.properties.contains_key("id"))
-            }
-            _ => false,
-        };
-        if items_have_id(schema) {
-            return Some(("$[0].id".into(), resource));
-        }
-        schema.properties.iter().find_map(|(key, property)| {
-            let property = property.resolve(self.spec).ok()?;
-            items_have_id(&property).then(|| (format!("$.{key}[0].id"), resource.clone()))
-        })
+        let list = list::find(self.spec, schema)?;
+        (list.item.properties.contains_key("id")).then(|| (list.first("id"), resource))
     }
 
     /// The JSON schema of the first documented 2xx answer.
@@ -902,6 +947,20 @@ fn resets_everything(op: &Op) -> bool {
         .collect();
     let about_a_password = literals.iter().any(|l| l.contains("pass"));
     literals.iter().any(|l| WORDS.contains(&l.as_str())) && !about_a_password
+}
+
+/// What was recognised as the sign-up and the login, in the words the
+/// file and the screen both use.
+fn account_note(signup: Option<&Op>, login: Option<&Op>) -> String {
+    const FILL: &str = "not recognised in the document, fill in the marked section";
+    match (signup, login) {
+        (Some(signup), Some(login)) => {
+            format!("sign-up and login: {}, {}", signup.name(), login.name())
+        }
+        (None, None) => format!("sign-up and login: {FILL}"),
+        (Some(signup), None) => format!("sign-up: {}; login: {FILL}", signup.name()),
+        (None, Some(login)) => format!("login: {}; sign-up: {FILL}", login.name()),
+    }
 }
 
 /// Whether a field takes the account's password (not a new one).

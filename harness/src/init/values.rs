@@ -23,6 +23,9 @@ pub(super) struct Values<'a> {
     turns: HashMap<String, usize>,
     /// `*_id` fields no captured variable could fill.
     pub missing: Vec<String>,
+    /// Every field of an object, not only those it requires (a login
+    /// chooses among them).
+    pub all_fields: bool,
 }
 
 impl<'a> Values<'a> {
@@ -36,6 +39,7 @@ impl<'a> Values<'a> {
             known,
             turns,
             missing: Vec::new(),
+            all_fields: false,
         }
     }
 
@@ -67,11 +71,26 @@ impl<'a> Values<'a> {
             // A refresh grant sends the instance's own refresh token.
             return Some(toml::Value::String(self.captured(REFRESH_TOKEN)));
         }
+        if let Some(value) = &schema.const_value {
+            return json_to_toml(value);
+        }
         if !schema.enum_values.is_empty() {
             let turn = self.turns.entry(name.to_string()).or_default();
             let value = &schema.enum_values[*turn % schema.enum_values.len()];
             *turn += 1;
             return json_to_toml(value);
+        }
+        if let Some(kind) = code_like(name) {
+            // A role or a code takes what the document says it may be,
+            // never free text: left out when the document does not say.
+            let documented = (schema.example.iter())
+                .chain(&schema.examples)
+                .chain(&schema.default)
+                .find_map(json_to_toml);
+            return documented.or(match kind {
+                Kind::Code => Some(toml::Value::String("123456".into())),
+                Kind::Word => None,
+            });
         }
         let is = |t: Type| schema.schema_type.as_ref().is_some_and(|s| s.contains(t));
         if is(Type::Object) || (!schema.properties.is_empty() && schema.schema_type.is_none()) {
@@ -104,11 +123,16 @@ impl<'a> Values<'a> {
         ))
     }
 
-    /// Every property of an object schema that has a value.
+    /// Every property of an object schema that has a value: those it
+    /// requires, or all of them when it requires none (a partial update)
+    /// or `all_fields` says so.
     pub fn object(&mut self, schema: &ObjectSchema, depth: usize) -> toml::Table {
         let schema = self.merged(schema);
         let mut table = toml::Table::new();
-        for (name, property) in &schema.properties {
+        let every = self.all_fields || schema.required.is_empty();
+        let wanted =
+            (schema.properties.iter()).filter(|(name, _)| every || schema.required.contains(name));
+        for (name, property) in wanted {
             let Some(property) = self.resolve(property) else {
                 continue;
             };
@@ -126,6 +150,7 @@ impl<'a> Values<'a> {
             if let Some(part) = self.resolve(part) {
                 let part = self.merged(&part);
                 merged.properties.extend(part.properties);
+                merged.required.extend(part.required);
                 merged.schema_type = merged.schema_type.or(part.schema_type);
             }
         }
@@ -163,10 +188,12 @@ impl<'a> Values<'a> {
             // A new password of the sender's own: set on another's account,
             // it locks the owner out.
             (_, l) if l.contains("password") && l.contains("new") => {
-                "{{password}} {{canary}}".into()
+                "{{password}} {{canary}} new".into()
             }
-            (Some("password"), _) => "{{password}}".into(),
-            (_, l) if l.contains("password") => "{{password}}".into(),
+            // Every instance its own password: one account's password
+            // opens no other.
+            (Some("password"), _) => "{{password}} {{canary}}".into(),
+            (_, l) if l.contains("password") => "{{password}} {{canary}}".into(),
             (_, "grant_type") => "password".into(),
             (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
             // Pairs of look-alike people (the same name and date of birth):
@@ -177,6 +204,30 @@ impl<'a> Values<'a> {
             (Some("uri" | "url"), _) => "https://example.test/{{canary}}".into(),
             _ => format!("{{{{canary}}}} {name}"),
         }
+    }
+}
+
+/// What a code-like field takes.
+enum Kind {
+    /// A one-time code (`code`, `otp`, `pin`): digits.
+    Code,
+    /// A word from a fixed set (`role`, `type`, `status`…).
+    Word,
+}
+
+/// Whether a field holds a code or a word from a fixed set, by the last
+/// word of its name (`sms_code`, `userRole`).
+fn code_like(name: &str) -> Option<Kind> {
+    let snake = super::operation::snake(name);
+    if snake == "grant_type" {
+        return None;
+    }
+    let last = snake.rsplit('_').next().unwrap_or_default();
+    match last {
+        "code" | "otp" | "pin" => Some(Kind::Code),
+        "role" | "type" | "kind" | "status" | "state" | "category" | "scope" | "gender"
+        | "currency" | "country" | "language" | "locale" => Some(Kind::Word),
+        _ => None,
     }
 }
 
