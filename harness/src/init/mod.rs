@@ -636,7 +636,8 @@ impl<'a> Generator<'a> {
     }
 
     /// A creation's fields that its path's list shows to everyone carry no
-    /// canary (everyone seeing it is no leak): a plain unique text instead.
+    /// canary (everyone seeing it is no leak): a plain unique text instead,
+    /// one a path can hold (a book's title names the book in its path).
     fn unmarked(&self, op: &Op, fields: &mut toml::Table) {
         let Some(list) = self.listed.get(&op.path) else {
             return;
@@ -644,7 +645,7 @@ impl<'a> Generator<'a> {
         for (key, value) in fields.iter_mut() {
             let marked = value.as_str().is_some_and(|v| v.contains("{{canary}}"));
             if marked && list.item.properties.contains_key(key) {
-                *value = toml::Value::String(format!("{key} {{{{run_id}}}}-{{{{serial}}}}"));
+                *value = toml::Value::String(format!("{key}-{{{{run_id}}}}-{{{{serial}}}}"));
             }
         }
     }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use oas3::Spec;
-use oas3::spec::{ObjectOrReference, ObjectSchema, Schema, SchemaType as Type};
+use oas3::spec::{
+    ObjectOrReference, ObjectSchema, Schema, SchemaType as Type, SchemaTypeSet as TypeSet,
+};
 
 use super::operation::is_refresh_token;
 
@@ -145,6 +147,9 @@ impl<'a> Values<'a> {
 
     /// A schema with its `allOf` parts folded in.
     fn merged(&self, schema: &ObjectSchema) -> ObjectSchema {
+        if let Some(part) = self.not_null(schema) {
+            return part;
+        }
         let mut merged = schema.clone();
         for part in &schema.all_of {
             if let Some(part) = self.resolve(part) {
@@ -155,6 +160,23 @@ impl<'a> Values<'a> {
             }
         }
         merged
+    }
+
+    /// For a schema that is only `anyOf` (or `oneOf`) a value or null, as
+    /// FastAPI writes an optional field: the value's part, with the outer
+    /// format, example and default.
+    fn not_null(&self, schema: &ObjectSchema) -> Option<ObjectSchema> {
+        let bare = schema.schema_type.is_none()
+            && schema.properties.is_empty()
+            && schema.enum_values.is_empty();
+        let only_null = |s: &ObjectSchema| s.schema_type == Some(TypeSet::Single(Type::Null));
+        let parts = schema.any_of.iter().chain(&schema.one_of);
+        let part = (parts.filter_map(|p| self.resolve(p))).find(|p| !only_null(p));
+        let mut part = self.merged(&part.filter(|_| bare)?);
+        part.format = schema.format.clone().or(part.format);
+        part.example = schema.example.clone().or(part.example);
+        part.default = schema.default.clone().or(part.default);
+        Some(part)
     }
 
     /// Another record's id (`clinician_id`): the variable an earlier step
