@@ -592,3 +592,72 @@ fn a_flask_document_with_an_envelope_and_a_reset_gives_a_suite_that_runs_clean()
         assert_eq!(passwords, accounts, "one password per instance");
     }
 }
+
+#[test]
+fn a_hal_document_with_cookie_sessions_csrf_and_etags_gives_a_suite_that_runs_clean() {
+    use support::hal_api::{self, HalApi};
+    let fixture = "hal-bookings.json";
+    let (suite, generated, said) = fixture_suite(fixture);
+    assert!(
+        said.contains("sign-up and login: POST /users, POST /auth/session"),
+        "{said}"
+    );
+    assert!(!said.contains("not placed"), "{said}");
+    let steps = tables(&generated, "steps");
+    assert_eq!(names(&steps)[..2], ["signUp", "signIn"]);
+    // The CSRF token the sign-in answers in a header goes back on every
+    // write; `If-Match` carries the booking's last `ETag`.
+    let sign_in = &steps[at(&steps, "signIn")];
+    assert_eq!(
+        sign_in["capture"]["csrf_token"]["header"].as_str(),
+        Some("x-csrf-token")
+    );
+    for write in ["book", "amendBooking", "signOut"] {
+        let step = &steps[at(&steps, write)];
+        assert_eq!(
+            step["headers"]["X-CSRF-Token"].as_str(),
+            Some("{{csrf_token}}"),
+            "{write}"
+        );
+    }
+    let amend = &steps[at(&steps, "amendBooking")];
+    assert_eq!(
+        amend["headers"]["If-Match"].as_str(),
+        Some("{{booking_etag}}")
+    );
+    // HAL's `_embedded` list feeds a booking's camelCase `clinicianId`.
+    let list = &steps[at(&steps, "list clinicians")];
+    assert_eq!(
+        list["capture"]["clinician_id"]["json"].as_str(),
+        Some("$._embedded.clinicians[0].id")
+    );
+    let book = &steps[at(&steps, "book")];
+    assert_eq!(
+        book["body"]["clinicianId"].as_str(),
+        Some("{{clinician_id}}")
+    );
+
+    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
+    for seed in ["1", "2"] {
+        let api = HalApi::new();
+        let served = api.clone();
+        let target = support::serve(move || hal_api::router(served));
+        let args = [
+            suite.to_str().unwrap(),
+            "--target",
+            &target,
+            "--seed",
+            seed,
+            "--openapi",
+            document.to_str().unwrap(),
+            "--require-coverage",
+        ];
+        let (code, report) = support::run_report(&tempdir("init-hal"), &args);
+        assert_eq!(code, Some(0), "seed {seed}: {report:#}");
+        // No write went without its CSRF token or an `If-Match`.
+        assert_eq!(api.refused(), 0, "seed {seed}");
+        let (accounts, passwords) = api.accounts_and_passwords();
+        assert!(accounts >= 5, "{accounts} accounts");
+        assert_eq!(passwords, accounts, "one password per instance");
+    }
+}

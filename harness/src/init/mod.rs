@@ -22,6 +22,7 @@
 //! ends, after every other step that needs a session; when the teardown
 //! still needs one (the account's deletion), a login again follows.
 
+mod headers;
 mod list;
 mod operation;
 mod values;
@@ -84,6 +85,10 @@ struct Generator<'a> {
     password: Option<toml::Value>,
     /// Whether the step being written is a refresh grant.
     refreshing: bool,
+    /// The header a CSRF token travels in, when the document has one.
+    csrf: Option<String>,
+    /// Paths whose writes take `If-Match`: their reads capture the `ETag`.
+    etag_paths: BTreeSet<String>,
     /// The lists the document shows to everyone (no security), by path.
     listed: std::collections::BTreeMap<String, list::List>,
 }
@@ -102,6 +107,8 @@ impl<'a> Generator<'a> {
             signup: None,
             password: None,
             refreshing: false,
+            csrf: None,
+            etag_paths: BTreeSet::new(),
             listed: Default::default(),
         }
     }
@@ -115,6 +122,11 @@ impl<'a> Generator<'a> {
             .filter_map(|op| Some((op.path.clone(), self.list_of(op, "")?)))
             .collect();
         self.listed.extend(listed);
+        self.csrf = headers::csrf_header(self.spec, &ops);
+        self.etag_paths = (ops.iter())
+            .filter(|op| headers::takes_if_match(self.spec, op))
+            .map(|op| op.path.clone())
+            .collect();
         let title = self.spec.info.title.clone();
         let _ = writeln!(
             self.out,
@@ -217,7 +229,9 @@ impl<'a> Generator<'a> {
                     let _ = name;
                     return "auth = { cookies = true }\n".into();
                 }
-                Ok(SecurityScheme::ApiKey { name, location, .. }) if location == "header" => {
+                Ok(SecurityScheme::ApiKey { name, location, .. })
+                    if location == "header" && !headers::is_csrf(&name) =>
+                {
                     return format!(
                         "auth = {{ header = {{ name = \"{name}\", value = \"{{{{token}}}}\" }} }}\n"
                     );
@@ -537,6 +551,10 @@ impl<'a> Generator<'a> {
         if !query.is_empty() {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
+        let headers = self.request_headers(op);
+        if !headers.is_empty() {
+            let _ = writeln!(self.out, "headers = {}", toml::Value::Table(headers));
+        }
         if let Some((kind, schema)) = self.body_schema(op) {
             // A login and a refresh grant choose among every field.
             values.all_fields = self.refreshing || self.is_login(op);
@@ -584,6 +602,27 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "{capture}");
         }
         let _ = writeln!(self.out);
+    }
+
+    /// The headers a step sends back: the CSRF token on every write, and
+    /// `If-Match` with the record's last `ETag` where the write takes it.
+    fn request_headers(&self, op: &Op) -> toml::Table {
+        let mut out = toml::Table::new();
+        let hole = |var: &str| toml::Value::String(format!("{{{{{var}}}}}"));
+        let write = !matches!(op.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+        // Not on the step that gives the token (a login, again).
+        let schema = self.response_schema(op);
+        let gives = |header: &str| headers::csrf_source(self.spec, op, header, schema.as_ref());
+        if let Some(header) = self.csrf.as_ref().filter(|_| write) {
+            if self.known.contains(headers::CSRF) && gives(header).is_none() {
+                out.insert(header.clone(), hole(headers::CSRF));
+            }
+        }
+        let etag = headers::etag_var(op);
+        if headers::takes_if_match(self.spec, op) && self.known.contains(&etag) {
+            out.insert("If-Match".into(), hole(&etag));
+        }
+        out
     }
 
     /// A login's body names the account the sign-up made, with the
@@ -788,9 +827,24 @@ impl<'a> Generator<'a> {
     /// later steps use. An id is optional where a refusal is expected too
     /// (a 409 has none).
     fn captures(&mut self, op: &Op, needed: &BTreeSet<String>) -> Option<String> {
-        let schema = self.response_schema(op)?;
-        let refusable = self.statuses(op).iter().any(|c| !c.starts_with('2'));
         let mut parts = Vec::new();
+        let schema = self.response_schema(op);
+        if let Some(schema) = &schema {
+            self.json_captures(op, schema, needed, &mut parts);
+        }
+        self.header_captures(op, schema.as_ref(), &mut parts);
+        (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// What a step captures from its answer's JSON.
+    fn json_captures(
+        &mut self,
+        op: &Op,
+        schema: &ObjectSchema,
+        needed: &BTreeSet<String>,
+        parts: &mut Vec<String>,
+    ) {
+        let refusable = self.statuses(op).iter().any(|c| !c.starts_with('2'));
         let resource = op
             .literals()
             .last()
@@ -798,9 +852,9 @@ impl<'a> Generator<'a> {
             .unwrap_or_default();
         let found = match op.method.as_str() {
             "DELETE" => None,
-            _ => self.own_id(&schema).map(|path| (path, resource)),
+            _ => self.own_id(schema).map(|path| (path, resource)),
         };
-        let found = found.or_else(|| self.list_of_ids(op, &schema));
+        let found = found.or_else(|| self.list_of_ids(op, schema));
         if let Some((path, resource)) = found {
             // The record is named by the path (`/patients` → `patient_id`)
             // or by its schema (`POST /register` answering a `Patient`).
@@ -809,20 +863,20 @@ impl<'a> Generator<'a> {
             if let Some(var) = vars.into_iter().find(|v| needed.contains(v)) {
                 // A list may be empty: what needs its first id then does not apply.
                 let optional = refusable || path.contains("[0]");
-                self.capture_var(&mut parts, var, &path, optional);
+                self.capture_var(parts, var, &path, optional);
             }
         }
         // Values the answer names by field (`patientId` in `GET /me`'s
         // answer, `$.data.username` in a sign-up's).
         for var in needed.iter() {
-            if let Some(path) = self.field(&schema, |k| snake(k) == *var) {
-                self.capture_var(&mut parts, var.clone(), &path, refusable);
+            if let Some(path) = self.field(schema, |k| snake(k) == *var) {
+                self.capture_var(parts, var.clone(), &path, refusable);
             }
         }
         let renews = self.is_login(op) || self.sends_refresh_token(op);
         let credentials = [
-            ("token", self.token(&schema)),
-            (REFRESH_TOKEN, self.refresh_token(&schema)),
+            ("token", self.token(schema)),
+            (REFRESH_TOKEN, self.refresh_token(schema)),
         ];
         for (var, path) in credentials {
             let Some(path) = path.filter(|_| renews || !self.known.contains(var)) else {
@@ -831,7 +885,31 @@ impl<'a> Generator<'a> {
             parts.push(format!("{var} = {{ json = \"{path}\", secret = true }}"));
             self.known.insert(var.into());
         }
-        (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// The tokens a step's answer gives that travel in headers: the CSRF
+    /// token (again at each login), and the `ETag` of a record whose
+    /// writes take `If-Match`, from its reads and from writes that answer
+    /// one (the record changed).
+    fn header_captures(&mut self, op: &Op, schema: Option<&ObjectSchema>, parts: &mut Vec<String>) {
+        let renews = self.is_login(op) || self.sends_refresh_token(op);
+        let csrf = (self.csrf.as_deref())
+            .filter(|_| renews || !self.known.contains(headers::CSRF))
+            .and_then(|header| headers::csrf_source(self.spec, op, header, schema));
+        if let Some(source) = csrf {
+            parts.push(format!("{} = {source}, secret = true }}", headers::CSRF));
+            self.known.insert(headers::CSRF.into());
+        }
+        let answers = headers::answers_etag(self.spec, op);
+        let reads = op.method == "GET" || (op.method != "DELETE" && answers);
+        if self.etag_paths.contains(&op.path) && reads {
+            let var = headers::etag_var(op);
+            parts.push(match answers {
+                true => format!("{var} = {{ header = \"etag\" }}"),
+                false => format!("{var} = {{ header = \"etag\", optional = true }}"),
+            });
+            self.known.insert(var);
+        }
     }
 
     /// Captures `var` at `path` unless an earlier step did.
@@ -860,7 +938,10 @@ impl<'a> Generator<'a> {
     fn token(&self, schema: &ObjectSchema) -> Option<String> {
         self.field(schema, |k| {
             let k = k.to_ascii_lowercase();
-            k.contains("token") && !k.contains("type") && !k.contains("refresh")
+            k.contains("token")
+                && !k.contains("type")
+                && !k.contains("refresh")
+                && !headers::is_csrf(&k)
         })
     }
 

@@ -185,7 +185,8 @@ impl<'a> Values<'a> {
         if !(name.ends_with("_id") || name.ends_with("Id")) {
             return None;
         }
-        Some(self.captured(name))
+        // `clinicianId` is `clinician_id`, as a path's `{clinicianId}` is.
+        Some(self.captured(&super::operation::snake(name)))
     }
 
     /// The hole of a variable an earlier step captured, or a placeholder,
@@ -203,6 +204,10 @@ impl<'a> Values<'a> {
         // `fullName`, `full_name` and `FullName` alike.
         let lower = super::operation::snake(name);
         match (format, lower.as_str()) {
+            // Pairs of look-alike people (the same name and date of birth):
+            // a record matched by them instead of an id shows.
+            (_, l) if l.contains("birth") || l == "dob" => "{{twin.date_of_birth}}".into(),
+            (_, l) if is_persons_name(l) => "{{twin.name}}".into(),
             (Some("date-time"), _) => "{{unique_time}}".into(),
             (Some("date"), _) => "{{date_of_birth}}".into(),
             (Some("email"), _) | (_, "email") => "{{canary}}@example.test".into(),
@@ -218,15 +223,28 @@ impl<'a> Values<'a> {
             (_, l) if l.contains("password") => "{{password}} {{canary}}".into(),
             (_, "grant_type") => "password".into(),
             (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
-            // Pairs of look-alike people (the same name and date of birth):
-            // a record matched by them instead of an id shows.
-            (_, "name" | "full_name" | "display_name") => "{{twin.name}}".into(),
-            (_, l) if l.contains("birth") => "{{twin.date_of_birth}}".into(),
             (_, l) if l.contains("phone") => "+44 7700 9{{serial}}".into(),
             (Some("uri" | "url"), _) => "https://example.test/{{canary}}".into(),
             _ => format!("{{{{canary}}}} {name}"),
         }
     }
+}
+
+/// Whether a field (snake case) holds a person's name: `name`,
+/// `full_name`, `firstName`, `surname`; not a user name or a file name.
+fn is_persons_name(field: &str) -> bool {
+    const NAMES: [&str; 9] = [
+        "name",
+        "full_name",
+        "display_name",
+        "first_name",
+        "last_name",
+        "given_name",
+        "family_name",
+        "surname",
+        "patient_name",
+    ];
+    NAMES.contains(&field)
 }
 
 /// What a code-like field takes.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod bookshelf_api;
+pub mod hal_api;
 pub mod nested_api;
 pub mod portal;
 pub mod records_api;
