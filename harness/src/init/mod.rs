@@ -301,11 +301,8 @@ impl<'a> Generator<'a> {
             self.step(&op, "steps");
         }
         for op in ops {
-            let needs = self.needs(&op).join(", ");
-            self.unplaced.push(format!(
-                "{}: needs {needs}, which no operation placed before returns",
-                op.name()
-            ));
+            let needs = self.needs(&op);
+            self.not_placed(&op, &needs);
         }
     }
 
@@ -368,14 +365,22 @@ impl<'a> Generator<'a> {
 
     /// Whether what `op` needs was captured; if not, it is noted unplaced.
     fn placeable(&mut self, op: &Op) -> bool {
-        let needs = self.needs(op).join(", ");
+        let needs = self.needs(op);
         if !needs.is_empty() {
-            self.unplaced.push(format!(
-                "{}: needs {needs}, which no operation placed before returns",
-                op.name()
-            ));
+            self.not_placed(op, &needs);
         }
         needs.is_empty()
+    }
+
+    /// Notes `op` unplaced for want of `needs`, with what would place it.
+    fn not_placed(&mut self, op: &Op, needs: &[String]) {
+        let ways: Vec<String> = needs.iter().map(|var| would_give(var)).collect();
+        self.unplaced.push(format!(
+            "{}: needs {}, which no operation placed before returns; a step before it that captures {} would place it",
+            op.name(),
+            needs.join(", "),
+            ways.join(", and ")
+        ));
     }
 
     /// The login once more, for a new session after a logout.
@@ -1031,6 +1036,17 @@ fn resets_everything(op: &Op) -> bool {
     literals.iter().any(|l| WORDS.contains(&l.as_str())) && !about_a_password
 }
 
+/// What would give `var`: an answer's field of that name, or for an id the
+/// `id` a creation or a list of its resource answers.
+fn would_give(var: &str) -> String {
+    match var.strip_suffix("_id") {
+        Some(base) => format!(
+            "`{var}` (an answer's `{var}` field, or the `id` that a `POST …/{base}s` or `GET …/{base}s` answers)"
+        ),
+        None => format!("`{var}` (an answer's `{var}` field)"),
+    }
+}
+
 /// What was recognised as the sign-up and the login, in the words the
 /// file and the screen both use.
 fn account_note(signup: Option<&Op>, login: Option<&Op>) -> String {
@@ -1078,5 +1094,105 @@ paths:
             .filter(|line| line.contains("resets or seeds the whole database"))
             .collect();
         assert_eq!(left_out.len(), 2, "{:?}", suite.unplaced);
+    }
+
+    const FIELDS: &str = r#"
+openapi: 3.0.3
+info: { title: Fields, version: "1" }
+paths:
+  /accounts:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [email, password, role, sms_code, first_name, birthDate, kind]
+              properties:
+                email: { type: string, format: email }
+                password: { type: string }
+                role: { type: string, example: caregiver }
+                sms_code: { type: string }
+                first_name: { type: string }
+                birthDate: { type: string, format: date }
+                kind: { type: string }
+                nickname: { type: string }
+                about: { type: string }
+      responses: { "201": { description: ok } }
+  /auth/session:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties: { email: { type: string }, password: { type: string } }
+      responses: { "200": { description: ok } }
+"#;
+
+    /// The sign-up's body in the suite written from `doc`.
+    fn signup_body(doc: &str) -> toml::Table {
+        let suite = super::from_openapi(doc).unwrap();
+        let parsed: toml::Table = toml::from_str(&suite.text).unwrap();
+        let steps = parsed["steps"].as_array().unwrap();
+        steps[0]["body"].as_table().unwrap().clone()
+    }
+
+    #[test]
+    fn required_fields_are_filled_by_what_they_are_and_optional_ones_left_out() {
+        let body = signup_body(FIELDS);
+        // Optional fields left out; a role from the document's example; a
+        // code as digits; a word-like field the document says nothing of
+        // left out rather than filled with a canary.
+        let keys: Vec<&str> = body.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "birthDate",
+                "email",
+                "first_name",
+                "password",
+                "role",
+                "sms_code"
+            ]
+        );
+        assert_eq!(body["role"].as_str(), Some("caregiver"));
+        assert_eq!(body["sms_code"].as_str(), Some("123456"));
+        // Look-alike pairs, and a password of the instance's own.
+        assert_eq!(body["first_name"].as_str(), Some("{{twin.name}}"));
+        assert_eq!(body["birthDate"].as_str(), Some("{{twin.date_of_birth}}"));
+        assert_eq!(body["password"].as_str(), Some("{{password}} {{canary}}"));
+        // With no field required, every one is sent (a partial update).
+        let open = FIELDS.replace(
+            "required: [email, password, role, sms_code, first_name, birthDate, kind]",
+            "required: []",
+        );
+        let body = signup_body(&open);
+        assert!(body.contains_key("nickname") && body.contains_key("about"));
+        assert_eq!(body["about"].as_str(), Some("{{canary}} about"));
+    }
+
+    #[test]
+    fn what_init_says_it_recognised_is_what_the_file_says() {
+        let both = super::from_openapi(FIELDS).unwrap();
+        assert_eq!(
+            both.account,
+            "sign-up and login: POST /accounts, POST /auth/session"
+        );
+        assert!(!both.text.contains("not recognised"), "{}", both.text);
+        let login_only = FIELDS.replace("password: { type: string }\n                role", "role");
+        let suite = super::from_openapi(&login_only).unwrap();
+        assert!(
+            suite
+                .account
+                .starts_with("login: POST /auth/session; sign-up: not recognised"),
+            "{}",
+            suite.account
+        );
+        assert!(
+            suite.text.contains(&format!("# ── {} ──", suite.account)),
+            "{}",
+            suite.text
+        );
     }
 }

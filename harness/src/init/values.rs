@@ -82,7 +82,9 @@ impl<'a> Values<'a> {
             *turn += 1;
             return json_to_toml(value);
         }
-        if let Some(kind) = code_like(name) {
+        let is = |t: Type| schema.schema_type.as_ref().is_some_and(|s| s.contains(t));
+        let kind = code_like(name).filter(|_| !is(Type::Object) && !is(Type::Array));
+        if let Some(kind) = kind {
             // A role or a code takes what the document says it may be,
             // never free text: left out when the document does not say.
             let documented = (schema.example.iter())
@@ -90,11 +92,11 @@ impl<'a> Values<'a> {
                 .chain(&schema.default)
                 .find_map(json_to_toml);
             return documented.or(match kind {
+                Kind::Code if is(Type::Integer) => Some(toml::Value::Integer(123456)),
                 Kind::Code => Some(toml::Value::String("123456".into())),
                 Kind::Word => None,
             });
         }
-        let is = |t: Type| schema.schema_type.as_ref().is_some_and(|s| s.contains(t));
         if is(Type::Object) || (!schema.properties.is_empty() && schema.schema_type.is_none()) {
             return Some(toml::Value::Table(self.object(&schema, depth + 1)));
         }
