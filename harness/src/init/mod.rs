@@ -20,7 +20,15 @@
 //! close the flow: a refresh grant sends the refresh token the login
 //! answered and keeps the new session it answers, which a logout then
 //! ends, after every other step that needs a session; when the teardown
-//! still needs one (the account's deletion), a login again follows.
+//! still needs one (the account's deletion), a login again follows. A
+//! token endpoint that takes the refresh grant too gets a refresh step of
+//! its own; tokens that travel in headers (a CSRF token, an `ETag` for
+//! `If-Match`) are captured and sent back ([`headers`]).
+//!
+//! What the document says of a field decides its value ([`values`]): what
+//! a body requires, a canary where text is free and private, the document's
+//! own values for roles and codes, and no canary in what a list anyone may
+//! read shows (that list's fields are declared public in its step).
 
 mod headers;
 mod list;
