@@ -636,6 +636,14 @@ fn a_hal_document_with_cookie_sessions_csrf_and_etags_gives_a_suite_that_runs_cl
         book["body"]["clinicianId"].as_str(),
         Some("{{clinician_id}}")
     );
+    // A note is named by its `_links.self.href` alone: its read follows it.
+    let note = &steps[at(&steps, "writeNote")];
+    assert_eq!(
+        note["capture"]["note_href"].as_str(),
+        Some("$._links.self.href")
+    );
+    let read_note = &steps[at(&steps, "readNote")];
+    assert_eq!(read_note["request"].as_str(), Some("GET {{note_href}}"));
 
     let document = root().join("harness/tests/fixtures/openapi").join(fixture);
     for seed in ["1", "2"] {

@@ -97,6 +97,9 @@ struct Generator<'a> {
     csrf: Option<String>,
     /// Paths whose writes take `If-Match`: their reads capture the `ETag`.
     etag_paths: BTreeSet<String>,
+    /// Records known by their HAL link alone (`booking_id`, whose answer
+    /// gave `_links.self.href` and no id): their paths are the link.
+    linked: BTreeSet<String>,
     /// The lists the document shows to everyone (no security), by path.
     listed: std::collections::BTreeMap<String, list::List>,
 }
@@ -117,6 +120,7 @@ impl<'a> Generator<'a> {
             refreshing: false,
             csrf: None,
             etag_paths: BTreeSet::new(),
+            linked: BTreeSet::new(),
             listed: Default::default(),
         }
     }
@@ -399,7 +403,10 @@ impl<'a> Generator<'a> {
 
     /// Variables the operation's path and body need that nothing captured yet.
     fn needs(&self, op: &Op) -> Vec<String> {
-        let mut out: Vec<String> = path_vars(op).into_iter().map(|(_, var)| var).collect();
+        let mut out: Vec<String> = match self.link(op) {
+            Some(_) => Vec::new(),
+            None => path_vars(op).into_iter().map(|(_, var)| var).collect(),
+        };
         if let Some((_, schema)) = self.body_schema(op) {
             let mut values = Values::new(self.spec, &self.known, self.turns.clone());
             values.object(&schema, 0);
@@ -409,6 +416,15 @@ impl<'a> Generator<'a> {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The variable holding the link to `op`'s record (`booking_href`),
+    /// when its path ends with the id of a record known by its link alone.
+    fn link(&self, op: &Op) -> Option<String> {
+        let (param, var) = path_vars(op).pop()?;
+        let last = op.path.ends_with(&format!("{{{param}}}"));
+        let href = format!("{}_href", var.strip_suffix("_id")?);
+        (last && self.linked.contains(&var)).then_some(href)
     }
 
     /// Reads a list whose items' ids a waiting operation needs (`X_id` from
@@ -551,6 +567,9 @@ impl<'a> Generator<'a> {
         let mut path = op.path.clone();
         for (param, var) in path_vars(op) {
             path = path.replace(&format!("{{{param}}}"), &format!("{{{{{var}}}}}"));
+        }
+        if let Some(href) = self.link(op) {
+            path = format!("{{{{{href}}}}}");
         }
         let _ = writeln!(
             self.out,
@@ -865,7 +884,7 @@ impl<'a> Generator<'a> {
             .unwrap_or_default();
         let found = match op.method.as_str() {
             "DELETE" => None,
-            _ => self.own_id(schema).map(|path| (path, resource)),
+            _ => self.own_id(schema).map(|path| (path, resource.clone())),
         };
         let found = found.or_else(|| self.list_of_ids(op, schema));
         if let Some((path, resource)) = found {
@@ -877,6 +896,18 @@ impl<'a> Generator<'a> {
                 // A list may be empty: what needs its first id then does not apply.
                 let optional = refusable || path.contains("[0]");
                 self.capture_var(parts, var, &path, optional);
+            }
+        } else if op.method == "POST" && !op.has_params() {
+            // A creation that answers no id but a HAL link to the record.
+            let named = self.schema_resource(op).map(|r| format!("{r}_id"));
+            let vars = std::iter::once(format!("{resource}_id")).chain(named);
+            let var = vars
+                .into_iter()
+                .find(|v| needed.contains(v) && !self.known.contains(v));
+            if let Some((var, path)) = var.zip(self.self_link(schema)) {
+                let href = format!("{}_href", var.trim_end_matches("_id"));
+                self.capture_var(parts, href, &path, refusable);
+                self.linked.insert(var);
             }
         }
         // Values the answer names by field (`patientId` in `GET /me`'s
@@ -975,6 +1006,15 @@ impl<'a> Generator<'a> {
             let key = property.properties.keys().find(|k| is(k))?;
             Some(format!("$.{outer}.{key}"))
         })
+    }
+
+    /// Where a HAL answer links to its record: `$._links.self.href`.
+    fn self_link(&self, schema: &ObjectSchema) -> Option<String> {
+        let links = schema.properties.get("_links")?.resolve(self.spec).ok()?;
+        let own = links.properties.get("self")?.resolve(self.spec).ok()?;
+        own.properties
+            .contains_key("href")
+            .then(|| "$._links.self.href".to_string())
     }
 
     /// Where a record's id sits in an answer: `$.id`, or `$.data.id` when

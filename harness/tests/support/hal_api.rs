@@ -3,7 +3,8 @@
 //! fields, cookie sessions whose sign-in answers an `X-CSRF-Token` header
 //! that every write must send back (403 without it), and `ETag`s on
 //! bookings that an amendment must send as `If-Match` (428 without it, 412
-//! when stale). Each user reads and amends only its own bookings.
+//! when stale). Notes are named by their HAL link alone (no id field).
+//! Each user reads and amends only its own bookings and notes.
 
 // Handlers refuse with a ready response, as axum handlers do.
 #![allow(clippy::result_large_err)]
@@ -37,6 +38,8 @@ struct Store {
     sessions: HashMap<String, (String, String)>,
     /// Booking id → (owner, clinician id, reason, version).
     bookings: HashMap<String, (String, String, String, u64)>,
+    /// Note id → (owner, text).
+    notes: HashMap<String, (String, String)>,
     /// Writes refused for a missing or wrong CSRF token, or no `If-Match`.
     refused: usize,
 }
@@ -115,6 +118,8 @@ pub fn router(api: Arc<HalApi>) -> Router {
         .route("/clinicians", get(clinicians))
         .route("/bookings", post(book))
         .route("/bookings/{booking_id}", get(read).patch(amend))
+        .route("/notes", post(write_note))
+        .route("/notes/{note_id}", get(read_note))
         .with_state(api)
 }
 
@@ -255,4 +260,33 @@ async fn amend(
     let (body, etag) = booking_out(&id, &changed);
     store.bookings.insert(id, changed);
     Ok(hal(StatusCode::OK, body, etag))
+}
+
+fn note_out(id: &str, text: &str) -> Value {
+    json!({ "text": text, "_links": links(format!("/notes/{id}")) })
+}
+
+async fn write_note(
+    State(api): Api,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Response, Response> {
+    let (_, user) = api.writer(&headers)?;
+    let text = body["text"].as_str().unwrap_or_default().to_string();
+    let id = fresh();
+    let note = note_out(&id, &text);
+    api.store().notes.insert(id, (user, text));
+    Ok(hal(StatusCode::CREATED, note, None))
+}
+
+async fn read_note(
+    State(api): Api,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
+    let (_, user) = api.session(&headers)?;
+    let store = api.store();
+    let note = store.notes.get(&id).filter(|n| n.0 == user);
+    let (_, text) = note.ok_or_else(|| fail(StatusCode::NOT_FOUND, "No such note"))?;
+    Ok(hal(StatusCode::OK, note_out(&id, text), None))
 }
