@@ -1243,4 +1243,67 @@ paths:
             suite.text
         );
     }
+
+    #[test]
+    fn a_refresh_grant_says_which_grant_it_is() {
+        let doc = r#"
+openapi: 3.0.3
+info: { title: Grants, version: "1" }
+paths:
+  /users:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: { type: object, required: [email, password], properties: { email: { type: string }, password: { type: string } } }
+      responses: { "201": { description: ok } }
+  /oauth/token:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [username, password]
+              properties:
+                grant_type: { type: string, pattern: "^password$" }
+                username: { type: string }
+                password: { type: string }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, properties: { access_token: { type: string }, refresh_token: { type: string } } }
+  /oauth/refresh:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [grant_type, refresh_token]
+              properties:
+                grant_type: { type: string }
+                refresh_token: { type: string }
+                client_id: { type: string }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, properties: { access_token: { type: string }, refresh_token: { type: string } } }
+"#;
+        let suite = super::from_openapi(doc).unwrap();
+        let parsed: toml::Table = toml::from_str(&suite.text).unwrap();
+        let steps = parsed["steps"].as_array().unwrap();
+        let form = |at: usize| steps[at]["form"].as_table().unwrap().clone();
+        // The login's grant, then the refresh's: its own grant type and the
+        // login's refresh token, and no client id made up.
+        assert_eq!(form(1)["grant_type"].as_str(), Some("password"));
+        let refresh = form(steps.len() - 1);
+        assert_eq!(refresh["grant_type"].as_str(), Some("refresh_token"));
+        assert_eq!(refresh["refresh_token"].as_str(), Some("{{refresh_token}}"));
+        assert_eq!(refresh.len(), 2, "{refresh:?}");
+    }
 }
