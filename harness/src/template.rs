@@ -173,6 +173,11 @@ impl Template {
             .collect()
     }
 
+    /// Whether the template is one hole and nothing else (`{{next}}`).
+    pub fn is_one_hole(&self) -> bool {
+        matches!(self.parts.as_slice(), [Part::Hole(..)])
+    }
+
     /// Renders to text, resolving each hole.
     pub fn render<R: Resolve + ?Sized>(&self, resolver: &R) -> Result<String, Unresolved> {
         self.render_escaped(resolver, |value| Cow::Borrowed(value))

@@ -50,6 +50,7 @@ fn hostile(trap: String) -> String {
                             "token": "hostile-session-token-0123456789",
                             "next": format!("{link}/steal"),
                             "protocol_relative": format!("//{}/steal", link.trim_start_matches("http://")),
+                            "home": "/",
                         });
                         axum::Json(body)
                     }
@@ -105,7 +106,7 @@ auth = { bearer = "{{token}}" }
 name = "log in"
 actor = "patient"
 request = "POST /login"
-capture = { token = { json = "$.token", secret = true }, next = "$.next", relative = "$.protocol_relative" }
+capture = { token = { json = "$.token", secret = true }, next = "$.next", relative = "$.protocol_relative", home = { json = "$.home", shared = true } }
 "#,
     );
     for (name, request) in steps {
@@ -172,9 +173,15 @@ fn no_request_leaves_the_targets_origin() {
     assert!(!stdout.contains("hostile-session-token"), "{stdout}");
 
     // A clean scenario against the same server is clean: the refusals were
-    // the links, nothing else.
+    // the links, nothing else; a link on the target is followed.
     let dir = tempdir("origin-clean");
-    let file = scenario(&dir, &[("follow a redirect", "GET /redirect")]);
+    let file = scenario(
+        &dir,
+        &[
+            ("follow a redirect", "GET /redirect"),
+            ("follow a link on the target", "GET {{home}}"),
+        ],
+    );
     let out = run(&dir, &file, &target, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(hits.load(Ordering::SeqCst), 0);

@@ -455,3 +455,217 @@ fn what_is_not_an_openapi_document_is_refused_clearly() {
     );
     assert!(!dir.join("out").exists());
 }
+
+/// `init` of the fixture document `fixture`, checked by `crosstalk check`:
+/// the suite's path, its text and what `init` said.
+fn fixture_suite(fixture: &str) -> (PathBuf, String, String) {
+    let dir = tempdir("init-fixture");
+    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
+    let (code, said) = init(&document, &dir, false);
+    assert_eq!(code, Some(0), "{fixture}: {said}");
+    let suite = written(&dir);
+    let check = crosstalk().arg("check").arg(&suite).output().unwrap();
+    assert!(check.status.success(), "{fixture}: {}", text(&check.stderr));
+    let generated = std::fs::read_to_string(&suite).unwrap();
+    (suite, generated, said)
+}
+
+#[test]
+fn a_fastapi_document_with_a_relative_token_url_gives_a_suite_that_runs_clean() {
+    use support::restaurant_api::{self, RestaurantApi};
+    let fixture = "fastapi-restaurant.json";
+    let (suite, generated, said) = fixture_suite(fixture);
+    assert!(
+        said.contains("sign-up and login: POST /register, POST /token"),
+        "{said}"
+    );
+    assert!(!said.contains("not placed"), "{said}");
+    let steps = tables(&generated, "steps");
+    // The sign-up sends what it requires; the password grant sends its
+    // grant type, the account's name and password, and no made-up client.
+    let signup = &steps[at(&steps, "register_user_register_post")];
+    assert_eq!(keys(&signup["body"]), ["password", "username"]);
+    let login = &steps[at(&steps, "login_for_access_token_token_post")];
+    assert_eq!(keys(&login["form"]), ["grant_type", "password", "username"]);
+    assert_eq!(login["form"]["username"], signup["body"]["username"]);
+    // The menu everyone reads feeds an order's `menu_item_id`; its fields
+    // are nobody's to leak. A role takes a value the document allows.
+    let menu = &steps[at(&steps, "list menu")];
+    assert!(
+        menu["public"]
+            .as_array()
+            .unwrap()
+            .contains(&"$[*].name".into())
+    );
+    let order = &steps[at(&steps, "create_order_orders_post")];
+    assert_eq!(
+        order["body"]["menu_item_id"].as_str(),
+        Some("{{menu_item_id}}")
+    );
+    let update = &steps[at(&steps, "update_profile_profile_put")];
+    assert_eq!(update["body"]["role"].as_str(), Some("customer"));
+
+    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
+    for seed in ["1", "2"] {
+        let api = RestaurantApi::new();
+        let served = api.clone();
+        let target = support::serve(move || restaurant_api::router(served));
+        let args = [
+            suite.to_str().unwrap(),
+            "--target",
+            &target,
+            "--seed",
+            seed,
+            "--openapi",
+            document.to_str().unwrap(),
+            "--require-coverage",
+        ];
+        let (code, report) = support::run_report(&tempdir("init-restaurant"), &args);
+        assert_eq!(code, Some(0), "seed {seed}: {report:#}");
+        let (accounts, passwords) = api.accounts_and_passwords();
+        assert!(accounts >= 5, "{accounts} accounts");
+        assert_eq!(passwords, accounts, "one password per instance");
+    }
+}
+
+#[test]
+fn a_flask_document_with_an_envelope_and_a_reset_gives_a_suite_that_runs_clean() {
+    use support::bookshelf_api::{self, BookshelfApi};
+    let (suite, generated, said) = fixture_suite("flask-bookshelf.yaml");
+    assert!(
+        said.contains("sign-up and login: POST /users/v1/register, POST /users/v1/login"),
+        "{said}"
+    );
+    // The reset is left out and named, and nothing else is.
+    let unplaced: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("not placed"))
+        .collect();
+    assert_eq!(unplaced.len(), 1, "{said}");
+    assert!(
+        unplaced[0].starts_with("not placed: GET /createdb: resets or seeds the whole database"),
+        "{said}"
+    );
+    assert!(!generated.contains("/createdb"), "{generated}");
+    let steps = tables(&generated, "steps");
+    // Path values from inside the envelope; a title the public list shows
+    // carries no canary, and the list's fields are nobody's to leak.
+    let signup = &steps[at(&steps, "api_views.users.register_user")];
+    assert_eq!(
+        signup["capture"]["username"].as_str(),
+        Some("$.data.username")
+    );
+    let add = &steps[at(&steps, "api_views.books.add_new_book")];
+    assert_eq!(
+        add["capture"]["book_title"].as_str(),
+        Some("$.data.book_title")
+    );
+    let title = add["body"]["book_title"].as_str().unwrap();
+    assert!(!title.contains("canary"), "{title}");
+    assert!(
+        add["body"]["secret"]
+            .as_str()
+            .unwrap()
+            .contains("{{canary}}")
+    );
+    let list = &steps[at(&steps, "api_views.books.get_all_books")];
+    assert_eq!(
+        list["public"].as_array().unwrap(),
+        &["$.data[*].book_title", "$.data[*].user"].map(toml::Value::from)
+    );
+    let login = &steps[at(&steps, "api_views.users.login_user")];
+    assert_eq!(
+        login["capture"]["token"]["json"].as_str(),
+        Some("$.data.auth_token")
+    );
+
+    for seed in ["1", "2"] {
+        let api = BookshelfApi::new();
+        let served = api.clone();
+        let target = support::serve(move || bookshelf_api::router(served));
+        let args = [suite.to_str().unwrap(), "--target", &target, "--seed", seed];
+        let (code, report) = support::run_report(&tempdir("init-bookshelf"), &args);
+        assert_eq!(code, Some(0), "seed {seed}: {report:#}");
+        assert_eq!(api.resets(), 0);
+        let (accounts, passwords) = api.accounts_and_passwords();
+        assert!(accounts >= 5, "{accounts} accounts");
+        assert_eq!(passwords, accounts, "one password per instance");
+    }
+}
+
+#[test]
+fn a_hal_document_with_cookie_sessions_csrf_and_etags_gives_a_suite_that_runs_clean() {
+    use support::hal_api::{self, HalApi};
+    let fixture = "hal-bookings.json";
+    let (suite, generated, said) = fixture_suite(fixture);
+    assert!(
+        said.contains("sign-up and login: POST /users, POST /auth/session"),
+        "{said}"
+    );
+    assert!(!said.contains("not placed"), "{said}");
+    let steps = tables(&generated, "steps");
+    assert_eq!(names(&steps)[..2], ["signUp", "signIn"]);
+    // The CSRF token the sign-in answers in a header goes back on every
+    // write; `If-Match` carries the booking's last `ETag`.
+    let sign_in = &steps[at(&steps, "signIn")];
+    assert_eq!(
+        sign_in["capture"]["csrf_token"]["header"].as_str(),
+        Some("x-csrf-token")
+    );
+    for write in ["book", "amendBooking", "signOut"] {
+        let step = &steps[at(&steps, write)];
+        assert_eq!(
+            step["headers"]["X-CSRF-Token"].as_str(),
+            Some("{{csrf_token}}"),
+            "{write}"
+        );
+    }
+    let amend = &steps[at(&steps, "amendBooking")];
+    assert_eq!(
+        amend["headers"]["If-Match"].as_str(),
+        Some("{{booking_etag}}")
+    );
+    // HAL's `_embedded` list feeds a booking's camelCase `clinicianId`.
+    let list = &steps[at(&steps, "list clinicians")];
+    assert_eq!(
+        list["capture"]["clinician_id"]["json"].as_str(),
+        Some("$._embedded.clinicians[0].id")
+    );
+    let book = &steps[at(&steps, "book")];
+    assert_eq!(
+        book["body"]["clinicianId"].as_str(),
+        Some("{{clinician_id}}")
+    );
+    // A note is named by its `_links.self.href` alone: its read follows it.
+    let note = &steps[at(&steps, "writeNote")];
+    assert_eq!(
+        note["capture"]["note_href"].as_str(),
+        Some("$._links.self.href")
+    );
+    let read_note = &steps[at(&steps, "readNote")];
+    assert_eq!(read_note["request"].as_str(), Some("GET {{note_href}}"));
+
+    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
+    for seed in ["1", "2"] {
+        let api = HalApi::new();
+        let served = api.clone();
+        let target = support::serve(move || hal_api::router(served));
+        let args = [
+            suite.to_str().unwrap(),
+            "--target",
+            &target,
+            "--seed",
+            seed,
+            "--openapi",
+            document.to_str().unwrap(),
+            "--require-coverage",
+        ];
+        let (code, report) = support::run_report(&tempdir("init-hal"), &args);
+        assert_eq!(code, Some(0), "seed {seed}: {report:#}");
+        // No write went without its CSRF token or an `If-Match`.
+        assert_eq!(api.refused(), 0, "seed {seed}");
+        let (accounts, passwords) = api.accounts_and_passwords();
+        assert!(accounts >= 5, "{accounts} accounts");
+        assert_eq!(passwords, accounts, "one password per instance");
+    }
+}

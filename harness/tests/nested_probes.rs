@@ -113,9 +113,9 @@ fn an_encounter_written_by_its_id_alone_is_tampering_seen_by_the_witness() {
 
 /// The suite `init` writes, unedited, from the nested API's FastAPI-style
 /// document (`422`s, `anyOf` nulls, an OAuth2 password grant with a form
-/// body and a relative `tokenUrl`, camelCase, an envelope, integer and
-/// ULID-like ids): every operation reached, clean on the clean server,
-/// both faults caught.
+/// body and a relative `tokenUrl` that takes the refresh grant too,
+/// camelCase, an envelope, integer and ULID-like ids): every operation
+/// reached, clean on the clean server over seeds 1 to 5, both faults caught.
 #[test]
 fn init_links_the_nested_document_and_its_suite_catches_both_faults() {
     let doc = support::root().join("harness/tests/fixtures/nested-openapi.json");
@@ -137,6 +137,13 @@ fn init_links_the_nested_document_and_its_suite_catches_both_faults() {
         "{text}"
     );
     assert!(text.contains(r#"grant_type = "password""#), "{text}");
+    // The token endpoint takes the refresh grant too: a step sends it.
+    assert!(
+        text.contains(
+            r#"form = { grant_type = "refresh_token", refresh_token = "{{refresh_token}}" }"#
+        ),
+        "{text}"
+    );
     let run = |name: &str, faults: Faults, seed: &str| {
         let dir = tempdir(name);
         let target = support::serve(move || nested_api::router(NestedApi::new(faults)));
@@ -152,7 +159,7 @@ fn init_links_the_nested_document_and_its_suite_catches_both_faults() {
         ];
         run_report(&dir, &args)
     };
-    for seed in ["1", "2", "3"] {
+    for seed in ["1", "2", "3", "4", "5"] {
         let (code, report) = run("nested-init-clean", Faults::default(), seed);
         assert_eq!(code, Some(0), "seed {seed}: {report:#}");
     }

@@ -20,8 +20,18 @@
 //! close the flow: a refresh grant sends the refresh token the login
 //! answered and keeps the new session it answers, which a logout then
 //! ends, after every other step that needs a session; when the teardown
-//! still needs one (the account's deletion), a login again follows.
+//! still needs one (the account's deletion), a login again follows. A
+//! token endpoint that takes the refresh grant too gets a refresh step of
+//! its own; tokens that travel in headers (a CSRF token, an `ETag` for
+//! `If-Match`) are captured and sent back ([`headers`]).
+//!
+//! What the document says of a field decides its value ([`values`]): what
+//! a body requires, a canary where text is free and private, the document's
+//! own values for roles and codes, and no canary in what a list anyone may
+//! read shows (that list's fields are declared public in its step).
 
+mod headers;
+mod list;
 mod operation;
 mod values;
 
@@ -44,8 +54,8 @@ pub struct Suite {
     pub text: String,
     /// Operations left out, each with why.
     pub unplaced: Vec<String>,
-    /// What was recognised as the sign-up and the login, if anything.
-    pub recognised: Vec<String>,
+    /// What was recognised as the sign-up and the login, as the file says.
+    pub account: String,
 }
 
 /// Reads the document (JSON or YAML) and writes the suite.
@@ -70,7 +80,7 @@ struct Generator<'a> {
     out: String,
     known: BTreeSet<String>,
     unplaced: Vec<String>,
-    recognised: Vec<String>,
+    account: String,
     names: BTreeSet<String>,
     /// Variables some operation's path needs.
     needed: BTreeSet<String>,
@@ -81,6 +91,17 @@ struct Generator<'a> {
     signup: Option<(String, toml::Table)>,
     /// The password the account has now, when a step changed it.
     password: Option<toml::Value>,
+    /// Whether the step being written is a refresh grant.
+    refreshing: bool,
+    /// The header a CSRF token travels in, when the document has one.
+    csrf: Option<String>,
+    /// Paths whose writes take `If-Match`: their reads capture the `ETag`.
+    etag_paths: BTreeSet<String>,
+    /// Records known by their HAL link alone (`booking_id`, whose answer
+    /// gave `_links.self.href` and no id): their paths are the link.
+    linked: BTreeSet<String>,
+    /// The lists the document shows to everyone (no security), by path.
+    listed: std::collections::BTreeMap<String, list::List>,
 }
 
 impl<'a> Generator<'a> {
@@ -90,18 +111,33 @@ impl<'a> Generator<'a> {
             out: String::new(),
             known: BTreeSet::new(),
             unplaced: Vec::new(),
-            recognised: Vec::new(),
+            account: String::new(),
             names: BTreeSet::new(),
             needed: BTreeSet::new(),
             turns: Default::default(),
             signup: None,
             password: None,
+            refreshing: false,
+            csrf: None,
+            etag_paths: BTreeSet::new(),
+            linked: BTreeSet::new(),
+            listed: Default::default(),
         }
     }
 
     fn write(mut self, mut ops: Vec<Op>) -> Result<Suite, String> {
         self.needed = (ops.iter().flat_map(path_vars))
             .map(|(_, var)| var)
+            .collect();
+        let listed: Vec<(String, list::List)> = (ops.iter())
+            .filter(|op| op.method == "GET" && self.is_public(op))
+            .filter_map(|op| Some((op.path.clone(), self.list_of(op, "")?)))
+            .collect();
+        self.listed.extend(listed);
+        self.csrf = headers::csrf_header(self.spec, &ops);
+        self.etag_paths = (ops.iter())
+            .filter(|op| headers::takes_if_match(self.spec, op))
+            .map(|op| op.path.clone())
             .collect();
         let title = self.spec.info.title.clone();
         let _ = writeln!(
@@ -124,7 +160,7 @@ impl<'a> Generator<'a> {
         let signup = take(&mut ops, |op| self.is_signup(op));
         let login = take(&mut ops, |op| self.is_login(op));
         // Not creations, nor the account's deletion: they close the flow.
-        let refreshes = take_all(&mut ops, |op| self.sends_refresh_token(op));
+        let mut refreshes = take_all(&mut ops, |op| self.sends_refresh_token(op));
         let logouts = take_all(&mut ops, is_logout);
         self.signup = signup.as_ref().map(|op| (op.name(), toml::Table::new()));
         let auth = self.auth(login.as_ref());
@@ -137,6 +173,10 @@ impl<'a> Generator<'a> {
             .into_iter()
             .partition(|op| op.method == "DELETE" && !op.has_params());
         self.place_all(rest);
+        if let Some(login) = login.as_ref().filter(|op| self.takes_refresh_grant(op)) {
+            // The token endpoint takes the refresh grant too (RFC 6749 §6).
+            refreshes.insert(0, login.clone());
+        }
         self.end_session(refreshes, logouts, login.as_ref(), !teardown.is_empty());
         for op in teardown {
             self.step(&op, "teardown");
@@ -146,7 +186,7 @@ impl<'a> Generator<'a> {
             file_name: format!("{file_name}.toml"),
             text: self.out,
             unplaced: self.unplaced,
-            recognised: self.recognised,
+            account: self.account,
         })
     }
 
@@ -201,7 +241,9 @@ impl<'a> Generator<'a> {
                     let _ = name;
                     return "auth = { cookies = true }\n".into();
                 }
-                Ok(SecurityScheme::ApiKey { name, location, .. }) if location == "header" => {
+                Ok(SecurityScheme::ApiKey { name, location, .. })
+                    if location == "header" && !headers::is_csrf(&name) =>
+                {
                     return format!(
                         "auth = {{ header = {{ name = \"{name}\", value = \"{{{{token}}}}\" }} }}\n"
                     );
@@ -220,14 +262,15 @@ impl<'a> Generator<'a> {
 
     /// The sign-up and login steps, or a marked section to fill in.
     fn account(&mut self, signup: Option<Op>, login: Option<&Op>) {
+        self.account = account_note(signup.as_ref(), login);
         if signup.is_none() || login.is_none() {
             let _ = writeln!(
                 self.out,
-                "# ── Sign-up and login: not recognised in the document. ──────────────\n# Add here the steps that give each user an account and a credential\n# (capture it as `token`, secret), and an `auth` to the actor above.\n"
+                "# ── {} ──\n# Add here the steps that give each user an account and a credential\n# (capture it as `token`, secret), and an `auth` to the actor above.\n",
+                self.account
             );
         }
         for op in signup.iter().chain(login) {
-            self.recognised.push(op.name());
             self.step(op, "steps");
         }
         // A credential no step captures cannot be sent: the actor sends
@@ -270,11 +313,8 @@ impl<'a> Generator<'a> {
             self.step(&op, "steps");
         }
         for op in ops {
-            let needs = self.needs(&op).join(", ");
-            self.unplaced.push(format!(
-                "{}: needs {needs}, which no operation placed before returns",
-                op.name()
-            ));
+            let needs = self.needs(&op);
+            self.not_placed(&op, &needs);
         }
     }
 
@@ -295,7 +335,13 @@ impl<'a> Generator<'a> {
     ) {
         for op in refreshes {
             if self.placeable(&op) {
-                self.step(&op, "steps");
+                self.refreshing = true;
+                let name = match self.is_login(&op) {
+                    true => self.unique_name(&format!("{} (refresh grant)", self.base_name(&op))),
+                    false => self.unique_name(&self.base_name(&op)),
+                };
+                self.step_named(&op, "steps", name);
+                self.refreshing = false;
             }
         }
         let mut ended: Option<String> = None;
@@ -331,14 +377,22 @@ impl<'a> Generator<'a> {
 
     /// Whether what `op` needs was captured; if not, it is noted unplaced.
     fn placeable(&mut self, op: &Op) -> bool {
-        let needs = self.needs(op).join(", ");
+        let needs = self.needs(op);
         if !needs.is_empty() {
-            self.unplaced.push(format!(
-                "{}: needs {needs}, which no operation placed before returns",
-                op.name()
-            ));
+            self.not_placed(op, &needs);
         }
         needs.is_empty()
+    }
+
+    /// Notes `op` unplaced for want of `needs`, with what would place it.
+    fn not_placed(&mut self, op: &Op, needs: &[String]) {
+        let ways: Vec<String> = needs.iter().map(|var| would_give(var)).collect();
+        self.unplaced.push(format!(
+            "{}: needs {}, which no operation placed before returns; a step before it that captures {} would place it",
+            op.name(),
+            needs.join(", "),
+            ways.join(", and ")
+        ));
     }
 
     /// The login once more, for a new session after a logout.
@@ -349,7 +403,10 @@ impl<'a> Generator<'a> {
 
     /// Variables the operation's path and body need that nothing captured yet.
     fn needs(&self, op: &Op) -> Vec<String> {
-        let mut out: Vec<String> = path_vars(op).into_iter().map(|(_, var)| var).collect();
+        let mut out: Vec<String> = match self.link(op) {
+            Some(_) => Vec::new(),
+            None => path_vars(op).into_iter().map(|(_, var)| var).collect(),
+        };
         if let Some((_, schema)) = self.body_schema(op) {
             let mut values = Values::new(self.spec, &self.known, self.turns.clone());
             values.object(&schema, 0);
@@ -361,6 +418,15 @@ impl<'a> Generator<'a> {
         out
     }
 
+    /// The variable holding the link to `op`'s record (`booking_href`),
+    /// when its path ends with the id of a record known by its link alone.
+    fn link(&self, op: &Op) -> Option<String> {
+        let (param, var) = path_vars(op).pop()?;
+        let last = op.path.ends_with(&format!("{{{param}}}"));
+        let href = format!("{}_href", var.strip_suffix("_id")?);
+        (last && self.linked.contains(&var)).then_some(href)
+    }
+
     /// Reads a list whose items' ids a waiting operation needs (`X_id` from
     /// `GET …/Xs`); whether it found one.
     fn read_a_list(&mut self, ops: &mut Vec<Op>, wanted: &[String]) -> bool {
@@ -368,17 +434,20 @@ impl<'a> Generator<'a> {
             let Some(base) = var.strip_suffix("_id") else {
                 continue;
             };
-            let list = ops.iter().position(|op| {
-                op.method == "GET"
-                    && !op.has_params()
-                    && op.literals().last().is_some_and(|l| singular(l) == base)
+            let found = ops.iter().enumerate().find_map(|(at, op)| {
+                let list = self.list_of(op, base)?;
+                list.item
+                    .properties
+                    .contains_key("id")
+                    .then_some((at, list))
             });
-            if let Some(at) = list {
+            if let Some((at, list)) = found {
                 let op = ops.remove(at);
                 let name =
                     self.unique_name(&format!("list {}", op.literals().last().unwrap_or(&"")));
                 let capture = format!(
-                    "capture = {{ {var} = {{ json = \"$[0].id\", shared = true, optional = true }} }}"
+                    "capture = {{ {var} = {{ json = \"{}\", shared = true, optional = true }} }}",
+                    list.first("id")
                 );
                 self.emit(&op, "steps", &name, Some(capture), None);
                 self.known.insert(var);
@@ -386,6 +455,23 @@ impl<'a> Generator<'a> {
             }
         }
         false
+    }
+
+    /// The list of `resource` (of anything when empty) that `op` answers
+    /// with, when it is a plain read of one: named by its path's last word
+    /// (`GET /clinicians`) or by its items' schema (`GET /menu` listing
+    /// `MenuItem`s).
+    fn list_of(&self, op: &Op, resource: &str) -> Option<list::List> {
+        if op.method != "GET" || op.has_params() {
+            return None;
+        }
+        let list = list::find(self.spec, &self.response_schema(op)?)?;
+        let by_path = op
+            .literals()
+            .last()
+            .is_some_and(|l| singular(l) == resource);
+        let any = resource.is_empty();
+        (any || by_path || list.resource.as_deref() == Some(resource)).then_some(list)
     }
 
     fn unique_name(&mut self, base: &str) -> String {
@@ -482,6 +568,9 @@ impl<'a> Generator<'a> {
         for (param, var) in path_vars(op) {
             path = path.replace(&format!("{{{param}}}"), &format!("{{{{{var}}}}}"));
         }
+        if let Some(href) = self.link(op) {
+            path = format!("{{{{{href}}}}}");
+        }
         let _ = writeln!(
             self.out,
             "[[{table}]]\nname = \"{name}\"\nactor = \"user\"\nrequest = \"{} {path}\"",
@@ -494,14 +583,25 @@ impl<'a> Generator<'a> {
         if !query.is_empty() {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
+        let headers = self.request_headers(op);
+        if !headers.is_empty() {
+            let _ = writeln!(self.out, "headers = {}", toml::Value::Table(headers));
+        }
         if let Some((kind, schema)) = self.body_schema(op) {
+            // A login and a refresh grant choose among every field.
+            values.all_fields = self.refreshing || self.is_login(op);
             let mut fields = values.object(&schema, 0);
+            if op.method == "POST" {
+                self.unmarked(op, &mut fields);
+            }
             if matches!(op.method.as_str(), "PATCH" | "PUT") {
                 // An update keeps the account's login name: later logins
                 // (and the witness's) still use it.
                 fields.retain(|key, _| !is_login_name(key));
             }
-            if self.is_login(op) {
+            if self.refreshing {
+                fields = self.refresh_body(&schema, fields);
+            } else if self.is_login(op) {
                 fields = self.login_body(&schema, fields);
             } else if let Some((_, sent)) =
                 (self.signup.as_mut()).filter(|(name, _)| *name == op.name())
@@ -520,6 +620,12 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "{key} = {body}");
         }
         self.turns = values.into_turns();
+        if let Some(list) = self.listed.get(&op.path).filter(|_| op.method == "GET") {
+            // What the document lists to everyone is nobody's to leak.
+            let fields = (list.item.properties.keys()).map(|key| list.every(key));
+            let fields: Vec<toml::Value> = fields.map(toml::Value::String).collect();
+            let _ = writeln!(self.out, "public = {}", toml::Value::Array(fields));
+        }
         let statuses = self.statuses(op);
         if !statuses.is_empty() {
             let _ = writeln!(self.out, "expect.status = [{}]", statuses.join(", "));
@@ -528,6 +634,27 @@ impl<'a> Generator<'a> {
             let _ = writeln!(self.out, "{capture}");
         }
         let _ = writeln!(self.out);
+    }
+
+    /// The headers a step sends back: the CSRF token on every write, and
+    /// `If-Match` with the record's last `ETag` where the write takes it.
+    fn request_headers(&self, op: &Op) -> toml::Table {
+        let mut out = toml::Table::new();
+        let hole = |var: &str| toml::Value::String(format!("{{{{{var}}}}}"));
+        let write = !matches!(op.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+        // Not on the step that gives the token (a login, again).
+        let schema = self.response_schema(op);
+        let gives = |header: &str| headers::csrf_source(self.spec, op, header, schema.as_ref());
+        if let Some(header) = self.csrf.as_ref().filter(|_| write) {
+            if self.known.contains(headers::CSRF) && gives(header).is_none() {
+                out.insert(header.clone(), hole(headers::CSRF));
+            }
+        }
+        let etag = headers::etag_var(op);
+        if headers::takes_if_match(self.spec, op) && self.known.contains(&etag) {
+            out.insert("If-Match".into(), hole(&etag));
+        }
+        out
     }
 
     /// A login's body names the account the sign-up made, with the
@@ -577,6 +704,102 @@ impl<'a> Generator<'a> {
             }
         }
         fields
+    }
+
+    /// A creation's fields that its path's list shows to everyone carry no
+    /// canary (everyone seeing it is no leak): a plain unique text instead,
+    /// one a path can hold (a book's title names the book in its path).
+    fn unmarked(&self, op: &Op, fields: &mut toml::Table) {
+        let Some(list) = self.listed.get(&op.path) else {
+            return;
+        };
+        for (key, value) in fields.iter_mut() {
+            let marked = value.as_str().is_some_and(|v| v.contains("{{canary}}"));
+            if marked && list.item.properties.contains_key(key) {
+                *value = toml::Value::String(format!("{key}-{{{{run_id}}}}-{{{{serial}}}}"));
+            }
+        }
+    }
+
+    /// A refresh grant's body: the refresh token, the fields the schema
+    /// requires, and a `grant_type` saying which grant it is; no account
+    /// name or password (the token endpoint of a login may offer them).
+    fn refresh_body(&self, schema: &ObjectSchema, mut fields: toml::Table) -> toml::Table {
+        let required = self.required(schema);
+        fields.retain(|key, _| {
+            required.contains(key) || is_refresh_token(key) || key == "grant_type"
+        });
+        if let Some(grant) = fields.get_mut("grant_type") {
+            *grant = toml::Value::String("refresh_token".into());
+        }
+        fields
+    }
+
+    /// Whether the document says anyone may call `op`: no security
+    /// requirement on it nor on the document, or an empty one (optional).
+    fn is_public(&self, op: &Op) -> bool {
+        let security = &op.operation.security;
+        let optional = security.iter().any(|r| r.0.is_empty());
+        optional || (security.is_empty() && self.spec.security.is_empty())
+    }
+
+    /// Whether the login's token endpoint takes the refresh grant as well:
+    /// its body has a refresh token field, and its `grant_type` admits
+    /// `refresh_token` or an OAuth2 flow's `refreshUrl` is its path.
+    fn takes_refresh_grant(&self, login: &Op) -> bool {
+        let Some((_, schema)) = self.body_schema(login) else {
+            return false;
+        };
+        if !schema.properties.keys().any(|k| is_refresh_token(k)) {
+            return false;
+        }
+        let grant = (schema.properties.get("grant_type")).and_then(|s| s.resolve(self.spec).ok());
+        grant.is_some_and(|g| self.admits(&g, "refresh_token"))
+            || self
+                .refresh_urls()
+                .iter()
+                .any(|path| path.ends_with(&login.path))
+    }
+
+    /// Whether a string schema admits `value`: by its enum, const, default
+    /// or pattern, or those of a part of its `anyOf` or `oneOf`.
+    fn admits(&self, schema: &ObjectSchema, value: &str) -> bool {
+        let is = |v: &serde_json::Value| v.as_str() == Some(value);
+        let parts = schema.any_of.iter().chain(&schema.one_of);
+        schema.enum_values.iter().any(is)
+            || schema.const_value.as_ref().is_some_and(is)
+            || schema.default.as_ref().is_some_and(is)
+            || schema.pattern.as_ref().is_some_and(|p| p.contains(value))
+            || parts
+                .filter_map(|part| part.resolve(self.spec).ok())
+                .any(|part| self.admits(&part, value))
+    }
+
+    /// The paths of the OAuth2 flows' `refreshUrl`s.
+    fn refresh_urls(&self) -> Vec<String> {
+        let schemes = self
+            .spec
+            .components
+            .as_ref()
+            .map(|c| c.security_schemes.clone());
+        let flows = (schemes.unwrap_or_default().into_values()).filter_map(|scheme| {
+            match scheme.resolve(self.spec) {
+                Ok(SecurityScheme::OAuth2 { flows, .. }) => Some(flows),
+                _ => None,
+            }
+        });
+        flows
+            .flat_map(|f| {
+                [
+                    f.password.and_then(|p| p.refresh_url),
+                    f.client_credentials.and_then(|c| c.refresh_url),
+                    f.authorization_code.and_then(|a| a.refresh_url),
+                    f.implicit.and_then(|i| i.refresh_url),
+                ]
+            })
+            .flatten()
+            .map(|url| url.path().to_string())
+            .collect()
     }
 
     /// The fields an object schema requires, its `allOf` parts' too.
@@ -636,9 +859,24 @@ impl<'a> Generator<'a> {
     /// later steps use. An id is optional where a refusal is expected too
     /// (a 409 has none).
     fn captures(&mut self, op: &Op, needed: &BTreeSet<String>) -> Option<String> {
-        let schema = self.response_schema(op)?;
-        let refusable = self.statuses(op).iter().any(|c| !c.starts_with('2'));
         let mut parts = Vec::new();
+        let schema = self.response_schema(op);
+        if let Some(schema) = &schema {
+            self.json_captures(op, schema, needed, &mut parts);
+        }
+        self.header_captures(op, schema.as_ref(), &mut parts);
+        (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// What a step captures from its answer's JSON.
+    fn json_captures(
+        &mut self,
+        op: &Op,
+        schema: &ObjectSchema,
+        needed: &BTreeSet<String>,
+        parts: &mut Vec<String>,
+    ) {
+        let refusable = self.statuses(op).iter().any(|c| !c.starts_with('2'));
         let resource = op
             .literals()
             .last()
@@ -646,9 +884,9 @@ impl<'a> Generator<'a> {
             .unwrap_or_default();
         let found = match op.method.as_str() {
             "DELETE" => None,
-            _ => self.own_id(&schema).map(|path| (path, resource)),
+            _ => self.own_id(schema).map(|path| (path, resource.clone())),
         };
-        let found = found.or_else(|| self.list_of_ids(op, &schema));
+        let found = found.or_else(|| self.list_of_ids(op, schema));
         if let Some((path, resource)) = found {
             // The record is named by the path (`/patients` → `patient_id`)
             // or by its schema (`POST /register` answering a `Patient`).
@@ -657,19 +895,32 @@ impl<'a> Generator<'a> {
             if let Some(var) = vars.into_iter().find(|v| needed.contains(v)) {
                 // A list may be empty: what needs its first id then does not apply.
                 let optional = refusable || path.contains("[0]");
-                self.capture_var(&mut parts, var, &path, optional);
+                self.capture_var(parts, var, &path, optional);
+            }
+        } else if op.method == "POST" && !op.has_params() {
+            // A creation that answers no id but a HAL link to the record.
+            let named = self.schema_resource(op).map(|r| format!("{r}_id"));
+            let vars = std::iter::once(format!("{resource}_id")).chain(named);
+            let var = vars
+                .into_iter()
+                .find(|v| needed.contains(v) && !self.known.contains(v));
+            if let Some((var, path)) = var.zip(self.self_link(schema)) {
+                let href = format!("{}_href", var.trim_end_matches("_id"));
+                self.capture_var(parts, href, &path, refusable);
+                self.linked.insert(var);
             }
         }
-        // Ids the answer names by field (`patientId` in `GET /me`'s answer).
-        for var in needed.iter().filter(|v| v.ends_with("_id")) {
-            if let Some(path) = self.field(&schema, |k| snake(k) == *var) {
-                self.capture_var(&mut parts, var.clone(), &path, refusable);
+        // Values the answer names by field (`patientId` in `GET /me`'s
+        // answer, `$.data.username` in a sign-up's).
+        for var in needed.iter() {
+            if let Some(path) = self.field(schema, |k| snake(k) == *var) {
+                self.capture_var(parts, var.clone(), &path, refusable);
             }
         }
         let renews = self.is_login(op) || self.sends_refresh_token(op);
         let credentials = [
-            ("token", self.token(&schema)),
-            (REFRESH_TOKEN, self.refresh_token(&schema)),
+            ("token", self.token(schema)),
+            (REFRESH_TOKEN, self.refresh_token(schema)),
         ];
         for (var, path) in credentials {
             let Some(path) = path.filter(|_| renews || !self.known.contains(var)) else {
@@ -678,7 +929,31 @@ impl<'a> Generator<'a> {
             parts.push(format!("{var} = {{ json = \"{path}\", secret = true }}"));
             self.known.insert(var.into());
         }
-        (!parts.is_empty()).then(|| format!("capture = {{ {} }}", parts.join(", ")))
+    }
+
+    /// The tokens a step's answer gives that travel in headers: the CSRF
+    /// token (again at each login), and the `ETag` of a record whose
+    /// writes take `If-Match`, from its reads and from writes that answer
+    /// one (the record changed).
+    fn header_captures(&mut self, op: &Op, schema: Option<&ObjectSchema>, parts: &mut Vec<String>) {
+        let renews = self.is_login(op) || self.sends_refresh_token(op);
+        let csrf = (self.csrf.as_deref())
+            .filter(|_| renews || !self.known.contains(headers::CSRF))
+            .and_then(|header| headers::csrf_source(self.spec, op, header, schema));
+        if let Some(source) = csrf {
+            parts.push(format!("{} = {source}, secret = true }}", headers::CSRF));
+            self.known.insert(headers::CSRF.into());
+        }
+        let answers = headers::answers_etag(self.spec, op);
+        let reads = op.method == "GET" || (op.method != "DELETE" && answers);
+        if self.etag_paths.contains(&op.path) && reads {
+            let var = headers::etag_var(op);
+            parts.push(match answers {
+                true => format!("{var} = {{ header = \"etag\" }}"),
+                false => format!("{var} = {{ header = \"etag\", optional = true }}"),
+            });
+            self.known.insert(var);
+        }
     }
 
     /// Captures `var` at `path` unless an earlier step did.
@@ -693,30 +968,24 @@ impl<'a> Generator<'a> {
         self.known.insert(var);
     }
 
-    /// The resource a 2xx answer's schema names (`#/components/schemas/
-    /// PatientOut` → `patient`): the component's name, less the suffixes
-    /// generators add for a read model.
+    /// The resource a 2xx answer's schema names (`PatientOut` → `patient`).
     fn schema_resource(&self, op: &Op) -> Option<String> {
-        let oas3::spec::ObjectOrReference::Ref { ref_path, .. } = self.response_media(op)? else {
-            return None;
-        };
-        let mut name = ref_path.rsplit('/').next()?;
-        for suffix in [
-            "Response", "Out", "Read", "Public", "Detail", "Schema", "Model", "Dto",
-        ] {
-            name = name
-                .strip_suffix(suffix)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(name);
+        match self.response_media(op)? {
+            oas3::spec::ObjectOrReference::Ref { ref_path, .. } => {
+                Some(list::resource_named(&ref_path))
+            }
+            _ => None,
         }
-        Some(singular(&snake(name)))
     }
 
     /// Where a token sits in an answer: `$.access_token`, `$.data.token`.
     fn token(&self, schema: &ObjectSchema) -> Option<String> {
         self.field(schema, |k| {
             let k = k.to_ascii_lowercase();
-            k.contains("token") && !k.contains("type") && !k.contains("refresh")
+            k.contains("token")
+                && !k.contains("type")
+                && !k.contains("refresh")
+                && !headers::is_csrf(&k)
         })
     }
 
@@ -739,6 +1008,15 @@ impl<'a> Generator<'a> {
         })
     }
 
+    /// Where a HAL answer links to its record: `$._links.self.href`.
+    fn self_link(&self, schema: &ObjectSchema) -> Option<String> {
+        let links = schema.properties.get("_links")?.resolve(self.spec).ok()?;
+        let own = links.properties.get("self")?.resolve(self.spec).ok()?;
+        own.properties
+            .contains_key("href")
+            .then(|| "$._links.self.href".to_string())
+    }
+
     /// Where a record's id sits in an answer: `$.id`, or `$.data.id` when
     /// the answer wraps the record in an envelope.
     fn own_id(&self, schema: &ObjectSchema) -> Option<String> {
@@ -754,26 +1032,16 @@ impl<'a> Generator<'a> {
         })
     }
 
-    /// Where the first id of a list answer sits (`$[0].id`, `$.items[0].id`),
-    /// and what it is an id of (the path's last word, singular).
+    /// Where the first id of a list answer sits (`$[0].id`, `$.items[0].id`,
+    /// `$._embedded.clinicians[0].id`), and what it is an id of (the path's
+    /// last word, singular).
     fn list_of_ids(&self, op: &Op, schema: &ObjectSchema) -> Option<(String, String)> {
         if op.method != "GET" {
             return None;
         }
         let resource = singular(op.literals().last()?);
-        let items_have_id = |s: &ObjectSchema| match s.items.as_deref() {
-            Some(oas3::spec::Schema::Object(item)) => {
-                (item.resolve(self.spec).ok()).is_some_and(|i| i.properties.contains_key("id"))
-            }
-            _ => false,
-        };
-        if items_have_id(schema) {
-            return Some(("$[0].id".into(), resource));
-        }
-        schema.properties.iter().find_map(|(key, property)| {
-            let property = property.resolve(self.spec).ok()?;
-            items_have_id(&property).then(|| (format!("$.{key}[0].id"), resource.clone()))
-        })
+        let list = list::find(self.spec, schema)?;
+        (list.item.properties.contains_key("id")).then(|| (list.first("id"), resource))
     }
 
     /// The JSON schema of the first documented 2xx answer.
@@ -816,6 +1084,31 @@ fn resets_everything(op: &Op) -> bool {
     literals.iter().any(|l| WORDS.contains(&l.as_str())) && !about_a_password
 }
 
+/// What would give `var`: an answer's field of that name, or for an id the
+/// `id` a creation or a list of its resource answers.
+fn would_give(var: &str) -> String {
+    match var.strip_suffix("_id") {
+        Some(base) => format!(
+            "`{var}` (an answer's `{var}` field, or the `id` that a `POST …/{base}s` or `GET …/{base}s` answers)"
+        ),
+        None => format!("`{var}` (an answer's `{var}` field)"),
+    }
+}
+
+/// What was recognised as the sign-up and the login, in the words the
+/// file and the screen both use.
+fn account_note(signup: Option<&Op>, login: Option<&Op>) -> String {
+    const FILL: &str = "not recognised in the document, fill in the marked section";
+    match (signup, login) {
+        (Some(signup), Some(login)) => {
+            format!("sign-up and login: {}, {}", signup.name(), login.name())
+        }
+        (None, None) => format!("sign-up and login: {FILL}"),
+        (Some(signup), None) => format!("sign-up: {}; login: {FILL}", signup.name()),
+        (None, Some(login)) => format!("login: {}; sign-up: {FILL}", login.name()),
+    }
+}
+
 /// Whether a field takes the account's password (not a new one).
 fn is_password(field: &str) -> bool {
     field.to_ascii_lowercase().contains("password") && !is_new_password(field)
@@ -849,5 +1142,168 @@ paths:
             .filter(|line| line.contains("resets or seeds the whole database"))
             .collect();
         assert_eq!(left_out.len(), 2, "{:?}", suite.unplaced);
+    }
+
+    const FIELDS: &str = r#"
+openapi: 3.0.3
+info: { title: Fields, version: "1" }
+paths:
+  /accounts:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [email, password, role, sms_code, first_name, birthDate, kind]
+              properties:
+                email: { type: string, format: email }
+                password: { type: string }
+                role: { type: string, example: caregiver }
+                sms_code: { type: string }
+                first_name: { type: string }
+                birthDate: { type: string, format: date }
+                kind: { type: string }
+                nickname: { type: string }
+                about: { type: string }
+      responses: { "201": { description: ok } }
+  /auth/session:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties: { email: { type: string }, password: { type: string } }
+      responses: { "200": { description: ok } }
+"#;
+
+    /// The sign-up's body in the suite written from `doc`.
+    fn signup_body(doc: &str) -> toml::Table {
+        let suite = super::from_openapi(doc).unwrap();
+        let parsed: toml::Table = toml::from_str(&suite.text).unwrap();
+        let steps = parsed["steps"].as_array().unwrap();
+        steps[0]["body"].as_table().unwrap().clone()
+    }
+
+    #[test]
+    fn required_fields_are_filled_by_what_they_are_and_optional_ones_left_out() {
+        let body = signup_body(FIELDS);
+        // Optional fields left out; a role from the document's example; a
+        // code as digits; a word-like field the document says nothing of
+        // left out rather than filled with a canary.
+        let keys: Vec<&str> = body.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "birthDate",
+                "email",
+                "first_name",
+                "password",
+                "role",
+                "sms_code"
+            ]
+        );
+        assert_eq!(body["role"].as_str(), Some("caregiver"));
+        assert_eq!(body["sms_code"].as_str(), Some("123456"));
+        // Look-alike pairs, and a password of the instance's own.
+        assert_eq!(body["first_name"].as_str(), Some("{{twin.name}}"));
+        assert_eq!(body["birthDate"].as_str(), Some("{{twin.date_of_birth}}"));
+        assert_eq!(body["password"].as_str(), Some("{{password}} {{canary}}"));
+        // With no field required, every one is sent (a partial update).
+        let open = FIELDS.replace(
+            "required: [email, password, role, sms_code, first_name, birthDate, kind]",
+            "required: []",
+        );
+        let body = signup_body(&open);
+        assert!(body.contains_key("nickname") && body.contains_key("about"));
+        assert_eq!(body["about"].as_str(), Some("{{canary}} about"));
+    }
+
+    #[test]
+    fn what_init_says_it_recognised_is_what_the_file_says() {
+        let both = super::from_openapi(FIELDS).unwrap();
+        assert_eq!(
+            both.account,
+            "sign-up and login: POST /accounts, POST /auth/session"
+        );
+        assert!(!both.text.contains("not recognised"), "{}", both.text);
+        let login_only = FIELDS.replace("password: { type: string }\n                role", "role");
+        let suite = super::from_openapi(&login_only).unwrap();
+        assert!(
+            suite
+                .account
+                .starts_with("login: POST /auth/session; sign-up: not recognised"),
+            "{}",
+            suite.account
+        );
+        assert!(
+            suite.text.contains(&format!("# ── {} ──", suite.account)),
+            "{}",
+            suite.text
+        );
+    }
+
+    #[test]
+    fn a_refresh_grant_says_which_grant_it_is() {
+        let doc = r#"
+openapi: 3.0.3
+info: { title: Grants, version: "1" }
+paths:
+  /users:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: { type: object, required: [email, password], properties: { email: { type: string }, password: { type: string } } }
+      responses: { "201": { description: ok } }
+  /oauth/token:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [username, password]
+              properties:
+                grant_type: { type: string, pattern: "^password$" }
+                username: { type: string }
+                password: { type: string }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, properties: { access_token: { type: string }, refresh_token: { type: string } } }
+  /oauth/refresh:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [grant_type, refresh_token]
+              properties:
+                grant_type: { type: string }
+                refresh_token: { type: string }
+                client_id: { type: string }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, properties: { access_token: { type: string }, refresh_token: { type: string } } }
+"#;
+        let suite = super::from_openapi(doc).unwrap();
+        let parsed: toml::Table = toml::from_str(&suite.text).unwrap();
+        let steps = parsed["steps"].as_array().unwrap();
+        let form = |at: usize| steps[at]["form"].as_table().unwrap().clone();
+        // The login's grant, then the refresh's: its own grant type and the
+        // login's refresh token, and no client id made up.
+        assert_eq!(form(1)["grant_type"].as_str(), Some("password"));
+        let refresh = form(steps.len() - 1);
+        assert_eq!(refresh["grant_type"].as_str(), Some("refresh_token"));
+        assert_eq!(refresh["refresh_token"].as_str(), Some("{{refresh_token}}"));
+        assert_eq!(refresh.len(), 2, "{refresh:?}");
     }
 }

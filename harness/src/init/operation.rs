@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use oas3::spec::Operation;
 
 /// One operation of the document.
+#[derive(Clone)]
 pub(super) struct Op {
     pub method: String,
     pub path: String,

@@ -7,7 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use oas3::Spec;
-use oas3::spec::{ObjectOrReference, ObjectSchema, Schema, SchemaType as Type};
+use oas3::spec::{
+    ObjectOrReference, ObjectSchema, Schema, SchemaType as Type, SchemaTypeSet as TypeSet,
+};
 
 use super::operation::is_refresh_token;
 
@@ -23,6 +25,9 @@ pub(super) struct Values<'a> {
     turns: HashMap<String, usize>,
     /// `*_id` fields no captured variable could fill.
     pub missing: Vec<String>,
+    /// Every field of an object, not only those it requires (a login
+    /// chooses among them).
+    pub all_fields: bool,
 }
 
 impl<'a> Values<'a> {
@@ -36,6 +41,7 @@ impl<'a> Values<'a> {
             known,
             turns,
             missing: Vec::new(),
+            all_fields: false,
         }
     }
 
@@ -67,6 +73,9 @@ impl<'a> Values<'a> {
             // A refresh grant sends the instance's own refresh token.
             return Some(toml::Value::String(self.captured(REFRESH_TOKEN)));
         }
+        if let Some(value) = &schema.const_value {
+            return json_to_toml(value);
+        }
         if !schema.enum_values.is_empty() {
             let turn = self.turns.entry(name.to_string()).or_default();
             let value = &schema.enum_values[*turn % schema.enum_values.len()];
@@ -74,6 +83,20 @@ impl<'a> Values<'a> {
             return json_to_toml(value);
         }
         let is = |t: Type| schema.schema_type.as_ref().is_some_and(|s| s.contains(t));
+        let kind = code_like(name).filter(|_| !is(Type::Object) && !is(Type::Array));
+        if let Some(kind) = kind {
+            // A role or a code takes what the document says it may be,
+            // never free text: left out when the document does not say.
+            let documented = (schema.example.iter())
+                .chain(&schema.examples)
+                .chain(&schema.default)
+                .find_map(json_to_toml);
+            return documented.or(match kind {
+                Kind::Code if is(Type::Integer) => Some(toml::Value::Integer(123456)),
+                Kind::Code => Some(toml::Value::String("123456".into())),
+                Kind::Word => None,
+            });
+        }
         if is(Type::Object) || (!schema.properties.is_empty() && schema.schema_type.is_none()) {
             return Some(toml::Value::Table(self.object(&schema, depth + 1)));
         }
@@ -104,11 +127,16 @@ impl<'a> Values<'a> {
         ))
     }
 
-    /// Every property of an object schema that has a value.
+    /// Every property of an object schema that has a value: those it
+    /// requires, or all of them when it requires none (a partial update)
+    /// or `all_fields` says so.
     pub fn object(&mut self, schema: &ObjectSchema, depth: usize) -> toml::Table {
         let schema = self.merged(schema);
         let mut table = toml::Table::new();
-        for (name, property) in &schema.properties {
+        let every = self.all_fields || schema.required.is_empty();
+        let wanted =
+            (schema.properties.iter()).filter(|(name, _)| every || schema.required.contains(name));
+        for (name, property) in wanted {
             let Some(property) = self.resolve(property) else {
                 continue;
             };
@@ -121,15 +149,36 @@ impl<'a> Values<'a> {
 
     /// A schema with its `allOf` parts folded in.
     fn merged(&self, schema: &ObjectSchema) -> ObjectSchema {
+        if let Some(part) = self.not_null(schema) {
+            return part;
+        }
         let mut merged = schema.clone();
         for part in &schema.all_of {
             if let Some(part) = self.resolve(part) {
                 let part = self.merged(&part);
                 merged.properties.extend(part.properties);
+                merged.required.extend(part.required);
                 merged.schema_type = merged.schema_type.or(part.schema_type);
             }
         }
         merged
+    }
+
+    /// For a schema that is only `anyOf` (or `oneOf`) a value or null, as
+    /// FastAPI writes an optional field: the value's part, with the outer
+    /// format, example and default.
+    fn not_null(&self, schema: &ObjectSchema) -> Option<ObjectSchema> {
+        let bare = schema.schema_type.is_none()
+            && schema.properties.is_empty()
+            && schema.enum_values.is_empty();
+        let only_null = |s: &ObjectSchema| s.schema_type == Some(TypeSet::Single(Type::Null));
+        let parts = schema.any_of.iter().chain(&schema.one_of);
+        let part = (parts.filter_map(|p| self.resolve(p))).find(|p| !only_null(p));
+        let mut part = self.merged(&part.filter(|_| bare)?);
+        part.format = schema.format.clone().or(part.format);
+        part.example = schema.example.clone().or(part.example);
+        part.default = schema.default.clone().or(part.default);
+        Some(part)
     }
 
     /// Another record's id (`clinician_id`): the variable an earlier step
@@ -138,7 +187,8 @@ impl<'a> Values<'a> {
         if !(name.ends_with("_id") || name.ends_with("Id")) {
             return None;
         }
-        Some(self.captured(name))
+        // `clinicianId` is `clinician_id`, as a path's `{clinicianId}` is.
+        Some(self.captured(&super::operation::snake(name)))
     }
 
     /// The hole of a variable an earlier step captured, or a placeholder,
@@ -156,6 +206,10 @@ impl<'a> Values<'a> {
         // `fullName`, `full_name` and `FullName` alike.
         let lower = super::operation::snake(name);
         match (format, lower.as_str()) {
+            // Pairs of look-alike people (the same name and date of birth):
+            // a record matched by them instead of an id shows.
+            (_, l) if l.contains("birth") || l == "dob" => "{{twin.date_of_birth}}".into(),
+            (_, l) if is_persons_name(l) => "{{twin.name}}".into(),
             (Some("date-time"), _) => "{{unique_time}}".into(),
             (Some("date"), _) => "{{date_of_birth}}".into(),
             (Some("email"), _) | (_, "email") => "{{canary}}@example.test".into(),
@@ -163,20 +217,59 @@ impl<'a> Values<'a> {
             // A new password of the sender's own: set on another's account,
             // it locks the owner out.
             (_, l) if l.contains("password") && l.contains("new") => {
-                "{{password}} {{canary}}".into()
+                "{{password}} {{canary}} new".into()
             }
-            (Some("password"), _) => "{{password}}".into(),
-            (_, l) if l.contains("password") => "{{password}}".into(),
+            // Every instance its own password: one account's password
+            // opens no other.
+            (Some("password"), _) => "{{password}} {{canary}}".into(),
+            (_, l) if l.contains("password") => "{{password}} {{canary}}".into(),
             (_, "grant_type") => "password".into(),
             (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
-            // Pairs of look-alike people (the same name and date of birth):
-            // a record matched by them instead of an id shows.
-            (_, "name" | "full_name" | "display_name") => "{{twin.name}}".into(),
-            (_, l) if l.contains("birth") => "{{twin.date_of_birth}}".into(),
             (_, l) if l.contains("phone") => "+44 7700 9{{serial}}".into(),
             (Some("uri" | "url"), _) => "https://example.test/{{canary}}".into(),
             _ => format!("{{{{canary}}}} {name}"),
         }
+    }
+}
+
+/// Whether a field (snake case) holds a person's name: `name`,
+/// `full_name`, `firstName`, `surname`; not a user name or a file name.
+fn is_persons_name(field: &str) -> bool {
+    const NAMES: [&str; 9] = [
+        "name",
+        "full_name",
+        "display_name",
+        "first_name",
+        "last_name",
+        "given_name",
+        "family_name",
+        "surname",
+        "patient_name",
+    ];
+    NAMES.contains(&field)
+}
+
+/// What a code-like field takes.
+enum Kind {
+    /// A one-time code (`code`, `otp`, `pin`): digits.
+    Code,
+    /// A word from a fixed set (`role`, `type`, `status`…).
+    Word,
+}
+
+/// Whether a field holds a code or a word from a fixed set, by the last
+/// word of its name (`sms_code`, `userRole`).
+fn code_like(name: &str) -> Option<Kind> {
+    let snake = super::operation::snake(name);
+    if snake == "grant_type" {
+        return None;
+    }
+    let last = snake.rsplit('_').next().unwrap_or_default();
+    match last {
+        "code" | "otp" | "pin" => Some(Kind::Code),
+        "role" | "type" | "kind" | "status" | "state" | "category" | "scope" | "gender"
+        | "currency" | "country" | "language" | "locale" => Some(Kind::Word),
+        _ => None,
     }
 }
 

@@ -125,15 +125,18 @@ fn render(
 /// `step` rendered by `resolver` after the `headers` given (credentials):
 /// its path and query, its own headers and its body. Each value in the
 /// path is one segment: a captured `../x` or `a?b` cannot add segments or
-/// start a query (the path is then checked in [`valid`]).
+/// start a query (the path is then checked in [`valid`]). A path that is
+/// one hole and nothing else is a link the target gave (a HAL `href`, a
+/// `Location`), taken as a path: [`valid`] still keeps it on the target.
 fn as_written<R: Resolve + ?Sized>(
     step: &PlanStep,
     resolver: &R,
     mut headers: Vec<(String, String)>,
 ) -> Result<Request, Unresolved> {
-    let path = step
-        .path
-        .render_escaped(resolver, crate::safety::path_segment)?;
+    let path = match step.path.is_one_hole() {
+        true => step.path.render(resolver)?,
+        false => (step.path).render_escaped(resolver, crate::safety::path_segment)?,
+    };
     let path = body::with_query(path, &step.query, resolver)?;
     for (name, template) in &step.headers {
         headers.push((name.clone(), template.render(resolver)?));

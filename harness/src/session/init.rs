@@ -21,7 +21,8 @@ pub struct Init {
 /// What `init` wrote, and what it could not place.
 pub struct Initialised {
     pub path: PathBuf,
-    pub recognised: Vec<String>,
+    /// What was recognised as the sign-up and the login.
+    pub account: String,
     pub unplaced: Vec<String>,
     pub steps: usize,
 }
@@ -52,7 +53,7 @@ impl Init {
         })?;
         Ok(Initialised {
             path,
-            recognised: suite.recognised,
+            account: suite.account,
             unplaced: suite.unplaced,
             steps: plan.steps.len() + plan.teardown.len(),
         })

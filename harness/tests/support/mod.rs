@@ -3,10 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bookshelf_api;
+pub mod hal_api;
 pub mod nested_api;
 pub mod portal;
 pub mod records_api;
 pub mod refresh_api;
+pub mod restaurant_api;
 pub mod rotating_api;
 
 use axum::Router;

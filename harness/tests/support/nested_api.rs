@@ -1,8 +1,10 @@
 //! A test API with nested resources, the shape of many real backends:
 //! integer patient ids, 26-character ULID-like encounter ids under
 //! `/api/v2/patients/{patient_id}/encounters/{encounter_id}`, camelCase
-//! fields in a `{data}` envelope, and an OAuth2 password grant with a form
-//! body. Every handler checks that the caller is the path's patient.
+//! fields in a `{data}` envelope, and an OAuth2 token endpoint with a form
+//! body that takes the password grant and the refresh grant (a refresh
+//! token is good once). Every handler checks that the caller is the path's
+//! patient.
 //!
 //! Faults: `nested_read` loads an encounter by its id alone (the parent
 //! check passes for the caller's own patient id, the encounter is
@@ -37,6 +39,8 @@ struct Store {
     /// `patients[id - 1]` = (e-mail, password, full name).
     patients: Vec<(String, String, String)>,
     tokens: HashMap<String, u64>,
+    /// Refresh token → patient id; each is used once.
+    refresh_tokens: HashMap<String, u64>,
     /// Encounter id → (patient id, reason).
     encounters: HashMap<String, (u64, String)>,
     minted: u64,
@@ -122,20 +126,25 @@ async fn register(State(api): Api, Json(body): Json<Value>) -> Response {
 
 async fn token(State(api): Api, Form(form): Form<HashMap<String, String>>) -> Response {
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
-    if get("grant_type") != "password" {
-        return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
-    }
     let mut store = api.store();
-    let found = (store.patients.iter().position(|(email, password, _)| {
-        email.eq_ignore_ascii_case(get("username")) && password == get("password")
-    }))
-    .map(|i| i as u64 + 1);
+    let found = match get("grant_type") {
+        "password" => (store.patients.iter().position(|(email, password, _)| {
+            email.eq_ignore_ascii_case(get("username")) && password == get("password")
+        }))
+        .map(|i| i as u64 + 1),
+        "refresh_token" => store.refresh_tokens.remove(get("refresh_token")),
+        _ => return error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    };
     let Some(id) = found else {
-        return error(StatusCode::UNAUTHORIZED, "Incorrect username or password");
+        return error(StatusCode::UNAUTHORIZED, "Incorrect credentials");
     };
     let token = store.mint(32);
     store.tokens.insert(token.clone(), id);
-    Json(json!({ "access_token": token, "token_type": "bearer" })).into_response()
+    let refresh = store.mint(40);
+    store.refresh_tokens.insert(refresh.clone(), id);
+    let session =
+        json!({ "access_token": token, "token_type": "bearer", "refresh_token": refresh });
+    Json(session).into_response()
 }
 
 async fn create(

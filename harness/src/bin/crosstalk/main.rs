@@ -94,10 +94,7 @@ async fn init(args: args::InitArgs) -> Exit {
     match args.session().execute().await {
         Ok(done) => {
             println!("wrote {} ({} steps)", done.path.display(), done.steps);
-            match done.recognised.as_slice() {
-                [] => println!("sign-up and login: not recognised; fill in the marked section"),
-                found => println!("sign-up and login: {}", found.join(", ")),
-            }
+            println!("{}", done.account);
             for why in &done.unplaced {
                 println!("not placed: {why}");
             }
