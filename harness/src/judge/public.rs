@@ -25,8 +25,10 @@ pub fn judge(cx: &Context<'_>, batch: &[Exchange], verdicts: &[Verdict]) {
             continue;
         };
         let alike = reads.iter().all(|(text, _)| text == first);
-        if senders >= 2 && reads.len() == senders && alike {
-            let readers: Vec<InstanceId> = reads.iter().map(|(_, who)| *who).collect();
+        let mut readers: Vec<InstanceId> = reads.iter().map(|(_, who)| *who).collect();
+        readers.sort_unstable();
+        readers.dedup();
+        if readers.len() >= 2 && reads.len() == senders && alike {
             cx.world.ledger().publish(first, var, &readers);
         }
     }
