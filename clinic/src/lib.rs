@@ -114,7 +114,7 @@ impl Clinic {
             .route("/v1/patients/{id}", patch(account::update_patient))
             .route(
                 "/v1/patients/{patient_id}/documents",
-                post(documents::create),
+                get(documents::list).post(documents::create),
             )
             .route(
                 "/v1/patients/{patient_id}/documents/{document_id}",
