@@ -29,12 +29,6 @@ pub struct Document {
     pub updated_at: String,
 }
 
-/// The documents a patient shared, oldest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DocumentList {
-    pub items: Vec<Document>,
-}
-
 /// A new document.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,26 +109,6 @@ pub async fn create(
             document.updated_at
         ])?;
     Ok((StatusCode::CREATED, Json(document)))
-}
-
-#[utoipa::path(get, path = "/v1/patients/{patient_id}/documents", tag = "documents",
-    params(("patient_id" = String, Path)),
-    responses((status = 200, body = DocumentList), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(patient_id): Path<String>,
-) -> ApiResult<Json<DocumentList>> {
-    let me = own_patient(&caller, &patient_id)?;
-    let conn = state.db.conn();
-    let items = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM documents WHERE patient_id = ?1 ORDER BY created_at, id"
-        ))?
-        .query_map(params![me], document_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Json(DocumentList { items }))
 }
 
 /// The document `id`, when `owner` (if named) is its patient.

@@ -114,7 +114,7 @@ impl Clinic {
             .route("/v1/patients/{id}", patch(account::update_patient))
             .route(
                 "/v1/patients/{patient_id}/documents",
-                get(documents::list).post(documents::create),
+                post(documents::create),
             )
             .route(
                 "/v1/patients/{patient_id}/documents/{document_id}",

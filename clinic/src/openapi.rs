@@ -24,7 +24,6 @@ use utoipa::{Modify, OpenApi};
         crate::patients::export,
         crate::account::update_patient,
         crate::account::change_password,
-        crate::documents::list,
         crate::documents::create,
         crate::documents::read,
         crate::documents::update,
