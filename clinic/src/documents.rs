@@ -1,5 +1,6 @@
 //! Documents a patient shares with the clinic before a call (a symptom
-//! diary, a referral letter), nested under the patient:
+//! diary, a referral letter): shared from the patient's own screen
+//! (`POST /v1/me/documents`), then read and edited under the patient:
 //! `/v1/patients/{patient_id}/documents/{document_id}`.
 //!
 //! A nested path names two records, so a handler has two checks to make:
@@ -72,17 +73,16 @@ fn own_patient<'a>(caller: &'a Caller, patient_id: &str) -> ApiResult<&'a str> {
     Ok(me)
 }
 
-#[utoipa::path(post, path = "/v1/patients/{patient_id}/documents", tag = "documents",
-    params(("patient_id" = String, Path)), request_body = NewDocument,
+#[utoipa::path(post, path = "/v1/me/documents", tag = "documents", operation_id = "share_document",
+    request_body = NewDocument,
     responses((status = 201, body = Document), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(patient_id): Path<String>,
     Json(new): Json<NewDocument>,
 ) -> ApiResult<(StatusCode, Json<Document>)> {
-    let me = own_patient(&caller, &patient_id)?;
+    let me = caller.patient()?;
     fields::TITLE.check("title", &new.title)?;
     fields::NOTE.check("text", &new.text)?;
     let created_at = now();
@@ -126,7 +126,7 @@ fn load(conn: &Connection, id: &str, owner: Option<&str>) -> ApiResult<Document>
     document.optional()?.ok_or(ApiError::NotFound("document"))
 }
 
-#[utoipa::path(get, path = "/v1/patients/{patient_id}/documents/{document_id}", tag = "documents",
+#[utoipa::path(get, path = "/v1/patients/{patient_id}/documents/{document_id}", tag = "documents", operation_id = "read_document",
     params(("patient_id" = String, Path), ("document_id" = String, Path)),
     responses((status = 200, body = Document), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -142,7 +142,7 @@ pub async fn read(
     load(&state.db.conn(), &document_id, owner).map(Json)
 }
 
-#[utoipa::path(patch, path = "/v1/patients/{patient_id}/documents/{document_id}", tag = "documents",
+#[utoipa::path(patch, path = "/v1/patients/{patient_id}/documents/{document_id}", tag = "documents", operation_id = "update_document",
     params(("patient_id" = String, Path), ("document_id" = String, Path)), request_body = DocumentChange,
     responses((status = 204), (status = 403, description = "the caller's role may not", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]

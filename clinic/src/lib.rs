@@ -112,10 +112,7 @@ impl Clinic {
             )
             .route("/v1/me/password", post(account::change_password))
             .route("/v1/patients/{id}", patch(account::update_patient))
-            .route(
-                "/v1/patients/{patient_id}/documents",
-                post(documents::create),
-            )
+            .route("/v1/me/documents", post(documents::create))
             .route(
                 "/v1/patients/{patient_id}/documents/{document_id}",
                 get(documents::read).patch(documents::update),

@@ -151,7 +151,7 @@ impl World {
             ("POST", "/v1/appointments/{id}/consultation") => json!({"mode": "video"}),
             ("POST", "/v1/consultations/{id}/switch") => json!({"mode": "audio"}),
             ("POST", "/v1/consultations/{id}/notes") => json!({"body": "seen; follow up"}),
-            ("POST", "/v1/patients/{patient_id}/documents") => {
+            ("POST", "/v1/me/documents") => {
                 json!({"title": "Symptom diary", "text": "a rash since Friday"})
             }
             ("PATCH", "/v1/patients/{patient_id}/documents/{document_id}") => {

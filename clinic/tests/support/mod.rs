@@ -166,11 +166,11 @@ impl Api {
 
     /// Shares a document whose text is `text`; returns its path.
     pub async fn share_document(&self, patient: &User, text: &str) -> String {
-        let documents = format!("/v1/patients/{}/documents", patient.id);
         let body = json!({"title": "Symptom diary", "text": text});
-        let reply = self.post(&documents, patient, body).await;
+        let reply = self.post("/v1/me/documents", patient, body).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-        format!("{documents}/{}", reply.json()["id"].as_str().unwrap())
+        let id = reply.json()["id"].as_str().unwrap().to_string();
+        format!("/v1/patients/{}/documents/{id}", patient.id)
     }
 
     pub async fn switch(&self, user: &User, consultation: &str, mode: &str) -> Reply {
