@@ -109,6 +109,16 @@ CREATE TABLE IF NOT EXISTS notes (
     created_at      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_consultation ON notes (consultation_id);
+
+CREATE TABLE IF NOT EXISTS documents (
+    id         TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_patient ON documents (patient_id);
 "#;
 
 /// Columns added after the first schema, as `(table, column, type)`: a

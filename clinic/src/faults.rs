@@ -69,6 +69,10 @@ catalog! {
         "POST /v1/me/password checks the caller's current password, then sets the new one on the account named by the form's patient_id";
     RecordingDeleteIdor => "recording-delete-idor",
         "DELETE /v1/recordings/{id} deletes any recording that exists, checking only that the caller is signed in";
+    DocumentIdor => "document-idor",
+        "GET /v1/patients/{patient_id}/documents/{document_id} checks that the caller is the path's patient, then loads the document by its id alone";
+    DocumentWriteIdor => "document-write-idor",
+        "PATCH /v1/patients/{patient_id}/documents/{document_id} checks that the caller is the path's patient, then saves to the document by its id alone; it answers 204";
 }
 
 impl fmt::Display for Fault {

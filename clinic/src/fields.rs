@@ -184,6 +184,13 @@ pub static REASON: Text = Text {
     ..Text::ANY
 };
 
+pub static TITLE: Text = Text {
+    rule: "1 to 200 characters, not all blank",
+    max_chars: Some(200),
+    pattern: Some(&NOT_BLANK),
+    ..Text::ANY
+};
+
 pub static NOTE: Text = Text {
     rule: "1 to 5000 characters, not all blank",
     max_chars: Some(5000),
@@ -230,6 +237,15 @@ pub mod schemas {
     }
     pub fn note() -> Schema {
         NOTE.schema()
+    }
+    pub fn note_or_null() -> Schema {
+        NOTE.nullable_schema()
+    }
+    pub fn title() -> Schema {
+        TITLE.schema()
+    }
+    pub fn title_or_null() -> Schema {
+        TITLE.nullable_schema()
     }
 }
 

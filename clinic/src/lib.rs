@@ -22,6 +22,7 @@ pub mod auth;
 pub mod cache;
 pub mod consultations;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod faults;
 pub mod fields;
@@ -111,6 +112,11 @@ impl Clinic {
             )
             .route("/v1/me/password", post(account::change_password))
             .route("/v1/patients/{id}", patch(account::update_patient))
+            .route("/v1/me/documents", post(documents::create))
+            .route(
+                "/v1/patients/{patient_id}/documents/{document_id}",
+                get(documents::read).patch(documents::update),
+            )
             .route("/v1/me/recordings", get(recordings::list_mine))
             .route("/v1/me/export", get(patients::export))
             .route(

@@ -322,6 +322,7 @@ pub async fn delete_me(
     let mut conn = state.db.conn();
     let tx = conn.transaction()?;
     for table in [
+        "documents",
         "notes",
         "recordings",
         "consultations",

@@ -307,6 +307,29 @@ async fn export_demographics_exports_a_namesakes_records() {
     .await;
 }
 
+#[tokio::test]
+async fn document_idor_shows_another_patients_document_under_ones_own_path() {
+    assert_leaks_only_with(Fault::DocumentIdor, |api| async move {
+        let (alice, mallory) = (
+            api.patient("Alice", "1980-01-01").await,
+            api.patient("Mallory", "1990-05-05").await,
+        );
+        let alice_secret = secret("alice");
+        let path = api.share_document(&alice, &alice_secret).await;
+        // Alice's document id under Mallory's own patient id.
+        let document = path.rsplit('/').next().unwrap();
+        let borrowed = format!("/v1/patients/{}/documents/{document}", mallory.id);
+        // Under Alice's patient id the parent check holds either way.
+        let parent = api.get(&path, &mallory).await;
+        assert_eq!(parent.status, StatusCode::NOT_FOUND, "{}", parent.text);
+        Seen {
+            observed: api.get(&borrowed, &mallory).await.text,
+            victim_secret: alice_secret,
+        }
+    })
+    .await;
+}
+
 #[test]
 fn every_fault_in_the_catalog_has_a_test_here() {
     let leaks = include_str!("faults.rs");

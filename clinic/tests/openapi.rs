@@ -205,7 +205,7 @@ async fn the_auth_operations_document_their_bodies_and_sessions() {
         .collect();
     assert_eq!(statuses, ["204", "401"].into());
     let count = spec(&api).await.operations().count();
-    assert_eq!(count, 28, "the document's operations");
+    assert_eq!(count, 31, "the document's operations");
 }
 
 #[tokio::test]
@@ -285,6 +285,9 @@ async fn every_operation_answers_its_owner_as_documented() {
     call!("a change", PATCH "/v1/me" by ada => ok);
     call!("the export", GET "/v1/me/export" by ada => ok);
     call!("contact details", PATCH "/v1/patients/{id}" by ada => gone);
+    call!("a document", POST "/v1/me/documents" by ada => created);
+    call!("a document", GET "/v1/patients/{patient_id}/documents/{document_id}" by ada => ok);
+    call!("a document", PATCH "/v1/patients/{patient_id}/documents/{document_id}" by ada => gone);
     let page = op("a page of one", Method::GET, "/v1/me/recordings").query("limit=1");
     let page = expect(&mut audit, page.by(ada), ok).await;
     assert!(page["next_after"].is_i64(), "{page}");
@@ -409,7 +412,7 @@ async fn unknown_references_are_answered_as_documented() {
         }
         with_ids.insert((method, template));
     }
-    assert_eq!(with_ids.len(), 14, "operations whose path names a record");
+    assert_eq!(with_ids.len(), 16, "operations whose path names a record");
 
     // References in bodies and queries.
     let (ada, post) = (Some(&w.ada), Method::POST);
@@ -599,8 +602,8 @@ async fn nulls_for_every_optional_field_are_answered_as_documented() {
                 .await;
         }
     }
-    assert_eq!(with_bodies, 11, "operations with a request body");
-    assert_eq!(optional, 9, "optional fields");
+    assert_eq!(with_bodies, 13, "operations with a request body");
+    assert_eq!(optional, 11, "optional fields");
 
     // Each side of the line: `null` as "unchanged", and `null` refused.
     let ada = Some(&w.ada);
@@ -778,6 +781,10 @@ async fn request_bodies_the_document_accepts_are_the_ones_the_handlers_accept() 
     let note = (Method::POST, "/v1/consultations/{id}/notes", live.as_str());
     let bodies = texts(&["", blank, "seen", &long(5000), &long(5001)]);
     edges(&mut audit, note, Some(&w.dr), empty, "body", &bodies).await;
+    let share = (Method::POST, "/v1/me/documents", "/v1/me/documents");
+    let titles = texts(&["", blank, "x", &long(200), &long(201)]);
+    let text = || json!({"text": "a rash"});
+    edges(&mut audit, share, ada, text, "title", &titles).await;
     let login = (Method::POST, "/v1/auth/login", "/v1/auth/login");
     let both = json!({"email": w.ada.email, "password": PASSWORD});
     let names = [json!(w.username), json!(null)];

@@ -153,6 +153,31 @@ async fn password_change_idor_locks_another_patient_out() {
 }
 
 #[tokio::test]
+async fn document_write_idor_edits_another_patients_document_under_ones_own_path() {
+    assert_changes_only_with(Fault::DocumentWriteIdor, |api| async move {
+        let (alice, mallory) = victim_and_stranger(&api).await;
+        let path = api.share_document(&alice, &secret("alice")).await;
+        let before = api.get(&path, &alice).await.text;
+        let document = path.rsplit('/').next().unwrap();
+        let borrowed = format!("/v1/patients/{}/documents/{document}", mallory.id);
+        let change = Some(json!({"text": "mallory was here"}));
+        let reply = api
+            .call(Method::PATCH, &borrowed, Some(&mallory), change)
+            .await;
+        assert!(
+            [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND].contains(&reply.status),
+            "{}",
+            reply.text
+        );
+        Witnessed {
+            before,
+            after: api.get(&path, &alice).await.text,
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn recording_delete_idor_deletes_another_patients_recording() {
     assert_changes_only_with(Fault::RecordingDeleteIdor, |api| async move {
         let dr = api.clinician(1).await;

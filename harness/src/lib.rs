@@ -11,7 +11,7 @@
 //!                                    │
 //!      judges, in order: handover ─ session ─ capture ─ grant ─ status ─
 //!                        body ─ expect ─ stop ─ contract ─ taint ─ trace;
-//!                        per batch: leak ─ access ─ witness;
+//!                        per batch: public, then leak ─ access ─ witness;
 //!                        witness: tamper around writes
 //!                                    │        ▲
 //!                                  world ◄────┘  (ledger: who owns what)

@@ -51,12 +51,15 @@ pub fn borrowings(owned: &[String]) -> Vec<Vec<String>> {
 }
 
 /// The variables of `step` that name `owner`'s own data: captured by it,
-/// not secret, not shared, used by the request (path, query, headers,
-/// body). Empty: the step names nothing of the owner's and is not probed.
+/// not secret, not shared, not a value every instance read alike (see
+/// [`public`](crate::judge::public)), used by the request (path, query,
+/// headers, body). Empty: the step names nothing of the owner's and is not
+/// probed.
 pub fn owned_vars(world: &World, step: &PlanStep, owner: InstanceId) -> Vec<String> {
     let plan = world.plan();
     let role = &plan.roles[step.role];
     let state = world.state(owner);
+    let ledger = world.ledger();
     let mut names: Vec<String> = request_templates(step)
         .flat_map(|t| t.exprs())
         .filter_map(|expr| match expr {
@@ -64,7 +67,10 @@ pub fn owned_vars(world: &World, step: &PlanStep, owner: InstanceId) -> Vec<Stri
             _ => None,
         })
         .filter(|name| {
-            state.vars.get(name).is_some_and(|v| !v.is_null())
+            state
+                .vars
+                .get(name)
+                .is_some_and(|v| !v.is_null() && !ledger.is_public(&crate::judge::text_of(v)))
                 && !plan.secrets.contains(name)
                 && !role.shared.contains(name)
                 && !secret_or_shared_capture(plan, name)

@@ -2,7 +2,9 @@
 //! and its trace, and the ledger of who owns what and who may see whom.
 //!
 //! Every instance owns its canary and every value it captures, unless the
-//! scenario marks the capture shared. A captured identifier keeps its *kind*:
+//! scenario marks the capture shared or the run has seen that the value is
+//! everyone's (every instance read the same one from the same step: a
+//! directory's entry). A captured identifier keeps its *kind*:
 //! the variable it was captured into, the JSON key it sat under and the keys
 //! of the object around it. That is what lets the oracle tell one patient's
 //! appointment 3 from another's recording 3. Grants record the visibility
@@ -357,6 +359,9 @@ struct Values {
     /// Value → the first instance that captured it, shared values included:
     /// whom a `grant_to` names.
     first_capturer: FastMap<String, InstanceId>,
+    /// Values every instance read alike (see [`Ledger::publish`]): a later
+    /// capture does not make them anyone's.
+    public: std::collections::HashSet<String, foldhash::fast::RandomState>,
 }
 
 /// A read of who owns which value: see [`Ledger::owned_values`].
@@ -497,20 +502,44 @@ impl Ledger {
         self.identities.account(id)
     }
 
-    /// Records a value captured by `owner`.
-    pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) {
+    /// Records a value captured by `owner`; whether it made `owner` an
+    /// owner it was not (as that kind) before.
+    pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) -> bool {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
         values.first_capturer.entry(text.clone()).or_insert(owner);
-        if !shared {
-            let owners = values.owned.entry(text).or_default();
-            if !owners.iter().any(|o| o.owner == owner && o.kind == kind) {
-                owners.push(Owned {
-                    owner,
-                    kind,
-                    group: None,
-                });
+        if shared || values.public.contains(&text) {
+            return false;
+        }
+        let owners = values.owned.entry(text).or_default();
+        if owners.iter().any(|o| o.owner == owner && o.kind == kind) {
+            return false;
+        }
+        owners.push(Owned {
+            owner,
+            kind,
+            group: None,
+        });
+        true
+    }
+
+    /// `text` is everyone's: each of `readers` captured it into `var` from
+    /// the same answer everyone got. Those captures own it no longer, nor
+    /// will later ones; whoever owned it before (its creator) still does.
+    pub fn publish(&self, text: &str, var: &str, readers: &[InstanceId]) {
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        values.public.insert(text.to_string());
+        if let Some(owners) = values.owned.get_mut(text) {
+            owners.retain(|o| o.kind.generated || o.kind.var != var || !readers.contains(&o.owner));
+            if owners.is_empty() {
+                values.owned.remove(text);
             }
         }
+    }
+
+    /// Whether the run has seen that `text` is everyone's.
+    pub fn is_public(&self, text: &str) -> bool {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.public.contains(text)
     }
 
     /// A value the harness generated for `owners` (one instance, or a
@@ -674,6 +703,23 @@ mod tests {
             "leg",
             &owned(&["id", "patient_id", "slot", "reason", "status"])
         ));
+    }
+
+    #[test]
+    fn a_published_value_is_no_reader_s_but_still_its_creator_s() {
+        let ledger = Ledger::new(Vec::new());
+        let id = "booking-0000000000000001".to_string();
+        assert!(ledger.capture(0, id.clone(), kind("booking_id", "id", &[]), false));
+        for reader in [0, 1, 2] {
+            assert!(ledger.capture(reader, id.clone(), kind("latest", "id", &[]), false));
+        }
+        ledger.publish(&id, "latest", &[0, 1, 2]);
+        let owners: Vec<_> = ledger.owners(&id).iter().map(|o| o.owner).collect();
+        assert_eq!(owners, [0], "the creator keeps it");
+        assert!(ledger.is_public(&id));
+        // A later capture owns it no more.
+        assert!(!ledger.capture(3, id.clone(), kind("latest", "id", &[]), false));
+        assert_eq!(ledger.owners(&id).len(), 1);
     }
 
     #[test]

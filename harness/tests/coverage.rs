@@ -100,7 +100,7 @@ async fn fuzz_reports_the_operations_its_programs_reached() {
     };
     let outcome = fuzz.execute().await.unwrap();
     let coverage = outcome.coverage.expect("coverage was asked for");
-    assert_eq!(coverage.reached.len() + coverage.unreached.len(), 28);
+    assert_eq!(coverage.reached.len() + coverage.unreached.len(), 31);
     assert!(
         coverage
             .reached

@@ -117,4 +117,5 @@ detects! {
     detects_switch_race: Fault::SwitchRace => "GET /v1/recordings/{recording_id}";
     detects_mass_assignment: Fault::MassAssignment => "PATCH /v1/me";
     detects_export_demographics: Fault::ExportDemographics => "GET /v1/me/export";
+    detects_document_idor: Fault::DocumentIdor => "GET /v1/patients/{patient_id}/documents/{document_id}";
 }

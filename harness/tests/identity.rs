@@ -25,6 +25,7 @@ const WRITE_FAULTS: &[Fault] = &[
     Fault::ProfileUpdateIdor,
     Fault::PasswordChangeIdor,
     Fault::RecordingDeleteIdor,
+    Fault::DocumentWriteIdor,
 ];
 
 /// The buckets of a report: (kind, summary).

@@ -55,6 +55,10 @@ fn probes_alone_catch_the_faults_no_step_asks_for() {
             "tamper",
             "probe: delete a recording",
         ),
+        // A nested path: the owner's document under the prober's own
+        // patient id, which the faulty handler checks alone.
+        ("document-idor", "leak", "probe: read own document"),
+        ("document-write-idor", "tamper", "probe: edit own document"),
     ];
     for (fault, kind, step) in cases {
         let (code, report) = run(&["--seed", "1", "--fault", fault]);

@@ -73,6 +73,11 @@ const FAULTS: &[(&str, &str, &str)] = &[
         "DELETE /v1/recordings/{peer.recording_id}",
         "status",
     ),
+    (
+        "document-write-idor",
+        "PATCH /v1/patients/{patient_id}/documents/{document_id}",
+        "$.text",
+    ),
 ];
 
 #[test]

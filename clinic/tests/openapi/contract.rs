@@ -34,7 +34,9 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Each `{param}` of the path replaced by `value`.
+    /// Each `{param}` of the path replaced by `value`, or by each of
+    /// `value`'s `/`-separated parts in turn (`ada/17` for
+    /// `/v1/patients/{patient_id}/documents/{document_id}`).
     pub fn at(mut self, value: &str) -> Self {
         self.path = fill(&self.template, value);
         self
@@ -56,14 +58,18 @@ impl<'a> Call<'a> {
     }
 }
 
-/// `template` with each `{param}` replaced by `value`.
+/// `template` with each `{param}` replaced by `value`, or by each of its
+/// `/`-separated parts in turn.
 pub fn fill(template: &str, value: &str) -> String {
+    let parts: Vec<&str> = value.split('/').collect();
     let mut out = String::new();
     let mut rest = template;
+    let mut n = 0;
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}').unwrap() + open;
         out.push_str(&rest[..open]);
-        out.push_str(value);
+        out.push_str(parts[n.min(parts.len() - 1)]);
+        n += 1;
         rest = &rest[close + 1..];
     }
     out + rest

@@ -31,6 +31,8 @@ pub struct World {
     /// A call of Ada's that has ended (its booking is completed).
     pub ended: String,
     pub bea_booked: i64,
+    /// A document Ada shared.
+    pub document: String,
     slots: AtomicI64,
 }
 
@@ -61,6 +63,7 @@ impl World {
             spare: 0,
             ended: String::new(),
             bea_booked: 0,
+            document: String::new(),
             slots: AtomicI64::new(0),
         };
         world.records().await;
@@ -78,6 +81,8 @@ impl World {
         let done = api.book(ada, dr, &self.slot(), "a rash").await;
         self.ended = api.start_call(ada, done, "video").await;
         assert_eq!(api.end(ada, &self.ended).await.status, StatusCode::OK);
+        let document = api.share_document(ada, "headaches since Monday").await;
+        self.document = document.rsplit('/').next().unwrap().to_string();
         self.bea_booked = api
             .book(&self.bea, &self.dr2, &self.slot(), "a cough")
             .await;
@@ -116,6 +121,8 @@ impl World {
             self.live.clone()
         } else if template.starts_with("/v1/recordings/") {
             self.recording.to_string()
+        } else if template.ends_with("{document_id}") {
+            format!("{}/{}", self.ada.id, self.document)
         } else {
             self.ada.id.clone()
         }
@@ -144,6 +151,12 @@ impl World {
             ("POST", "/v1/appointments/{id}/consultation") => json!({"mode": "video"}),
             ("POST", "/v1/consultations/{id}/switch") => json!({"mode": "audio"}),
             ("POST", "/v1/consultations/{id}/notes") => json!({"body": "seen; follow up"}),
+            ("POST", "/v1/me/documents") => {
+                json!({"title": "Symptom diary", "text": "a rash since Friday"})
+            }
+            ("PATCH", "/v1/patients/{patient_id}/documents/{document_id}") => {
+                json!({"text": "the rash is gone"})
+            }
             _ => return None,
         };
         Some(body)

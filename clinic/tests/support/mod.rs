@@ -164,6 +164,15 @@ impl Api {
         reply.json()["id"].as_str().unwrap().to_string()
     }
 
+    /// Shares a document whose text is `text`; returns its path.
+    pub async fn share_document(&self, patient: &User, text: &str) -> String {
+        let body = json!({"title": "Symptom diary", "text": text});
+        let reply = self.post("/v1/me/documents", patient, body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        let id = reply.json()["id"].as_str().unwrap().to_string();
+        format!("/v1/patients/{}/documents/{id}", patient.id)
+    }
+
     pub async fn switch(&self, user: &User, consultation: &str, mode: &str) -> Reply {
         self.post(
             &format!("/v1/consultations/{consultation}/switch"),

@@ -62,9 +62,10 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, verdict: &mut Verdict) {
                 siblings,
                 generated: false,
             };
-            cx.world
-                .ledger()
-                .capture(exchange.observer, text, kind, capture.shared);
+            let ledger = cx.world.ledger();
+            if ledger.capture(exchange.observer, text.clone(), kind, capture.shared) {
+                verdict.owned.push((capture.var.clone(), text));
+            }
         }
         let path = match &capture.source {
             CaptureSource::Json { text, .. } => Some(text.clone()),

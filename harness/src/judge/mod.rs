@@ -30,7 +30,9 @@
 //! 12–14 ([`ON_BATCH`]) run once the whole batch has answered, in issue
 //! order: what the oracle may count as evidence depends on what every
 //! request of the batch did, so a grant or a taint from a request sent at
-//! the same moment counts. Adding a check means adding a module and one
+//! the same moment counts, and so does what [`public`] concludes first
+//! from the batch as a whole (a value every instance read alike from one
+//! step is nobody's). Adding a check means adding a module and one
 //! line in one of the two lists. The witness's own verdict (`tamper`)
 //! needs requests of its own, so the executor asks it after each batch.
 
@@ -42,6 +44,7 @@ pub mod expect;
 pub mod grant;
 pub mod handover;
 pub mod leak;
+pub mod public;
 pub mod session;
 pub mod status;
 pub mod stop;
@@ -249,6 +252,8 @@ pub struct Verdict {
     pub failed: bool,
     /// Whose data it leaked (the leak judge's victims).
     pub leaked: Vec<InstanceId>,
+    /// Values this answer made the observer an owner of: (variable, value).
+    pub owned: Vec<(String, String)>,
 }
 
 /// A finding as a judge states it; the pipeline adds who, where and the
@@ -293,6 +298,7 @@ pub fn on_answer(cx: &Context<'_>, exchange: &Exchange) -> Verdict {
 
 /// Runs the [`ON_BATCH`] judges over a whole batch, in the order given.
 pub fn on_batch(cx: &Context<'_>, batch: &[Exchange], verdicts: &mut [Verdict]) {
+    public::judge(cx, batch, verdicts);
     for (_, judge) in ON_BATCH {
         for (exchange, verdict) in batch.iter().zip(verdicts.iter_mut()) {
             apply(cx, *judge, exchange, verdict);
