@@ -36,6 +36,10 @@ pub struct Op {
     pub identity: Identity,
     /// Use this instance's captured values instead of the sender's own.
     pub borrow: Option<usize>,
+    /// Borrow only this one of them, the rest the sender's own: a nested
+    /// path's child id under the sender's own parent id, which a server
+    /// that checks only the parent lets through.
+    pub borrow_alone: Option<String>,
     /// A body field or query parameter set to another of its values.
     pub flip: Option<Flip>,
     /// A body field set (or added) to another instance's captured value of
@@ -115,8 +119,9 @@ impl Op {
             .filter(|i| *i != instance)
             .collect();
         let other = |byte: u8| others[byte as usize % others.len()];
-        let borrow = (!others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0)
-            .then(|| other(borrow_of));
+        let borrowing = !others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0;
+        let borrow_alone = borrowing.then(|| alone(info, borrow / 5)).flatten();
+        let borrow = borrowing.then(|| other(borrow_of));
         let identity = match identity % 16 {
             0 => Identity::Anonymous,
             1 | 2 if !others.is_empty() => Identity::Other(other(identity_of)),
@@ -133,6 +138,7 @@ impl Op {
             instance,
             identity,
             borrow,
+            borrow_alone,
             flip: flip_of(vocab, info, flip, flip_field, flip_value),
             set,
             alias,
@@ -493,7 +499,13 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
         });
     }
     if let Some(from) = op.borrow {
-        let rewrite = |text: &str| borrow_holes(text, &info.own_vars, role, from);
+        let alone: BTreeSet<String> = op.borrow_alone.iter().cloned().collect();
+        let borrowed = if alone.is_empty() {
+            &info.own_vars
+        } else {
+            &alone
+        };
+        let rewrite = |text: &str| borrow_holes(text, borrowed, role, from);
         step.request = rewrite(&step.request);
         for value in step.headers.values_mut() {
             *value = rewrite(value);
@@ -582,6 +594,14 @@ fn email_hole(text: &str) -> bool {
             let mut exprs = t.exprs().peekable();
             exprs.peek().is_some() && exprs.all(|e| *e == Expr::Var("canary".into()))
         })
+}
+
+/// Which own variable a borrowing takes alone, as `choice` says: none
+/// (all of them together) or one of them, when the step names two or more.
+fn alone(info: &StepInfo, choice: u8) -> Option<String> {
+    let vars = &info.own_vars;
+    let pick = choice as usize % (vars.len() + 1);
+    (vars.len() >= 2 && pick > 0).then(|| vars.iter().nth(pick - 1).cloned())?
 }
 
 /// `{{var}}` → `{{role#from.var}}` for the sender's own variables.
