@@ -22,7 +22,9 @@
 //! ends, after every other step that needs a session; when the teardown
 //! still needs one (the account's deletion), a login again follows.
 
+mod beyond;
 mod operation;
+pub mod unsent;
 mod values;
 
 use std::collections::BTreeSet;
@@ -81,6 +83,8 @@ struct Generator<'a> {
     signup: Option<(String, toml::Table)>,
     /// The password the account has now, when a step changed it.
     password: Option<toml::Value>,
+    /// The actor whose steps these are.
+    actor: String,
 }
 
 impl<'a> Generator<'a> {
@@ -96,6 +100,7 @@ impl<'a> Generator<'a> {
             turns: Default::default(),
             signup: None,
             password: None,
+            actor: "user".into(),
         }
     }
 
@@ -484,8 +489,8 @@ impl<'a> Generator<'a> {
         }
         let _ = writeln!(
             self.out,
-            "[[{table}]]\nname = \"{name}\"\nactor = \"user\"\nrequest = \"{} {path}\"",
-            op.method
+            "[[{table}]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {path}\"",
+            self.actor, op.method
         );
         let turns = std::mem::take(&mut self.turns);
         let mut values = Values::new(self.spec, &self.known, turns);
@@ -494,6 +499,7 @@ impl<'a> Generator<'a> {
         if !query.is_empty() {
             let _ = writeln!(self.out, "query = {}", toml::Value::Table(query));
         }
+        let mut sent = None;
         if let Some((kind, schema)) = self.body_schema(op) {
             let mut fields = values.object(&schema, 0);
             if matches!(op.method.as_str(), "PATCH" | "PUT") {
@@ -511,23 +517,42 @@ impl<'a> Generator<'a> {
                 // Later logins send the password the account has now.
                 self.password = Some(new.clone());
             }
-            let body = toml::Value::Table(fields);
             let key = match kind.as_str() {
                 k if k.contains("x-www-form-urlencoded") => "form",
                 k if k.contains("multipart") => "multipart",
                 _ => "body",
             };
-            let _ = writeln!(self.out, "{key} = {body}");
+            let _ = writeln!(self.out, "{key} = {}", toml::Value::Table(fields.clone()));
+            sent = Some((key, fields));
         }
         self.turns = values.into_turns();
         let statuses = self.statuses(op);
         if !statuses.is_empty() {
             let _ = writeln!(self.out, "expect.status = [{}]", statuses.join(", "));
         }
+        let written = beyond::Written {
+            op,
+            name,
+            path: &path,
+            body: sent.as_ref().map(|(key, fields)| (*key, fields)),
+        };
+        let probes = match table {
+            "steps" => beyond::probes(self, &written),
+            _ => beyond::Probes::default(),
+        };
+        let capture = match (capture, probes.captures.join(", ")) {
+            (capture, more) if more.is_empty() => capture,
+            (Some(c), more) => Some(format!(
+                "{}, {more} }}",
+                c.trim_end().trim_end_matches('}').trim_end()
+            )),
+            (None, more) => Some(format!("capture = {{ {more} }}")),
+        };
         if let Some(capture) = capture {
             let _ = writeln!(self.out, "{capture}");
         }
         let _ = writeln!(self.out);
+        self.out.push_str(&probes.steps);
     }
 
     /// A login's body names the account the sign-up made, with the

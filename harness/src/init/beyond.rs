@@ -1,0 +1,196 @@
+//! What the document implies beyond the happy path, written as probes
+//! right after the step they vary (each named `probe: …`, with no
+//! expectation: the oracle and the witness judge its answer):
+//!
+//! - **A conflict**: a creation documented to answer `409` is sent again
+//!   with a peer's values (its shared ids and the unique values its own
+//!   answer gave back, such as a slot), the free text the sender's own:
+//!   the refusal must not quote the peer's record.
+//! - **Mass assignment**: a write whose answer (the read model) has id
+//!   fields its body (the write model) lacks is sent again with those
+//!   fields set to a peer's ids: a server that assigns them writes, and
+//!   echoes, the peer's record.
+//! - **A race**: an action on a record that switches its state (a body
+//!   field with documented values, such as a call's `mode`) is sent a
+//!   second time at the same moment: two changes of shared state at once.
+//!
+//! The sign-up and login are never varied: an account made by a probe
+//! would be nobody's.
+
+use std::fmt::Write as _;
+
+use oas3::spec::ObjectSchema;
+
+use super::Generator;
+use super::operation::{Op, snake};
+
+/// A step just written, as the probes vary it.
+pub(super) struct Written<'a> {
+    pub op: &'a Op,
+    pub name: &'a str,
+    /// The request line's path, with its holes.
+    pub path: &'a str,
+    /// `body` or `form`, and the fields sent.
+    pub body: Option<(&'a str, &'a toml::Table)>,
+}
+
+/// What the probes of a step add: captures to the step itself (the
+/// values a peer's probe sends), and the probe steps, as text.
+#[derive(Default)]
+pub(super) struct Probes {
+    pub captures: Vec<String>,
+    pub steps: String,
+}
+
+/// The probes of `step`, a step of the flow.
+pub(super) fn probes(g: &mut Generator<'_>, step: &Written<'_>) -> Probes {
+    let mut probes = Probes::default();
+    let op = step.op;
+    let Some((key, body)) = step.body else {
+        return probes;
+    };
+    if g.is_signup(op) || g.is_login(op) {
+        return probes;
+    }
+    if let Some(conflict) = conflict(g, step, body, &mut probes.captures) {
+        write_probe(
+            g,
+            &mut probes.steps,
+            step,
+            "with a peer's values",
+            key,
+            &conflict,
+            false,
+        );
+    }
+    if let Some(assigned) = mass_assignment(g, op, body) {
+        write_probe(
+            g,
+            &mut probes.steps,
+            step,
+            "with a peer's ids added",
+            key,
+            &assigned,
+            false,
+        );
+    }
+    if changes_state(g, op) {
+        write_probe(g, &mut probes.steps, step, "twice at once", key, body, true);
+    }
+    probes
+}
+
+/// A creation documented to answer 409, with a peer's shared and unique
+/// values; captures the unique ones its answer gives back.
+fn conflict(
+    g: &mut Generator<'_>,
+    step: &Written<'_>,
+    body: &toml::Table,
+    captures: &mut Vec<String>,
+) -> Option<toml::Table> {
+    let op = step.op;
+    let refuses = (op.operation.responses.as_ref()).is_some_and(|r| r.contains_key("409"));
+    if op.method != "POST" || !refuses {
+        return None;
+    }
+    let answer = g.response_schema(op)?;
+    let mut varied = body.clone();
+    let mut unique = false;
+    for (field, value) in varied.iter_mut() {
+        let Some(text) = value.as_str() else {
+            continue;
+        };
+        let id = |v: &&str| v.ends_with("_id") && g.known.contains(*v);
+        if let Some(var) = lone_hole(text).filter(id) {
+            *value = toml::Value::String(format!("{{{{peer.{var}}}}}"));
+        } else if is_unique(text) {
+            let path = g.field(&answer, |k| k == field)?;
+            if !g.known.contains(field) {
+                captures.push(format!(
+                    "{field} = {{ json = \"{path}\", shared = true, optional = true }}"
+                ));
+                g.known.insert(field.clone());
+            }
+            *value = toml::Value::String(format!("{{{{peer.{field}}}}}"));
+            unique = true;
+        }
+    }
+    unique.then_some(varied)
+}
+
+/// The body with the id fields the answer has and the body's schema
+/// lacks, each set to a peer's id of that kind.
+fn mass_assignment(g: &Generator<'_>, op: &Op, body: &toml::Table) -> Option<toml::Table> {
+    if !matches!(op.method.as_str(), "POST" | "PUT" | "PATCH") {
+        return None;
+    }
+    let (_, write) = g.body_schema(op)?;
+    let read = g.response_schema(op)?;
+    let mut added = body.clone();
+    for field in read.properties.keys() {
+        if write.properties.contains_key(field) || body.contains_key(field) {
+            continue;
+        }
+        let var = match field.as_str() {
+            "id" => g.schema_resource(op).map(|r| format!("{r}_id")),
+            f if f.ends_with("_id") || f.ends_with("Id") => Some(snake(f)),
+            _ => None,
+        };
+        if let Some(var) = var.filter(|v| g.known.contains(v)) {
+            let peer = format!("{{{{peer.{var}}}}}");
+            added.insert(field.clone(), toml::Value::String(peer));
+        }
+    }
+    (added.len() > body.len()).then_some(added)
+}
+
+/// Whether `op` switches a record's state: an action on a record (a POST
+/// below an id) whose body takes a field with documented values.
+fn changes_state(g: &Generator<'_>, op: &Op) -> bool {
+    let on_a_record = op.method == "POST" && op.has_params();
+    on_a_record
+        && g.body_schema(op).is_some_and(|(_, schema)| {
+            (schema.properties.values())
+                .filter_map(|p| p.resolve(g.spec).ok())
+                .any(|p: ObjectSchema| !p.enum_values.is_empty())
+        })
+}
+
+/// Writes a probe of `step` sending `body`.
+fn write_probe(
+    g: &mut Generator<'_>,
+    out: &mut String,
+    step: &Written<'_>,
+    what: &str,
+    key: &str,
+    body: &toml::Table,
+    at_once: bool,
+) {
+    let name = g.unique_name(&format!("probe: {} {what}", step.name));
+    let _ = writeln!(
+        out,
+        "[[steps]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {}\"\n{key} = {}",
+        g.actor,
+        step.op.method,
+        step.path,
+        toml::Value::Table(body.clone())
+    );
+    if at_once {
+        let _ = writeln!(out, "concurrent = true");
+    }
+    let _ = writeln!(out);
+}
+
+/// `{{var}}` → `var`.
+fn lone_hole(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let plain = inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then_some(inner)
+}
+
+/// A value no other instance sends, that is no free text: a time or a
+/// serial, without the sender's canary.
+fn is_unique(text: &str) -> bool {
+    (text.contains("{{unique_time}}") || text.contains("{{serial}}"))
+        && !text.contains("{{canary}}")
+}
