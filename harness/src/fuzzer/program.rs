@@ -115,7 +115,7 @@ impl Op {
             .filter(|i| *i != instance)
             .collect();
         let other = |byte: u8| others[byte as usize % others.len()];
-        let borrow = (!others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0)
+        let borrow = (!others.is_empty() && !info.borrowable.is_empty() && borrow % 5 == 0)
             .then(|| other(borrow_of));
         let identity = match identity % 16 {
             0 => Identity::Anonymous,
@@ -493,7 +493,7 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
         });
     }
     if let Some(from) = op.borrow {
-        let rewrite = |text: &str| borrow_holes(text, &info.own_vars, role, from);
+        let rewrite = |text: &str| borrow_holes(text, &info.borrowable, role, from);
         step.request = rewrite(&step.request);
         for value in step.headers.values_mut() {
             *value = rewrite(value);

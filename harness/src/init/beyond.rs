@@ -17,8 +17,6 @@
 //! The sign-up and login are never varied: an account made by a probe
 //! would be nobody's.
 
-use std::fmt::Write as _;
-
 use oas3::spec::ObjectSchema;
 
 use super::Generator;
@@ -52,30 +50,20 @@ pub(super) fn probes(g: &mut Generator<'_>, step: &Written<'_>) -> Probes {
     if g.is_signup(op) || g.is_login(op) {
         return probes;
     }
+    // First, so that it joins the step itself.
+    if changes_state(g, op) {
+        let race = write_probe(g, step, "twice at once", (key, body), "concurrent = true\n");
+        probes.steps.push_str(&race);
+    }
     if let Some(conflict) = conflict(g, step, body, &mut probes.captures) {
-        write_probe(
-            g,
-            &mut probes.steps,
-            step,
-            "with a peer's values",
-            key,
-            &conflict,
-            false,
-        );
+        let conflict = write_probe(g, step, "with a peer's values", (key, &conflict), "");
+        probes.steps.push_str(&conflict);
     }
     if let Some(assigned) = mass_assignment(g, op, body) {
-        write_probe(
-            g,
-            &mut probes.steps,
-            step,
-            "with a peer's ids added",
-            key,
-            &assigned,
-            false,
-        );
-    }
-    if changes_state(g, op) {
-        write_probe(g, &mut probes.steps, step, "twice at once", key, body, true);
+        // By one instance: the owner's reads around it are its own.
+        let one = "instance = 0\n";
+        let assigned = write_probe(g, step, "with a peer's ids added", (key, &assigned), one);
+        g.deferred.push_str(&assigned);
     }
     probes
 }
@@ -156,29 +144,23 @@ fn changes_state(g: &Generator<'_>, op: &Op) -> bool {
         })
 }
 
-/// Writes a probe of `step` sending `body`.
+/// A probe of `step` sending `body` (`body` or `form`, and its fields),
+/// with `more` lines.
 fn write_probe(
     g: &mut Generator<'_>,
-    out: &mut String,
     step: &Written<'_>,
     what: &str,
-    key: &str,
-    body: &toml::Table,
-    at_once: bool,
-) {
+    (key, body): (&str, &toml::Table),
+    more: &str,
+) -> String {
     let name = g.unique_name(&format!("probe: {} {what}", step.name));
-    let _ = writeln!(
-        out,
-        "[[steps]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {}\"\n{key} = {}",
+    format!(
+        "[[steps]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {}\"\n{key} = {}\n{more}\n",
         g.actor,
         step.op.method,
         step.path,
         toml::Value::Table(body.clone())
-    );
-    if at_once {
-        let _ = writeln!(out, "concurrent = true");
-    }
-    let _ = writeln!(out);
+    )
 }
 
 /// `{{var}}` → `var`.

@@ -85,6 +85,8 @@ struct Generator<'a> {
     password: Option<toml::Value>,
     /// The actor whose steps these are.
     actor: String,
+    /// Probes written after every other step of the flow ([`beyond`]).
+    deferred: String,
 }
 
 impl<'a> Generator<'a> {
@@ -101,6 +103,7 @@ impl<'a> Generator<'a> {
             signup: None,
             password: None,
             actor: "user".into(),
+            deferred: String::new(),
         }
     }
 
@@ -142,6 +145,7 @@ impl<'a> Generator<'a> {
             .into_iter()
             .partition(|op| op.method == "DELETE" && !op.has_params());
         self.place_all(rest);
+        self.out.push_str(&std::mem::take(&mut self.deferred));
         self.end_session(refreshes, logouts, login.as_ref(), !teardown.is_empty());
         for op in teardown {
             self.step(&op, "teardown");

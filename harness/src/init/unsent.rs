@@ -78,6 +78,9 @@ pub fn steps(text: &str, sent: &BTreeSet<String>, actors: &[Actor]) -> Result<Un
             is_logout(op) || (op.method == "DELETE" && !op.has_params())
         });
         generator.place_all(ops);
+        generator
+            .out
+            .push_str(&std::mem::take(&mut generator.deferred));
         for op in late {
             if generator.placeable(&op) {
                 generator.step(&op, "teardown");
