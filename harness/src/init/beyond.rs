@@ -11,8 +11,8 @@
 //!   fields set to a peer's ids: a server that assigns them writes, and
 //!   echoes, the peer's record.
 //! - **A race**: an action on a record that switches its state (a body
-//!   field with documented values, such as a call's `mode`) is sent a
-//!   second time at the same moment: two changes of shared state at once.
+//!   field with documented values, such as a call's `mode`) is sent the
+//!   other way at the same moment: two changes of shared state at once.
 //!
 //! The sign-up and login are never varied: an account made by a probe
 //! would be nobody's.
@@ -51,8 +51,14 @@ pub(super) fn probes(g: &mut Generator<'_>, step: &Written<'_>) -> Probes {
         return probes;
     }
     // First, so that it joins the step itself.
-    if changes_state(g, op) {
-        let race = write_probe(g, step, "twice at once", (key, body), "concurrent = true\n");
+    if let Some(switched) = switched(g, op, body) {
+        let race = write_probe(
+            g,
+            step,
+            "the other way at once",
+            (key, &switched),
+            "concurrent = true\n",
+        );
         probes.steps.push_str(&race);
     }
     if let Some(conflict) = conflict(g, step, body, &mut probes.captures) {
@@ -132,16 +138,29 @@ fn mass_assignment(g: &Generator<'_>, op: &Op, body: &toml::Table) -> Option<tom
     (added.len() > body.len()).then_some(added)
 }
 
-/// Whether `op` switches a record's state: an action on a record (a POST
-/// below an id) whose body takes a field with documented values.
-fn changes_state(g: &Generator<'_>, op: &Op) -> bool {
-    let on_a_record = op.method == "POST" && op.has_params();
-    on_a_record
-        && g.body_schema(op).is_some_and(|(_, schema)| {
-            (schema.properties.values())
-                .filter_map(|p| p.resolve(g.spec).ok())
-                .any(|p: ObjectSchema| !p.enum_values.is_empty())
-        })
+/// The body switched the other way, when `op` switches a record's state:
+/// an action on a record (a POST below an id, documented to answer 200,
+/// not to create with 201) whose body takes a field with documented
+/// values (`mode`). The other value, so that the step itself still does
+/// what the flow needs whichever is served first (a call that starts as
+/// audio refuses a switch to audio, never the switch to video).
+fn switched(g: &Generator<'_>, op: &Op, body: &toml::Table) -> Option<toml::Table> {
+    let responses = op.operation.responses.as_ref()?;
+    let action = op.method == "POST" && op.has_params() && !responses.contains_key("201");
+    if !action || !responses.contains_key("200") {
+        return None;
+    }
+    let (_, schema) = g.body_schema(op)?;
+    schema.properties.iter().find_map(|(field, property)| {
+        let property: ObjectSchema = property.resolve(g.spec).ok()?;
+        let sent = body.get(field)?;
+        let other = (property.enum_values.iter())
+            .filter_map(|v| v.as_str())
+            .find(|v| sent.as_str() != Some(*v))?;
+        let mut switched = body.clone();
+        switched.insert(field.clone(), toml::Value::String(other.to_string()));
+        Some(switched)
+    })
 }
 
 /// A probe of `step` sending `body` (`body` or `form`, and its fields),
