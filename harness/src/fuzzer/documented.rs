@@ -170,6 +170,98 @@ fn without_holes(path: &str) -> String {
 mod tests {
     use super::*;
 
+    const SUITE: &str = r#"
+[vars]
+password = "pw"
+
+[actors.patient]
+count = 2
+population = true
+auth = { bearer = "{{token}}" }
+
+[[steps]]
+name = "sign up"
+actor = "patient"
+request = "POST /users"
+body = { email = "{{canary}}@x.test", password = "{{password}}" }
+capture = { user_id = "$.id" }
+
+[[steps]]
+name = "log in"
+actor = "patient"
+request = "POST /login"
+body = { email = "{{canary}}@x.test", password = "{{password}}" }
+capture = { token = { json = "$.token", secret = true } }
+
+[[steps]]
+name = "write a note"
+actor = "patient"
+request = "POST /notes"
+body = { text = "{{canary}}" }
+capture = { note_id = "$.id" }
+
+[[steps]]
+name = "list notes"
+actor = "patient"
+request = "GET /notes"
+"#;
+
+    const DOCUMENT: &str = r#"
+openapi: 3.0.3
+info: { title: Notes, version: "1" }
+paths:
+  /users:
+    post:
+      operationId: sign_up
+      requestBody: { content: { application/json: { schema: { type: object, properties: { email: { type: string }, password: { type: string } } } } } }
+      responses: { "201": { description: ok } }
+  /login:
+    post:
+      operationId: log_in
+      requestBody: { content: { application/json: { schema: { type: object, properties: { email: { type: string }, password: { type: string } } } } } }
+      responses: { "200": { description: ok } }
+  /notes:
+    get: { operationId: list_notes, responses: { "200": { description: ok } } }
+    post: { operationId: write_note, responses: { "201": { description: ok } } }
+  /notes/{id}:
+    get: { operationId: read_note, responses: { "200": { description: ok } } }
+  /me:
+    get: { operationId: me, responses: { "200": { description: ok } } }
+  /things/{thing_id}:
+    get: { operationId: thing, responses: { "200": { description: ok } } }
+"#;
+
+    fn names(scenario: &Scenario) -> Vec<&str> {
+        (scenario.steps.iter())
+            .map(|s| s.value.name.as_str())
+            .collect()
+    }
+
+    /// Each operation the suite never sends, after the step that captures
+    /// what it needs; what nothing fills, named; the suite's own kept.
+    #[test]
+    fn unsent_operations_join_the_flow_after_what_they_need() {
+        let mut scenario = Scenario::from_str("notes", SUITE).unwrap();
+        let added = extend(&mut scenario, DOCUMENT, &Overrides::default()).unwrap();
+        assert_eq!(added.steps, ["patient: read_note", "patient: me"]);
+        assert_eq!(
+            names(&scenario),
+            [
+                "sign up",
+                "log in",
+                "patient: me",
+                "write a note",
+                "patient: read_note",
+                "list notes"
+            ]
+        );
+        let read = &scenario.steps[4].value;
+        assert_eq!(read.request, "GET /notes/{{note_id}}");
+        assert_eq!(added.left_out.len(), 1, "{:?}", added.left_out);
+        assert!(added.left_out[0].starts_with("GET /things/{thing_id}: needs thing_id"));
+        Plan::build(&scenario, &Overrides::default()).unwrap();
+    }
+
     #[test]
     fn a_path_with_holes_reads_as_a_request_path() {
         assert_eq!(
