@@ -372,8 +372,7 @@ fn fuzz_on_the_clean_clinic_finds_nothing_and_a_second_run_resumes_from_its_corp
     );
     let second = fuzz(&dir, &["--seed", "5", "--programs", "60"]);
     assert_eq!(second.status.code(), Some(0));
-    // Each scenario's scripted walk, as it is and probing.
-    let seeds = 4 * 2;
+    let seeds = 4;
     assert!(
         text(&second.stderr).contains(&format!("{} corpus input(s)", kept + seeds)),
         "{}",

@@ -437,10 +437,13 @@ impl Fuzz {
             ))
         })?;
         let seed = self.seed.unwrap_or_else(crate::canary::fresh_nonce);
-        // The scripted flows come first, as they are and probing, then
-        // what earlier runs kept.
+        // The scripted flows come first (with `--openapi`, probing too),
+        // then what earlier runs kept.
         let mut corpus = fuzzer::seed_inputs(&vocabularies);
-        corpus.extend(fuzzer::probe_inputs(&vocabularies));
+        if self.openapi.is_some() {
+            // The documented operations put writes deep in the flows.
+            corpus.extend(fuzzer::probe_inputs(&vocabularies));
+        }
         corpus.extend(load_corpus(&self.corpus));
         let known = known_buckets(&self.findings);
         eprintln!(
