@@ -84,14 +84,7 @@ impl Operations {
     pub fn cover<'a>(&self, order: impl IntoIterator<Item = &'a Issued>) -> Coverage {
         let mut reached = vec![false; self.operations.len()];
         for issued in order.into_iter().filter(|i| i.status.is_some()) {
-            let path = issued.path.split('?').next().unwrap_or_default();
-            // The most specific template the path matches, as servers route
-            // it: a literal segment wins over a template at the same place
-            // (`/users/_debug` is not `/users/{name}`).
-            let best = (self.operations.iter().enumerate())
-                .filter(|(_, op)| op.method == issued.method && self.matches(op, path))
-                .max_by_key(|(_, op)| literals(op));
-            if let Some((i, _)) = best {
+            if let Some(i) = self.routed(&issued.method, &issued.path) {
                 reached[i] = true;
             }
         }
@@ -103,6 +96,24 @@ impl Operations {
             }
         }
         coverage
+    }
+
+    /// The operation (`METHOD /template`) a request with `method` to
+    /// `path` reaches.
+    pub fn operation_of(&self, method: &str, path: &str) -> Option<String> {
+        let op = &self.operations[self.routed(method, path)?];
+        Some(format!("{} {}", op.method, op.template))
+    }
+
+    /// The most specific template the path matches, as servers route it:
+    /// a literal segment wins over a template at the same place
+    /// (`/users/_debug` is not `/users/{name}`).
+    fn routed(&self, method: &str, path: &str) -> Option<usize> {
+        let path = path.split('?').next().unwrap_or_default();
+        let best = (self.operations.iter().enumerate())
+            .filter(|(_, op)| op.method == method && self.matches(op, path))
+            .max_by_key(|(_, op)| literals(op));
+        best.map(|(i, _)| i)
     }
 
     fn matches(&self, op: &Operation, path: &str) -> bool {

@@ -12,9 +12,11 @@
 //! reproduction. [`fuzz_one`] is the body both fronts share: `crosstalk fuzz`
 //! on stable Rust and the cargo-fuzz targets.
 
+pub mod documented;
 mod program;
 mod vocabulary;
 
+pub use documented::Added;
 pub use program::{Flip, Identity, Op, Program, Setting};
 pub use vocabulary::Vocabulary;
 
@@ -386,32 +388,87 @@ pub fn vocabularies(
         .collect()
 }
 
+/// As [`vocabularies`], each scenario with a step for every operation of
+/// the OpenAPI document `openapi` (its text) it never sends, and what was
+/// added and left out.
+pub fn documented_vocabularies(
+    paths: &[std::path::PathBuf],
+    overrides: &crate::plan::Overrides,
+    openapi: &str,
+) -> Result<Vec<(Vocabulary, Added)>, String> {
+    let files = crate::scenario::files(paths).map_err(|e| e.to_string())?;
+    files
+        .iter()
+        .map(|f| {
+            let mut scenario = Scenario::load(f).map_err(|e| e.to_string())?;
+            let added = documented::extend(&mut scenario, openapi, overrides)?;
+            let vocab = Vocabulary::new(&scenario, overrides).map_err(|e| e.to_string())?;
+            Ok((vocab, added))
+        })
+        .collect()
+}
+
 /// One input per vocabulary that walks its scripted flow unmutated, as
 /// `run` does: every step in file order, sent by every instance of its
 /// actor at once. The first byte selects the vocabulary, as in [`fuzz_one`].
 pub fn seed_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
-    vocabularies
-        .iter()
-        .enumerate()
-        .map(|(v, vocab)| {
-            let mut bytes = vec![v as u8];
-            let instances = vocab.instances();
-            for info in vocab.steps.iter().filter(|s| !s.late) {
-                let senders = instances
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (r, _))| *r == info.role);
-                for (k, (pick, _)) in senders.enumerate() {
-                    // As `run` sends a step: by every instance at once.
-                    let at_once = if k == 0 { 1 } else { 0 };
-                    bytes.extend([
-                        pick as u8, 19, 0, 1, 0, 15, 0, 1, 0, 0, at_once, 1, 0, 0, 1, 0,
-                    ]);
-                }
-            }
-            bytes
-        })
+    (vocabularies.iter().enumerate())
+        .map(|(v, vocab)| walk(v, vocab, false))
         .collect()
+}
+
+/// As [`seed_inputs`], with the last instance of each actor sending every
+/// step with the first instance's values, as `run`'s probes do: the write
+/// that reaches another's record deep in a flow is where programs start,
+/// not a mutation away.
+pub fn probe_inputs(vocabularies: &[Vocabulary]) -> Vec<Vec<u8>> {
+    (vocabularies.iter().enumerate())
+        .map(|(v, vocab)| walk(v, vocab, true))
+        .collect()
+}
+
+/// The bytes of vocabulary `v`'s scripted walk; with `probe`, the last
+/// instance of each actor borrows the first's values throughout.
+fn walk(v: usize, vocab: &Vocabulary, probe: bool) -> Vec<u8> {
+    let mut bytes = vec![v as u8];
+    let instances = vocab.instances();
+    for info in vocab.steps.iter().filter(|s| !s.late) {
+        let mut senders: Vec<(usize, usize)> = (instances.iter().enumerate())
+            .filter(|(_, (r, _))| *r == info.role)
+            .map(|(pick, (_, i))| (pick, *i))
+            .collect();
+        // The prober goes first, alone: the owners' reads before it and
+        // after it are theirs alone, and its write is seen as foreign.
+        let prober = probe && senders.len() > 1;
+        if prober {
+            senders.rotate_right(1);
+        }
+        for (k, (pick, _)) in senders.into_iter().enumerate() {
+            // As `run` sends a step: by every instance at once.
+            let alone = k == 0 || (prober && k == 1);
+            // A borrow byte of 0 borrows, from the first other instance.
+            let borrow = if prober && k == 0 { 0 } else { 1 };
+            bytes.extend([
+                pick as u8,
+                19,
+                0,
+                borrow,
+                0,
+                15,
+                0,
+                1,
+                0,
+                0,
+                u8::from(alone),
+                1,
+                0,
+                0,
+                1,
+                0,
+            ]);
+        }
+    }
+    bytes
 }
 
 /// Seeded input bytes: the stable front's source of programs.

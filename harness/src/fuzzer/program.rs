@@ -119,7 +119,7 @@ impl Op {
             .filter(|i| *i != instance)
             .collect();
         let other = |byte: u8| others[byte as usize % others.len()];
-        let borrowing = !others.is_empty() && !info.own_vars.is_empty() && borrow % 5 == 0;
+        let borrowing = !others.is_empty() && !info.borrowable.is_empty() && borrow % 5 == 0;
         let borrow_alone = borrowing.then(|| alone(info, borrow / 5)).flatten();
         let borrow = borrowing.then(|| other(borrow_of));
         let identity = match identity % 16 {
@@ -501,7 +501,7 @@ fn materialize(vocab: &Vocabulary, info: &StepInfo, op: &Op, n: usize) -> Step {
     if let Some(from) = op.borrow {
         let alone: BTreeSet<String> = op.borrow_alone.iter().cloned().collect();
         let borrowed = if alone.is_empty() {
-            &info.own_vars
+            &info.borrowable
         } else {
             &alone
         };
@@ -599,7 +599,7 @@ fn email_hole(text: &str) -> bool {
 /// Which own variable a borrowing takes alone, as `choice` says: none
 /// (all of them together) or one of them, when the step names two or more.
 fn alone(info: &StepInfo, choice: u8) -> Option<String> {
-    let vars = &info.own_vars;
+    let vars = &info.borrowable;
     let pick = choice as usize % (vars.len() + 1);
     (vars.len() >= 2 && pick > 0).then(|| vars.iter().nth(pick - 1).cloned())?
 }

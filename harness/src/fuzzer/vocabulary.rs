@@ -40,6 +40,10 @@ pub(crate) struct StepInfo {
     pub(crate) role: usize,
     /// The sender's own captured variables the step uses.
     pub(crate) own_vars: BTreeSet<String>,
+    /// Those a program may take from another instance: all but the
+    /// secret ones. Another's credential is sent as that identity
+    /// ([`super::Identity::Other`]), which the judges know to be its.
+    pub(crate) borrowable: BTreeSet<String>,
     /// (role, var) the step picks from other instances.
     pub(crate) picks: BTreeSet<(usize, String)>,
     pub(crate) captures: BTreeSet<String>,
@@ -86,7 +90,7 @@ impl Vocabulary {
             .teardown
             .iter()
             .filter(|s| !s.value.actor.is_empty());
-        let steps: Vec<StepInfo> = scenario
+        let mut steps: Vec<StepInfo> = scenario
             .steps
             .iter()
             .map(|s| (s, false))
@@ -109,6 +113,10 @@ impl Vocabulary {
                 }
             })
             .collect();
+        let secret = secret_captures(&steps, &plan.secrets);
+        for info in &mut steps {
+            info.borrowable = info.own_vars.difference(&secret).cloned().collect();
+        }
         let enums = enums(&steps);
         let fields = fields(&steps, &plan.secrets);
         Ok(Vocabulary {
@@ -237,6 +245,16 @@ fn fields(
     fields
 }
 
+/// The captured variables whose values are secret, and the secret
+/// variables of the scenario.
+fn secret_captures(steps: &[StepInfo], secrets: &BTreeSet<String>) -> BTreeSet<String> {
+    let captures = steps.iter().flat_map(|info| &info.step.capture);
+    let captured = captures.filter(|(_, capture)| capture.is_secret());
+    (captured.map(|(var, _)| var.clone()))
+        .chain(secrets.iter().cloned())
+        .collect()
+}
+
 /// `$.items[0].status` → `status`.
 fn last_key(path: &str) -> Option<&str> {
     let key = path.rsplit('.').next()?;
@@ -289,6 +307,7 @@ impl StepInfo {
             step,
             role,
             own_vars: BTreeSet::new(),
+            borrowable: BTreeSet::new(),
             picks: BTreeSet::new(),
             late: false,
         };

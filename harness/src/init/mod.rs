@@ -30,9 +30,11 @@
 //! own values for roles and codes, and no canary in what a list anyone may
 //! read shows (that list's fields are declared public in its step).
 
+mod beyond;
 mod headers;
 mod list;
 mod operation;
+pub mod unsent;
 mod values;
 
 use std::collections::BTreeSet;
@@ -102,6 +104,10 @@ struct Generator<'a> {
     linked: BTreeSet<String>,
     /// The lists the document shows to everyone (no security), by path.
     listed: std::collections::BTreeMap<String, list::List>,
+    /// The actor whose steps these are.
+    actor: String,
+    /// Probes written after every other step of the flow ([`beyond`]).
+    deferred: String,
 }
 
 impl<'a> Generator<'a> {
@@ -122,6 +128,8 @@ impl<'a> Generator<'a> {
             etag_paths: BTreeSet::new(),
             linked: BTreeSet::new(),
             listed: Default::default(),
+            actor: "user".into(),
+            deferred: String::new(),
         }
     }
 
@@ -177,6 +185,7 @@ impl<'a> Generator<'a> {
             // The token endpoint takes the refresh grant too (RFC 6749 §6).
             refreshes.insert(0, login.clone());
         }
+        self.out.push_str(&std::mem::take(&mut self.deferred));
         self.end_session(refreshes, logouts, login.as_ref(), !teardown.is_empty());
         for op in teardown {
             self.step(&op, "teardown");
@@ -573,8 +582,8 @@ impl<'a> Generator<'a> {
         }
         let _ = writeln!(
             self.out,
-            "[[{table}]]\nname = \"{name}\"\nactor = \"user\"\nrequest = \"{} {path}\"",
-            op.method
+            "[[{table}]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {path}\"",
+            self.actor, op.method
         );
         let turns = std::mem::take(&mut self.turns);
         let mut values = Values::new(self.spec, &self.known, turns);
@@ -587,6 +596,7 @@ impl<'a> Generator<'a> {
         if !headers.is_empty() {
             let _ = writeln!(self.out, "headers = {}", toml::Value::Table(headers));
         }
+        let mut sent = None;
         if let Some((kind, schema)) = self.body_schema(op) {
             // A login and a refresh grant choose among every field.
             values.all_fields = self.refreshing || self.is_login(op);
@@ -611,13 +621,13 @@ impl<'a> Generator<'a> {
                 // Later logins send the password the account has now.
                 self.password = Some(new.clone());
             }
-            let body = toml::Value::Table(fields);
             let key = match kind.as_str() {
                 k if k.contains("x-www-form-urlencoded") => "form",
                 k if k.contains("multipart") => "multipart",
                 _ => "body",
             };
-            let _ = writeln!(self.out, "{key} = {body}");
+            let _ = writeln!(self.out, "{key} = {}", toml::Value::Table(fields.clone()));
+            sent = Some((key, fields));
         }
         self.turns = values.into_turns();
         if let Some(list) = self.listed.get(&op.path).filter(|_| op.method == "GET") {
@@ -630,10 +640,29 @@ impl<'a> Generator<'a> {
         if !statuses.is_empty() {
             let _ = writeln!(self.out, "expect.status = [{}]", statuses.join(", "));
         }
+        let written = beyond::Written {
+            op,
+            name,
+            path: &path,
+            body: sent.as_ref().map(|(key, fields)| (*key, fields)),
+        };
+        let probes = match table {
+            "steps" => beyond::probes(self, &written),
+            _ => beyond::Probes::default(),
+        };
+        let capture = match (capture, probes.captures.join(", ")) {
+            (capture, more) if more.is_empty() => capture,
+            (Some(c), more) => Some(format!(
+                "{}, {more} }}",
+                c.trim_end().trim_end_matches('}').trim_end()
+            )),
+            (None, more) => Some(format!("capture = {{ {more} }}")),
+        };
         if let Some(capture) = capture {
             let _ = writeln!(self.out, "{capture}");
         }
         let _ = writeln!(self.out);
+        self.out.push_str(&probes.steps);
     }
 
     /// The headers a step sends back: the CSRF token on every write, and

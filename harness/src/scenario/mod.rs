@@ -207,7 +207,7 @@ pub struct Located<T> {
 }
 
 impl<T> Located<T> {
-    fn at_start(file: &Arc<SourceFile>, value: T) -> Located<T> {
+    pub(crate) fn at_start(file: &Arc<SourceFile>, value: T) -> Located<T> {
         Located {
             value,
             file: file.clone(),

@@ -76,7 +76,9 @@ pub struct Fuzz {
     /// Programs run at once (each sends its operations in order);
     /// [`PROGRAMS_PER_CORE`] per core when `None`.
     pub concurrency: Option<usize>,
-    /// An OpenAPI document: report which of its operations programs reached.
+    /// An OpenAPI document: the operations the scenarios never send join
+    /// their vocabulary, and the session reports which of its operations
+    /// programs reached.
     pub openapi: Option<PathBuf>,
     /// An HTML page of what the session confirmed ([`crate::html`]).
     pub html: Option<PathBuf>,
@@ -374,13 +376,46 @@ impl Fuzz {
             .map_err(|(path, err)| format!("cannot write {}: {err}", path.display()))
     }
 
+    /// The vocabularies, each with the operations of the document at
+    /// `path` its scenario never sends; what was added and left out is
+    /// said on the terminal.
+    fn documented(&self, path: &Path) -> Result<Vec<Vocabulary>, SessionError> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            SessionError::Input(format!(
+                "cannot read OpenAPI document {}: {err}",
+                path.display()
+            ))
+        })?;
+        let found = fuzzer::documented_vocabularies(&self.scenarios, &self.overrides, &text)
+            .map_err(|err| SessionError::Input(format!("{}: {err}", path.display())))?;
+        let mut vocabularies = Vec::new();
+        for (vocab, added) in found {
+            eprintln!(
+                "{}: {} step(s) from {} for the operations it never sends",
+                vocab.scenario,
+                added.steps.len(),
+                path.display()
+            );
+            for why in &added.left_out {
+                eprintln!("  left out: {}", terminal_safe(why));
+            }
+            vocabularies.push(vocab);
+        }
+        Ok(vocabularies)
+    }
+
     /// Loads the vocabularies, connects the target, opens the corpus and
     /// the findings file.
     async fn prepare(&self, started: Instant) -> Result<Shared, SessionError> {
-        let vocabularies = fuzzer::vocabularies(&self.scenarios, &self.overrides)?;
-        let operations = match &self.openapi {
-            Some(path) => Some(Operations::load(path).map_err(SessionError::Input)?),
-            None => None,
+        let (vocabularies, operations) = match &self.openapi {
+            Some(path) => {
+                let operations = Operations::load(path).map_err(SessionError::Input)?;
+                (self.documented(path)?, Some(operations))
+            }
+            None => (
+                fuzzer::vocabularies(&self.scenarios, &self.overrides)?,
+                None,
+            ),
         };
         let target = Arc::new(Target::connect(&self.target).await?);
         let keeps_data = matches!(*target, Target::Remote(_));
@@ -402,8 +437,13 @@ impl Fuzz {
             ))
         })?;
         let seed = self.seed.unwrap_or_else(crate::canary::fresh_nonce);
-        // The scripted flows come first, then what earlier runs kept.
+        // The scripted flows come first (with `--openapi`, probing too),
+        // then what earlier runs kept.
         let mut corpus = fuzzer::seed_inputs(&vocabularies);
+        if self.openapi.is_some() {
+            // The documented operations put writes deep in the flows.
+            corpus.extend(fuzzer::probe_inputs(&vocabularies));
+        }
         corpus.extend(load_corpus(&self.corpus));
         let known = known_buckets(&self.findings);
         eprintln!(

@@ -429,8 +429,9 @@ pub struct FuzzArgs {
     /// Programs run at once, each sending its operations in order (default: four per core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     concurrency: Option<u32>,
-    /// An OpenAPI 3 document: report which of its operations the programs
-    /// reached and which they never did.
+    /// An OpenAPI 3 document: the operations the scenarios never send
+    /// become vocabulary (called with the values the run captures), and
+    /// the session reports which operations programs reached.
     #[arg(long, value_name = "FILE")]
     openapi: Option<PathBuf>,
     /// Write one self-contained HTML page of what was confirmed.
