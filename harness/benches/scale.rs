@@ -3,6 +3,9 @@
 //!
 //! - the shipped suite on the embedded clinic at 1,000 and 10,000 patients:
 //!   requests per second, and their ratio;
+//! - the peak memory of `crosstalk run --patients 100000` (the command
+//!   line, embedded clinic, shipped suite) beside `--patients 10000`'s: the
+//!   peak resident set of the child process;
 //! - harness CPU per request over HTTP (`crosstalk run --target`, shipped
 //!   suite, 2,000 patients) against a bare reqwest client's (64 tasks, JSON
 //!   GETs and POSTs, each answer parsed, on one worker thread as the
@@ -13,8 +16,8 @@
 //!   (what libFuzzer calls, without its instrumentation) in executions per
 //!   second; the cargo-fuzz build itself when a nightly toolchain is there.
 //!
-//! `cargo bench -p crosstalk --bench scale` (a few minutes; `--quick` skips
-//! the 10,000-patient run). The served clinic is this binary started again
+//! `cargo bench -p crosstalk --bench scale` (ten minutes and more; `--quick` skips
+//! the 10,000- and 100,000-patient runs). The served clinic is this binary started again
 //! with `--serve-clinic`, so that its CPU is never counted as the client's.
 
 use std::path::{Path, PathBuf};
@@ -200,6 +203,52 @@ fn clinic_server() {
     });
 }
 
+/// Peak resident memory (MiB) and requests of `crosstalk run --patients
+/// N`, embedded clinic, shipped suite: a child process, waited for with
+/// `wait4` for its own peak alone.
+// wait4 reaps the child: std's `wait` would find it gone.
+#[allow(clippy::zombie_processes)]
+fn run_peak_memory(patients: usize, dir: &Path) -> (u64, f64) {
+    let report = dir.join(format!("memory-{patients}.json"));
+    let child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["run", "--seed", "1", "--patients", &patients.to_string()])
+        .arg("--json")
+        .arg(&report)
+        .arg("--findings")
+        .arg(dir.join("findings"))
+        .arg(scenarios())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only the status and the struct it is given.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the clean clinic gave findings or the run was incomplete ({patients} patients)"
+    );
+    // ru_maxrss is in KiB on Linux.
+    (requests_in(&report), usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// The requests a run's JSON report counts.
+fn requests_in(report: &Path) -> u64 {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    (report["scenarios"].as_array())
+        .expect("the report lists scenarios")
+        .iter()
+        .map(|s| {
+            s["requests"]
+                .as_u64()
+                .expect("each scenario counts its requests")
+        })
+        .sum()
+}
+
 /// Harness CPU microseconds per request: `crosstalk run --target` in a child.
 fn harness_cpu_per_request(base: &str, dir: &Path) -> (u64, f64) {
     let report = dir.join("report.json");
@@ -217,18 +266,7 @@ fn harness_cpu_per_request(base: &str, dir: &Path) -> (u64, f64) {
         .unwrap();
     let cpu = cpu_seconds(libc::RUSAGE_CHILDREN) - before;
     assert!(status.success(), "the served clinic gave findings");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
-    let requests = (report["scenarios"]
-        .as_array()
-        .expect("the report lists scenarios")
-        .iter())
-    .map(|s| {
-        s["requests"]
-            .as_u64()
-            .expect("each scenario counts its requests")
-    })
-    .sum::<u64>();
+    let requests = requests_in(&report);
     (requests, cpu * 1e6 / requests as f64)
 }
 
@@ -407,6 +445,12 @@ fn main() {
         let (_, large) = suite_rate(&runtime, 10_000);
         println!(
             "run, 10,000 / 1,000 patients (requests/s)   {large:>9.0}   {small:>13.0}   {:>9.2}",
+            large / small
+        );
+        let (small_requests, small) = run_peak_memory(10_000, &dir);
+        let (large_requests, large) = run_peak_memory(100_000, &dir);
+        println!(
+            "run peak memory, 100,000 / 10,000 patients (MiB) {large:>6.0}   {small:>13.0}   {:>9.2}   ({large_requests} and {small_requests} requests; goal ≤ 1024 MiB)",
             large / small
         );
     }

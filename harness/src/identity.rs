@@ -89,7 +89,9 @@ impl Identities {
         }
         let mut claimed = self.names.write().unwrap_or_else(|p| p.into_inner());
         for (_, value) in names {
-            let entry = claimed.entry(value.to_lowercase()).or_default();
+            // Sized for one claim, as nearly every name has.
+            let entry =
+                (claimed.entry(value.to_lowercase())).or_insert_with(|| Vec::with_capacity(1));
             if !entry.iter().any(|(text, _)| *text == value) {
                 entry.push((value, id));
             }

@@ -90,7 +90,7 @@ pub enum Told {
     Answered {
         step: StepRef,
         method: http::Method,
-        path: String,
+        path: Box<str>,
         status: u16,
     },
 }
@@ -259,6 +259,9 @@ impl World {
         if trace.len() == TRACE_KEPT {
             trace.pop_front();
         }
+        // Its final size at once: grown by doubling it would hold 32, for
+        // every instance of the world.
+        trace.reserve_exact(TRACE_KEPT - trace.len());
         trace.push_back(told);
     }
 
@@ -347,7 +350,9 @@ fn names_kind(key: &str, var: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Owned {
     pub owner: InstanceId,
-    pub kind: Kind,
+    /// Shared by every value of the kind: a run holds millions of values
+    /// and a few dozen kinds.
+    pub kind: Arc<Kind>,
     /// The set that owns the value together (a look-alike pair's shared
     /// name): its first instance. Evidence only for an observer outside it.
     pub group: Option<InstanceId>,
@@ -355,13 +360,42 @@ pub struct Owned {
 
 #[derive(Debug, Default)]
 struct Values {
-    owned: FastMap<String, Vec<Owned>>,
-    /// Value → the first instance that captured it, shared values included:
-    /// whom a `grant_to` names.
-    first_capturer: FastMap<String, InstanceId>,
+    /// Every value captured or generated, each held once.
+    known: FastMap<Box<str>, Known>,
+    /// Each kind once.
+    kinds: HashSet<Arc<Kind>>,
     /// Values every instance read alike (see [`Ledger::publish`]): a later
     /// capture does not make them anyone's.
     public: std::collections::HashSet<String, foldhash::fast::RandomState>,
+}
+
+/// What the ledger knows of one value.
+#[derive(Debug)]
+struct Known {
+    /// The first instance that captured it, shared values included: whom a
+    /// `grant_to` names (none for a generated value).
+    first_capturer: Option<InstanceId>,
+    owned: Vec<Owned>,
+}
+
+impl Values {
+    /// `text`'s entry, created (sized for one owner, as most values have).
+    fn entry(&mut self, text: String) -> &mut Known {
+        self.known.entry(text.into()).or_insert_with(|| Known {
+            first_capturer: None,
+            owned: Vec::with_capacity(1),
+        })
+    }
+
+    /// The one shared copy of `kind`.
+    fn kind(&mut self, kind: Kind) -> Arc<Kind> {
+        if let Some(known) = self.kinds.get(&kind) {
+            return known.clone();
+        }
+        let kind = Arc::new(kind);
+        self.kinds.insert(kind.clone());
+        kind
+    }
 }
 
 /// A read of who owns which value: see [`Ledger::owned_values`].
@@ -370,7 +404,7 @@ pub struct OwnedValues<'a>(std::sync::RwLockReadGuard<'a, Values>);
 impl OwnedValues<'_> {
     /// The instances that own `text`.
     pub fn of(&self, text: &str) -> &[Owned] {
-        self.0.owned.get(text).map_or(&[], Vec::as_slice)
+        self.0.known.get(text).map_or(&[], |k| k.owned.as_slice())
     }
 }
 
@@ -506,15 +540,21 @@ impl Ledger {
     /// owner it was not (as that kind) before.
     pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) -> bool {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        values.first_capturer.entry(text.clone()).or_insert(owner);
-        if shared || values.public.contains(&text) {
+        let public = shared || values.public.contains(&text);
+        let kind = (!public).then(|| values.kind(kind));
+        let known = values.entry(text);
+        known.first_capturer.get_or_insert(owner);
+        let Some(kind) = kind else {
+            return false;
+        };
+        if known
+            .owned
+            .iter()
+            .any(|o| o.owner == owner && o.kind == kind)
+        {
             return false;
         }
-        let owners = values.owned.entry(text).or_default();
-        if owners.iter().any(|o| o.owner == owner && o.kind == kind) {
-            return false;
-        }
-        owners.push(Owned {
+        known.owned.push(Owned {
             owner,
             kind,
             group: None,
@@ -528,11 +568,9 @@ impl Ledger {
     pub fn publish(&self, text: &str, var: &str, readers: &[InstanceId]) {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
         values.public.insert(text.to_string());
-        if let Some(owners) = values.owned.get_mut(text) {
-            owners.retain(|o| o.kind.generated || o.kind.var != var || !readers.contains(&o.owner));
-            if owners.is_empty() {
-                values.owned.remove(text);
-            }
+        if let Some(known) = values.known.get_mut(text) {
+            (known.owned)
+                .retain(|o| o.kind.generated || o.kind.var != var || !readers.contains(&o.owner));
         }
     }
 
@@ -546,15 +584,15 @@ impl Ledger {
     /// look-alike pair that shares it): owned by them together, of
     /// generated kind `var`.
     pub fn generated(&self, owners: &[InstanceId], text: String, var: &str) {
-        let kind = Kind {
+        let group = (owners.len() > 1).then(|| owners[0]);
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        let kind = values.kind(Kind {
             var: var.to_string(),
             key: None,
             siblings: Vec::new(),
             generated: true,
-        };
-        let group = (owners.len() > 1).then(|| owners[0]);
-        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        let known = values.owned.entry(text).or_default();
+        });
+        let known = &mut values.entry(text).owned;
         for owner in owners {
             if !known.iter().any(|o| o.owner == *owner && o.kind == kind) {
                 known.push(Owned {
@@ -580,7 +618,7 @@ impl Ledger {
     /// The instance that first captured `text`.
     pub fn first_capturer(&self, text: &str) -> Option<InstanceId> {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
-        values.first_capturer.get(text).copied()
+        values.known.get(text).and_then(|k| k.first_capturer)
     }
 
     /// From now on `viewer` may see `owner`'s data.
@@ -652,7 +690,7 @@ mod tests {
             let told = Told::Answered {
                 step: StepRef::Flow(0),
                 method: http::Method::GET,
-                path: format!("/x?n={i}&t=tok-secret-value"),
+                path: format!("/x?n={i}&t=tok-secret-value").into(),
                 status: 200,
             };
             world.tell(0, told);

@@ -533,7 +533,7 @@ impl Executor {
                 aims.push(one.aimed);
             }
         }
-        judge::on_batch(&self.context(), &answered, &mut verdicts);
+        judge::on_batch(&self.context(), &mut answered, &mut verdicts);
         self.plant_shadows(&answered);
         self.log_witnessed();
         let mut judged = answered.iter().zip(verdicts);

@@ -222,11 +222,13 @@ impl Executor {
                     response,
                 )
                 .with_carried(carried);
-                let exchange = match probe_of {
+                let mut exchange = match probe_of {
                     Some(owner) => exchange.probing(owner),
                     None => exchange,
                 };
                 let verdict = judge::on_answer(&self.context(), &exchange);
+                // The batch keeps it until all of it has answered.
+                exchange.forget_json();
                 Some((exchange, verdict))
             }
             Err(err) => {

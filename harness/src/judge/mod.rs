@@ -205,6 +205,13 @@ impl Exchange {
     pub fn json(&self) -> Option<&Value> {
         self.json.get_or_init(|| self.response.json()).as_ref()
     }
+
+    /// Frees the parsed body; the bytes stay, and parse again if asked. A
+    /// batch keeps every answer until all have arrived, and parsed they
+    /// took most of a large run's memory (a tree is several times its text).
+    pub fn forget_json(&mut self) {
+        self.json.take();
+    }
 }
 
 /// What a response may be attributed to its observer for.
@@ -297,11 +304,13 @@ pub fn on_answer(cx: &Context<'_>, exchange: &Exchange) -> Verdict {
 }
 
 /// Runs the [`ON_BATCH`] judges over a whole batch, in the order given.
-pub fn on_batch(cx: &Context<'_>, batch: &[Exchange], verdicts: &mut [Verdict]) {
+pub fn on_batch(cx: &Context<'_>, batch: &mut [Exchange], verdicts: &mut [Verdict]) {
     public::judge(cx, batch, verdicts);
     for (_, judge) in ON_BATCH {
-        for (exchange, verdict) in batch.iter().zip(verdicts.iter_mut()) {
+        for (exchange, verdict) in batch.iter_mut().zip(verdicts.iter_mut()) {
             apply(cx, *judge, exchange, verdict);
+            // One parsed body at a time.
+            exchange.forget_json();
         }
     }
 }

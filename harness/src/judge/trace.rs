@@ -10,7 +10,7 @@ pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
     let told = Told::Answered {
         step: exchange.step,
         method: request.method.clone(),
-        path: request.path.clone(),
+        path: request.path.as_str().into(),
         status: exchange.response.status,
     };
     cx.world.tell(exchange.observer, told);
