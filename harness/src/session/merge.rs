@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use crate::executor::RunStats;
 use crate::findings::Bucket;
 use crate::health::Health;
-use crate::html::Page;
 use crate::report::{Outputs, RunReport};
 use crate::shard::{Merged, Part, Shard};
 
-use super::run::{cannot_write, harness_failed, verdict};
+use super::run::{cannot_write, harness_failed, verdict, write_page};
 use super::{RunOutcome, SessionError};
 
 /// Directories looked into at most this deep for reports and findings.
@@ -77,23 +76,8 @@ impl Merge {
                 .map(|(path, err)| cannot_write(&path, err).to_string()),
         );
         harness_failed(&mut outcome, problems.collect());
-        self.write_page(&mut outcome);
+        write_page(&self.outputs, "merge", &mut outcome);
         Ok(outcome)
-    }
-
-    /// The HTML page, last: it shows the exit code.
-    fn write_page(&self, outcome: &mut RunOutcome) {
-        if self.outputs.html.is_none() {
-            return;
-        }
-        let page = Page {
-            problem: outcome.problem.clone(),
-            findings: crate::html::read_findings(&outcome.report),
-            ..Page::new("merge", &outcome.report, outcome.exit)
-        };
-        if let Err((path, err)) = self.outputs.write_html(&page) {
-            harness_failed(outcome, vec![cannot_write(&path, err).to_string()]);
-        }
     }
 }
 

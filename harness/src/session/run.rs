@@ -210,24 +210,8 @@ impl Run {
             .into_iter()
             .chain(written.err().map(|e| e.to_string()));
         harness_failed(&mut outcome, problems.collect());
-        self.write_page(&mut outcome);
+        write_page(&self.outputs, "run", &mut outcome);
         Ok(outcome)
-    }
-
-    /// The HTML page, last: it shows the exit code the rest decided, and
-    /// every finding of the findings file.
-    fn write_page(&self, outcome: &mut RunOutcome) {
-        if self.outputs.html.is_none() {
-            return;
-        }
-        let page = Page {
-            problem: outcome.problem.clone(),
-            findings: crate::html::read_findings(&outcome.report),
-            ..Page::new("run", &outcome.report, outcome.exit)
-        };
-        if let Err((path, err)) = self.outputs.write_html(&page) {
-            harness_failed(outcome, vec![cannot_write(&path, err).to_string()]);
-        }
     }
 
     /// With `--require-coverage`, a run that reached every operation but
@@ -485,4 +469,20 @@ fn progress_bar(plans: &[Plan], shard: Option<Shard>) -> Option<indicatif::Progr
         .progress_chars("=> "),
     );
     Some(bar)
+}
+
+/// The HTML page of a run or a merge (`--html`), last: it shows the exit
+/// code the rest decided, and every finding of the findings file.
+pub(super) fn write_page(outputs: &Outputs, command: &str, outcome: &mut RunOutcome) {
+    if outputs.html.is_none() {
+        return;
+    }
+    let page = Page {
+        problem: outcome.problem.clone(),
+        findings: crate::html::read_findings(&outcome.report),
+        ..Page::new(command, &outcome.report, outcome.exit)
+    };
+    if let Err((path, err)) = outputs.write_html(&page) {
+        harness_failed(outcome, vec![cannot_write(&path, err).to_string()]);
+    }
 }
