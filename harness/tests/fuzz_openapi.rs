@@ -14,8 +14,13 @@ use std::time::Duration;
 
 use crosstalk::session::{Exit, Fuzz, FuzzOutcome, Replay, TargetSpec};
 
-/// Programs a session runs at most.
+/// Programs a clean session runs.
 const PROGRAMS: u64 = 600;
+
+/// Programs a session looking for a fault runs at most: each fault of
+/// these shows within a few hundred, but programs run concurrently, so
+/// which one shows it first varies from run to run.
+const PROGRAMS_TO_FIND: u64 = 5000;
 
 fn suite() -> PathBuf {
     support::root().join("harness/tests/fixtures/booking-only")
@@ -28,7 +33,10 @@ async fn fuzz(dir: &Path, faults: &[&str]) -> FuzzOutcome {
     std::fs::write(&document, clinic::openapi::document_json()).unwrap();
     Fuzz {
         seed: Some(1),
-        programs: Some(PROGRAMS),
+        programs: Some(match faults.is_empty() {
+            true => PROGRAMS,
+            false => PROGRAMS_TO_FIND,
+        }),
         max_findings: (!faults.is_empty()).then_some(1),
         // Ceilings for a loaded machine: the programs end the run.
         time: Duration::from_secs(900),

@@ -48,6 +48,7 @@ pub fn extend(scenario: &mut Scenario, text: &str, overrides: &Overrides) -> Res
                 Actor {
                     name: name.clone(),
                     known,
+                    password: password(scenario, name),
                 },
             )
         })
@@ -136,6 +137,25 @@ fn known(scenario: &Scenario, actor: &str) -> BTreeSet<String> {
     let captured =
         (steps.filter(|s| s.value.actor == actor)).flat_map(|s| s.value.capture.keys().cloned());
     scenario.vars.keys().cloned().chain(captured).collect()
+}
+
+/// The password `actor`'s accounts have: what its first step that sends a
+/// password field (its sign-up or login) sends there.
+fn password(scenario: &Scenario, actor: &str) -> Option<String> {
+    let steps = scenario.setup.iter().chain(&scenario.steps);
+    steps.filter(|s| s.value.actor == actor).find_map(|s| {
+        let body = s.value.body.as_ref().and_then(toml::Value::as_table);
+        let fields = body
+            .into_iter()
+            .flatten()
+            .chain(s.value.form.iter().flatten());
+        fields
+            .filter(|(key, _)| {
+                let key = key.to_ascii_lowercase();
+                key.contains("password") && !key.contains("new")
+            })
+            .find_map(|(_, value)| value.as_str().map(str::to_string))
+    })
 }
 
 /// The plain variables the templates in `texts` use.

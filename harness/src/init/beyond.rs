@@ -173,8 +173,15 @@ fn write_probe(
     more: &str,
 ) -> String {
     let name = g.unique_name(&format!("probe: {} {what}", step.name));
+    // The step's own headers (a CSRF token, `If-Match`): a probe the
+    // server refuses for want of them would test nothing.
+    let headers = g.request_headers(step.op);
+    let headers = match headers.is_empty() {
+        true => String::new(),
+        false => format!("headers = {}\n", toml::Value::Table(headers)),
+    };
     format!(
-        "[[steps]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {}\"\n{key} = {}\n{more}\n",
+        "[[steps]]\nname = \"{name}\"\nactor = \"{}\"\nrequest = \"{} {}\"\n{headers}{key} = {}\n{more}\n",
         g.actor,
         step.op.method,
         step.path,

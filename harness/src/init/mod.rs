@@ -108,6 +108,9 @@ struct Generator<'a> {
     actor: String,
     /// Probes written after every other step of the flow ([`beyond`]).
     deferred: String,
+    /// The password an instance's account has when the sign-up is not
+    /// this generator's (a suite's own, for `fuzz --openapi`).
+    account_password: String,
 }
 
 impl<'a> Generator<'a> {
@@ -130,6 +133,7 @@ impl<'a> Generator<'a> {
             listed: Default::default(),
             actor: "user".into(),
             deferred: String::new(),
+            account_password: values::OWN_PASSWORD.to_string(),
         }
     }
 
@@ -418,6 +422,7 @@ impl<'a> Generator<'a> {
         };
         if let Some((_, schema)) = self.body_schema(op) {
             let mut values = Values::new(self.spec, &self.known, self.turns.clone());
+            values.password.clone_from(&self.account_password);
             values.object(&schema, 0);
             out.extend(values.missing);
         }
@@ -587,6 +592,7 @@ impl<'a> Generator<'a> {
         );
         let turns = std::mem::take(&mut self.turns);
         let mut values = Values::new(self.spec, &self.known, turns);
+        values.password.clone_from(&self.account_password);
         let mut query = self.query(op, &mut values);
         query.extend(paging.unwrap_or_default());
         if !query.is_empty() {

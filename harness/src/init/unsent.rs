@@ -21,6 +21,9 @@ use super::{Generator, resets_everything};
 pub struct Actor {
     pub name: String,
     pub known: BTreeSet<String>,
+    /// The password its sign-up sets, when the suite has one: a step that
+    /// sends the current password must send that one.
+    pub password: Option<String>,
 }
 
 /// The steps written for the operations a suite never sends.
@@ -68,6 +71,9 @@ pub fn steps(text: &str, sent: &BTreeSet<String>, actors: &[Actor]) -> Result<Un
         generator.actor = actor.name.clone();
         generator.known = actor.known.clone();
         generator.needed = needed.clone();
+        if let Some(password) = &actor.password {
+            generator.account_password.clone_from(password);
+        }
         let mut ops: Vec<Op> = all()
             .filter(|op| !taken.contains(&op.name()) && !resets_everything(op))
             .filter(|op| !generator.is_signup(op) && !generator.is_login(op))

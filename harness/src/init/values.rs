@@ -13,6 +13,9 @@ use oas3::spec::{
 
 use super::operation::is_refresh_token;
 
+/// Every instance its own password: one account's password opens no other.
+pub(super) const OWN_PASSWORD: &str = "{{password}} {{canary}}";
+
 /// The variable that holds an instance's refresh token.
 pub(super) const REFRESH_TOKEN: &str = "refresh_token";
 
@@ -28,6 +31,9 @@ pub(super) struct Values<'a> {
     /// Every field of an object, not only those it requires (a login
     /// chooses among them).
     pub all_fields: bool,
+    /// The password an instance's account has: its own by default, or the
+    /// one a suite's sign-up sets (`fuzz --openapi`).
+    pub password: String,
 }
 
 impl<'a> Values<'a> {
@@ -42,6 +48,7 @@ impl<'a> Values<'a> {
             turns,
             missing: Vec::new(),
             all_fields: false,
+            password: OWN_PASSWORD.to_string(),
         }
     }
 
@@ -217,12 +224,10 @@ impl<'a> Values<'a> {
             // A new password of the sender's own: set on another's account,
             // it locks the owner out.
             (_, l) if l.contains("password") && l.contains("new") => {
-                "{{password}} {{canary}} new".into()
+                format!("{} new", self.password)
             }
-            // Every instance its own password: one account's password
-            // opens no other.
-            (Some("password"), _) => "{{password}} {{canary}}".into(),
-            (_, l) if l.contains("password") => "{{password}} {{canary}}".into(),
+            (Some("password"), _) => self.password.clone(),
+            (_, l) if l.contains("password") => self.password.clone(),
             (_, "grant_type") => "password".into(),
             (_, "username" | "user_name" | "login") => "user-{{run_id}}-{{serial}}".into(),
             (_, l) if l.contains("phone") => "+44 7700 9{{serial}}".into(),
