@@ -25,20 +25,10 @@ fn clinic(faults: &str) -> String {
 
 /// `crosstalk run` of the shards' scenario into `dir`: exit code, report.
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let json = dir.join("report.json");
-    let out = command(CROSSTALK)
-        .arg("run")
-        .arg(scenario())
-        .args(args)
-        .args(["--no-snapshots", "--patients", "8", "--json"])
-        .arg(&json)
-        .arg("--findings")
-        .arg(dir.join("findings"))
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
-    (out.status.code(), serde_json::from_str(&report).unwrap())
+    let scenario = scenario();
+    let mut all = vec![scenario.to_str().unwrap(), "--patients", "8"];
+    all.extend(args);
+    support::run_report(dir, &all)
 }
 
 /// Shards `ks` of 4 of run `run_id`, one after another against `target`,
