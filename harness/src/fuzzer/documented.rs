@@ -150,10 +150,7 @@ fn password(scenario: &Scenario, actor: &str) -> Option<String> {
             .flatten()
             .chain(s.value.form.iter().flatten());
         fields
-            .filter(|(key, _)| {
-                let key = key.to_ascii_lowercase();
-                key.contains("password") && !key.contains("new")
-            })
+            .filter(|(key, _)| crate::init::is_password(key))
             .find_map(|(_, value)| value.as_str().map(str::to_string))
     })
 }

@@ -1145,7 +1145,7 @@ fn account_note(signup: Option<&Op>, login: Option<&Op>) -> String {
 }
 
 /// Whether a field takes the account's password (not a new one).
-fn is_password(field: &str) -> bool {
+pub(crate) fn is_password(field: &str) -> bool {
     field.to_ascii_lowercase().contains("password") && !is_new_password(field)
 }
 
