@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::faults::Fault;
-use crate::media::Leg;
+use crate::media::{self, Leg};
 use crate::recordings::{self, NewRecording};
 use crate::{AppState, appointments, now};
 
@@ -303,13 +303,13 @@ async fn record(state: &AppState, finished: &FinishedLeg, owner: &str) -> ApiRes
         &finished.clinician_name,
         duration,
     );
-    let encoder_slot = if state.faults.has(Fault::SwitchRace) {
+    let (encoder_slot, time) = if state.faults.has(Fault::SwitchRace) {
         // One encoder session per clinician console.
-        c.clinician_id.as_str()
+        (c.clinician_id.as_str(), media::CONSOLE_ENCODE_TIME)
     } else {
-        c.id.as_str()
+        (c.id.as_str(), media::ENCODE_TIME)
     };
-    let leg = state.media.encode(encoder_slot, leg).await;
+    let leg = state.media.encode(encoder_slot, leg, time).await;
     let conn = state.db.conn();
     let recording_id = recordings::insert(
         &conn,

@@ -7,8 +7,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How long the encoder takes per leg: long enough for two switches to overlap.
-const ENCODE_TIME: Duration = Duration::from_millis(3);
+/// How long the clinic's own encoder takes per leg.
+pub const ENCODE_TIME: Duration = Duration::from_millis(3);
+/// How long an encoder session on a clinician's console takes per leg (a
+/// hop to the console and back): long enough for two calls' legs to overlap
+/// even when a loaded machine delays one request by a few time slices, so
+/// a race on it shows as often in a test as on a quiet machine.
+pub const CONSOLE_ENCODE_TIME: Duration = Duration::from_millis(25);
 
 /// What a leg of a call leaves behind.
 #[derive(Debug, Clone)]
@@ -46,10 +51,11 @@ pub struct MediaPipeline {
 }
 
 impl MediaPipeline {
-    /// Hands `leg` to the encoder through `slot` and returns the encoded leg.
-    pub async fn encode(&self, slot: &str, leg: Leg) -> Leg {
+    /// Hands `leg` to the encoder through `slot` and returns the encoded
+    /// leg, `time` later.
+    pub async fn encode(&self, slot: &str, leg: Leg, time: Duration) -> Leg {
         self.lock().insert(slot.to_string(), leg.clone());
-        tokio::time::sleep(ENCODE_TIME).await;
+        tokio::time::sleep(time).await;
         self.lock().get(slot).cloned().unwrap_or(leg)
     }
 
@@ -121,8 +127,8 @@ mod tests {
         let a = Leg::render("audio", 1, "a", "Dr", 1);
         let b = Leg::render("audio", 1, "b", "Dr", 1);
         let (got_a, got_b) = tokio::join!(
-            pipeline.encode("a", a.clone()),
-            pipeline.encode("b", b.clone())
+            pipeline.encode("a", a.clone(), ENCODE_TIME),
+            pipeline.encode("b", b.clone(), ENCODE_TIME)
         );
         assert_eq!(got_a.transcript, a.transcript);
         assert_eq!(got_b.transcript, b.transcript);

@@ -68,12 +68,6 @@ fn clinic(fault: Option<Fault>, sessions: Sessions) -> String {
 /// see detection.rs). Their scripts are still checked when there are some.
 const FUZZ_MISSES: &[Fault] = &[Fault::DocumentIdor, Fault::DocumentWriteIdor];
 
-/// Scripts with a known bug: a cookie-session race reproduction sometimes
-/// loses its sessions (requests after the simultaneous ones answer 401 on
-/// the faulty server too), so it says it could not run instead of
-/// REPRODUCED. Its runs on a clean server are still checked.
-const KNOWN_BROKEN: &[(Fault, Sessions)] = &[(Fault::SwitchRace, Sessions::Cookie)];
-
 /// Fuzzes `suite` against `target` (fixed seed, a bounded number of
 /// programs, stopping at the first new bucket): the scripts it wrote, `None`
 /// when it confirmed nothing. Every fault but [`FUZZ_MISSES`] shows within
@@ -147,13 +141,7 @@ fn every_fault(suite: &str, sessions: Sessions) {
         };
         for path in &scripts {
             let name = format!("{} {}", fault.name(), path.display());
-            let faulty = runs(path, &clinic(Some(fault), sessions), 1, &name);
-            if KNOWN_BROKEN.contains(&(fault, sessions)) {
-                // Printed, not counted: a known bug, still to fix.
-                faulty.iter().for_each(|f| eprintln!("known broken: {f}"));
-            } else {
-                failures.extend(faulty);
-            }
+            failures.extend(runs(path, &clinic(Some(fault), sessions), 1, &name));
             failures.extend(runs(path, &clinic(None, sessions), 0, &name));
         }
     }

@@ -372,19 +372,49 @@ fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars, en
         }
         let _ = writeln!(out, "  ok{}=1\nfi", p.n);
     }
-    // Which goes first is the server's to decide: every other try, the
-    // other way round.
-    let launch = |order: &mut dyn Iterator<Item = &Prepared>| {
+    // An identity's own requests go out one after another, in the order
+    // recorded: curl processes started together reach the server in any
+    // order, and a log-in that overtook its own sign-up would leave the
+    // identity no session. Identities race each other; which goes first is
+    // the server's to decide: every other try, the other way round.
+    let chains = chains(&prepared, batch);
+    let launch = |order: &mut dyn Iterator<Item = &Vec<&Prepared>>| {
         order
-            .map(|p| format!("  [ \"$ok{0}\" = 0 ] || send {0} {1} &\n", p.n, p.args))
+            .map(|chain| {
+                let sends: Vec<String> = (chain.iter())
+                    .map(|p| format!("[ \"$ok{0}\" = 0 ] || send {0} {1}", p.n, p.args))
+                    .collect();
+                match sends.as_slice() {
+                    [one] => format!("  {one} &\n"),
+                    _ => format!("  {{ {}; }} &\n", sends.join("; ")),
+                }
+            })
             .collect::<String>()
     };
-    let forward = launch(&mut prepared.iter());
-    let backward = launch(&mut prepared.iter().rev());
+    let forward = launch(&mut chains.iter());
+    let backward = launch(&mut chains.iter().rev());
     let _ = writeln!(
         out,
         "if [ $(( ${{CROSSTALK_TRY:-0}} % 2 )) = 1 ]; then\n{backward}else\n{forward}fi\nwait"
     );
+}
+
+/// A batch's requests grouped by the identity whose cookie jar and session
+/// they use, each group in recorded order, the groups in the order of
+/// their first request.
+fn chains<'a>(
+    prepared: &'a [Prepared],
+    batch: &[(usize, &Issued, &Recorded)],
+) -> Vec<Vec<&'a Prepared>> {
+    let mut chains: Vec<(&str, Vec<&Prepared>)> = Vec::new();
+    for (p, (_, _, exchange)) in prepared.iter().zip(batch) {
+        let who = exchange.captured_by.as_str();
+        match chains.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, chain)) => chain.push(p),
+            None => chains.push((who, vec![p])),
+        }
+    }
+    chains.into_iter().map(|(_, chain)| chain).collect()
 }
 
 /// `need N VARS…`: whether the request has every captured value it needs.
