@@ -526,6 +526,7 @@ pub fn mutate(seed: u64, counter: u64, input: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::plan::{Overrides, Plan};
+    use crate::template::Expr;
 
     fn vocabularies() -> Vec<Vocabulary> {
         let shipped =
@@ -577,6 +578,74 @@ mod tests {
             }
         }
         assert!(removed > 1000, "only {removed} programs shrunk");
+    }
+
+    /// Every operation sent at the same moment as the one before it: a
+    /// step that needs what a step of its own batch captures (a booking
+    /// needs the token its sender's log-in gives) waits for that batch
+    /// instead of depending on which answer comes first; the others (two
+    /// instances' log-ins) still race.
+    #[test]
+    fn a_step_never_needs_what_its_batch_captures() {
+        use crate::plan::{Credentials, PlanStep};
+        let vocabs = vocabularies();
+        let (mut waited, mut raced) = (0, 0);
+        for (vocab, seed) in vocabs.iter().zip(seed_inputs(&vocabs)) {
+            let mut program = Program::from_bytes(vocab, &seed[1..]);
+            program.ops.iter_mut().for_each(|op| op.concurrent = true);
+            let plan = program.to_plan(vocab).unwrap();
+            let role = |name: &str| plan.roles.iter().position(|r| r.name == name);
+            // (actor, instance: None for any, variable) the step uses.
+            let uses = |step: &PlanStep| {
+                let me = step.instance;
+                let credential = match step.credentials {
+                    Credentials::Own => Some((step.role, me)),
+                    Credentials::Of(r, i) | Credentials::Unsigned(r, i) => Some((r, Some(i))),
+                    Credentials::Anonymous | Credentials::Picked(_) => None,
+                };
+                let auth = credential.into_iter().flat_map(|(r, i)| {
+                    let header = plan.roles[r].auth.header.iter();
+                    header.flat_map(move |(_, t)| t.exprs().map(move |e| (r, i, e.clone())))
+                });
+                let templates = step.templates().into_iter();
+                let mine = templates.flat_map(|t| t.exprs().map(|e| (step.role, me, e.clone())));
+                (mine.chain(auth))
+                    .filter_map(|(r, i, expr)| match expr {
+                        Expr::Var(var) => Some((Some(r), i, var)),
+                        Expr::Peer(var) => Some((Some(r), None, var)),
+                        Expr::Pick { role: r, var } => Some((role(&r), None, var)),
+                        Expr::Of {
+                            role: r,
+                            index,
+                            var,
+                        } => Some((role(&r), Some(index), var)),
+                        Expr::Env(_) => None,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let mut batch: Vec<(usize, Option<usize>, String)> = Vec::new();
+            for (n, step) in plan.steps.iter().enumerate() {
+                if !step.concurrent {
+                    waited += usize::from(n > 0);
+                    batch.clear();
+                }
+                for (r, i, var) in uses(step) {
+                    let captured = (batch.iter()).any(|(br, bi, bv)| {
+                        Some(*br) == r && *bv == var && (i.is_none() || i == *bi)
+                    });
+                    assert!(
+                        !captured,
+                        "{}: step `{}` needs `{var}`, which a step of its batch captures",
+                        vocab.scenario, step.name
+                    );
+                }
+                raced += usize::from(step.concurrent);
+                batch.extend(
+                    (step.captures.iter()).map(|c| (step.role, step.instance, c.var.clone())),
+                );
+            }
+        }
+        assert!(waited > 0 && raced > 0, "waited {waited}, raced {raced}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::plan::{BUILTINS, Overrides, Plan};
 use crate::scenario::{Actor, Expect, Scenario, ScenarioError, Step};
 use crate::template::{Expr, Template};
 
-use super::vocabulary::{StepInfo, Vocabulary, query_pairs};
+use super::vocabulary::{StepInfo, Vocabulary, query_pairs, template_strings};
 use super::{MAX_OPS, OP_BYTES};
 
 /// The description of a program run, not written out.
@@ -25,6 +25,16 @@ pub enum Identity {
     Other(usize),
     /// Another instance's JWT claims, unsigned (`alg: none`).
     Unsigned(usize),
+}
+
+impl Identity {
+    /// The other instance whose credential is sent, if any.
+    fn of(self) -> Option<usize> {
+        match self {
+            Identity::Other(i) | Identity::Unsigned(i) => Some(i),
+            Identity::Own | Identity::Anonymous => None,
+        }
+    }
 }
 
 /// One step sent by one instance, possibly mutated.
@@ -326,6 +336,8 @@ impl Program {
     /// captured).
     fn parts<'v>(&self, vocab: &'v Vocabulary) -> (Vec<(&'v str, Actor)>, Vec<Step>, Vec<Step>) {
         let mut captured: Vec<BTreeSet<String>> = vec![BTreeSet::new(); vocab.actors.len()];
+        // What the steps of the batch being built capture.
+        let mut batch = Batch::default();
         let mut steps = Vec::new();
         for (n, op) in self.ops.iter().enumerate() {
             let info = &vocab.steps[op.step];
@@ -334,8 +346,18 @@ impl Program {
             if !op.ready(vocab, &captured) {
                 continue;
             }
+            let mut step = materialize(vocab, info, op, n);
+            // A step sent at the same moment as another cannot use what
+            // the other's answer gives: whether it came in time would be
+            // luck. It waits for its batch instead, so every run of the
+            // program (and its replay, and its script) sends the same.
+            step.concurrent &= !batch.gives(vocab, &step, info.role, op);
+            if !step.concurrent {
+                batch = Batch::default();
+            }
+            batch.add(info, op);
             captured[info.role].extend(info.captures.iter().cloned());
-            steps.push(materialize(vocab, info, op, n));
+            steps.push(step);
         }
         let teardown = vocab
             .teardown
@@ -358,33 +380,13 @@ impl Program {
         captured: &[BTreeSet<String>],
     ) -> Vec<(&'v str, Actor)> {
         let counts = self.instance_counts(vocab, 1);
-        let own_var = |expr: Expr| match expr {
-            Expr::Var(name)
-                if !BUILTINS.contains(&name.as_str()) && !vocab.vars.contains_key(&name) =>
-            {
-                Some(name)
-            }
-            _ => None,
-        };
         let mut actors = Vec::new();
         for (role, (name, actor)) in vocab.actors.iter().enumerate() {
             let mut actor = Actor {
                 count: counts[role],
                 ..actor.clone()
             };
-            let auth_vars: Vec<String> = actor
-                .auth
-                .iter()
-                .flat_map(|auth| {
-                    auth.bearer
-                        .iter()
-                        .chain(auth.header.as_ref().map(|h| &h.value))
-                })
-                .filter_map(|text| Template::parse(text).ok())
-                .flat_map(|t| t.exprs().cloned().collect::<Vec<_>>())
-                .filter_map(own_var)
-                .collect();
-            if auth_vars.iter().any(|v| !captured[role].contains(v))
+            if auth_vars(vocab, role).any(|v| !captured[role].contains(&v))
                 && let Some(auth) = &mut actor.auth
             {
                 auth.bearer = None;
@@ -471,6 +473,75 @@ fn setting_of(
         from: from as usize % vocab.count(*role),
         var: (*var).clone(),
     })
+}
+
+/// What the steps of one batch capture: (actor, instance, variable).
+#[derive(Default)]
+struct Batch(BTreeSet<(usize, usize, String)>);
+
+impl Batch {
+    /// Operation `op`'s captures, kept by its sender and by the identity
+    /// it sends as (a token goes to whoever the server authenticated).
+    fn add(&mut self, info: &StepInfo, op: &Op) {
+        for var in &info.captures {
+            self.0.insert((info.role, op.instance, var.clone()));
+            if let Some(of) = op.identity.of() {
+                self.0.insert((info.role, of, var.clone()));
+            }
+        }
+    }
+
+    /// Whether `step`, operation `op` of actor `role` materialized, uses a
+    /// value a step of this batch captures: its own variables, another
+    /// instance's, and the credential it sends.
+    fn gives(&self, vocab: &Vocabulary, step: &Step, role: usize, op: &Op) -> bool {
+        let sender = op.identity.of().or(Some(op.instance));
+        let credential = (op.identity != Identity::Anonymous)
+            .then(|| auth_vars(vocab, role).map(move |var| (role, sender, var)))
+            .into_iter()
+            .flatten();
+        let role_of = |name: &str| vocab.actors.iter().position(|(n, _)| n == name);
+        let exprs: Vec<Expr> = (template_strings(step).iter())
+            .filter_map(|text| Template::parse(text).ok())
+            .flat_map(|t| t.exprs().cloned().collect::<Vec<_>>())
+            .collect();
+        let used = exprs.into_iter().filter_map(|expr| match expr {
+            Expr::Var(var) => Some((role, Some(op.instance), var)),
+            Expr::Peer(var) => Some((role, None, var)),
+            Expr::Pick { role: r, var } => role_of(&r).map(|r| (r, None, var)),
+            Expr::Of {
+                role: r,
+                index,
+                var,
+            } => role_of(&r).map(|r| (r, Some(index), var)),
+            Expr::Env(_) => None,
+        });
+        used.chain(credential).any(|(r, instance, var)| {
+            (self.0.iter())
+                .any(|(br, bi, bv)| *br == r && *bv == var && instance.is_none_or(|i| i == *bi))
+        })
+    }
+}
+
+/// The variables actor `role`'s credential is made of (a bearer token's).
+fn auth_vars(vocab: &Vocabulary, role: usize) -> impl Iterator<Item = String> + '_ {
+    let own_var = |expr: Expr| match expr {
+        Expr::Var(name)
+            if !BUILTINS.contains(&name.as_str()) && !vocab.vars.contains_key(&name) =>
+        {
+            Some(name)
+        }
+        _ => None,
+    };
+    (vocab.actors[role].1.auth.iter())
+        .flat_map(|auth| {
+            auth.bearer
+                .iter()
+                .chain(auth.header.as_ref().map(|h| &h.value))
+        })
+        .filter_map(|text| Template::parse(text).ok())
+        .flat_map(|t| t.exprs().cloned().collect::<Vec<_>>())
+        .filter_map(own_var)
 }
 
 /// The step that operation `n` sends. Its name keeps the scenario step's
