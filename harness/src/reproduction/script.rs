@@ -400,21 +400,30 @@ fn send(out: &mut String, batch: &[(usize, &Issued, &Recorded)], vars: &Vars, en
 }
 
 /// A batch's requests grouped by the identity whose cookie jar and session
-/// they use, each group in recorded order, the groups in the order of
-/// their first request.
+/// they use, the groups in the order of their first request. Each group
+/// goes in the program's order of its operations (a sign-up before its
+/// log-in), not the order recorded: the run recorded may have sent the
+/// batch the other way round.
 fn chains<'a>(
     prepared: &'a [Prepared],
     batch: &[(usize, &Issued, &Recorded)],
 ) -> Vec<Vec<&'a Prepared>> {
-    let mut chains: Vec<(&str, Vec<&Prepared>)> = Vec::new();
-    for (p, (_, _, exchange)) in prepared.iter().zip(batch) {
-        let who = exchange.captured_by.as_str();
-        match chains.iter_mut().find(|(w, _)| *w == who) {
-            Some((_, chain)) => chain.push(p),
-            None => chains.push((who, vec![p])),
-        }
+    let mut who: Vec<&str> = Vec::new();
+    let mut keyed = Vec::new();
+    for (p, (_, issued, exchange)) in prepared.iter().zip(batch) {
+        let name = exchange.captured_by.as_str();
+        let group = who.iter().position(|w| *w == name).unwrap_or_else(|| {
+            who.push(name);
+            who.len() - 1
+        });
+        keyed.push((group, crate::fuzzer::op_index(&issued.step), p));
     }
-    chains.into_iter().map(|(_, chain)| chain).collect()
+    keyed.sort_by_key(|(group, op, _)| (*group, *op));
+    let mut chains = vec![Vec::new(); who.len()];
+    for (group, _, p) in keyed {
+        chains[group].push(p);
+    }
+    chains
 }
 
 /// `need N VARS…`: whether the request has every captured value it needs.
@@ -649,6 +658,51 @@ mod tests {
             .ok()?;
         bash.stdin.take()?.write_all(script.as_bytes()).ok()?;
         Some(bash.wait().ok()?.success())
+    }
+
+    /// A race recorded the other way round: one identity's log-in sent
+    /// before its own sign-up. The script sends that identity's requests
+    /// one after another in the program's order, and races the others.
+    #[test]
+    fn in_a_race_an_identity_s_own_requests_go_in_program_order() {
+        let by = |step: &str, path: &str, who: &str| {
+            let mut one = issued(step, path, r#"{"e":"x"}"#, &[]);
+            one.instance = who.into();
+            one.exchange.as_mut().unwrap().captured_by = who.into();
+            one
+        };
+        let mut order = [
+            by("log in [2]", "/login", "member#1"),
+            by("sign up [0]", "/users", "member#1"),
+            by("sign up [1]", "/users", "member#0"),
+        ];
+        for (seq, one) in order.iter_mut().enumerate() {
+            one.seq = seq as u64;
+        }
+        let recording = Recording {
+            order: &order,
+            identities: &[],
+            finding: None,
+        };
+        let script = curl_script("d", &recording, &[], &[], None);
+        let launches: Vec<&str> = (script.lines())
+            .filter(|l| l.trim_end().ends_with('&'))
+            .collect();
+        // Forward and backward: two launches each, member#1's chained.
+        assert_eq!(launches.len(), 4, "{script}");
+        let chained = launches.iter().find(|l| l.contains("{ ")).unwrap();
+        let (sign_up, log_in) = (
+            chained.find("send 2 ").unwrap(),
+            chained.find("send 1 ").unwrap(),
+        );
+        assert!(sign_up < log_in, "{chained}");
+        assert!(chained.contains("member_1.jar") && !chained.contains("member_0.jar"));
+        assert!(
+            launches
+                .iter()
+                .any(|l| !l.contains("{ ") && l.contains("send 3 "))
+        );
+        assert_ne!(parses(&script), Some(false), "{script}");
     }
 
     #[test]
