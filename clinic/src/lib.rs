@@ -45,7 +45,8 @@ pub use faults::{FAULTS_ENV, Fault, Faults, UnknownFault};
 /// How to build a clinic.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// SQLite file to persist to; in memory when `None`.
+    /// SQLite file to persist to; a scratch database when `None` (in memory
+    /// up to a bound, a temporary file beyond, gone with the clinic).
     pub db: Option<PathBuf>,
     /// Faults switched on.
     pub faults: Faults,
@@ -82,7 +83,7 @@ impl Clinic {
         })
     }
 
-    /// An in-memory clinic with `faults` on.
+    /// A clinic with a scratch database (see [`Config::db`]) and `faults` on.
     pub fn in_memory(faults: Faults) -> Result<Self, rusqlite::Error> {
         Self::new(Config {
             faults,
