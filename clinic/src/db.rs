@@ -1,14 +1,14 @@
 //! SQLite storage: the schema, the seeded clinicians and one shared connection.
 //!
 //! One connection behind a mutex is enough: every query is a few microseconds
-//! on an indexed table, and a single writer keeps the scratch default and
-//! `--db FILE` identical. Handlers never hold the lock across an `.await`.
+//! on an indexed table, and a single writer keeps the in-memory default,
+//! the scratch database and `--db FILE` identical. Handlers never hold the lock across an `.await`.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use rusqlite::config::DbConfig;
 use rusqlite::backup::Backup;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, MAIN_DB, params};
 
 const SCHEMA: &str = r#"
@@ -194,6 +194,14 @@ impl Db {
         })
     }
 
+    /// A scratch database: in memory up to a few MiB, a temporary file
+    /// beyond, gone with the connection (see [`fresh_scratch`]).
+    pub fn scratch() -> rusqlite::Result<Self> {
+        Ok(Self {
+            conn: Mutex::new(fresh_scratch()?),
+        })
+    }
+
     /// The connection. A poisoned lock only means another request panicked
     /// mid-query; SQLite's own transactions keep the data consistent.
     pub fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -203,28 +211,38 @@ impl Db {
     }
 }
 
-/// A new scratch database, restored from an image of one just created
+/// A new in-memory database, restored from an image of one just created
 /// and seeded: the fuzzer makes a clinic per program, and creating the
 /// schema again each time was most of what one cost.
-///
-/// Its tables live in a temporary database attached to an empty one: held
-/// in memory up to [`SCRATCH_CACHE_KIB`], spilled to a temporary file
-/// beyond (deleted when the connection closes). A run of 100,000 patients
-/// keeps hundreds of megabytes here; a database held wholly in memory grew
-/// by doubling, to twice that. Unqualified names find its tables, the main
-/// database having none.
 fn fresh_in_memory() -> rusqlite::Result<Connection> {
-    static PRISTINE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
     let mut conn = Connection::open_in_memory()?;
     // Should the image not be made, each database is made from scratch.
-    let Some(image) = PRISTINE.get_or_init(|| pristine().ok()) else {
+    match pristine_image() {
+        Some(image) => {
+            conn.deserialize_read_exact(MAIN_DB, image.as_slice(), image.len(), false)?;
+            configure(&conn)?;
+        }
+        None => prepare(&conn)?,
+    }
+    Ok(conn)
+}
+
+/// A new scratch database, restored from the same image: its tables live
+/// in a temporary database attached to an empty one, held in memory up to
+/// [`SCRATCH_CACHE_KIB`] and spilled to a temporary file beyond (deleted
+/// when the connection closes). A run of 100,000 patients keeps hundreds
+/// of megabytes here, which an in-memory database held whole (grown by
+/// doubling); spilling costs time per request, and making one costs more.
+/// Unqualified names find its tables, the main database having none.
+fn fresh_scratch() -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    let Some(image) = pristine_image() else {
         prepare(&conn)?;
         return Ok(conn);
     };
     // A temporary database spills to a file only where temporary storage
     // is a file when it is attached; the storage of a query's own scratch
-    // tables (sorts, `IN` lists) is memory again after, as it was: on
-    // files it made the clinic three times slower.
+    // tables (sorts, `IN` lists) is memory again after, as it was.
     conn.pragma_update(None, "temp_store", "FILE")?;
     conn.execute_batch(&format!(
         "ATTACH DATABASE '' AS {SCRATCH};
@@ -238,6 +256,12 @@ fn fresh_in_memory() -> rusqlite::Result<Connection> {
     Backup::new_with_names(&source, MAIN_DB, &mut conn, SCRATCH)?.step(-1)?;
     configure(&conn)?;
     Ok(conn)
+}
+
+/// The image of a database just created and seeded, made once.
+fn pristine_image() -> Option<&'static Vec<u8>> {
+    static PRISTINE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    PRISTINE.get_or_init(|| pristine().ok()).as_ref()
 }
 
 /// The scratch database's name on its connection.

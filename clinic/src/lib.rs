@@ -45,8 +45,7 @@ pub use faults::{FAULTS_ENV, Fault, Faults, UnknownFault};
 /// How to build a clinic.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// SQLite file to persist to; a scratch database when `None` (in memory
-    /// up to a bound, a temporary file beyond, gone with the clinic).
+    /// SQLite file to persist to; in memory when `None`.
     pub db: Option<PathBuf>,
     /// Faults switched on.
     pub faults: Faults,
@@ -72,18 +71,32 @@ pub struct Clinic {
 impl Clinic {
     pub fn new(config: Config) -> Result<Self, rusqlite::Error> {
         let db = db::Db::open(config.db.as_deref())?;
-        Ok(Self {
-            state: Arc::new(AppState {
-                db,
-                cache: cache::ResponseCache::new(config.faults.clone()),
-                faults: config.faults,
-                sessions: config.sessions,
-                media: media::MediaPipeline::default(),
-            }),
-        })
+        Ok(Self::with_db(db, config.faults, config.sessions))
     }
 
-    /// A clinic with a scratch database (see [`Config::db`]) and `faults` on.
+    /// A clinic with `faults` on whose database is held in memory up to a
+    /// few MiB and spilled to a temporary file beyond, gone with the
+    /// clinic: for one that holds a whole large run (an in-memory one grows
+    /// with everything it holds). Slower per request than
+    /// [`Clinic::in_memory`], and slower to make.
+    pub fn scratch(faults: Faults) -> Result<Self, rusqlite::Error> {
+        let db = db::Db::scratch()?;
+        Ok(Self::with_db(db, faults, auth::Sessions::default()))
+    }
+
+    fn with_db(db: db::Db, faults: Faults, sessions: auth::Sessions) -> Self {
+        Self {
+            state: Arc::new(AppState {
+                db,
+                cache: cache::ResponseCache::new(faults.clone()),
+                faults,
+                sessions,
+                media: media::MediaPipeline::default(),
+            }),
+        }
+    }
+
+    /// An in-memory clinic with `faults` on.
     pub fn in_memory(faults: Faults) -> Result<Self, rusqlite::Error> {
         Self::new(Config {
             faults,

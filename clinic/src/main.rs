@@ -28,7 +28,7 @@ enum Command {
         /// Address to bind; loopback unless you mean otherwise.
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
         bind: IpAddr,
-        /// SQLite file to persist to (a scratch database, gone when the clinic stops, when absent).
+        /// SQLite file to persist to (in memory when absent).
         #[arg(long)]
         db: Option<PathBuf>,
         /// Faults to switch on, by name (repeat or separate with commas).
