@@ -2,7 +2,8 @@
 //!
 //! One connection behind a mutex is enough: every query is a few microseconds
 //! on an indexed table, and a single writer keeps the in-memory default,
-//! the scratch database and `--db FILE` identical. Handlers never hold the lock across an `.await`.
+//! the scratch database and `--db FILE` identical. Handlers never hold the
+//! lock across an `.await`.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
