@@ -335,3 +335,47 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_scratch_database_starts_seeded_and_keeps_what_outgrows_its_cache() {
+        let db = Db::scratch().unwrap();
+        let mut conn = db.conn();
+        let seeded = count(&conn, "SELECT COUNT(*) FROM clinicians");
+        assert_eq!(seeded, SEED_CLINICIANS.len() as i64);
+        // Four times the cache in rows: most of them only in the file.
+        let name = "n".repeat(1000);
+        let rows = SCRATCH_CACHE_KIB as usize * 1024 * 4 / name.len();
+        let tx = conn.transaction().unwrap();
+        for i in 0..rows {
+            tx.execute(
+                "INSERT INTO patients (id, name, email, date_of_birth, phone, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, '1980-01-01', '+44', 'hash', 'now')",
+                params![format!("p{i}"), name, format!("p{i}@patients.test")],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM patients"), rows as i64);
+        for id in ["p0", &format!("p{}", rows / 2), &format!("p{}", rows - 1)] {
+            let read: String = conn
+                .query_row("SELECT name FROM patients WHERE id = ?1", [id], |row| {
+                    row.get(0)
+                })
+                .unwrap();
+            assert_eq!(read, name, "{id}");
+        }
+        let pages = count(&conn, &format!("PRAGMA {SCRATCH}.page_count"));
+        let page_size = count(&conn, &format!("PRAGMA {SCRATCH}.page_size"));
+        assert!(pages * page_size > i64::from(SCRATCH_CACHE_KIB) * 1024 * 2);
+        // The tables are the scratch database's: the main one has none.
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM main.sqlite_master"), 0);
+    }
+}
