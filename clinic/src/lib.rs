@@ -71,15 +71,29 @@ pub struct Clinic {
 impl Clinic {
     pub fn new(config: Config) -> Result<Self, rusqlite::Error> {
         let db = db::Db::open(config.db.as_deref())?;
-        Ok(Self {
+        Ok(Self::with_db(db, config.faults, config.sessions))
+    }
+
+    /// A clinic with `faults` on whose database is held in memory up to a
+    /// few MiB and spilled to a temporary file beyond, gone with the
+    /// clinic: for one that holds a whole large run (an in-memory one grows
+    /// with everything it holds). Slower per request than
+    /// [`Clinic::in_memory`], and slower to make.
+    pub fn scratch(faults: Faults) -> Result<Self, rusqlite::Error> {
+        let db = db::Db::scratch()?;
+        Ok(Self::with_db(db, faults, auth::Sessions::default()))
+    }
+
+    fn with_db(db: db::Db, faults: Faults, sessions: auth::Sessions) -> Self {
+        Self {
             state: Arc::new(AppState {
                 db,
-                cache: cache::ResponseCache::new(config.faults.clone()),
-                faults: config.faults,
-                sessions: config.sessions,
+                cache: cache::ResponseCache::new(faults.clone()),
+                faults,
+                sessions,
                 media: media::MediaPipeline::default(),
             }),
-        })
+        }
     }
 
     /// An in-memory clinic with `faults` on.

@@ -31,10 +31,24 @@ fn fuzz_scenarios() -> PathBuf {
         .unwrap_or(built_from)
 }
 
-/// A fresh in-memory clinic with `faults` on.
+/// A fresh in-memory clinic with `faults` on: quick to make, as a fuzz
+/// program makes one each.
 pub fn transport(faults: &clinic::Faults) -> Arc<dyn Transport> {
     let clinic =
         clinic::Clinic::in_memory(faults.clone()).expect("an in-memory clinic always opens");
+    named(clinic, faults)
+}
+
+/// A fresh clinic with `faults` on for a whole run: its data beyond a few
+/// MiB waits in a temporary file, not in the run's memory (at 100,000
+/// patients an in-memory clinic's held hundreds of megabytes).
+pub fn run_transport(faults: &clinic::Faults) -> Arc<dyn Transport> {
+    let clinic = clinic::Clinic::scratch(faults.clone()).expect("a scratch clinic always opens");
+    named(clinic, faults)
+}
+
+/// `clinic` as a transport, named with its faults.
+fn named(clinic: clinic::Clinic, faults: &clinic::Faults) -> Arc<dyn Transport> {
     let name = if faults.is_empty() {
         "embedded clinic".to_string()
     } else {

@@ -48,8 +48,8 @@ const HANDOVER_LEN: usize = 16;
 /// scenario file, every fuzz program).
 #[derive(Debug, Default)]
 pub struct Identities {
-    /// Account name, lowercased → (as sent, the instance that claimed it).
-    names: RwLock<HashMap<String, Vec<(String, InstanceId)>>>,
+    /// Account name, lowercased → its claims.
+    names: RwLock<HashMap<Box<str>, Claims>>,
     /// A credential the server issued → the identity it was issued to.
     issued: RwLock<HashMap<String, InstanceId>>,
     /// Where credentials are issued (`capture token`, `cookie sid`) → the
@@ -59,6 +59,18 @@ pub struct Identities {
     accounts: RwLock<Accounts>,
     /// Credentials issued that could be attributed to no identity.
     unattributed: AtomicU64,
+}
+
+/// The instances that claimed one account name (lowercased): nearly
+/// always one, held in place (a run claims hundreds of thousands).
+type Claims = smallvec::SmallVec<[Claim; 1]>;
+
+/// An instance's claim of an account name.
+#[derive(Debug, PartialEq)]
+struct Claim {
+    /// The name as sent, when it is not the lowercased name itself.
+    text: Option<Box<str>>,
+    id: InstanceId,
 }
 
 #[derive(Debug, Default)]
@@ -89,11 +101,11 @@ impl Identities {
         }
         let mut claimed = self.names.write().unwrap_or_else(|p| p.into_inner());
         for (_, value) in names {
-            // Sized for one claim, as nearly every name has.
-            let entry =
-                (claimed.entry(value.to_lowercase())).or_insert_with(|| Vec::with_capacity(1));
-            if !entry.iter().any(|(text, _)| *text == value) {
-                entry.push((value, id));
+            let name = value.to_lowercase();
+            let text = (value != name).then(|| value.into_boxed_str());
+            let entry = claimed.entry(name.into_boxed_str()).or_default();
+            if !entry.iter().any(|claim| claim.text == text) {
+                entry.push(Claim { text, id });
             }
         }
     }
@@ -113,17 +125,17 @@ impl Identities {
         let claimed = self.names.read().unwrap_or_else(|p| p.into_inner());
         let mut found = None;
         for (_, value) in &names {
-            let Some(claims) = claimed.get(&value.to_lowercase()) else {
+            let name = value.to_lowercase();
+            let Some(claims) = claimed.get(name.as_str()) else {
                 continue;
             };
-            let mine: Vec<&(String, InstanceId)> =
-                claims.iter().filter(|(_, id)| ids.contains(id)).collect();
+            let mine: Vec<&Claim> = claims.iter().filter(|c| ids.contains(&c.id)).collect();
             let exact = mine
                 .iter()
-                .find(|(text, _)| text == value)
-                .map(|(_, id)| *id);
+                .find(|c| c.text.as_deref().unwrap_or(&name) == value)
+                .map(|c| c.id);
             let only = match mine.as_slice() {
-                [(_, id)] => Some(*id),
+                [claim] => Some(claim.id),
                 _ => None,
             };
             match (found, exact.or(only)) {

@@ -440,6 +440,10 @@ where
                 .await
                 .map_err(|err| TransportError(err.to_string()))?
                 .to_bytes();
+            // Copied to its own size: a body serialized into a growing
+            // buffer keeps up to twice its length, and a batch keeps every
+            // answer until all of it has arrived.
+            let body = Bytes::copy_from_slice(&body);
             Ok(Response {
                 status,
                 headers,

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use crate::canary;
 use crate::plan::{Plan, PlanStep, StepRef};
@@ -259,9 +260,10 @@ impl World {
         if trace.len() == TRACE_KEPT {
             trace.pop_front();
         }
-        // Its final size at once: grown by doubling it would hold 32, for
-        // every instance of the world.
-        trace.reserve_exact(TRACE_KEPT - trace.len());
+        // Grown a line at a time up to its final size: grown by doubling it
+        // would hold 32, and sized at once 20 also where a flow is shorter,
+        // for every instance of the world.
+        trace.reserve_exact(1);
         trace.push_back(told);
     }
 
@@ -375,15 +377,17 @@ struct Known {
     /// The first instance that captured it, shared values included: whom a
     /// `grant_to` names (none for a generated value).
     first_capturer: Option<InstanceId>,
-    owned: Vec<Owned>,
+    /// Its owners: nearly always one, held in place (a run knows millions
+    /// of values, and a list of one on its own cost as much again).
+    owned: SmallVec<[Owned; 1]>,
 }
 
 impl Values {
-    /// `text`'s entry, created (sized for one owner, as most values have).
+    /// `text`'s entry, created.
     fn entry(&mut self, text: String) -> &mut Known {
         self.known.entry(text.into()).or_insert_with(|| Known {
             first_capturer: None,
-            owned: Vec::with_capacity(1),
+            owned: SmallVec::new(),
         })
     }
 
@@ -421,9 +425,10 @@ pub struct Ledger {
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
     exposed: RwLock<HashSet<InstanceId>>,
-    /// (writer, value): another's value a writer put in its own accepted
-    /// write's body; coming back to it, it is an echo, not a leak.
-    written: RwLock<HashMap<InstanceId, HashSet<String>>>,
+    /// Value → the writers that put it (another's) in an accepted write's
+    /// body of their own; coming back to one of them, it is an echo, not a
+    /// leak. By value: a set per writer cost more than its one or two values.
+    written: RwLock<HashMap<Box<str>, SmallVec<[InstanceId; 1]>>>,
     identities: crate::identity::Identities,
     /// A shard's run: which instances other shards drive.
     slices: Option<crate::shard::Slices>,
@@ -643,15 +648,18 @@ impl Ledger {
     /// `writer` put `value` (another's) in an accepted write of its own.
     pub fn wrote(&self, writer: InstanceId, value: String) {
         let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
-        written.entry(writer).or_default().insert(value);
+        let writers = written.entry(value.into_boxed_str()).or_default();
+        if !writers.contains(&writer) {
+            writers.push(writer);
+        }
     }
 
     /// Whether `observer` itself wrote `value` into a record before.
     pub fn written_by(&self, observer: InstanceId, value: &str) -> bool {
         let written = self.written.read().unwrap_or_else(|p| p.into_inner());
         written
-            .get(&observer)
-            .is_some_and(|values| values.contains(value))
+            .get(value)
+            .is_some_and(|writers| writers.contains(&observer))
     }
 
     pub fn exposed(&self, owner: InstanceId) -> bool {

@@ -469,7 +469,7 @@ impl Executor {
         }
         let sent = gathered(tasks).await;
         let answered: Vec<(InstanceId, StepRef, u16)> = (sent.iter())
-            .filter_map(|s| s.judged.as_ref())
+            .filter_map(|s| s.judged.as_deref())
             .map(|(e, _)| (e.sender, e.step, e.response.status))
             .collect();
         self.judge_batch(sent).await;
@@ -480,7 +480,7 @@ impl Executor {
     /// the writes aimed at others.
     async fn judge_batch(self: &Arc<Self>, sent: Vec<Sent>) {
         // Writes the server accepted: any of them may have made a change.
-        let accepted = (sent.iter().filter_map(|s| s.judged.as_ref()))
+        let accepted = (sent.iter().filter_map(|s| s.judged.as_deref()))
             .filter(|(e, _)| witness::writes(&e.request.method))
             .filter(|(e, _)| (200..300).contains(&e.response.status))
             .count();
@@ -527,7 +527,8 @@ impl Executor {
         let mut aims = Vec::with_capacity(sent.len());
         for one in sent {
             issued.push((one.issued, one.judged.is_some()));
-            if let Some((exchange, verdict)) = one.judged {
+            if let Some(judged) = one.judged {
+                let (exchange, verdict) = *judged;
                 answered.push(exchange);
                 verdicts.push(verdict);
                 aims.push(one.aimed);
@@ -615,7 +616,8 @@ impl Executor {
 /// came in; a task that panicked (a bug in a judge) panics here, never
 /// passing as work done.
 async fn gathered(mut tasks: tokio::task::JoinSet<Option<Sent>>) -> Vec<Sent> {
-    let mut sent = Vec::new();
+    // Sized once: a batch of 100,000 grown by doubling held a third more.
+    let mut sent = Vec::with_capacity(tasks.len());
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(one) => sent.extend(one),

@@ -43,8 +43,10 @@ pub(super) struct Transmitted {
 /// What sending one step as one instance gave.
 pub(super) struct Sent {
     pub(super) issued: Issued,
-    /// `None` when the target did not answer.
-    pub(super) judged: Option<(Exchange, Verdict)>,
+    /// `None` when the target did not answer. Boxed: a batch of 100,000
+    /// holds its `Sent`s and, while the batch judges read them, the
+    /// exchanges moved out of them; unboxed, both at full size at once.
+    pub(super) judged: Option<Box<(Exchange, Verdict)>>,
     /// A write: whose data it named.
     pub(super) aimed: Option<Aim>,
 }
@@ -229,7 +231,7 @@ impl Executor {
                 let verdict = judge::on_answer(&self.context(), &exchange);
                 // The batch keeps it until all of it has answered.
                 exchange.forget_json();
-                Some((exchange, verdict))
+                Some(Box::new((exchange, verdict)))
             }
             Err(err) => {
                 self.no_answer(to.observer, to.step, &request, &err.to_string());

@@ -2,7 +2,6 @@
 //! writes out (paths, bodies, excerpts, summaries), in every encoding a
 //! request may have given it.
 
-use std::collections::HashSet;
 use std::sync::RwLock;
 
 use super::secrets::SecretIndex;
@@ -18,11 +17,10 @@ pub struct Redactor {
 
 #[derive(Debug, Default)]
 struct Secrets {
-    /// Each secret in every encoding, for finding them in a text.
-    index: SecretIndex,
-    /// The secrets as taught: every request carrying a credential teaches
+    /// Each secret in every encoding, for finding them in a text, and which
+    /// were taught as they are: every request carrying a credential teaches
     /// it again, and a known one then costs one shared look-up.
-    taught: HashSet<Box<str>, foldhash::fast::RandomState>,
+    index: SecretIndex,
 }
 
 impl Redactor {
@@ -50,8 +48,8 @@ impl Redactor {
     /// password sent in a form must not reach a report encoded either.
     fn insert(&self, secret: &str) {
         if (self.secrets.read().unwrap_or_else(|p| p.into_inner()))
-            .taught
-            .contains(secret)
+            .index
+            .taught(secret.as_bytes())
         {
             return;
         }
@@ -60,10 +58,10 @@ impl Redactor {
             percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
         let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
-        for text in [secret, &form, &percent] {
-            secrets.index.insert(text.as_bytes());
+        secrets.index.insert(secret.as_bytes(), true);
+        for text in [&form, &percent] {
+            secrets.index.insert(text.as_bytes(), false);
         }
-        secrets.taught.insert(secret.into());
     }
 
     /// A request or response body as it may be written out: known secrets

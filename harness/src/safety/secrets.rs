@@ -23,16 +23,27 @@ pub(super) struct SecretIndex {
     by_len: BTreeMap<usize, SameLength>,
 }
 
-/// The secrets of one length.
+/// The secrets of one length, packed: a run holds hundreds of thousands
+/// of tokens, and a map of boxed byte strings cost several times their
+/// bytes each.
 #[derive(Debug, Default)]
 struct SameLength {
-    /// Mixed hash → the secrets with that hash.
-    table: HashMap<u64, Vec<Box<[u8]>>, Mixed>,
+    /// Every secret of this length, one after another.
+    bytes: Vec<u8>,
+    /// Mixed hash → the latest secret with that hash.
+    table: HashMap<u64, u32, Mixed>,
+    /// Per secret, the one before it with the same hash ([`NONE`] ends).
+    chain: Vec<u32>,
+    /// One bit per secret: taught as it is, not only as another's encoding.
+    taught: Vec<u64>,
     /// One bit per value of a hash's top bits, set for each secret: most
     /// windows of a text are told apart by one bit test, before any
     /// mixing or table look-up.
     filter: Vec<u64>,
 }
+
+/// The end of a chain of secrets with one hash.
+const NONE: u32 = u32::MAX;
 
 /// Top bits of a hash the filter keeps one bit for (8 KiB per length).
 const FILTER_BITS: u32 = 16;
@@ -49,26 +60,72 @@ impl SameLength {
         self.filter.get(word).is_some_and(|w| w & bit != 0)
     }
 
-    fn insert(&mut self, h: u64, secret: &[u8]) {
+    /// The secret `i`.
+    fn secret(&self, i: u32, len: usize) -> &[u8] {
+        let start = i as usize * len;
+        &self.bytes[start..start + len]
+    }
+
+    /// Which secret `secret` (of hash `h`) is, if known.
+    fn position(&self, h: u64, secret: &[u8]) -> Option<u32> {
+        let mut at = *self.table.get(&mix(h))?;
+        while at != NONE {
+            if self.secret(at, secret.len()) == secret {
+                return Some(at);
+            }
+            at = self.chain[at as usize];
+        }
+        None
+    }
+
+    /// Adds `secret` (of hash `h`) unless known; which one it is.
+    fn insert(&mut self, h: u64, secret: &[u8]) -> u32 {
+        if let Some(known) = self.position(h, secret) {
+            return known;
+        }
         if self.filter.is_empty() {
             self.filter = vec![0; (1 << FILTER_BITS) / 64];
         }
         let (word, bit) = filter_bit(h);
         self.filter[word] |= bit;
-        let same = self.table.entry(mix(h)).or_default();
-        if !same.iter().any(|s| **s == *secret) {
-            same.push(secret.into());
+        let at = u32::try_from(self.chain.len()).expect("fewer than 2^32 secrets of one length");
+        self.bytes.extend_from_slice(secret);
+        let before = self.table.insert(mix(h), at);
+        self.chain.push(before.unwrap_or(NONE));
+        if at % 64 == 0 {
+            self.taught.push(0);
         }
+        at
+    }
+
+    fn taught(&self, at: u32) -> bool {
+        self.taught[at as usize / 64] & (1 << (at % 64)) != 0
+    }
+
+    fn teach(&mut self, at: u32) {
+        self.taught[at as usize / 64] |= 1 << (at % 64);
     }
 }
 
 impl SecretIndex {
-    pub fn insert(&mut self, secret: &[u8]) {
+    /// Adds `secret`: `taught` as it is, or only as another's encoding.
+    pub fn insert(&mut self, secret: &[u8], taught: bool) {
         if secret.is_empty() {
             return;
         }
         let same_length = self.by_len.entry(secret.len()).or_default();
-        same_length.insert(hash(secret), secret);
+        let at = same_length.insert(hash(secret), secret);
+        if taught {
+            same_length.teach(at);
+        }
+    }
+
+    /// Whether `secret` was taught as it is.
+    pub fn taught(&self, secret: &[u8]) -> bool {
+        let Some(same_length) = self.by_len.get(&secret.len()) else {
+            return false;
+        };
+        (same_length.position(hash(secret), secret)).is_some_and(|at| same_length.taught(at))
     }
 
     /// The byte ranges of `text` covered by secrets, in order, overlapping
@@ -86,10 +143,7 @@ impl SecretIndex {
                 if !same_length.may_hold(window) {
                     continue;
                 }
-                let Some(same) = same_length.table.get(&mix(window)) else {
-                    continue;
-                };
-                if same.iter().any(|s| **s == text[start..start + len]) {
+                if (same_length.position(window, &text[start..start + len])).is_some() {
                     hits.push(start..start + len);
                 }
             }
@@ -168,7 +222,7 @@ mod tests {
     fn index(secrets: &[&str]) -> SecretIndex {
         let mut index = SecretIndex::default();
         for s in secrets {
-            index.insert(s.as_bytes());
+            index.insert(s.as_bytes(), true);
         }
         index
     }
@@ -191,7 +245,7 @@ mod tests {
     fn many_secrets_are_told_apart() {
         let mut index = SecretIndex::default();
         for i in 0..20_000 {
-            index.insert(format!("token-{i:08}").as_bytes());
+            index.insert(format!("token-{i:08}").as_bytes(), true);
         }
         assert_eq!(index.find(b"/v1/x?t=token-00012345&u=1"), vec![8..22]);
         assert!(index.find(b"/v1/x?t=token-00020000").is_empty());

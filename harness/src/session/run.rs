@@ -146,7 +146,7 @@ impl Run {
         });
         let log = Arc::new(JsonLines::buffered(&run_dir.join("requests.jsonl")).map_err(cannot)?);
         // The first request: everything else was checked before it.
-        let transport = Target::connect(&self.target).await?.transport();
+        let transport = Target::connect(&self.target).await?.run_transport();
         if let Some(limit) = self.time_limit {
             let cancel = self.stop.cancel.clone();
             tokio::spawn(async move {

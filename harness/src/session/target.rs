@@ -104,4 +104,13 @@ impl Target {
             Target::Embedded(faults) => crate::embedded::transport(faults),
         }
     }
+
+    /// As [`Target::transport`], for a scripted run: the embedded clinic
+    /// holds the whole run's data, so it keeps most of it out of memory.
+    pub fn run_transport(&self) -> Arc<dyn Transport> {
+        match self {
+            Target::Remote(http) => http.clone(),
+            Target::Embedded(faults) => crate::embedded::run_transport(faults),
+        }
+    }
 }
