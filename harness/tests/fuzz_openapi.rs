@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crosstalk::session::{Exit, Fuzz, FuzzOutcome, Replay, TargetSpec};
+use crosstalk::session::{Exit, Fuzz, FuzzOutcome, TargetSpec};
 
 /// Programs a clean session runs.
 const PROGRAMS: u64 = 600;
@@ -51,25 +51,6 @@ async fn fuzz(dir: &Path, faults: &[&str]) -> FuzzOutcome {
     .unwrap()
 }
 
-fn replay(file: &Path, faults: &[&str], dir: &Path) -> Replay {
-    Replay {
-        file: file.to_path_buf(),
-        target: TargetSpec::embedded(faults),
-        findings: dir.join("replays"),
-        attempts: None,
-        html: None,
-        overrides: crosstalk::plan::Overrides {
-            vars: [
-                ("password", "correct horse battery staple"),
-                ("clinician_password", "staging-clinician"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
-            ..Default::default()
-        },
-    }
-}
-
 /// `fault` is found through the documented operation `request`, and its
 /// reproduction replays against the faulty clinic only.
 async fn finds(fault: &str, request: &str) {
@@ -88,9 +69,15 @@ async fn finds(fault: &str, request: &str) {
         reproduction.contains(request),
         "{fault}: the reproduction does not send {request}:\n{reproduction}"
     );
-    let still = replay(&files[0], &[fault], &dir).execute().await.unwrap();
+    let still = support::replay(&files[0], &[fault], &dir)
+        .execute()
+        .await
+        .unwrap();
     assert_eq!(still.exit, Exit::Found, "{fault}: {}", still.describe());
-    let fixed = replay(&files[0], &[], &dir).execute().await.unwrap();
+    let fixed = support::replay(&files[0], &[], &dir)
+        .execute()
+        .await
+        .unwrap();
     assert_eq!(fixed.exit, Exit::Clean, "{fault}: {}", fixed.describe());
 }
 

@@ -9,26 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use crosstalk::session::{Exit, Fuzz, Replay, TargetSpec};
-
-fn replay(file: &std::path::Path, faults: &[&str], dir: &std::path::Path) -> Replay {
-    Replay {
-        file: file.to_path_buf(),
-        target: TargetSpec::embedded(faults),
-        findings: dir.join("replays"),
-        attempts: None,
-        html: None,
-        overrides: crosstalk::plan::Overrides {
-            vars: [
-                ("password", "correct horse battery staple"),
-                ("clinician_password", "staging-clinician"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
-            ..Default::default()
-        },
-    }
-}
+use crosstalk::session::{Exit, Fuzz, TargetSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_switch_race_reproduction_replays() {
@@ -64,14 +45,14 @@ async fn every_switch_race_reproduction_replays() {
             }
             let text = std::fs::read_to_string(&file).unwrap();
             races += usize::from(text.contains("concurrent = true"));
-            let still = replay(&file, &["switch-race"], &dir)
+            let still = support::replay(&file, &["switch-race"], &dir)
                 .execute()
                 .await
                 .unwrap();
             assert_eq!(still.exit, Exit::Found, "seed {seed}: {}", still.describe());
             // The clean clinic shows nothing (a race program may not run
             // through there: a step whose input the race gave it).
-            let fixed = replay(&file, &[], &dir).execute().await.unwrap();
+            let fixed = support::replay(&file, &[], &dir).execute().await.unwrap();
             assert!(fixed.found.is_empty(), "seed {seed}: {}", fixed.describe());
             assert_ne!(fixed.exit, Exit::Found);
         }

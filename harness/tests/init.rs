@@ -60,8 +60,7 @@ fn documents_of_other_shapes_give_suites_that_check() {
         ),
     ] {
         let dir = tempdir("init-shapes");
-        let document = root().join("harness/tests/fixtures/openapi").join(fixture);
-        let (code, said) = init(&document, &dir, false);
+        let (code, said) = init(&openapi_fixture(fixture), &dir, false);
         assert_eq!(code, Some(0), "{fixture}: {said}");
         assert!(said.contains(recognised), "{fixture}: {said}");
         if let Some(unplaced) = unplaced {
@@ -210,6 +209,34 @@ fn keys(table: &toml::Value) -> Vec<&str> {
         .keys()
         .map(String::as_str)
         .collect()
+}
+
+/// The OpenAPI document fixture `name`.
+fn openapi_fixture(name: &str) -> PathBuf {
+    root().join("harness/tests/fixtures/openapi").join(name)
+}
+
+/// `suite` run against `target` with seed `seed`, every operation of
+/// the fixture `document` (a file name) required: its exit code and report.
+fn covering(
+    suite: &Path,
+    target: &str,
+    document: &str,
+    seed: &str,
+    name: &str,
+) -> (Option<i32>, serde_json::Value) {
+    let document = openapi_fixture(document);
+    let args = [
+        suite.to_str().unwrap(),
+        "--target",
+        target,
+        "--seed",
+        seed,
+        "--openapi",
+        document.to_str().unwrap(),
+        "--require-coverage",
+    ];
+    support::run_report(&tempdir(name), &args)
 }
 
 /// Clean over seeds 1 to 20, every operation of the document reached.
@@ -520,8 +547,7 @@ fn what_is_not_an_openapi_document_is_refused_clearly() {
 /// the suite's path, its text and what `init` said.
 fn fixture_suite(fixture: &str) -> (PathBuf, String, String) {
     let dir = tempdir("init-fixture");
-    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
-    let (code, said) = init(&document, &dir, false);
+    let (code, said) = init(&openapi_fixture(fixture), &dir, false);
     assert_eq!(code, Some(0), "{fixture}: {said}");
     let suite = written(&dir);
     let check = crosstalk().arg("check").arg(&suite).output().unwrap();
@@ -565,22 +591,11 @@ fn a_fastapi_document_with_a_relative_token_url_gives_a_suite_that_runs_clean() 
     let update = &steps[at(&steps, "update_profile_profile_put")];
     assert_eq!(update["body"]["role"].as_str(), Some("customer"));
 
-    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
     for seed in ["1", "2"] {
         let api = RestaurantApi::new();
         let served = api.clone();
         let target = support::serve(move || restaurant_api::router(served));
-        let args = [
-            suite.to_str().unwrap(),
-            "--target",
-            &target,
-            "--seed",
-            seed,
-            "--openapi",
-            document.to_str().unwrap(),
-            "--require-coverage",
-        ];
-        let (code, report) = support::run_report(&tempdir("init-restaurant"), &args);
+        let (code, report) = covering(&suite, &target, fixture, seed, "init-restaurant");
         assert_eq!(code, Some(0), "seed {seed}: {report:#}");
         let (accounts, passwords) = api.accounts_and_passwords();
         assert!(accounts >= 5, "{accounts} accounts");
@@ -705,22 +720,11 @@ fn a_hal_document_with_cookie_sessions_csrf_and_etags_gives_a_suite_that_runs_cl
     let read_note = &steps[at(&steps, "readNote")];
     assert_eq!(read_note["request"].as_str(), Some("GET {{note_href}}"));
 
-    let document = root().join("harness/tests/fixtures/openapi").join(fixture);
     for seed in ["1", "2"] {
         let api = HalApi::new();
         let served = api.clone();
         let target = support::serve(move || hal_api::router(served));
-        let args = [
-            suite.to_str().unwrap(),
-            "--target",
-            &target,
-            "--seed",
-            seed,
-            "--openapi",
-            document.to_str().unwrap(),
-            "--require-coverage",
-        ];
-        let (code, report) = support::run_report(&tempdir("init-hal"), &args);
+        let (code, report) = covering(&suite, &target, fixture, seed, "init-hal");
         assert_eq!(code, Some(0), "seed {seed}: {report:#}");
         // No write went without its CSRF token or an `If-Match`.
         assert_eq!(api.refused(), 0, "seed {seed}");

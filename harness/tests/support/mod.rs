@@ -97,3 +97,25 @@ pub fn run_report(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value)
         .unwrap_or_else(|_| panic!("no report: {}", text(&out.stderr)));
     (out.status.code(), serde_json::from_str(&report).unwrap())
 }
+
+/// A replay of reproduction `file` against the embedded clinic with
+/// `faults` on, the shipped suite's secret variables given, its findings
+/// under `dir`.
+pub fn replay(file: &Path, faults: &[&str], dir: &Path) -> crosstalk::session::Replay {
+    crosstalk::session::Replay {
+        file: file.to_path_buf(),
+        target: crosstalk::session::TargetSpec::embedded(faults),
+        findings: dir.join("replays"),
+        attempts: None,
+        html: None,
+        overrides: crosstalk::plan::Overrides {
+            vars: [
+                ("password", "correct horse battery staple"),
+                ("clinician_password", "staging-clinician"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+            ..Default::default()
+        },
+    }
+}
