@@ -207,20 +207,33 @@ fn clinic_server() {
 /// N`, embedded clinic, shipped suite: a child process, waited for with
 /// `wait4` for its own peak alone.
 // wait4 reaps the child: std's `wait` would find it gone.
-#[allow(clippy::zombie_processes)]
-fn run_peak_memory(patients: usize, dir: &Path) -> (u64, f64) {
-    let report = dir.join(format!("memory-{patients}.json"));
-    let child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["run", "--seed", "1", "--patients", &patients.to_string()])
+/// `crosstalk run` of the shipped suite with `args`, quiet, its JSON
+/// report to `report` and its findings under `dir`.
+fn crosstalk_run(args: &[&str], report: &Path, dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crosstalk"));
+    command
+        .arg("run")
+        .args(args)
         .arg("--json")
-        .arg(&report)
+        .arg(report)
         .arg("--findings")
         .arg(dir.join("findings"))
         .arg(scenarios())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    command
+}
+
+#[allow(clippy::zombie_processes)]
+fn run_peak_memory(patients: usize, dir: &Path) -> (u64, f64) {
+    let report = dir.join(format!("memory-{patients}.json"));
+    let child = crosstalk_run(
+        &["--seed", "1", "--patients", &patients.to_string()],
+        &report,
+        dir,
+    )
+    .spawn()
+    .unwrap();
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 writes only the status and the struct it is given.
@@ -253,17 +266,8 @@ fn requests_in(report: &Path) -> u64 {
 fn harness_cpu_per_request(base: &str, dir: &Path) -> (u64, f64) {
     let report = dir.join("report.json");
     let before = cpu_seconds(libc::RUSAGE_CHILDREN);
-    let status = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["run", "--target", base, "--patients", "2000", "--seed", "1"])
-        .arg("--json")
-        .arg(&report)
-        .arg("--findings")
-        .arg(dir.join("findings"))
-        .arg(scenarios())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let args = ["--target", base, "--patients", "2000", "--seed", "1"];
+    let status = crosstalk_run(&args, &report, dir).status().unwrap();
     let cpu = cpu_seconds(libc::RUSAGE_CHILDREN) - before;
     assert!(status.success(), "the served clinic gave findings");
     let requests = requests_in(&report);

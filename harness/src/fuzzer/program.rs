@@ -495,7 +495,7 @@ impl Batch {
     /// value a step of this batch captures: its own variables, another
     /// instance's, and the credential it sends.
     fn gives(&self, vocab: &Vocabulary, step: &Step, role: usize, op: &Op) -> bool {
-        let sender = op.identity.of().or(Some(op.instance));
+        let sender = Some(op.identity.of().unwrap_or(op.instance));
         let credential = (op.identity != Identity::Anonymous)
             .then(|| auth_vars(vocab, role).map(move |var| (role, sender, var)))
             .into_iter()
