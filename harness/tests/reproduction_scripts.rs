@@ -69,11 +69,11 @@ fn clinic(fault: Option<Fault>, sessions: Sessions) -> String {
 const FUZZ_MISSES: &[Fault] = &[Fault::DocumentIdor, Fault::DocumentWriteIdor];
 
 /// Fuzzes `suite` against `target` (fixed seed, a bounded number of
-/// programs, stopping at the first new bucket): the scripts it wrote, `None`
-/// when it confirmed nothing. Every fault but [`FUZZ_MISSES`] shows within
+/// programs, stopping at the first new bucket): the scripts it wrote, or
+/// what the fuzzer said when it confirmed nothing. Every fault but [`FUZZ_MISSES`] shows within
 /// 100 programs of seed 1; the time is a ceiling a loaded machine never
 /// reaches.
-fn fuzz(dir: &Path, suite: &Path, target: &str) -> Option<Vec<PathBuf>> {
+fn fuzz(dir: &Path, suite: &Path, target: &str) -> Result<Vec<PathBuf>, String> {
     let out = support::command(CROSSTALK)
         .arg("fuzz")
         .arg(suite)
@@ -87,15 +87,15 @@ fn fuzz(dir: &Path, suite: &Path, target: &str) -> Option<Vec<PathBuf>> {
         .arg(dir.join("corpus"))
         .output()
         .unwrap();
-    if out.status.code() != Some(1) {
-        return None;
-    }
     let mut scripts: Vec<PathBuf> = support::walk(&dir.join("found"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "sh"))
         .collect();
     scripts.sort();
-    Some(scripts).filter(|s| !s.is_empty())
+    if out.status.code() != Some(1) || scripts.is_empty() {
+        return Err(said(&out));
+    }
+    Ok(scripts)
 }
 
 /// Runs `script` against `target`; `tries`: runs of a race at most.
@@ -133,11 +133,16 @@ fn every_fault(suite: &str, sessions: Sessions) {
     let mut failures = Vec::new();
     for &fault in Fault::ALL {
         let dir = tempdir(&format!("scripts-{}-{sessions:?}", fault.name()));
-        let Some(scripts) = fuzz(&dir, &suite, &clinic(Some(fault), sessions)) else {
-            if !FUZZ_MISSES.contains(&fault) {
-                failures.push(format!("{}: no finding confirmed, no script", fault.name()));
+        let scripts = match fuzz(&dir, &suite, &clinic(Some(fault), sessions)) {
+            Ok(scripts) => scripts,
+            Err(_) if FUZZ_MISSES.contains(&fault) => continue,
+            Err(said) => {
+                let name = fault.name();
+                failures.push(format!(
+                    "{name}: no finding confirmed, no script; fuzz: {said}"
+                ));
+                continue;
             }
-            continue;
         };
         for path in &scripts {
             let name = format!("{} {}", fault.name(), path.display());

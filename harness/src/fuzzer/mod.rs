@@ -539,6 +539,32 @@ mod tests {
         found.expect("a shipped scenario")
     }
 
+    /// Confirmation tries a race's program without its simultaneous sends
+    /// first: the same steps, with the same mutations, one at a time.
+    #[test]
+    fn a_program_s_sequential_twin_sends_the_same_steps_one_at_a_time() {
+        let vocabs = vocabularies();
+        for (vocab, seed) in vocabs.iter().zip(seed_inputs(&vocabs)) {
+            let mut program = Program::from_bytes(vocab, &seed[1..]);
+            program.ops.iter_mut().for_each(|op| op.concurrent = true);
+            let (raced, twin) = (program.to_plan(vocab).unwrap(), program.sequential());
+            let plan = twin.to_plan(vocab).unwrap();
+            assert!(
+                raced.steps.iter().any(|s| s.concurrent),
+                "{}",
+                vocab.scenario
+            );
+            assert!(
+                plan.steps.iter().all(|s| !s.concurrent),
+                "{}",
+                vocab.scenario
+            );
+            let names = |p: &Plan| p.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&plan), names(&raced), "{}", vocab.scenario);
+            assert_eq!(twin.sequential(), twin);
+        }
+    }
+
     #[test]
     fn any_bytes_give_a_program_that_plans() {
         for vocab in vocabularies() {

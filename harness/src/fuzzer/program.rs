@@ -240,6 +240,15 @@ impl Program {
         Program { ops }
     }
 
+    /// The same operations, each sent once the one before has answered.
+    pub fn sequential(&self) -> Program {
+        let ops = self.ops.iter().map(|op| Op {
+            concurrent: false,
+            ..op.clone()
+        });
+        Program { ops: ops.collect() }
+    }
+
     /// Instances of each actor the operations name (at least `least`).
     fn instance_counts(&self, vocab: &Vocabulary, least: usize) -> Vec<usize> {
         let mut counts = vec![least; vocab.actors.len()];

@@ -88,7 +88,10 @@ pub struct Fuzz {
 /// (`--shrink-time` when longer): the others wait meanwhile.
 const SHRINK_EACH: Duration = Duration::from_secs(60);
 
-/// Programs tried to confirm one bucket before it is left a candidate.
+/// Programs tried to confirm one bucket before its tries are spaced out:
+/// after these, only its 2nd, 4th, 8th… candidate seen is tried, so a
+/// bucket whose first programs cannot show it again stays within reach at
+/// a cost that grows with the logarithm of how often it is seen.
 const CONFIRM_TRIES: u32 = 5;
 
 /// The time kept at the end of `time` for confirming and shrinking when
@@ -174,6 +177,21 @@ struct BucketState {
     /// Being confirmed, confirmed, or known from an earlier session.
     busy: bool,
     done: bool,
+}
+
+impl BucketState {
+    /// Counts a candidate; whether it is tried (see [`CONFIRM_TRIES`]),
+    /// marking the bucket busy if so.
+    fn take_try(&mut self) -> bool {
+        self.seen += 1;
+        let due = self.tries < CONFIRM_TRIES || self.seen.is_power_of_two();
+        let open = !self.busy && !self.done && due;
+        if open {
+            self.busy = true;
+            self.tries += 1;
+        }
+        open
+    }
 }
 
 /// What the workers share.
@@ -645,14 +663,7 @@ impl Shared {
     /// (its bucket is open and has tries left), marking it busy if so.
     fn to_confirm(&self, key: &str) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let state = buckets.entry(key.to_string()).or_default();
-        state.seen += 1;
-        let open = !state.busy && !state.done && state.tries < CONFIRM_TRIES;
-        if open {
-            state.busy = true;
-            state.tries += 1;
-        }
-        open
+        buckets.entry(key.to_string()).or_default().take_try()
     }
 
     /// The bucket is confirmed (`done`) or open again for a later program.
@@ -937,7 +948,10 @@ fn keep_if_novel(
 /// them: when its victim is an identity of an earlier program of this
 /// run (against a target that keeps its data), that program followed by
 /// the observer's, with fresh identities (the leak may need the victim's
-/// records); then the observer's program alone, from scratch.
+/// records); then the observer's program alone, from scratch. Each comes
+/// first without its simultaneous sends, when it has some: a leak that
+/// needs no race then shows every time instead of in the orders a
+/// loaded machine happens to give (three times out of three, for a race).
 fn to_try(shared: &Shared, found: &Found<'_>) -> Vec<Program> {
     let mut programs = Vec::new();
     let earlier = found
@@ -954,6 +968,13 @@ fn to_try(shared: &Shared, found: &Found<'_>) -> Vec<Program> {
     }
     programs.push(found.program.clone());
     programs
+        .into_iter()
+        .flat_map(|program| {
+            let sequential = program.sequential();
+            let race = sequential != program;
+            race.then_some(sequential).into_iter().chain([program])
+        })
+        .collect()
 }
 
 /// Confirms the finding (see [`to_try`]), shrinks it, writes the smallest
@@ -1082,4 +1103,34 @@ fn slug(key: &str) -> String {
         "{short}-{:08x}",
         mix(0, &key.bytes().map(u64::from).collect::<Vec<_>>()) as u32
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bucket whose first candidates all fail is still tried, more and
+    /// more rarely, however often it is seen.
+    #[test]
+    fn a_bucket_that_keeps_failing_is_tried_ever_more_rarely_never_dropped() {
+        let mut state = BucketState::default();
+        let mut tried = Vec::new();
+        for candidate in 1..=1000u64 {
+            if state.take_try() {
+                tried.push(candidate);
+                state.busy = false;
+            }
+        }
+        assert_eq!(tried, [1, 2, 3, 4, 5, 8, 16, 32, 64, 128, 256, 512]);
+    }
+
+    #[test]
+    fn a_bucket_being_tried_or_confirmed_is_not_tried_again() {
+        let mut state = BucketState::default();
+        assert!(state.take_try());
+        assert!(!state.take_try(), "busy");
+        state.busy = false;
+        state.done = true;
+        assert!(!state.take_try(), "confirmed");
+    }
 }
