@@ -89,7 +89,7 @@ pub struct Fuzz {
 const SHRINK_EACH: Duration = Duration::from_secs(60);
 
 /// Programs tried to confirm one bucket before its tries are spaced out:
-/// after these, only its 2nd, 4th, 8th… candidate seen is tried, so a
+/// after these, only its 8th, 16th, 32nd… candidate seen is tried, so a
 /// bucket whose first programs cannot show it again stays within reach at
 /// a cost that grows with the logarithm of how often it is seen.
 const CONFIRM_TRIES: u32 = 5;
@@ -660,7 +660,7 @@ impl Shared {
     }
 
     /// Counts a candidate of `key`; whether this one should be confirmed
-    /// (its bucket is open and has tries left), marking it busy if so.
+    /// (its bucket is open and a try is due), marking it busy if so.
     fn to_confirm(&self, key: &str) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets.entry(key.to_string()).or_default().take_try()
