@@ -81,19 +81,48 @@ pub struct InstanceState {
     pub session: u64,
 }
 
-/// One line of an instance's trace.
+/// One line of an instance's trace: 24 bytes, for every line of every
+/// instance of a scenario file.
 #[derive(Debug)]
 pub enum Told {
     /// Said as it is: a step not sent, a login again.
-    Said(String),
+    Said(Box<str>),
     /// A step answered: written out (its path redacted) only if a finding
-    /// quotes it, which most never are.
+    /// quotes it, which most never are. Its method is its step's: a
+    /// request is always built with its step's method.
     Answered {
-        step: StepRef,
-        method: http::Method,
-        path: Box<str>,
+        step: TracedStep,
         status: u16,
+        path: Box<str>,
     },
+}
+
+const _: () = assert!(std::mem::size_of::<Told>() == 24);
+
+/// A [`StepRef`] in four bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TracedStep(u32);
+
+impl TracedStep {
+    const TEARDOWN: u32 = 1 << 31;
+
+    pub fn of(step: StepRef) -> Self {
+        let (index, flag) = match step {
+            StepRef::Flow(i) => (i, 0),
+            StepRef::Teardown(i) => (i, Self::TEARDOWN),
+        };
+        let index = u32::try_from(index).expect("fewer than 2^31 steps");
+        assert!(index < Self::TEARDOWN, "fewer than 2^31 steps");
+        TracedStep(index | flag)
+    }
+
+    pub fn step(self) -> StepRef {
+        let index = (self.0 & !Self::TEARDOWN) as usize;
+        match self.0 & Self::TEARDOWN {
+            0 => StepRef::Flow(index),
+            _ => StepRef::Teardown(index),
+        }
+    }
 }
 
 impl World {
@@ -251,7 +280,7 @@ impl World {
 
     /// Appends a line to `id`'s trace.
     pub fn trace(&self, id: InstanceId, line: String) {
-        self.tell(id, Told::Said(line));
+        self.tell(id, Told::Said(line.into()));
     }
 
     /// Appends to `id`'s trace, forgetting what no finding would quote.
@@ -271,14 +300,10 @@ impl World {
     pub fn recent_trace(&self, id: InstanceId, redactor: &Redactor) -> Vec<String> {
         let state = self.state(id);
         let line = |told: &Told| match told {
-            Told::Said(line) => line.clone(),
-            Told::Answered {
-                step,
-                method,
-                path,
-                status,
-            } => {
-                let name = &self.plan.step(*step).name;
+            Told::Said(line) => line.to_string(),
+            Told::Answered { step, path, status } => {
+                let step = self.plan.step(step.step());
+                let (name, method) = (&step.name, &step.method);
                 format!("{name}: {method} {} → {status}", redactor.redact(path))
             }
         };
@@ -696,8 +721,7 @@ mod tests {
         world.trace(0, "said first".into());
         for i in 0..TRACE_KEPT + 4 {
             let told = Told::Answered {
-                step: StepRef::Flow(0),
-                method: http::Method::GET,
+                step: TracedStep::of(StepRef::Flow(0)),
                 path: format!("/x?n={i}&t=tok-secret-value").into(),
                 status: 200,
             };
