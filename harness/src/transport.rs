@@ -501,6 +501,10 @@ mod tests {
         let fitted = fitted(headers.clone());
         assert_eq!(pairs(&fitted), pairs(&headers));
         assert_eq!(pairs(&fitted).len(), 4);
-        assert!(fitted.capacity() < headers.capacity(), "{}", fitted.capacity());
+        assert!(
+            fitted.capacity() < headers.capacity(),
+            "{}",
+            fitted.capacity()
+        );
     }
 }

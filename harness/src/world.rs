@@ -27,13 +27,10 @@ use smallvec::SmallVec;
 use crate::canary;
 use crate::plan::{Plan, PlanStep, StepRef};
 use crate::safety::Redactor;
+use crate::texts::TextMap;
 
 /// An instance, by its index across all roles of a run.
 pub type InstanceId = usize;
-
-/// A map looked up for every leaf of every response: a fast hash, seeded
-/// per process so that a target cannot choose values that collide.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Lines of an instance's trace kept: as many as a finding quotes.
 pub const TRACE_KEPT: usize = 20;
@@ -388,12 +385,12 @@ pub struct Owned {
 #[derive(Debug, Default)]
 struct Values {
     /// Every value captured or generated, each held once.
-    known: FastMap<Box<str>, Known>,
+    known: TextMap<Known>,
     /// Each kind once.
     kinds: HashSet<Arc<Kind>>,
     /// Values every instance read alike (see [`Ledger::publish`]): a later
     /// capture does not make them anyone's.
-    public: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    public: TextMap<()>,
 }
 
 /// What the ledger knows of one value.
@@ -409,8 +406,8 @@ struct Known {
 
 impl Values {
     /// `text`'s entry, created.
-    fn entry(&mut self, text: String) -> &mut Known {
-        self.known.entry(text.into()).or_insert_with(|| Known {
+    fn entry(&mut self, text: &str) -> &mut Known {
+        self.known.entry(text, || Known {
             first_capturer: None,
             owned: SmallVec::new(),
         })
@@ -445,7 +442,7 @@ pub struct Ledger {
     adding: Mutex<()>,
     /// Canary (lowercase) → its instance, for canaries no world's own
     /// search knows (another program's).
-    canaries: RwLock<HashMap<String, InstanceId>>,
+    canaries: RwLock<TextMap<InstanceId>>,
     values: RwLock<Values>,
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
@@ -453,7 +450,7 @@ pub struct Ledger {
     /// Value → the writers that put it (another's) in an accepted write's
     /// body of their own; coming back to one of them, it is an echo, not a
     /// leak. By value: a set per writer cost more than its one or two values.
-    written: RwLock<HashMap<Box<str>, SmallVec<[InstanceId; 1]>>>,
+    written: RwLock<TextMap<SmallVec<[InstanceId; 1]>>>,
     identities: crate::identity::Identities,
     /// A shard's run: which instances other shards drive.
     slices: Option<crate::shard::Slices>,
@@ -508,7 +505,7 @@ impl Ledger {
         let mut canaries = self.canaries.write().unwrap_or_else(|p| p.into_inner());
         let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
         for (i, instance) in instances.into_iter().enumerate() {
-            canaries.insert(instance.canary.to_ascii_lowercase(), base + i);
+            canaries.insert(&instance.canary.to_ascii_lowercase(), base + i);
             open.insert(base + i);
             self.instances.push(instance);
         }
@@ -570,9 +567,9 @@ impl Ledger {
     /// owner it was not (as that kind) before.
     pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) -> bool {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        let public = shared || values.public.contains(&text);
+        let public = shared || values.public.contains_key(&text);
         let kind = (!public).then(|| values.kind(kind));
-        let known = values.entry(text);
+        let known = values.entry(&text);
         known.first_capturer.get_or_insert(owner);
         let Some(kind) = kind else {
             return false;
@@ -597,7 +594,7 @@ impl Ledger {
     /// will later ones; whoever owned it before (its creator) still does.
     pub fn publish(&self, text: &str, var: &str, readers: &[InstanceId]) {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        values.public.insert(text.to_string());
+        values.public.insert(text, ());
         if let Some(known) = values.known.get_mut(text) {
             (known.owned)
                 .retain(|o| o.kind.generated || o.kind.var != var || !readers.contains(&o.owner));
@@ -607,7 +604,7 @@ impl Ledger {
     /// Whether the run has seen that `text` is everyone's.
     pub fn is_public(&self, text: &str) -> bool {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
-        values.public.contains(text)
+        values.public.contains_key(text)
     }
 
     /// A value the harness generated for `owners` (one instance, or a
@@ -622,7 +619,7 @@ impl Ledger {
             siblings: Vec::new(),
             generated: true,
         });
-        let known = &mut values.entry(text).owned;
+        let known = &mut values.entry(&text).owned;
         for owner in owners {
             if !known.iter().any(|o| o.owner == *owner && o.kind == kind) {
                 known.push(Owned {
@@ -673,7 +670,7 @@ impl Ledger {
     /// `writer` put `value` (another's) in an accepted write of its own.
     pub fn wrote(&self, writer: InstanceId, value: String) {
         let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
-        let writers = written.entry(value.into_boxed_str()).or_default();
+        let writers = written.entry(&value, SmallVec::new);
         if !writers.contains(&writer) {
             writers.push(writer);
         }

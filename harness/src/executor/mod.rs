@@ -524,9 +524,7 @@ impl Executor {
         // The answers stay in their boxes: a batch of 100,000 moved into
         // vectors of its own would hold both at once.
         let was_answered: Vec<bool> = sent.iter().map(|s| s.judged.is_some()).collect();
-        let mut answered: Vec<Judged> = (sent.iter_mut())
-            .filter_map(|s| s.judged.take())
-            .collect();
+        let mut answered: Vec<Judged> = (sent.iter_mut()).filter_map(|s| s.judged.take()).collect();
         judge::on_batch(&self.context(), &mut answered);
         let exchanges: Vec<&Exchange> = answered.iter().map(|judged| &judged.0).collect();
         self.plant_shadows(&exchanges);
