@@ -143,6 +143,7 @@ impl World {
     ) -> World {
         let mut instances = Vec::new();
         let mut role_offsets = Vec::new();
+        let world: Arc<str> = name.into();
         for (r, role) in plan.roles.iter().enumerate() {
             role_offsets.push(instances.len());
             for index in 0..role.count {
@@ -150,7 +151,7 @@ impl World {
                     role: r,
                     index,
                     label: format!("{}#{index}", role.name),
-                    world: name.to_string(),
+                    world: world.clone(),
                     canary: canary::canary(run_id, nonce, instances.len() as u64),
                 });
             }
@@ -321,8 +322,8 @@ pub struct Instance {
     /// `patient#7`.
     pub label: String,
     /// The world it belongs to (a scenario, a fuzz program), when a
-    /// ledger holds several; empty otherwise.
-    pub world: String,
+    /// ledger holds several; empty otherwise. One copy for all its instances.
+    pub world: Arc<str>,
     pub canary: String,
 }
 
