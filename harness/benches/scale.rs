@@ -88,7 +88,7 @@ fn oracle_ns(
     let ledger = Ledger::new(
         (0..10_000)
             .map(|i| Instance {
-                world: String::new(),
+                world: "".into(),
                 role: 0,
                 index: i,
                 label: format!("p#{i}"),

@@ -36,6 +36,7 @@ use serde_json::Value;
 use crate::plan::{Body, Credentials, Payload, PlanStep};
 use crate::safety::is_secret_name;
 use crate::template::{Expr, Template};
+use crate::texts::TextMap;
 use crate::transport::{Request, Response};
 use crate::world::InstanceId;
 
@@ -49,9 +50,9 @@ const HANDOVER_LEN: usize = 16;
 #[derive(Debug, Default)]
 pub struct Identities {
     /// Account name, lowercased → its claims.
-    names: RwLock<HashMap<Box<str>, Claims>>,
+    names: RwLock<TextMap<Claims>>,
     /// A credential the server issued → the identity it was issued to.
-    issued: RwLock<HashMap<String, InstanceId>>,
+    issued: RwLock<TextMap<InstanceId>>,
     /// Where credentials are issued (`capture token`, `cookie sid`) → the
     /// one value seen there, or `None` once two differed: a place that
     /// hands everyone one constant issues no sessions to mix up.
@@ -76,7 +77,7 @@ struct Claim {
 #[derive(Debug, Default)]
 struct Accounts {
     /// Account name, lowercased → the first instance that logged in with it.
-    by_name: HashMap<String, InstanceId>,
+    by_name: TextMap<InstanceId>,
     /// Instance → the first instance of its account, when another.
     first: HashMap<InstanceId, InstanceId>,
     merges: Vec<Merge>,
@@ -103,7 +104,7 @@ impl Identities {
         for (_, value) in names {
             let name = value.to_lowercase();
             let text = (value != name).then(|| value.into_boxed_str());
-            let entry = claimed.entry(name.into_boxed_str()).or_default();
+            let entry = claimed.entry(&name, Claims::new);
             if !entry.iter().any(|claim| claim.text == text) {
                 entry.push(Claim { text, id });
             }
@@ -164,7 +165,7 @@ impl Identities {
         }
         drop(places);
         let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
-        issued.insert(credential.to_string(), id);
+        issued.insert(credential, id);
     }
 
     /// Whom the server issued `credential` to before, when that is another
@@ -227,7 +228,7 @@ impl Identities {
         names.sort();
         let name = names.join(" ");
         let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
-        let first = *accounts.by_name.entry(name.clone()).or_insert(id);
+        let first = *accounts.by_name.entry(&name, || id);
         let first = accounts.first.get(&first).copied().unwrap_or(first);
         if first != id && accounts.first.get(&id) != Some(&first) {
             accounts.first.insert(id, first);

@@ -74,6 +74,7 @@ pub mod session;
 pub mod shard;
 pub mod shrinker;
 pub mod template;
+pub mod texts;
 pub mod transport;
 pub mod witness;
 pub mod world;

@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::canary::{CANARY_LEN, Encoding, RUN_ID_LEN, base64_fragments};
+use crate::texts::TextMap;
 use crate::transport::{Request, Response};
 use crate::world::{DISTINCTIVE_LEN, InstanceId, Ledger, Owned, OwnedValues};
 
@@ -80,7 +81,8 @@ pub struct Oracle {
     /// Encoded pattern index → the lengths of the fragments it starts.
     encoded_lengths: Vec<Vec<usize>>,
     canaries: HashMap<[u8; CANARY_LEN], InstanceId>,
-    fragments: HashMap<Box<[u8]>, InstanceId>,
+    /// Six per instance: packed.
+    fragments: TextMap<InstanceId>,
     /// Canaries of other worlds sharing the ledger (other programs of a
     /// fuzz run), found by the run id they all start with.
     others: Option<Arc<Ledger>>,
@@ -98,7 +100,7 @@ impl Oracle {
     /// The search for the canaries of `ids`, the instances of one world.
     pub fn new(ledger: &Ledger, ids: std::ops::Range<InstanceId>) -> Self {
         let mut canaries = HashMap::with_capacity(ids.len());
-        let mut fragments = HashMap::new();
+        let mut fragments = TextMap::default();
         let mut plain_prefixes: Vec<String> = Vec::new();
         let mut encoded_prefixes: Vec<(String, Vec<usize>)> = Vec::new();
         for id in ids.clone() {
@@ -115,7 +117,7 @@ impl Oracle {
                     Some((_, lengths)) => lengths.push(fragment.len()),
                     None => encoded_prefixes.push((prefix.to_string(), vec![fragment.len()])),
                 }
-                fragments.insert(fragment.into_bytes().into_boxed_slice(), id);
+                fragments.insert(&fragment, id);
             }
         }
         let (encoded_patterns, encoded_lengths): (Vec<_>, Vec<_>) =
@@ -185,7 +187,10 @@ impl Oracle {
         for (pattern, start) in encoded {
             for len in &self.encoded_lengths[pattern] {
                 let range = start..start + len;
-                let owner = bytes.get(range.clone()).and_then(|f| self.fragments.get(f));
+                let fragment = bytes.get(range.clone()).map(std::str::from_utf8);
+                let owner = fragment
+                    .and_then(Result::ok)
+                    .and_then(|f| self.fragments.get(f));
                 if let Some(&id) = owner {
                     hits.push((id, Encoding::Base64, range));
                     break;

@@ -90,6 +90,24 @@ impl Response {
     }
 }
 
+/// `headers` in a map of their own size, in the same order: the HTTP
+/// stack's has room for more (six entries for two headers), and a batch
+/// keeps every answer until all of it has arrived.
+fn fitted(headers: http::HeaderMap) -> http::HeaderMap {
+    let mut fitted = http::HeaderMap::with_capacity(headers.keys_len());
+    let mut name = None;
+    // Each name comes once, before its values.
+    for (key, value) in headers {
+        if key.is_some() {
+            name = key;
+        }
+        if let Some(name) = &name {
+            fitted.append(name.clone(), value);
+        }
+    }
+    fitted
+}
+
 /// A header value as text: bytes that are not UTF-8 replaced.
 fn text(value: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(value)
@@ -351,7 +369,7 @@ impl Transport for Http {
         Box::pin(async move {
             let mut response = self.send_head(request).await?;
             let status = response.status().as_u16();
-            let headers = std::mem::take(response.headers_mut());
+            let headers = fitted(std::mem::take(response.headers_mut()));
             let (body, truncated) = self.read_body(response).await?;
             Ok(Response {
                 status,
@@ -433,7 +451,7 @@ where
                 .await
                 .map_err(|err| TransportError(err.to_string()))?;
             let (parts, body) = response.into_parts();
-            let (status, headers) = (parts.status.as_u16(), parts.headers);
+            let (status, headers) = (parts.status.as_u16(), fitted(parts.headers));
             // The embedded clinic is ours: its bodies are small, but bounded all the same.
             let body = http_body_util::Limited::new(body, MAX_BODY)
                 .collect()
@@ -455,5 +473,38 @@ where
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitted_headers_keep_every_value_in_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("content-type", "application/json".parse().unwrap());
+        headers.append("set-cookie", "a=1".parse().unwrap());
+        headers.append("x-trace", "t".parse().unwrap());
+        headers.append("set-cookie", "b=2".parse().unwrap());
+        let pairs = |map: &http::HeaderMap| -> Vec<(String, String)> {
+            let response = Response {
+                status: 200,
+                headers: map.clone(),
+                body: Bytes::new(),
+                truncated: false,
+            };
+            (response.header_pairs())
+                .map(|(n, v)| (n.to_string(), v.into_owned()))
+                .collect()
+        };
+        let fitted = fitted(headers.clone());
+        assert_eq!(pairs(&fitted), pairs(&headers));
+        assert_eq!(pairs(&fitted).len(), 4);
+        assert!(
+            fitted.capacity() < headers.capacity(),
+            "{}",
+            fitted.capacity()
+        );
     }
 }

@@ -27,13 +27,10 @@ use smallvec::SmallVec;
 use crate::canary;
 use crate::plan::{Plan, PlanStep, StepRef};
 use crate::safety::Redactor;
+use crate::texts::TextMap;
 
 /// An instance, by its index across all roles of a run.
 pub type InstanceId = usize;
-
-/// A map looked up for every leaf of every response: a fast hash, seeded
-/// per process so that a target cannot choose values that collide.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Lines of an instance's trace kept: as many as a finding quotes.
 pub const TRACE_KEPT: usize = 20;
@@ -81,19 +78,48 @@ pub struct InstanceState {
     pub session: u64,
 }
 
-/// One line of an instance's trace.
+/// One line of an instance's trace: 24 bytes, for every line of every
+/// instance of a scenario file.
 #[derive(Debug)]
 pub enum Told {
     /// Said as it is: a step not sent, a login again.
-    Said(String),
+    Said(Box<str>),
     /// A step answered: written out (its path redacted) only if a finding
-    /// quotes it, which most never are.
+    /// quotes it, which most never are. Its method is its step's: a
+    /// request is always built with its step's method.
     Answered {
-        step: StepRef,
-        method: http::Method,
-        path: Box<str>,
+        step: TracedStep,
         status: u16,
+        path: Box<str>,
     },
+}
+
+const _: () = assert!(std::mem::size_of::<Told>() == 24);
+
+/// A [`StepRef`] in four bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TracedStep(u32);
+
+impl TracedStep {
+    const TEARDOWN: u32 = 1 << 31;
+
+    pub fn of(step: StepRef) -> Self {
+        let (index, flag) = match step {
+            StepRef::Flow(i) => (i, 0),
+            StepRef::Teardown(i) => (i, Self::TEARDOWN),
+        };
+        let index = u32::try_from(index).expect("fewer than 2^31 steps");
+        assert!(index < Self::TEARDOWN, "fewer than 2^31 steps");
+        TracedStep(index | flag)
+    }
+
+    pub fn step(self) -> StepRef {
+        let index = (self.0 & !Self::TEARDOWN) as usize;
+        match self.0 & Self::TEARDOWN {
+            0 => StepRef::Flow(index),
+            _ => StepRef::Teardown(index),
+        }
+    }
 }
 
 impl World {
@@ -117,6 +143,7 @@ impl World {
     ) -> World {
         let mut instances = Vec::new();
         let mut role_offsets = Vec::new();
+        let world: Arc<str> = name.into();
         for (r, role) in plan.roles.iter().enumerate() {
             role_offsets.push(instances.len());
             for index in 0..role.count {
@@ -124,7 +151,7 @@ impl World {
                     role: r,
                     index,
                     label: format!("{}#{index}", role.name),
-                    world: name.to_string(),
+                    world: world.clone(),
                     canary: canary::canary(run_id, nonce, instances.len() as u64),
                 });
             }
@@ -251,7 +278,7 @@ impl World {
 
     /// Appends a line to `id`'s trace.
     pub fn trace(&self, id: InstanceId, line: String) {
-        self.tell(id, Told::Said(line));
+        self.tell(id, Told::Said(line.into()));
     }
 
     /// Appends to `id`'s trace, forgetting what no finding would quote.
@@ -271,14 +298,10 @@ impl World {
     pub fn recent_trace(&self, id: InstanceId, redactor: &Redactor) -> Vec<String> {
         let state = self.state(id);
         let line = |told: &Told| match told {
-            Told::Said(line) => line.clone(),
-            Told::Answered {
-                step,
-                method,
-                path,
-                status,
-            } => {
-                let name = &self.plan.step(*step).name;
+            Told::Said(line) => line.to_string(),
+            Told::Answered { step, path, status } => {
+                let step = self.plan.step(step.step());
+                let (name, method) = (&step.name, &step.method);
                 format!("{name}: {method} {} → {status}", redactor.redact(path))
             }
         };
@@ -299,8 +322,8 @@ pub struct Instance {
     /// `patient#7`.
     pub label: String,
     /// The world it belongs to (a scenario, a fuzz program), when a
-    /// ledger holds several; empty otherwise.
-    pub world: String,
+    /// ledger holds several; empty otherwise. One copy for all its instances.
+    pub world: Arc<str>,
     pub canary: String,
 }
 
@@ -363,12 +386,12 @@ pub struct Owned {
 #[derive(Debug, Default)]
 struct Values {
     /// Every value captured or generated, each held once.
-    known: FastMap<Box<str>, Known>,
+    known: TextMap<Known>,
     /// Each kind once.
     kinds: HashSet<Arc<Kind>>,
     /// Values every instance read alike (see [`Ledger::publish`]): a later
     /// capture does not make them anyone's.
-    public: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    public: TextMap<()>,
 }
 
 /// What the ledger knows of one value.
@@ -384,8 +407,8 @@ struct Known {
 
 impl Values {
     /// `text`'s entry, created.
-    fn entry(&mut self, text: String) -> &mut Known {
-        self.known.entry(text.into()).or_insert_with(|| Known {
+    fn entry(&mut self, text: &str) -> &mut Known {
+        self.known.entry(text, || Known {
             first_capturer: None,
             owned: SmallVec::new(),
         })
@@ -420,7 +443,7 @@ pub struct Ledger {
     adding: Mutex<()>,
     /// Canary (lowercase) → its instance, for canaries no world's own
     /// search knows (another program's).
-    canaries: RwLock<HashMap<String, InstanceId>>,
+    canaries: RwLock<TextMap<InstanceId>>,
     values: RwLock<Values>,
     grants: RwLock<HashSet<(InstanceId, InstanceId)>>,
     /// Instances whose canary was sent under another identity.
@@ -428,7 +451,7 @@ pub struct Ledger {
     /// Value → the writers that put it (another's) in an accepted write's
     /// body of their own; coming back to one of them, it is an echo, not a
     /// leak. By value: a set per writer cost more than its one or two values.
-    written: RwLock<HashMap<Box<str>, SmallVec<[InstanceId; 1]>>>,
+    written: RwLock<TextMap<SmallVec<[InstanceId; 1]>>>,
     identities: crate::identity::Identities,
     /// A shard's run: which instances other shards drive.
     slices: Option<crate::shard::Slices>,
@@ -483,7 +506,7 @@ impl Ledger {
         let mut canaries = self.canaries.write().unwrap_or_else(|p| p.into_inner());
         let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
         for (i, instance) in instances.into_iter().enumerate() {
-            canaries.insert(instance.canary.to_ascii_lowercase(), base + i);
+            canaries.insert(&instance.canary.to_ascii_lowercase(), base + i);
             open.insert(base + i);
             self.instances.push(instance);
         }
@@ -545,9 +568,9 @@ impl Ledger {
     /// owner it was not (as that kind) before.
     pub fn capture(&self, owner: InstanceId, text: String, kind: Kind, shared: bool) -> bool {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        let public = shared || values.public.contains(&text);
+        let public = shared || values.public.contains_key(&text);
         let kind = (!public).then(|| values.kind(kind));
-        let known = values.entry(text);
+        let known = values.entry(&text);
         known.first_capturer.get_or_insert(owner);
         let Some(kind) = kind else {
             return false;
@@ -572,7 +595,7 @@ impl Ledger {
     /// will later ones; whoever owned it before (its creator) still does.
     pub fn publish(&self, text: &str, var: &str, readers: &[InstanceId]) {
         let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
-        values.public.insert(text.to_string());
+        values.public.insert(text, ());
         if let Some(known) = values.known.get_mut(text) {
             (known.owned)
                 .retain(|o| o.kind.generated || o.kind.var != var || !readers.contains(&o.owner));
@@ -582,7 +605,7 @@ impl Ledger {
     /// Whether the run has seen that `text` is everyone's.
     pub fn is_public(&self, text: &str) -> bool {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
-        values.public.contains(text)
+        values.public.contains_key(text)
     }
 
     /// A value the harness generated for `owners` (one instance, or a
@@ -597,7 +620,7 @@ impl Ledger {
             siblings: Vec::new(),
             generated: true,
         });
-        let known = &mut values.entry(text).owned;
+        let known = &mut values.entry(&text).owned;
         for owner in owners {
             if !known.iter().any(|o| o.owner == *owner && o.kind == kind) {
                 known.push(Owned {
@@ -648,7 +671,7 @@ impl Ledger {
     /// `writer` put `value` (another's) in an accepted write of its own.
     pub fn wrote(&self, writer: InstanceId, value: String) {
         let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
-        let writers = written.entry(value.into_boxed_str()).or_default();
+        let writers = written.entry(&value, SmallVec::new);
         if !writers.contains(&writer) {
             writers.push(writer);
         }
@@ -696,8 +719,7 @@ mod tests {
         world.trace(0, "said first".into());
         for i in 0..TRACE_KEPT + 4 {
             let told = Told::Answered {
-                step: StepRef::Flow(0),
-                method: http::Method::GET,
+                step: TracedStep::of(StepRef::Flow(0)),
                 path: format!("/x?n={i}&t=tok-secret-value").into(),
                 status: 200,
             };

@@ -43,7 +43,7 @@ impl World {
         let run = run_id(11);
         let instances = (0..2)
             .map(|i| Instance {
-                world: String::new(),
+                world: "".into(),
                 role: 0,
                 index: i,
                 label: format!("patient#{i}"),

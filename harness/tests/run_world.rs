@@ -15,7 +15,7 @@ fn program(run: &str, nonce: u64) -> Vec<Instance> {
         .iter()
         .enumerate()
         .map(|(i, role)| Instance {
-            world: String::new(),
+            world: "".into(),
             role: i,
             index: 0,
             label: format!("{role}#0"),

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::canary;
 use crate::contract::Observed;
 use crate::findings::{FindingSink, JsonLines};
-use crate::judge::{self, Context, Exchange, Verdict, text_of};
+use crate::judge::{self, Context, Exchange, Judged, Verdict, text_of};
 use crate::oracle::Oracle;
 use crate::plan::{Plan, StepRef};
 use crate::request;
@@ -520,47 +520,40 @@ impl Executor {
     /// The batch judges over the answered exchanges, in issue order; logs
     /// every request in that order (the witness's baseline reads first);
     /// the answered writes aimed at others, for the witness.
-    fn judge(&self, sent: Vec<Sent>) -> Vec<Aimed> {
-        let mut issued = Vec::with_capacity(sent.len());
-        let mut answered = Vec::with_capacity(sent.len());
-        let mut verdicts = Vec::with_capacity(sent.len());
-        let mut aims = Vec::with_capacity(sent.len());
-        for one in sent {
-            issued.push((one.issued, one.judged.is_some()));
-            if let Some(judged) = one.judged {
-                let (exchange, verdict) = *judged;
-                answered.push(exchange);
-                verdicts.push(verdict);
-                aims.push(one.aimed);
-            }
-        }
-        judge::on_batch(&self.context(), &mut answered, &mut verdicts);
-        self.plant_shadows(&answered);
+    fn judge(&self, mut sent: Vec<Sent>) -> Vec<Aimed> {
+        // The answers stay in their boxes: a batch of 100,000 moved into
+        // vectors of its own would hold both at once.
+        let was_answered: Vec<bool> = sent.iter().map(|s| s.judged.is_some()).collect();
+        let mut answered: Vec<Judged> = (sent.iter_mut()).filter_map(|s| s.judged.take()).collect();
+        judge::on_batch(&self.context(), &mut answered);
+        let exchanges: Vec<&Exchange> = answered.iter().map(|judged| &judged.0).collect();
+        self.plant_shadows(&exchanges);
+        drop(exchanges);
         self.log_witnessed();
-        let mut judged = answered.iter().zip(verdicts);
-        let mut logged = Vec::with_capacity(issued.len());
-        for (mut issued, was_answered) in issued {
-            if was_answered
-                && let Some((exchange, verdict)) = judged.next()
-                && self.options.record
-            {
-                issued.exchange = Some(self.recorded(exchange, verdict));
+        let mut judged = answered.into_iter();
+        let mut logged = Vec::with_capacity(sent.len());
+        let mut aimed = Vec::new();
+        for (one, was_answered) in sent.into_iter().zip(was_answered) {
+            let mut issued = one.issued;
+            let Some(pair) = was_answered.then(|| judged.next()).flatten() else {
+                logged.push(issued);
+                continue;
+            };
+            let (exchange, verdict) = *pair;
+            if self.options.record {
+                issued.exchange = Some(self.recorded(&exchange, verdict));
             }
             logged.push(issued);
-        }
-        self.log_issued(logged, true);
-        answered
-            .into_iter()
-            .zip(aims)
-            .filter_map(|(exchange, aim)| match aim {
-                Some(aim) if !aim.victims.is_empty() => Some(Aimed {
+            if let Some(aim) = one.aimed.filter(|aim| !aim.victims.is_empty()) {
+                aimed.push(Aimed {
                     exchange,
                     writer: aim.writer,
                     victims: aim.victims,
-                }),
-                _ => None,
-            })
-            .collect()
+                });
+            }
+        }
+        self.log_issued(logged, true);
+        aimed
     }
 
     /// An instance of an actor that authenticates cleans up only once it

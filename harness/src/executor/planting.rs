@@ -45,11 +45,13 @@ impl Executor {
     }
 
     /// Plants shadow defects into a judged batch's answers.
-    pub(super) fn plant_shadows(&self, answered: &[Exchange]) {
+    pub(super) fn plant_shadows(&self, answered: &[&Exchange]) {
         let Some(test) = self.self_test() else {
             return;
         };
-        let mut eligible: Vec<&Exchange> = answered.iter().filter(|e| self.plantable(e)).collect();
+        let mut eligible: Vec<&Exchange> = (answered.iter().copied())
+            .filter(|e| self.plantable(e))
+            .collect();
         eligible.sort_by_key(|e| e.sender);
         let scenario = &self.plan().scenario;
         // Donors first: an answer given at the same moment may be swapped in.

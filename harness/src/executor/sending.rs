@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Executor, Issued};
 use crate::findings::FindingKind;
-use crate::judge::{self, Attribution, Exchange, Flag, Verdict};
+use crate::judge::{self, Attribution, Exchange, Flag, Judged};
 use crate::plan::{Credentials, StepRef};
 use crate::request;
 use crate::resolver::Resolver;
@@ -46,7 +46,7 @@ pub(super) struct Sent {
     /// `None` when the target did not answer. Boxed: a batch of 100,000
     /// holds its `Sent`s and, while the batch judges read them, the
     /// exchanges moved out of them; unboxed, both at full size at once.
-    pub(super) judged: Option<Box<(Exchange, Verdict)>>,
+    pub(super) judged: Option<Judged>,
     /// A write: whose data it named.
     pub(super) aimed: Option<Aim>,
 }

@@ -303,11 +303,17 @@ pub fn on_answer(cx: &Context<'_>, exchange: &Exchange) -> Verdict {
     verdict
 }
 
+/// An answered exchange and its verdict so far, as a batch holds it until
+/// all of it has answered. Boxed: a batch of 100,000 is moved about by
+/// pointer, never copied into vectors of its own.
+pub type Judged = Box<(Exchange, Verdict)>;
+
 /// Runs the [`ON_BATCH`] judges over a whole batch, in the order given.
-pub fn on_batch(cx: &Context<'_>, batch: &mut [Exchange], verdicts: &mut [Verdict]) {
-    public::judge(cx, batch, verdicts);
+pub fn on_batch(cx: &Context<'_>, batch: &mut [Judged]) {
+    public::judge(cx, batch);
     for (_, judge) in ON_BATCH {
-        for (exchange, verdict) in batch.iter_mut().zip(verdicts.iter_mut()) {
+        for judged in batch.iter_mut() {
+            let (exchange, verdict) = &mut **judged;
             apply(cx, *judge, exchange, verdict);
             // One parsed body at a time.
             exchange.forget_json();

@@ -11,14 +11,13 @@
 //! the value before (the instance that created it) still does, so a list
 //! that shows everyone one patient's record is still that patient's leak.
 
-use super::{Context, Exchange, Verdict};
+use super::{Context, Judged};
 use crate::plan::StepRef;
 use crate::world::InstanceId;
 
-pub fn judge(cx: &Context<'_>, batch: &[Exchange], verdicts: &[Verdict]) {
-    for ((step, var), reads) in reads_by_step(batch, verdicts) {
-        let senders = batch
-            .iter()
+pub fn judge(cx: &Context<'_>, batch: &[Judged]) {
+    for ((step, var), reads) in reads_by_step(batch) {
+        let senders = (batch.iter().map(|judged| &judged.0))
             .filter(|e| e.probe_of.is_none() && e.step == step)
             .count();
         let Some((first, _)) = reads.first() else {
@@ -38,9 +37,9 @@ pub fn judge(cx: &Context<'_>, batch: &[Exchange], verdicts: &[Verdict]) {
 /// variable, and who: ((step, variable), [(value, sender)]).
 type Reads<'a> = Vec<((StepRef, &'a str), Vec<(&'a String, InstanceId)>)>;
 
-fn reads_by_step<'a>(batch: &[Exchange], verdicts: &'a [Verdict]) -> Reads<'a> {
-    let mut out: Reads<'a> = Vec::new();
-    for (exchange, verdict) in batch.iter().zip(verdicts) {
+fn reads_by_step(batch: &[Judged]) -> Reads<'_> {
+    let mut out: Reads<'_> = Vec::new();
+    for (exchange, verdict) in batch.iter().map(|judged| &**judged) {
         if exchange.probe_of.is_some() {
             continue;
         }

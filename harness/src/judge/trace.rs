@@ -3,14 +3,12 @@
 //! the line is written out).
 
 use super::{Context, Exchange, Verdict};
-use crate::world::Told;
+use crate::world::{Told, TracedStep};
 
 pub fn judge(exchange: &Exchange, cx: &Context<'_>, _: &mut Verdict) {
-    let request = &exchange.request;
     let told = Told::Answered {
-        step: exchange.step,
-        method: request.method.clone(),
-        path: request.path.as_str().into(),
+        step: TracedStep::of(exchange.step),
+        path: exchange.request.path.as_str().into(),
         status: exchange.response.status,
     };
     cx.world.tell(exchange.observer, told);
