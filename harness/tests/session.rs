@@ -116,20 +116,8 @@ async fn fuzz_finds_a_leak_that_replay_reproduces_and_the_fixed_clinic_does_not(
         .find(|p| p.extension().is_some_and(|e| e == "toml"))
         .expect("a reproduction file");
     let replay = |faults: &[&str]| Replay {
-        file: repro.clone(),
-        target: TargetSpec::embedded(faults),
-        findings: dir.join("replay"),
         attempts: Some(3),
-        overrides: crosstalk::plan::Overrides {
-            vars: [
-                ("password", "correct horse battery staple"),
-                ("clinician_password", "staging-clinician"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
-            ..Default::default()
-        },
-        html: None,
+        ..support::replay(&repro, faults, &dir)
     };
     let still = replay(&["appointment-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "the reproduction does not leak");

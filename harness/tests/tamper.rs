@@ -537,20 +537,8 @@ async fn fuzz_finds_tampering_that_replay_reproduces_and_the_fixed_clinic_does_n
         "{script}"
     );
     let replay = |faults: &[&str]| Replay {
-        file: repro.clone(),
-        target: TargetSpec::embedded(faults),
-        findings: dir.join("replay"),
         attempts: Some(3),
-        overrides: crosstalk::plan::Overrides {
-            vars: [
-                ("password", "correct horse battery staple"),
-                ("clinician_password", "staging-clinician"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
-            ..Default::default()
-        },
-        html: None,
+        ..support::replay(&repro, faults, &dir)
     };
     let still = replay(&["profile-update-idor"]).execute().await.unwrap();
     assert_eq!(still.exit, Exit::Found, "{}", still.describe());
