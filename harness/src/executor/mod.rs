@@ -526,9 +526,7 @@ impl Executor {
         let was_answered: Vec<bool> = sent.iter().map(|s| s.judged.is_some()).collect();
         let mut answered: Vec<Judged> = (sent.iter_mut()).filter_map(|s| s.judged.take()).collect();
         judge::on_batch(&self.context(), &mut answered);
-        let exchanges: Vec<&Exchange> = answered.iter().map(|judged| &judged.0).collect();
-        self.plant_shadows(&exchanges);
-        drop(exchanges);
+        self.plant_shadows(&answered);
         self.log_witnessed();
         let mut judged = answered.into_iter();
         let mut logged = Vec::with_capacity(sent.len());

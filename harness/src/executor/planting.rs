@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use super::Executor;
 use super::sending::Recipient;
 use crate::findings::{Finding, FindingSink};
-use crate::judge::{self, Attribution, Context, Exchange, Verdict};
+use crate::judge::{self, Attribution, Context, Exchange, Judged, Verdict};
 use crate::plan::{Credentials, StepRef};
 use crate::probe;
 use crate::request::{self, Built};
@@ -45,11 +45,11 @@ impl Executor {
     }
 
     /// Plants shadow defects into a judged batch's answers.
-    pub(super) fn plant_shadows(&self, answered: &[&Exchange]) {
+    pub(super) fn plant_shadows(&self, answered: &[Judged]) {
         let Some(test) = self.self_test() else {
             return;
         };
-        let mut eligible: Vec<&Exchange> = (answered.iter().copied())
+        let mut eligible: Vec<&Exchange> = (answered.iter().map(|judged| &judged.0))
             .filter(|e| self.plantable(e))
             .collect();
         eligible.sort_by_key(|e| e.sender);
