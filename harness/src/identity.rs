@@ -52,7 +52,7 @@ pub struct Identities {
     /// Account name, lowercased → its claims.
     names: RwLock<TextMap<Claims>>,
     /// A credential the server issued → the identity it was issued to.
-    issued: RwLock<TextMap<InstanceId>>,
+    issued: RwLock<Issued>,
     /// Where credentials are issued (`capture token`, `cookie sid`) → the
     /// one value seen there, or `None` once two differed: a place that
     /// hands everyone one constant issues no sessions to mix up.
@@ -60,6 +60,47 @@ pub struct Identities {
     accounts: RwLock<Accounts>,
     /// Credentials issued that could be attributed to no identity.
     unattributed: AtomicU64,
+}
+
+/// The credentials the server issued, each by a 128-bit keyed hash of it →
+/// the identity it was issued to. A run issues hundreds of thousands (each
+/// login, the witness's included, each refresh) and only ever looks one up
+/// whole; the hashes are a quarter of their texts, and no two credentials
+/// share one but by a chance of one in 2^128.
+#[derive(Debug)]
+struct Issued {
+    hasher: siphasher::sip128::SipHasher13,
+    by_hash: HashMap<u128, InstanceId, foldhash::fast::FixedState>,
+}
+
+impl Default for Issued {
+    fn default() -> Self {
+        // Keys of the run's own: a target cannot aim two credentials at one hash.
+        let (k0, k1) = uuid::Uuid::new_v4().as_u64_pair();
+        Issued {
+            hasher: siphasher::sip128::SipHasher13::new_with_keys(k0, k1),
+            by_hash: HashMap::default(),
+        }
+    }
+}
+
+impl Issued {
+    fn hash(&self, credential: &str) -> u128 {
+        self.hasher.hash(credential.as_bytes()).as_u128()
+    }
+
+    fn insert(&mut self, credential: &str, id: InstanceId) {
+        let hash = self.hash(credential);
+        self.by_hash.insert(hash, id);
+    }
+
+    fn get(&self, credential: &str) -> Option<&InstanceId> {
+        self.by_hash.get(&self.hash(credential))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
 }
 
 /// The instances that claimed one account name (lowercased): nearly

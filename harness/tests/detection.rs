@@ -2,11 +2,12 @@
 //! finds nothing; with each fault a scripted flow can reach, it finds a leak
 //! at the right endpoint and names the right victim.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clinic::{Clinic, Fault, Faults};
-use crosstalk::executor::{Executor, RunOptions};
+use crosstalk::executor::{Executor, RunOptions, WAVE};
 use crosstalk::findings::{Bucket, FindingKind, FindingSink};
 use crosstalk::oracle::Marker;
 use crosstalk::plan::{Overrides, Plan};
@@ -16,14 +17,28 @@ use crosstalk::transport::{InProcess, Transport};
 /// Runs the shipped scenarios; returns the buckets and, for each leak, whether
 /// the victim's own canary is in the evidence (the victim is named right).
 async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
+    run_suite_in_waves(faults, seed, WAVE).await.0
+}
+
+/// How many times each step was sent, by `scenario: step` (a probe's
+/// without its prober).
+type Sent = BTreeMap<String, usize>;
+
+/// As [`run_suite`], each batch sent in waves of at most `wave` requests;
+/// also how many times each step was sent.
+async fn run_suite_in_waves(faults: Faults, seed: u64, wave: usize) -> (Vec<(Bucket, bool)>, Sent) {
     let plans = Plan::load_all(&[PathBuf::from("../scenarios")], &Overrides::default())
         .expect("the suite plans");
     let clinic = Clinic::in_memory(faults).unwrap();
     let transport: Arc<dyn Transport> = Arc::new(InProcess::new(clinic.router(), "clinic"));
     let sink = Arc::new(FindingSink::new(None).unwrap());
     let mut victims_right = std::collections::HashMap::new();
+    let mut sent = Sent::new();
     for (i, plan) in plans.into_iter().enumerate() {
-        let options = RunOptions::new(seed, seed.wrapping_mul(31).wrapping_add(i as u64));
+        let options = RunOptions {
+            wave,
+            ..RunOptions::new(seed, seed.wrapping_mul(31).wrapping_add(i as u64))
+        };
         let executor = Executor::new(
             Arc::new(plan),
             transport.clone(),
@@ -31,7 +46,12 @@ async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
             Arc::new(Redactor::default()),
             options,
         );
-        executor.run().await;
+        for issued in executor.run().await.order {
+            let step = issued.step.split(" as ").next().unwrap_or_default();
+            *sent
+                .entry(format!("{}: {step}", issued.scenario))
+                .or_default() += 1;
+        }
         for bucket in sink.buckets() {
             let f = &bucket.first;
             if f.kind != FindingKind::Leak || victims_right.contains_key(&bucket.key) {
@@ -55,13 +75,13 @@ async fn run_suite(faults: Faults, seed: u64) -> Vec<(Bucket, bool)> {
             victims_right.insert(bucket.key.clone(), right);
         }
     }
-    sink.buckets()
-        .into_iter()
+    let buckets = (sink.buckets().into_iter())
         .map(|b| {
             let right = victims_right.get(&b.key).copied().unwrap_or(true);
             (b, right)
         })
-        .collect()
+        .collect();
+    (buckets, sent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +96,44 @@ async fn the_clean_clinic_gives_no_finding() {
     }
 }
 
+/// Batches of 50 patients sent in waves of 7: the clean clinic still gives
+/// nothing, and every step is sent as often as in one wave, the witness's
+/// reads and the probes included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_clinic_gives_no_finding_when_batches_go_in_waves() {
+    let (whole, sent) = run_suite_in_waves(Faults::none(), 1, WAVE).await;
+    assert!(whole.is_empty());
+    let (buckets, sent_in_waves) = run_suite_in_waves(Faults::none(), 1, 7).await;
+    let keys: Vec<_> = buckets.iter().map(|(b, _)| &b.first.summary).collect();
+    assert!(keys.is_empty(), "{keys:#?}");
+    let by_witness = |sent: &Sent| sent.keys().filter(|k| k.contains(": witness ")).count();
+    let by_probes = |sent: &Sent| sent.keys().filter(|k| k.contains(": probe: ")).count();
+    assert!(by_witness(&sent) > 0 && by_probes(&sent) > 0);
+    assert_eq!(sent_in_waves, sent);
+}
+
+/// A batch sent in waves still shows each fault: an answer may show the
+/// data of an earlier wave (the ledger knows it) or of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_found_when_batches_go_in_waves() {
+    for (fault, endpoint) in [
+        (Fault::StatusFilter, "GET /v1/appointments?status=booked"),
+        (Fault::ProfileCache, "GET /v1/me"),
+        (
+            Fault::AppointmentIdor,
+            "GET /v1/appointments/{peer.appointment_id}",
+        ),
+    ] {
+        assert_detects_in_waves(fault, endpoint, 7).await;
+    }
+}
+
 async fn assert_detects(fault: Fault, endpoint: &str) {
-    let buckets = run_suite(Faults::none().with(fault), 7).await;
+    assert_detects_in_waves(fault, endpoint, WAVE).await;
+}
+
+async fn assert_detects_in_waves(fault: Fault, endpoint: &str, wave: usize) {
+    let (buckets, _) = run_suite_in_waves(Faults::none().with(fault), 7, wave).await;
     let leaks: Vec<&(Bucket, bool)> = buckets
         .iter()
         .filter(|(b, _)| b.first.kind == FindingKind::Leak)

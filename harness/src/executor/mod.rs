@@ -7,7 +7,8 @@
 //! identical requests in flight at once, which is where races live. A step
 //! marked `concurrent` joins the batch of the one before it. Each answer goes
 //! through the [judges](crate::judge) as it arrives; the oracle reads the
-//! whole batch once all of it has answered. Teardown
+//! whole batch once all of it has answered (a large batch goes out in
+//! [waves](WAVE), each read whole before the next is sent). Teardown
 //! steps run for every instance at the end, also after a Ctrl-C. Steps sent
 //! once, by no instance, come before and after everything ([`once`]).
 //! [`sending`] sends one request and reads its answer; [`probing`] sends a
@@ -61,6 +62,9 @@ pub struct RunOptions {
     pub run_id: String,
     /// Requests in flight at most.
     pub concurrency: usize,
+    /// Requests of a batch sent before any of them is judged, at most
+    /// ([`WAVE`]).
+    pub wave: usize,
     pub cancel: CancellationToken,
     /// Counts requests for a progress line.
     pub progress: Option<indicatif::ProgressBar>,
@@ -112,6 +116,7 @@ impl RunOptions {
             nonce,
             run_id: canary::run_id(nonce),
             concurrency: 64,
+            wave: WAVE,
             cancel: CancellationToken::new(),
             progress: None,
             keep_order: true,
@@ -424,11 +429,11 @@ impl Executor {
         batches
     }
 
-    /// Sends every step of the batch, for each of its instances, at once;
-    /// then the judges read the whole batch.
+    /// Sends every step of the batch, for each of its instances, at once
+    /// (in [waves](WAVE), each judged whole); then the witness's check of
+    /// the writes aimed at others, and the probes of the reads answered.
     async fn run_batch(self: &Arc<Self>, batch: Vec<StepRef>) {
         self.batch.fetch_add(1, Ordering::Relaxed);
-        let mut tasks = tokio::task::JoinSet::new();
         let mut sends: Vec<(StepRef, InstanceId)> = batch
             .iter()
             .flat_map(|step| {
@@ -441,7 +446,28 @@ impl Executor {
         }
         self.probe_writes(&sends).await;
         let redirected = self.send_redirects(&sends).await;
-        for (step, sender) in sends {
+        let mut batch = Waves::default();
+        for wave in waves(&sends, self.options.wave) {
+            let sent = self.send_wave(wave, &redirected).await;
+            batch.answered.extend(
+                (sent.iter().filter_map(|s| s.judged.as_deref()))
+                    .map(|(e, _)| (e.sender, e.step, e.response.status)),
+            );
+            batch.accepted += accepted(&sent);
+            batch.aimed.extend(self.judge(sent));
+        }
+        self.witness_aimed(&batch.aimed, batch.accepted).await;
+        self.probe_reads(batch.answered).await;
+    }
+
+    /// Sends a wave of a batch's requests, all at once, and waits for all.
+    async fn send_wave(
+        self: &Arc<Self>,
+        sends: &[(StepRef, InstanceId)],
+        redirected: &[(StepRef, InstanceId)],
+    ) -> Vec<Sent> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for &(step, sender) in sends {
             if redirected.contains(&(step, sender)) {
                 continue;
             }
@@ -467,26 +493,22 @@ impl Executor {
                 this.send(sender, step).await
             });
         }
-        let sent = gathered(tasks).await;
-        let answered: Vec<(InstanceId, StepRef, u16)> = (sent.iter())
-            .filter_map(|s| s.judged.as_deref())
-            .map(|(e, _)| (e.sender, e.step, e.response.status))
-            .collect();
-        self.judge_batch(sent).await;
-        self.probe_reads(answered).await;
+        gathered(tasks).await
     }
 
     /// The batch's judges over what was sent, then the witness's check of
     /// the writes aimed at others.
     async fn judge_batch(self: &Arc<Self>, sent: Vec<Sent>) {
-        // Writes the server accepted: any of them may have made a change.
-        let accepted = (sent.iter().filter_map(|s| s.judged.as_deref()))
-            .filter(|(e, _)| witness::writes(&e.request.method))
-            .filter(|(e, _)| (200..300).contains(&e.response.status))
-            .count();
+        let accepted = accepted(&sent);
         let aimed = self.judge(sent);
+        self.witness_aimed(&aimed, accepted).await;
+    }
+
+    /// The witness's check of a batch's writes aimed at others, `accepted`
+    /// of its writes answered 2xx.
+    async fn witness_aimed(self: &Arc<Self>, aimed: &[Aimed], accepted: usize) {
         if !aimed.is_empty() {
-            witnessing::after_batch(self, &aimed, accepted).await;
+            witnessing::after_batch(self, aimed, accepted).await;
             self.log_witnessed();
         }
     }
@@ -603,6 +625,46 @@ impl Executor {
     }
 }
 
+/// What a batch sent in waves keeps for after its last: the reads to
+/// probe, the writes aimed at others (for the witness) and how many writes
+/// the server accepted.
+#[derive(Default)]
+struct Waves {
+    answered: Vec<(InstanceId, StepRef, u16)>,
+    aimed: Vec<Aimed>,
+    accepted: usize,
+}
+
+/// Writes the server accepted: any of them may have made a change.
+fn accepted(sent: &[Sent]) -> usize {
+    (sent.iter().filter_map(|s| s.judged.as_deref()))
+        .filter(|(e, _)| witness::writes(&e.request.method))
+        .filter(|(e, _)| (200..300).contains(&e.response.status))
+        .count()
+}
+
+/// Requests of a batch sent before any is judged, at most, unless a run
+/// says otherwise ([`RunOptions::wave`]). A batch's answers are held until
+/// all have arrived, since what the oracle counts as evidence depends on
+/// what every request of it did; a batch of 100,000 instances held them
+/// all (over 400 MB). Past this size it is sent in waves of consecutive
+/// sends, each answered and judged whole before the next goes out. Nothing
+/// is judged differently for it: an answer of one wave was given before a
+/// request of a later one was sent, so it cannot show what that request
+/// created. The witness still reads a victim once around the whole batch,
+/// and the probes still go before and after it. The requests in flight at
+/// once are far fewer (`--concurrency`), so the only race lost is between
+/// the few in flight at a seam.
+pub const WAVE: usize = 4096;
+
+/// `sends` cut into waves of at most `most` (at least one), their sizes a
+/// send apart: a last wave of a handful of instances would see too few to
+/// tell what every instance reads alike ([`public`](crate::judge::public)).
+fn waves<T>(sends: &[T], most: usize) -> impl Iterator<Item = &[T]> {
+    let (len, count) = (sends.len(), sends.len().div_ceil(most.max(1)));
+    (0..count).map(move |i| &sends[i * len / count..(i + 1) * len / count])
+}
+
 /// What a batch's tasks sent, in issue order whatever order the answers
 /// came in; a task that panicked (a bug in a judge) panics here, never
 /// passing as work done.
@@ -619,4 +681,37 @@ async fn gathered(mut tasks: tokio::task::JoinSet<Option<Sent>>) -> Vec<Sent> {
     // Keys first, then the values moved once each: a `Sent` is large.
     sent.sort_by_cached_key(|s| s.issued.seq);
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waves;
+
+    #[test]
+    fn a_batch_is_cut_into_waves_a_send_apart_in_size_each_send_once_in_order() {
+        for (len, most) in [
+            (0, 4),
+            (1, 4),
+            (4, 4),
+            (5, 4),
+            (9, 4),
+            (100_000, 4096),
+            (7, 1),
+        ] {
+            let sends: Vec<usize> = (0..len).collect();
+            let cut: Vec<&[usize]> = waves(&sends, most).collect();
+            assert_eq!(cut.len(), len.div_ceil(most), "{len} in waves of {most}");
+            let sizes: Vec<usize> = cut.iter().map(|w| w.len()).collect();
+            let (least, largest) = (sizes.iter().min(), sizes.iter().max());
+            assert!(
+                largest.is_none_or(|l| *l <= most),
+                "{len}/{most}: {sizes:?}"
+            );
+            assert!(
+                least.zip(largest).is_none_or(|(s, l)| l - s <= 1),
+                "{len}/{most}: {sizes:?}"
+            );
+            assert_eq!(cut.concat(), sends, "{len}/{most}");
+        }
+    }
 }

@@ -27,14 +27,16 @@
 //!
 //! Judges 1–11 ([`ON_ANSWER`]) run as each answer arrives, while the rest of
 //! its batch (the steps sent at one moment) is still in flight. Judges
-//! 12–14 ([`ON_BATCH`]) run once the whole batch has answered, in issue
-//! order: what the oracle may count as evidence depends on what every
+//! 12–14 ([`ON_BATCH`]) run once the whole batch (or [wave]) has answered,
+//! in issue order: what the oracle may count as evidence depends on what every
 //! request of the batch did, so a grant or a taint from a request sent at
 //! the same moment counts, and so does what [`public`] concludes first
 //! from the batch as a whole (a value every instance read alike from one
 //! step is nobody's). Adding a check means adding a module and one
 //! line in one of the two lists. The witness's own verdict (`tamper`)
 //! needs requests of its own, so the executor asks it after each batch.
+//!
+//! [wave]: crate::executor::WAVE
 
 pub mod access;
 pub mod body;

@@ -6,7 +6,9 @@
 //! One instance alone reading a value proves nothing: it stays its own.
 //!
 //! It runs once a batch has answered, before the batch's judges
-//! ([`ON_BATCH`](super::ON_BATCH)), since it needs every answer of the step.
+//! ([`ON_BATCH`](super::ON_BATCH)), since it needs every answer of the step
+//! (of its [wave](crate::executor::WAVE), in a large batch: thousands of
+//! instances reading alike are as telling as all).
 //! Only what the batch's own captures made owned is given up: whoever owned
 //! the value before (the instance that created it) still does, so a list
 //! that shows everyone one patient's record is still that patient's leak.
