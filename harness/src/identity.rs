@@ -65,8 +65,8 @@ pub struct Identities {
 /// The credentials the server issued, each by a 128-bit keyed hash of it →
 /// the identity it was issued to. A run issues hundreds of thousands (each
 /// login, the witness's included, each refresh) and only ever looks one up
-/// whole; the hashes are a quarter of their texts, and no two credentials
-/// share one but by a chance of one in 2^128.
+/// whole; a hash is a quarter of a 64-character token, and no two
+/// credentials share one but by a chance of one in 2^128.
 #[derive(Debug)]
 struct Issued {
     hasher: siphasher::sip128::SipHasher13,

@@ -9,8 +9,8 @@
 //! a bit is set, and inserting one is O(1),
 //! which matters because logins add secrets all through a run. A hash hit is
 //! confirmed by a second hash of the window, independent of the first: the
-//! secrets themselves are not kept (at 100,000 patients their bytes were
-//! over 60 MB), and two texts of one length agreeing in both 64-bit hashes
+//! secrets themselves are not kept (tens of megabytes of tokens at 100,000
+//! patients), and two texts of one length agreeing in both 64-bit hashes
 //! by chance would only redact a window too many.
 
 use std::collections::{BTreeMap, HashMap};
