@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crosstalk::executor::{Executor, RunOptions};
+use crosstalk::executor::{Executor, RunOptions, WAVE};
 use crosstalk::findings::{FindingKind, FindingSink};
 use crosstalk::plan::{Overrides, Plan};
 use crosstalk::safety::Redactor;
@@ -132,6 +132,11 @@ request = "GET /accounts/{{{{peer.account_id}}}}"
 }
 
 async fn run(auth: &str) -> Vec<(String, FindingKind, String)> {
+    run_in_waves(auth, WAVE).await
+}
+
+/// As [`run`], each batch sent in waves of at most `wave` requests.
+async fn run_in_waves(auth: &str, wave: usize) -> Vec<(String, FindingKind, String)> {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(Api(Arc::default()))
@@ -147,6 +152,7 @@ async fn run(auth: &str) -> Vec<(String, FindingKind, String)> {
     let sink = Arc::new(FindingSink::new(None).unwrap());
     let options = RunOptions {
         concurrency: 8,
+        wave,
         ..RunOptions::new(1, 2)
     };
     Executor::new(
@@ -174,6 +180,18 @@ async fn cookie_sessions_integer_ids_and_another_envelope() {
         ("probe another account", FindingKind::Leak)
     );
     assert!(summary.contains("received user#"), "{summary}");
+}
+
+/// Over HTTP with cookie sessions, a batch sent in waves of two finds the
+/// one leak and nothing else, as a batch sent whole does.
+#[tokio::test]
+async fn cookie_sessions_sent_in_waves_find_the_same_leak() {
+    let found = run_in_waves("{ cookies = true }", 2).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        (found[0].0.as_str(), found[0].1),
+        ("probe another account", FindingKind::Leak)
+    );
 }
 
 #[tokio::test]

@@ -70,9 +70,9 @@ const FUZZ_MISSES: &[Fault] = &[Fault::DocumentIdor, Fault::DocumentWriteIdor];
 
 /// Fuzzes `suite` against `target` (fixed seed, a bounded number of
 /// programs, stopping at the first new bucket): the scripts it wrote, or
-/// what the fuzzer said when it confirmed nothing. Every fault but [`FUZZ_MISSES`] shows within
-/// 100 programs of seed 1; the time is a ceiling a loaded machine never
-/// reaches.
+/// what the fuzzer said when it confirmed nothing. Every fault but
+/// [`FUZZ_MISSES`] shows within 100 programs of seed 1; the time is a
+/// ceiling a loaded machine never reaches.
 fn fuzz(dir: &Path, suite: &Path, target: &str) -> Result<Vec<PathBuf>, String> {
     let out = support::command(CROSSTALK)
         .arg("fuzz")

@@ -62,10 +62,15 @@ impl SameLength {
         self.filter.get(word).is_some_and(|w| w & bit != 0)
     }
 
-    /// Which secret `secret` (of hash `h`) is, if known.
+    /// Which secret `secret` (of hash `h`) is, if known; its second hash
+    /// is taken only once the first is found.
     fn position(&self, h: u64, secret: &[u8]) -> Option<u32> {
-        let mut at = *self.table.get(&mix(h))?;
-        let check = check(secret);
+        let first = *self.table.get(&mix(h))?;
+        self.walk(first, check(secret))
+    }
+
+    /// The secret of check hash `check` on the chain from `at`.
+    fn walk(&self, mut at: u32, check: u64) -> Option<u32> {
         while at != NONE {
             if self.checks[at as usize] == check {
                 return Some(at);
@@ -77,7 +82,9 @@ impl SameLength {
 
     /// Adds `secret` (of hash `h`) unless known; which one it is.
     fn insert(&mut self, h: u64, secret: &[u8]) -> u32 {
-        if let Some(known) = self.position(h, secret) {
+        let check = check(secret);
+        let first = self.table.get(&mix(h)).copied();
+        if let Some(known) = first.and_then(|at| self.walk(at, check)) {
             return known;
         }
         if self.filter.is_empty() {
@@ -86,7 +93,7 @@ impl SameLength {
         let (word, bit) = filter_bit(h);
         self.filter[word] |= bit;
         let at = u32::try_from(self.chain.len()).expect("fewer than 2^32 secrets of one length");
-        self.checks.push(check(secret));
+        self.checks.push(check);
         let before = self.table.insert(mix(h), at);
         self.chain.push(before.unwrap_or(NONE));
         if at % 64 == 0 {
